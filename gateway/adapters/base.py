@@ -1,0 +1,44 @@
+"""The Adapter protocol every platform implements, and the limits each declares.
+
+An adapter serves every account of its platform; it looks up an account's credentials through
+a `CredentialSource` at call time. `render` is pure; the others do I/O and raise only errors
+from `gateway.errors` (vendor errors are translated here, at the boundary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from gateway.models import Message, Platform, Post, Receipt, RemotePost
+from gateway.policy import Account
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_text: int  # X: weighted length (twitter-text v3); LINE: UTF-16 units; others: characters
+    max_media: int
+    alt_text_max: int | None  # None: the platform has no alt-text field
+    max_title: int | None = None
+    max_description_bytes: int | None = None
+    max_parts: int = 1  # requests per post (X thread) or messages per request (LINE: 5)
+
+
+class IdempotencyKey(str):
+    """Stored on the delivery before the first attempt (LINE's X-Line-Retry-Key)."""
+
+
+class Adapter(Protocol):
+    platform: ClassVar[Platform]
+    limits: ClassVar[Limits]
+
+    def render(self, message: Message, account: Account) -> Post: ...
+
+    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt: ...
+
+    async def delete(self, receipt: Receipt) -> None: ...
+
+    async def recent(self, account: Account, since: datetime) -> list[RemotePost]: ...
+
+    async def aclose(self) -> None: ...

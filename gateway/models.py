@@ -1,0 +1,265 @@
+"""Domain values: Message, Media, Share, Delivery, Receipt, Post, findings and enums.
+
+Values are frozen pydantic models. The message JSON of DESIGN.md is `Message`; it is the API
+body of `POST /api/v1/messages` and the input of `gateway check`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_TEXT_CHARS = 20_000
+
+
+class Priority(enum.StrEnum):
+    EMERGENCY = "emergency"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Smaller is more urgent; dispatch orders by this."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
+
+
+class Platform(enum.StrEnum):
+    X = "x"
+    LINE = "line"
+    FACEBOOK = "facebook"
+    YOUTUBE = "youtube"
+    INSTAGRAM = "instagram"
+
+
+class DeliveryState(enum.StrEnum):
+    PLANNED = "planned"
+    HELD = "held"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    RETRACTED = "retracted"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset(
+    {DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.CANCELLED,
+     DeliveryState.RETRACTED}
+)
+
+
+class MessageState(enum.StrEnum):
+    PENDING_APPROVAL = "pending_approval"  # waits for a second person
+    APPROVED = "approved"  # approved (or exempt); deliveries not yet planned
+    PLANNED = "planned"  # deliveries exist
+    REJECTED = "rejected"  # sent back by an approver
+    CANCELLED = "cancelled"
+    RETRACTED = "retracted"
+
+
+class Verdict(enum.StrEnum):
+    PASS = "pass"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+class Severity(enum.StrEnum):
+    BLOCK = "block"
+    REVIEW = "review"
+
+
+class Role(enum.StrEnum):
+    STAFF = "staff"
+    APPROVER = "approver"
+    OPERATOR = "operator"
+    ALERT_SYSTEM = "alert_system"
+    ADMIN = "admin"
+
+
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class ShareSourceClass(enum.StrEnum):
+    """美祢市 第4-2(4) ア〜カ."""
+
+    SCENERY = "scenery"
+    PUBLIC_BODY = "public_body"
+    CERTIFIED_BUSINESS = "certified_business"
+    LOCAL_JOBS = "local_jobs"
+    AMBASSADOR = "ambassador"
+    OTHER_APPROVED = "other_approved"
+
+
+class PreauthorizedKind(enum.StrEnum):
+    """逗子市 3-2(1)ウ (ア)〜(エ): kinds that may be posted without the manager's permission."""
+
+    ON_WEBSITE = "on_website"  # (ア) already published on the city website
+    ESTABLISHED_FACT = "established_fact"  # (イ) event results and other established facts
+    LEGAL_PROCEDURE = "legal_procedure"  # (ウ) procedures set by law
+    DISASTER = "disaster"  # (エ) disaster and other time-critical information
+
+
+def _strip_nonempty(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("空にはできません")
+    return stripped
+
+
+NonEmpty = Annotated[str, AfterValidator(_strip_nonempty)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Media(_Frozen):
+    kind: MediaKind
+    path: NonEmpty = Field(max_length=1024)
+    alt_text: str | None = Field(default=None, max_length=5000)
+    url: str | None = Field(default=None, max_length=2000, description="public HTTPS URL (LINE needs one)")
+
+
+class Share(_Frozen):
+    url: NonEmpty = Field(max_length=2000)
+    source: NonEmpty = Field(max_length=200)
+    source_class: ShareSourceClass
+
+
+class Message(_Frozen):
+    """The message JSON of DESIGN.md."""
+
+    municipality: NonEmpty = Field(max_length=64)
+    accounts: tuple[str, ...] | None = Field(default=None, max_length=50)
+    category: NonEmpty = Field(max_length=64)
+    text: NonEmpty = Field(max_length=MAX_TEXT_CHARS)
+    title: str | None = Field(default=None, max_length=500)
+    link: str | None = Field(default=None, max_length=2000)
+    media: tuple[Media, ...] = Field(default=(), max_length=10)
+    share: Share | None = None
+    priority: Priority = Priority.NORMAL
+    not_before: datetime | None = None
+    # Approval hints (policy.md): 美祢 第4-6 city's official view; 逗子 3-2(1)ウ pre-authorised kind.
+    official_view: bool = False
+    preauthorized: PreauthorizedKind | None = None
+    # Follow-ups: a correction (逗子 3-5(1)) or an alert update posts as a reply/correction of another.
+    correction_of: str | None = Field(default=None, max_length=64)
+    drill: bool = False
+
+
+class Finding(_Frozen):
+    rule: str
+    severity: Severity
+    start: int | None = None
+    end: int | None = None
+    clause: str
+    message: str
+    account: str | None = None
+
+
+class CheckResult(_Frozen):
+    verdict: Verdict
+    findings: tuple[Finding, ...] = ()
+
+    @classmethod
+    def of(cls, findings: list[Finding] | tuple[Finding, ...]) -> CheckResult:
+        severities = {f.severity for f in findings}
+        if Severity.BLOCK in severities:
+            verdict = Verdict.BLOCK
+        elif Severity.REVIEW in severities:
+            verdict = Verdict.REVIEW
+        else:
+            verdict = Verdict.PASS
+        return cls(verdict=verdict, findings=tuple(findings))
+
+    def jsonl_dict(self) -> dict[str, object]:
+        """The `gateway check --jsonl` line (DESIGN.md)."""
+        return {
+            "verdict": self.verdict.value,
+            "findings": [
+                {"rule": f.rule, "severity": f.severity.value, "start": f.start, "end": f.end,
+                 "clause": f.clause, "message": f.message}
+                for f in self.findings
+            ],
+        }
+
+
+class Receipt(_Frozen):
+    platform: Platform
+    account: str
+    remote_id: str
+    url: str | None = None
+    published_at: datetime | None = None
+    extra_ids: tuple[str, ...] = ()  # further posts of a thread, LINE request ids, photo ids
+
+
+class PostPart(_Frozen):
+    """One platform request's worth of content (a thread has several)."""
+
+    text: str
+    media: tuple[Media, ...] = ()
+
+
+class Post(_Frozen):
+    """What one adapter sends for one delivery, rendered without I/O."""
+
+    platform: Platform
+    account: str
+    parts: tuple[PostPart, ...]
+    title: str | None = None
+    link: str | None = None
+    reply_to: str | None = None  # remote id to reply to (X thread / alert follow-up)
+    skip_reason: str | None = None  # set when the message does not apply (YouTube without video)
+
+    @property
+    def text(self) -> str:
+        return self.parts[0].text if self.parts else ""
+
+
+class RemotePost(_Frozen):
+    remote_id: str
+    text: str
+    created_at: datetime | None = None
+    url: str | None = None
+
+
+class Delivery(_Frozen):
+    id: str
+    message_id: str
+    municipality: str
+    account: str
+    platform: Platform
+    priority: Priority
+    state: DeliveryState
+    not_before: datetime | None = None
+    retry_at: datetime | None = None
+    attempts: int = 0
+    idempotency_key: str
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    error_code: str | None = None
+    error_text: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+ApprovalDecision = Literal["approved", "rejected"]

@@ -1,0 +1,282 @@
+"""Municipality policy: accounts, categories, hours, approval, share and link rules, clauses.
+
+One TOML file per municipality under `config/municipalities/`. Every rule carries the text of the
+clause it comes from so that findings and refusals can cite it. A bad file stops start-up with
+the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.errors import FieldProblem, InputError
+from gateway.models import Platform, PreauthorizedKind, ShareSourceClass
+
+CATEGORIES: Mapping[str, str] = {
+    "city_news": "お知らせ・市政情報",
+    "disaster_prevention": "平時の防災情報",
+    "emergency": "災害時等の緊急情報",
+    "public_safety": "感染症・重大事故等 生命財産に関わる情報",
+    "event": "市主催・共催・後援イベント",
+    "tourism": "観光・市の魅力・街の話題・市内風景",
+    "regional_event": "近隣・他団体・市外PRイベント",
+    "jobs": "市内事業者の求人",
+    "share": "他者の発信のシェア・引用",
+    "mayor": "市長の活動・メッセージ",
+    "other": "運用責任者が必要と認めた情報",
+}
+
+ALERT_KINDS: Mapping[str, str] = {
+    "evacuation": "避難情報（高齢者等避難・避難指示・緊急安全確保）",
+    "shelter": "避難所開設",
+    "weather_warning": "気象特別警報・警報",
+    "landslide": "土砂災害警戒情報",
+    "record_rain": "記録的短時間大雨情報",
+    "seismic": "震度情報",
+    "tsunami": "津波警報・注意報",
+}
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Hours(_Config):
+    """Office hours in the municipality's local time (Asia/Tokyo)."""
+
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    open: time = time(8, 30)
+    close: time = time(17, 15)
+    closed_on_holidays: bool = True
+    year_end_closure: bool = False  # 12/29 – 1/3
+    clause: str
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> Hours:
+        if self.open >= self.close:
+            raise ValueError("open must be before close")
+        if not self.weekdays or any(d < 0 or d > 6 for d in self.weekdays):
+            raise ValueError("weekdays must be numbers 0 (Monday) to 6 (Sunday)")
+        return self
+
+
+class Approval(_Config):
+    """Who must approve a post before it goes out.
+
+    `four_eyes`: every routine post needs an approver other than the submitter, except the
+    pre-authorised kinds listed. `official_view_only` (美祢 第4-6): routine posts go out without
+    approval; posts marked `official_view` need the department head's approval.
+    """
+
+    mode: Literal["four_eyes", "official_view_only"] = "four_eyes"
+    clause: str
+    preauthorized: tuple[PreauthorizedKind, ...] = ()
+    preauthorized_clause: str | None = None
+    shares_need_approval: bool = True
+    shares_clause: str | None = None
+
+    @model_validator(mode="after")
+    def _preauthorized_has_clause(self) -> Approval:
+        if self.preauthorized and not self.preauthorized_clause:
+            raise ValueError("preauthorized kinds need a preauthorized_clause")
+        return self
+
+
+class Credentials(_Config):
+    rotation_days: int = Field(default=365, ge=1)
+    min_length: int = Field(default=8, ge=1)
+    rotate_on_staff_change: bool = True
+    clause: str
+
+
+class Shares(_Config):
+    allowed_classes: tuple[ShareSourceClass, ...] = ()
+    allowed_sources: tuple[str, ...] = ()  # @handles or domains
+    public_bodies_only: bool = False  # 小平 3(6)
+    review_classes: tuple[ShareSourceClass, ...] = (ShareSourceClass.OTHER_APPROVED,)
+    clause: str
+
+
+class Links(_Config):
+    allowed_domains: tuple[str, ...] = ()  # "example.jp" matches it and its subdomains
+    shorteners_review: bool = True
+    clause: str
+
+
+class Contacts(_Config):
+    """The municipality's own contact details, which the personal-information check allows."""
+
+    phone_numbers: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()
+
+
+class Alerts(_Config):
+    area_codes: tuple[str, ...] = ()  # JIS X 0402, 5 or 6 digits; prefecture codes (2 digits) too
+    area_names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = tuple(ALERT_KINDS)
+    accounts: tuple[str, ...] = ()  # empty: every account that allows `emergency`
+    drill_accounts: tuple[str, ...] = ()  # accounts that may carry drills; empty: sandbox only
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in kinds if k not in ALERT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown alert kinds {unknown}; known: {sorted(ALERT_KINDS)}")
+        return kinds
+
+
+class Account(_Config):
+    id: str
+    platform: Platform
+    handle: str
+    purpose: str = "main"
+    manager: str
+    categories: tuple[str, ...]
+    categories_clause: str
+    x_overflow: Literal["truncate", "thread"] = "truncate"
+    line_mode: Literal["broadcast", "multicast", "narrowcast"] = "broadcast"
+    line_recipients: tuple[str, ...] = ()
+    youtube_privacy: Literal["public", "unlisted", "private"] = "public"
+    stopped: bool = False
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, categories: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in categories if c not in CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {sorted(CATEGORIES)}")
+        return categories
+
+    def allows(self, category: str) -> bool:
+        return category in self.categories
+
+
+class Municipality(_Config):
+    id: str
+    name: str
+    policy_title: str
+    policy_date: str | None = None
+    hours: Hours
+    approval: Approval
+    credentials: Credentials
+    shares: Shares
+    links: Links
+    contacts: Contacts = Contacts()
+    alerts: Alerts = Alerts()
+    accounts: tuple[Account, ...]
+    clauses: dict[str, str] = Field(default_factory=dict)  # check family -> clause text
+
+    @model_validator(mode="after")
+    def _account_ids(self) -> Municipality:
+        if not _ID_RE.match(self.id):
+            raise ValueError(f"municipality id {self.id!r} must be lower-case letters and digits")
+        seen: set[str] = set()
+        for account in self.accounts:
+            _check_account_id(self.id, account)
+            if account.id in seen:
+                raise ValueError(f"account id {account.id!r} appears twice")
+            seen.add(account.id)
+        for ref in (*self.alerts.accounts, *self.alerts.drill_accounts):
+            if ref not in seen:
+                raise ValueError(f"alerts refers to unknown account {ref!r}")
+        return self
+
+    def account(self, account_id: str) -> Account | None:
+        return next((a for a in self.accounts if a.id == account_id), None)
+
+    def accounts_for(self, category: str) -> tuple[Account, ...]:
+        return tuple(a for a in self.accounts if a.allows(category))
+
+    def clause(self, family: str) -> str:
+        return self.clauses.get(family) or self.policy_title
+
+
+def _check_account_id(municipality: str, account: Account) -> None:
+    main = f"{municipality}_{account.platform.value}"
+    other = f"{municipality}_{account.purpose}_{account.platform.value}"
+    expected = main if account.purpose == "main" else other
+    if account.id != expected:
+        raise ValueError(f"account id {account.id!r} must be {expected!r} (purpose {account.purpose!r})")
+
+
+class Policies:
+    """Every municipality's policy, by id."""
+
+    def __init__(self, municipalities: Iterable[Municipality]) -> None:
+        self._by_id = {m.id: m for m in municipalities}
+
+    def __contains__(self, municipality_id: object) -> bool:
+        return municipality_id in self._by_id
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, municipality_id: str) -> Municipality | None:
+        return self._by_id.get(municipality_id)
+
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)
+
+    def account(self, account_id: str) -> tuple[Municipality, Account] | None:
+        for municipality in self._by_id.values():
+            account = municipality.account(account_id)
+            if account is not None:
+                return municipality, account
+        return None
+
+
+def load_municipality(path: Path) -> Municipality:
+    """Parse and validate one municipality file; errors name the file, key and reason."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: 読み込めません: {exc}", code="config_unreadable") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: TOMLとして不正です: {exc}", code="config_syntax") from exc
+    try:
+        municipality = Municipality.model_validate(data)
+    except ValidationError as exc:
+        problems = [FieldProblem(_loc(err["loc"], data), err["type"], err["msg"]) for err in exc.errors()]
+        detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        raise InputError(f"{path}: {detail}", problems, code="config_invalid") from exc
+    if municipality.id != path.stem:
+        problem = FieldProblem("id", "config_id_mismatch", f"id {municipality.id!r} must match file name")
+        raise InputError(f"{path}: id: {problem.message}", [problem], code="config_invalid")
+    return municipality
+
+
+def _loc(loc: tuple[int | str, ...], data: object) -> str:
+    """Render a pydantic location as a TOML key path, naming accounts by id rather than index."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            node = node[item]
+            label = node.get("id") if isinstance(node, dict) else None
+            parts[-1] = f"{parts[-1]}[{label or item}]" if parts else f"[{item}]"
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def load_policies(directory: Path) -> Policies:
+    """Load every `*.toml` under `directory`; an empty or missing directory is an error."""
+    files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+    if not files:
+        raise InputError(f"{directory}: 自治体の設定ファイル (*.toml) がありません", code="config_missing")
+    return Policies(load_municipality(path) for path in files)

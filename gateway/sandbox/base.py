@@ -1,0 +1,118 @@
+"""What every sandbox platform shares: the record of what was published and the fault script.
+
+A test (or `POST /_sandbox/faults`) queues faults per platform, optionally per account; each
+platform handler asks `faults.take(platform, account)` before handling a publishing request and
+fails the way the real platform fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.models import Platform
+
+
+class FaultKind(enum.StrEnum):
+    RATE_LIMIT = "rate_limit"  # 429 with the platform's headers/body; `reset_s` from now
+    QUOTA = "quota"  # daily/monthly cap (X 24-hour headers, LINE monthly limit, YouTube quotaExceeded)
+    SERVER_ERROR = "server_error"  # 5xx (`status`, default 503)
+    TIMEOUT_AFTER_ACCEPT = "timeout_after_accept"  # publish, then hang past the client's timeout
+    TIMEOUT_BEFORE = "timeout_before"  # hang without publishing
+    DUPLICATE = "duplicate"  # the platform's duplicate-content rejection
+    EXPIRED_TOKEN = "expired_token"  # the platform's invalid/expired token error
+    REJECT = "reject"  # a content rejection (400) that is the sender's fault
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    platform: Platform
+    account: str | None = None  # None: any account of the platform
+    status: int | None = None
+    reset_s: int = 60
+    hang_s: float = 30.0
+
+
+@dataclass
+class PublishedPost:
+    platform: Platform
+    account: str
+    remote_id: str
+    text: str
+    created_at: datetime
+    media: list[dict[str, Any]] = field(default_factory=list)
+    reply_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform.value, "account": self.account, "remote_id": self.remote_id,
+            "text": self.text, "created_at": self.created_at.isoformat(), "media": self.media,
+            "reply_to": self.reply_to, "extra": self.extra, "deleted": self.deleted,
+        }
+
+
+class Faults:
+    """A queue of scripted faults; each is used once."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Fault] = deque()
+
+    def add(self, fault: Fault, times: int = 1) -> None:
+        for _ in range(times):
+            self._queue.append(fault)
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def take(self, platform: Platform, account: str | None) -> Fault | None:
+        for fault in self._queue:
+            if fault.platform is platform and fault.account in (None, account):
+                self._queue.remove(fault)
+                return fault
+        return None
+
+    def pending(self) -> list[Fault]:
+        return list(self._queue)
+
+
+class SandboxState:
+    """Shared by the four platform sandboxes mounted on one aiohttp app."""
+
+    def __init__(self, accounts: dict[str, Platform], *, latency_s: float = 0.0) -> None:
+        self.accounts = accounts  # account id -> platform
+        self.latency_s = latency_s
+        self.faults = Faults()
+        self.posts: list[PublishedPost] = []
+        self.requests: list[tuple[datetime, Platform, str, str]] = []  # (at, platform, method, path)
+        self._ids = itertools.count(1_800_000_000_000_000_000)
+        self.request_listeners: list[Any] = []  # callables(platform, method, path) for benchmarks
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+    async def arrive(self, platform: Platform, method: str, path: str) -> None:
+        """Record a request's arrival and apply the configured latency."""
+        self.requests.append((datetime.now(UTC), platform, method, path))
+        for listener in self.request_listeners:
+            listener(platform, method, path)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+
+    def publish(self, post: PublishedPost) -> PublishedPost:
+        self.posts.append(post)
+        return post
+
+    def live_posts(self, platform: Platform | None = None, account: str | None = None) -> list[PublishedPost]:
+        return [
+            p for p in self.posts
+            if not p.deleted and (platform is None or p.platform is platform)
+            and (account is None or p.account == account)
+        ]

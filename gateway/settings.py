@@ -1,0 +1,104 @@
+"""Settings from `GATEWAY_*` environment variables and an optional TOML file, built once.
+
+Nested keys use `__`: `GATEWAY_X__BASE_URL`, `GATEWAY_LINE__BASE_URL`,
+`GATEWAY_FACEBOOK__BASE_URL`, `GATEWAY_YOUTUBE__BASE_URL`. The TOML file
+(`GATEWAY_SETTINGS_FILE`, default `config/gateway.toml` when it exists) takes the same keys.
+The CLI and the web app build one `Settings` and pass it down; no other module reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/gateway.db"
+
+
+class PlatformSettings(BaseModel):
+    base_url: str
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class XSettings(PlatformSettings):
+    base_url: str = "https://api.twitter.com"
+
+
+class LineSettings(PlatformSettings):
+    base_url: str = "https://api.line.me"
+
+
+class FacebookSettings(PlatformSettings):
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v26.0"
+
+
+class YoutubeSettings(PlatformSettings):
+    base_url: str = "https://youtube.googleapis.com"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    config_dir: Path = Path("config/municipalities")
+    var_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    platforms: Literal["sandbox", "live"] = "sandbox"
+
+    x: XSettings = XSettings()
+    line: LineSettings = LineSettings()
+    facebook: FacebookSettings = FacebookSettings()
+    youtube: YoutubeSettings = YoutubeSettings()
+
+    # Dispatch
+    routine_workers: int = Field(default=4, ge=1)
+    emergency_workers: int = Field(default=4, ge=1)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    reconcile_after_seconds: float = Field(default=30.0, ge=0)
+
+    # Intake
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    token_ttl_days: int = Field(default=365, ge=1)
+
+    # Secrets
+    credentials_file: Path = Path("var/credentials.enc")
+    credentials_key: SecretStr | None = None
+    credentials_key_file: Path | None = None
+    alert_hmac_secret: SecretStr | None = None
+    alert_replay_window_s: int = Field(default=300, ge=1)
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("GATEWAY_SETTINGS_FILE", "config/gateway.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

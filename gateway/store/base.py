@@ -1,0 +1,204 @@
+"""The Store protocol: what the pipeline, API and CLI may ask of the database.
+
+One SQLAlchemy implementation (`gateway.store.sql.SqlStore`) serves SQLite and PostgreSQL.
+Every state change of a message or delivery writes its row and one audit row in the same
+transaction. Methods raise only `gateway.errors` types (`NotFound`, `Conflict`, `StoreError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.models import (
+    CheckResult,
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    Platform,
+    Priority,
+    Role,
+)
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    municipality: str
+    body: Message
+    state: MessageState
+    priority: Priority
+    submitted_by: str
+    source: str  # "api", "cli", "console", "alert"
+    check: CheckResult
+    created_at: datetime
+    updated_at: datetime
+    idempotency_key: str | None = None
+    approved_by: str | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)  # rule id -> reason
+    accounts: tuple[str, ...] = ()  # resolved target accounts
+    alert_key: str | None = None  # dedupe key of the alert it came from
+    note: str | None = None  # approver's comment (send back)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    municipality: str
+    body: Message
+    state: MessageState
+    priority: Priority
+    submitted_by: str
+    source: str
+    check: CheckResult
+    accounts: tuple[str, ...]
+    idempotency_key: str | None = None
+    approved_by: str | None = None
+    alert_key: str | None = None
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    account: str
+    platform: Platform
+    state: DeliveryState  # held, queued or skipped
+    not_before: datetime | None
+    reason: str | None = None  # why held/skipped, for the audit row
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    message_id: str | None
+    delivery_id: str | None
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    created_at: datetime
+    password_hash: str | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class AccountPause:
+    account: str
+    until: datetime
+    reason: str
+
+
+class Store(Protocol):
+    async def aclose(self) -> None: ...
+
+    # -- messages ---------------------------------------------------------------------------
+    async def add_message(self, new: NewMessage, *, actor: str) -> tuple[MessageRecord, bool]:
+        """Insert a message (audit `message.accepted`). With an idempotency key already used by the
+        same submitter, return the existing record and False instead."""
+        ...
+
+    async def get_message(self, message_id: str) -> MessageRecord:
+        """Raises NotFound."""
+        ...
+
+    async def list_messages(
+        self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]: ...
+
+    async def transition_message(
+        self, message_id: str, *, expected: Collection[MessageState], new: MessageState, actor: str,
+        reason: str | None = None, approved_by: str | None = None,
+        overrides: Mapping[str, str] | None = None, note: str | None = None,
+    ) -> MessageRecord:
+        """Compare-and-set the state (audit row); Conflict when the state is not in `expected`."""
+        ...
+
+    async def plan_message(
+        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str,
+    ) -> list[Delivery]:
+        """Insert the deliveries and move the message approved -> planned in one transaction.
+        Conflict if the message is not `approved` (so a message is planned exactly once)."""
+        ...
+
+    # -- deliveries -------------------------------------------------------------------------
+    async def get_delivery(self, delivery_id: str) -> Delivery: ...
+
+    async def list_deliveries(
+        self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
+        message_id: str | None = None, limit: int = 500,
+    ) -> list[Delivery]: ...
+
+    async def release_held(self, now: datetime) -> list[Delivery]:
+        """held deliveries whose not_before has come -> queued (audit rows)."""
+        ...
+
+    async def claim_due(
+        self, *, worker: str, now: datetime, limit: int, lease_seconds: float,
+        priorities: Collection[Priority] | None = None,
+    ) -> list[Delivery]:
+        """Claim queued and due retry_wait deliveries, most urgent first, skipping paused accounts
+        and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
+        ...
+
+    async def transition_delivery(
+        self, delivery_id: str, *, expected: Collection[DeliveryState], new: DeliveryState, actor: str,
+        reason: str | None = None, fields: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Delivery:
+        """Compare-and-set a delivery's state and the given columns (retry_at, remote_id, remote_url,
+        error_code, error_text, sent_at, lease_owner, lease_expires, not_before); one audit row.
+        Conflict when the state is not in `expected`."""
+        ...
+
+    async def expired_leases(self, now: datetime) -> list[Delivery]:
+        """Deliveries still `sending` whose lease has expired (their worker died)."""
+        ...
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest not_before of a held delivery or retry_at of a waiting one."""
+        ...
+
+    # -- accounts ---------------------------------------------------------------------------
+    async def pause_account(self, account: str, *, until: datetime, reason: str, actor: str) -> None: ...
+
+    async def account_pauses(self, now: datetime) -> list[AccountPause]: ...
+
+    async def last_sent(self) -> dict[str, datetime]:
+        """account -> time of its most recent sent delivery."""
+        ...
+
+    # -- audit ------------------------------------------------------------------------------
+    async def audit(
+        self, *, actor: str, action: str, message_id: str | None = None, delivery_id: str | None = None,
+        reason: str | None = None, detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    async def list_audit(
+        self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
+        action: str | None = None, limit: int = 500,
+    ) -> list[AuditEvent]: ...
+
+    # -- users and tokens -------------------------------------------------------------------
+    async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
+        """Create the user if missing (keeping an existing user's role unless it differs, which
+        updates it with an audit row)."""
+        ...
+
+    async def get_user(self, name: str) -> User | None: ...
+
+    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None: ...
+
+    async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        """The user a live (unexpired, unrevoked) token belongs to."""
+        ...
