@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Platform, PreauthorizedKind, ShareSourceClass
@@ -44,6 +45,14 @@ ALERT_KINDS: Mapping[str, str] = {
 }
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+class _AtKey(ValueError):
+    """A whole-file check that belongs to one key, so that the load error can name that key."""
+
+    def __init__(self, message: str, loc: tuple[int | str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class _Config(BaseModel):
@@ -180,16 +189,21 @@ class Municipality(_Config):
     @model_validator(mode="after")
     def _account_ids(self) -> Municipality:
         if not _ID_RE.match(self.id):
-            raise ValueError(f"municipality id {self.id!r} must be lower-case letters and digits")
+            raise _AtKey(f"municipality id {self.id!r} must be lower-case letters and digits", ("id",))
         seen: set[str] = set()
-        for account in self.accounts:
-            _check_account_id(self.id, account)
+        for index, account in enumerate(self.accounts):
+            where = ("accounts", index, "id")
+            try:
+                _check_account_id(self.id, account)
+            except ValueError as exc:
+                raise _AtKey(str(exc), where) from None
             if account.id in seen:
-                raise ValueError(f"account id {account.id!r} appears twice")
+                raise _AtKey(f"account id {account.id!r} appears twice", where)
             seen.add(account.id)
-        for ref in (*self.alerts.accounts, *self.alerts.drill_accounts):
-            if ref not in seen:
-                raise ValueError(f"alerts refers to unknown account {ref!r}")
+        for key in ("accounts", "drill_accounts"):
+            for ref in getattr(self.alerts, key):
+                if ref not in seen:
+                    raise _AtKey(f"alerts refers to unknown account {ref!r}", ("alerts", key))
         return self
 
     def account(self, account_id: str) -> Account | None:
@@ -250,13 +264,19 @@ def load_municipality(path: Path) -> Municipality:
     try:
         municipality = Municipality.model_validate(data)
     except ValidationError as exc:
-        problems = [FieldProblem(_loc(err["loc"], data), err["type"], err["msg"]) for err in exc.errors()]
+        problems = [FieldProblem(_loc(_err_loc(err), data), err["type"], err["msg"]) for err in exc.errors()]
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise InputError(f"{path}: {detail}", problems, code="config_invalid") from exc
     if municipality.id != path.stem:
         problem = FieldProblem("id", "config_id_mismatch", f"id {municipality.id!r} must match file name")
         raise InputError(f"{path}: id: {problem.message}", [problem], code="config_invalid")
     return municipality
+
+
+def _err_loc(err: ErrorDetails) -> tuple[int | str, ...]:
+    """The error's location; a model-level `_AtKey` carries the key it is about."""
+    cause = err.get("ctx", {}).get("error")
+    return cause.loc if isinstance(cause, _AtKey) else err["loc"]
 
 
 def _loc(loc: tuple[int | str, ...], data: object) -> str:
