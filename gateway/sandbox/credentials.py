@@ -32,6 +32,8 @@ def sandbox_credentials(account_id: str, platform: Platform) -> dict[str, str]:
             "access_token": f"{uid}-{_token(account_id, 'at', 40)}",
             "access_token_secret": _token(account_id, "ats", 45),
             "user_id": uid,
+            # An OAuth 2.0 user-context token: adapters given only this (and user_id) use Bearer.
+            "bearer_token": _token(account_id, "bearer", 64),
         }
     if platform is Platform.LINE:
         return {"channel_access_token": _token(account_id, "line", 64)}
