@@ -1,0 +1,74 @@
+"""Which municipality an alert is addressed to.
+
+Codes are JIS X 0402 団体コード: 5 digits without the check digit (13211 小平市), 6 with it
+(132110), or JMA's 7-digit 市町村等 codes (1321100, or 3620701 for part of a city). All are matched
+on their first five digits.
+
+Prefecture-level areas (13, 13000, 130001) apply to the prefecture's cities only for
+`weather_warning` (a sender may announce a 特別警報 for the whole prefecture). They never apply to
+evacuation/shelter (each municipality issues its own), landslide (issued per municipality),
+seismic (intensity is per place: 震度 in one corner of a prefecture says nothing of another),
+record_rain (named places) or tsunami (coastal forecast regions: an inland city must not post a
+tsunami warning). JMA's own telegrams always list the municipalities, so they never need it.
+
+Tsunami telegrams name JMA 津波予報区, not municipalities. TSUNAMI_REGIONS maps the coastal seed
+cities to their region; a municipality may also list a region's exact name in `area_names`.
+Record-rain telegrams name places ("小平市付近"): matched against `area_names` by prefix.
+"""
+
+from __future__ import annotations
+
+from gateway.alerts.model import Alert, AlertArea
+from gateway.policy import Municipality
+
+PREFECTURE_WIDE_KINDS = frozenset({"weather_warning"})
+
+# 津波予報区 (JMA code) of the coastal seed municipalities. 木更津市 lies north of 富津岬 and so in
+# 東京湾内湾; 逗子市 is on 相模湾. 厚木市・小平市・美祢市 have no coast.
+TSUNAMI_REGIONS: dict[str, tuple[str, ...]] = {
+    "12206": ("312",),  # 木更津市: 東京湾内湾
+    "14208": ("330",),  # 逗子市: 相模湾・三浦半島
+}
+
+
+def city_key(code: str) -> str:
+    """Five-digit municipality part of a JIS/JMA code; '' when the code is not numeric."""
+    return code[:5] if code.isdigit() and len(code) >= 5 else ""
+
+
+def is_prefecture_code(code: str) -> bool:
+    return code.isdigit() and (len(code) == 2 or (len(code) in (5, 6) and code[2:5] == "000"))
+
+
+def code_type_of(code: str) -> str:
+    if not code.isdigit():
+        return "other"
+    if is_prefecture_code(code):
+        return "prefecture"
+    return "city" if len(code) in (5, 6, 7) else "other"
+
+
+def matching_areas(alert: Alert, municipality: Municipality) -> list[AlertArea]:
+    """The alert's areas that concern `municipality` (any status)."""
+    return [area for area in alert.areas if _area_matches(alert, area, municipality)]
+
+
+def addressed_to(alert: Alert, municipality: Municipality) -> bool:
+    """True when the alert changes something for one of the municipality's areas."""
+    return any(a.status in ("issue", "update", "lift") for a in matching_areas(alert, municipality))
+
+
+def _area_matches(alert: Alert, area: AlertArea, municipality: Municipality) -> bool:
+    config = municipality.alerts
+    cities = {city_key(c) for c in config.area_codes} - {""}
+    if area.code_type == "city":
+        return city_key(area.code) in cities or (not area.code and area.name in config.area_names)
+    if area.code_type == "prefecture":
+        prefectures = {c[:2] for c in config.area_codes if c.isdigit()}
+        return alert.kind in PREFECTURE_WIDE_KINDS and area.code[:2] in prefectures
+    if area.code_type == "tsunami":
+        regions = {r for c in cities for r in TSUNAMI_REGIONS.get(c, ())}
+        return area.code in regions or area.name in config.area_names
+    if area.code_type == "place":
+        return any(area.name.startswith(name) for name in config.area_names)
+    return False

@@ -1,0 +1,64 @@
+"""Fit a Draft to a platform's text limit.
+
+X counts twitter-text weighted length (CJK = 2, limit 280); LINE counts UTF-16 units (5,000);
+Facebook allows 63,206 characters. Required lines always stay; optional lines are added in
+priority order while they fit, list lines are shortened ("ほか3か所") before being dropped, and
+only if the required lines alone are too long is the text cut with an ellipsis (the start, with
+【訓練】 and the lifecycle marks, is always kept).
+"""
+
+from __future__ import annotations
+
+from twitter_text import parse_tweet
+
+from gateway.adapters.render import Fits, truncate_to, utf16_len
+from gateway.alerts.draft import Draft, Items
+from gateway.models import Platform
+
+X_MAX_WEIGHTED = 280
+LINE_MAX_UTF16 = 5000
+FACEBOOK_MAX_CHARS = 63_206
+
+TEXT_PLATFORMS = frozenset({Platform.X, Platform.LINE, Platform.FACEBOOK})
+
+
+def x_fits(text: str) -> bool:
+    return int(parse_tweet(text).weightedLength) <= X_MAX_WEIGHTED
+
+
+def line_fits(text: str) -> bool:
+    return utf16_len(text) <= LINE_MAX_UTF16
+
+
+def facebook_fits(text: str) -> bool:
+    return len(text) <= FACEBOOK_MAX_CHARS
+
+
+FITS: dict[Platform, Fits] = {Platform.X: x_fits, Platform.LINE: line_fits, Platform.FACEBOOK: facebook_fits}
+
+
+def fit(draft: Draft, platform: Platform) -> str:
+    fits = FITS[platform]
+    full = draft.full_text()
+    if fits(full):
+        return full
+    text = "\n".join(draft.required)
+    if not fits(text):
+        return truncate_to(text, fits)
+    for line in draft.optional:
+        text = _with_line(text, line, fits)
+    return text
+
+
+def _with_line(text: str, line: str | Items, fits: Fits) -> str:
+    if isinstance(line, str):
+        candidate = f"{text}\n{line}"
+        return candidate if fits(candidate) else text
+    low, high = 0, len(line.items)  # the most items that fit: binary search, fitting grows with count
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(f"{text}\n{line.render(mid)}"):
+            low = mid
+        else:
+            high = mid - 1
+    return f"{text}\n{line.render(low)}" if low else text
