@@ -157,7 +157,7 @@ class Store(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> Delivery:
         """Compare-and-set a delivery's state and the given columns (retry_at, remote_id, remote_url,
-        error_code, error_text, sent_at, lease_owner, lease_expires, not_before); one audit row.
+        error_code, error_text, sent_at, lease_owner, lease_expires, not_before, attempts); one audit row.
         Conflict when the state is not in `expected`."""
         ...
 

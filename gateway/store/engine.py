@@ -1,0 +1,82 @@
+"""Database URLs and async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gateway.errors import InputError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option read by the `begin` hook: write transactions take SQLite's write lock up front.
+IMMEDIATE = "gateway_sqlite_immediate"
+
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+                  "sqlite": "sqlite+aiosqlite"}
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` -> asyncpg, `sqlite:///x` -> aiosqlite; async URLs unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InputError(f"データベースURLの形式が正しくありません: {redacted(url)}")
+    return f"{_ASYNC_DRIVERS.get(scheme, scheme)}://{rest}"
+
+
+def is_sqlite(url: str) -> bool:
+    return normalize_url(url).startswith("sqlite")
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable>"
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite file so a fresh checkout can start without setup."""
+    database = make_url(normalize_url(url)).database
+    if not database or database == ":memory:" or "mode=memory" in url:
+        # Every pooled connection would see its own empty database (and migrations another one).
+        raise InputError("SQLite のメモリデータベースは使えません。ファイルのパスを指定してください")
+    if not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
+    """An engine with the gateway's connection settings (SQLite: WAL, busy timeout, foreign keys)."""
+    url = normalize_url(url)
+    kwargs: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
+    if url.startswith("postgresql"):
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_async_engine(url, **kwargs)
+    ensure_sqlite_dir(url)
+    engine = create_async_engine(url, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's `begin` hook below issue BEGIN itself (the driver's own implicit
+        # BEGIN would always be DEFERRED, which fails instead of waiting under write contention).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,96 @@
+"""Conversions between table rows and the records of `gateway.store.base`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role
+from gateway.store.base import AccountPause, AuditEvent, MessageRecord, NewMessage, User
+
+_DELIVERY_FIELDS = tuple(Delivery.model_fields)
+
+# A SQLAlchemy RowMapping or a plain dict of column values.
+RowLike = Mapping[Any, Any]
+
+
+def message_values(new: NewMessage, *, message_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "municipality": new.municipality,
+        "state": new.state.value,
+        "priority": new.priority.value,
+        "priority_rank": new.priority.rank,
+        "submitted_by": new.submitted_by,
+        "source": new.source,
+        "body": new.body.model_dump(mode="json"),
+        "check": new.check.model_dump(mode="json"),
+        "accounts": list(new.accounts),
+        "idempotency_key": new.idempotency_key,
+        "approved_by": new.approved_by,
+        "overrides": {},
+        "alert_key": new.alert_key,
+        "note": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def to_message(row: RowLike) -> MessageRecord:
+    return MessageRecord(
+        id=row["id"],
+        municipality=row["municipality"],
+        body=Message.model_validate(row["body"]),
+        state=MessageState(row["state"]),
+        priority=Priority(row["priority"]),
+        submitted_by=row["submitted_by"],
+        source=row["source"],
+        check=CheckResult.model_validate(row["check"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        idempotency_key=row["idempotency_key"],
+        approved_by=row["approved_by"],
+        overrides=dict(row["overrides"] or {}),
+        accounts=tuple(row["accounts"] or ()),
+        alert_key=row["alert_key"],
+        note=row["note"],
+    )
+
+
+def to_delivery(row: RowLike) -> Delivery:
+    return Delivery.model_validate({name: row[name] for name in _DELIVERY_FIELDS})
+
+
+def to_audit(row: RowLike) -> AuditEvent:
+    return AuditEvent(
+        id=row["id"], at=row["at"], actor=row["actor"], action=row["action"],
+        message_id=row["message_id"], delivery_id=row["delivery_id"], from_state=row["from_state"],
+        to_state=row["to_state"], reason=row["reason"], detail=dict(row["detail"] or {}),
+    )
+
+
+def to_user(row: RowLike) -> User:
+    return User(
+        name=row["name"], role=Role(row["role"]), created_at=row["created_at"],
+        password_hash=row["password_hash"], disabled=bool(row["disabled"]),
+    )
+
+
+def to_pause(row: RowLike) -> AccountPause:
+    return AccountPause(account=row["account"], until=row["until"], reason=row["reason"])
+
+
+def audit_values(
+    *, at: datetime, actor: str, action: str, message_id: str | None = None,
+    delivery_id: str | None = None, from_state: str | None = None, to_state: str | None = None,
+    reason: str | None = None, detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": at, "actor": actor, "action": action, "message_id": message_id,
+        "delivery_id": delivery_id, "from_state": from_state, "to_state": to_state, "reason": reason,
+        # Details may carry datetimes and enums; JSON columns need plain values.
+        "detail": to_jsonable_python(dict(detail or {})),
+    }

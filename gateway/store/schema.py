@@ -1,0 +1,203 @@
+"""SQLAlchemy Core tables of the ledger, shared by SQLite and PostgreSQL.
+
+The Alembic migrations under `migrations/versions/` create exactly these tables; a test compares
+the migrated database with this metadata so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite stores text without one, so values go in as
+    naive UTC and come back tagged UTC. Naive input is refused: it hides a local-time bug.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class _IdSource:
+    """Time-sortable ids: 12 hex digits of the millisecond clock + 10 hex digits.
+
+    Within one millisecond the low part counts up from a random start, so ids made by one
+    process sort in creation order (like a monotonic ULID); across processes they stay unique
+    by the random start.
+    """
+
+    _RANDOM_BITS = 40
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._last_low = 0
+
+    def next(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                ms, low = self._last_ms, self._last_low + 1
+                if low >= 1 << self._RANDOM_BITS:
+                    ms, low = ms + 1, secrets.randbits(self._RANDOM_BITS - 1)
+            else:
+                # Start in the lower half so bursts in one millisecond do not overflow.
+                low = secrets.randbits(self._RANDOM_BITS - 1)
+            self._last_ms, self._last_low = ms, low
+        return f"{ms:012x}{low:010x}"
+
+
+_ids = _IdSource()
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as `m_0193f2a1b2c3d4e5f6a7b8c9` (prefix `m` messages, `d` deliveries)."""
+    return f"{prefix}_{_ids.next()}"
+
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("municipality", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("priority_rank", sa.Integer, nullable=False),
+    sa.Column("submitted_by", sa.String(128), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("body", json_type(), nullable=False),
+    sa.Column("check", json_type(), nullable=False),
+    sa.Column("accounts", json_type(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("approved_by", sa.String(128)),
+    sa.Column("overrides", json_type(), nullable=False),
+    sa.Column("alert_key", sa.String(255)),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_messages_submitter_idempotency_key"),
+    sa.UniqueConstraint("municipality", "alert_key", name="uq_messages_municipality_alert_key"),
+    sa.Index("ix_messages_state_created", "state", "created_at"),
+    sa.Index("ix_messages_municipality_created", "municipality", "created_at"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("message_id", sa.String(40), sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("municipality", sa.String(64), nullable=False),
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("priority_rank", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("not_before", UTCDateTime),
+    sa.Column("retry_at", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires", UTCDateTime),
+    sa.Column("remote_id", sa.String(255)),
+    sa.Column("remote_url", sa.String(2000)),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_text", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.UniqueConstraint("idempotency_key", name="uq_deliveries_idempotency_key"),
+    # claim_due walks this index in order and stops after `limit` rows.
+    sa.Index("ix_deliveries_claim", "state", "priority_rank", "created_at", "id"),
+    sa.Index("ix_deliveries_retry", "state", "priority_rank", "retry_at", "id"),
+    sa.Index("ix_deliveries_state_retry_at", "state", "retry_at"),
+    sa.Index("ix_deliveries_state_not_before", "state", "not_before"),
+    sa.Index("ix_deliveries_state_lease_expires", "state", "lease_expires"),
+    sa.Index("ix_deliveries_account_state", "account", "state"),
+    sa.Index("ix_deliveries_account_sent", "account", "sent_at"),
+    sa.Index("ix_deliveries_message", "message_id"),
+    sa.Index("ix_deliveries_created", "created_at"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.String(40)),
+    sa.Column("delivery_id", sa.String(40)),
+    sa.Column("from_state", sa.String(32)),
+    sa.Column("to_state", sa.String(32)),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", json_type(), nullable=False),
+    sa.Index("ix_audit_message", "message_id"),
+    sa.Index("ix_audit_delivery", "delivery_id"),
+    sa.Index("ix_audit_actor", "actor"),
+    sa.Index("ix_audit_action", "action"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(128), primary_key=True),
+    sa.Column("user", sa.String(128), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_tokens_user", "user"),
+)
+
+account_pauses = sa.Table(
+    "account_pauses",
+    metadata,
+    sa.Column("account", sa.String(128), primary_key=True),
+    sa.Column("until", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

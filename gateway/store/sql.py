@@ -1,0 +1,609 @@
+"""`SqlStore`: the Store protocol on SQLAlchemy Core, for SQLite and PostgreSQL.
+
+Every state change runs in one write transaction that updates the row (compare-and-set on
+its current state) and inserts one audit row, so the ledger and its history never disagree.
+On SQLite write transactions start with BEGIN IMMEDIATE (one writer at a time, waiting on
+the busy timeout); on PostgreSQL rows are locked with SELECT ... FOR UPDATE, and claimers
+skip rows another worker holds (SKIP LOCKED).
+
+Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
+`delivery.released`, `delivery.claimed`, `delivery.<new state>`, `account.paused`,
+`user.created`, `user.role_changed`, `token.created`, `token.revoked`, plus whatever callers
+pass to `audit()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
+from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role
+from gateway.store import rows, schema
+from gateway.store.base import (
+    AccountPause,
+    AuditEvent,
+    MessageRecord,
+    NewDelivery,
+    NewMessage,
+    Store,
+    User,
+)
+from gateway.store.engine import IMMEDIATE
+from gateway.store.schema import (
+    account_pauses,
+    audit_events,
+    deliveries,
+    messages,
+    new_id,
+    tokens,
+    users,
+    utc_now,
+)
+
+Clock = Callable[[], datetime]
+
+# Columns a caller may set through transition_delivery (never state or ids; attempts only to give back
+# an attempt that a rate limit did not use).
+DELIVERY_FIELDS = frozenset(
+    {"retry_at", "remote_id", "remote_url", "error_code", "error_text", "sent_at", "lease_owner",
+     "lease_expires", "not_before", "attempts"}
+)
+_PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.SKIPPED})
+_CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
+# Ids per UPDATE ... WHERE id IN (...): far below SQLite's bound-parameter limit.
+_CHUNK = 500
+
+
+class IntegrityConflict(Conflict):
+    """A unique or foreign-key constraint refused the write."""
+
+    code = "integrity"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn SQLAlchemy and driver errors into the gateway's error tree."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except IntegrityError as exc:
+        raise IntegrityConflict("データの一意性または参照の制約に反するため保存できませんでした") from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError("データベースの操作に失敗しました") from exc
+
+
+def _rank_filter(priorities: Collection[Priority] | None) -> sa.ColumnElement[bool]:
+    if priorities is None:
+        # Still a range, so the planner walks the claim indexes in order instead of sorting.
+        priorities = list(Priority)
+    ranks = sorted({Priority(p).rank for p in priorities})
+    if len(ranks) == 1:
+        return deliveries.c.priority_rank == ranks[0]
+    if ranks == list(range(ranks[0], ranks[-1] + 1)):
+        # A range keeps the claim index ordered (an IN list would make SQLite sort).
+        return deliveries.c.priority_rank.between(ranks[0], ranks[-1])
+    return deliveries.c.priority_rank.in_(ranks)
+
+
+def _values(states: Collection[Any]) -> list[str]:
+    return [str(getattr(s, "value", s)) for s in states]
+
+
+def due_queries(
+    *, now: datetime, limit: int, priorities: Collection[Priority] | None,
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The claim queries: queued deliveries, and retry_wait ones whose retry_at has come.
+
+    Two queries rather than one OR: each walks its index in claim order and stops at
+    `limit`, so a deep backlog of routine rows is neither scanned nor sorted when emergencies
+    are claimed. Rows locked by another claimer are skipped (PostgreSQL; a no-op on SQLite,
+    where BEGIN IMMEDIATE already serialises claimers).
+    """
+    paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > now)
+    base = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.priority_rank,
+                      deliveries.c.created_at)
+            .where(_rank_filter(priorities), deliveries.c.account.not_in(paused))
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries))
+    c = deliveries.c
+    queued = (base.where(c.state == DeliveryState.QUEUED.value)
+              .order_by(c.priority_rank, c.created_at, c.id))  # ix_deliveries_claim
+    # Within a priority, the retry that has waited longest goes first (ix_deliveries_retry).
+    waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= now)
+               .order_by(c.priority_rank, c.retry_at, c.id))
+    return queued, waiting
+
+
+class SqlStore:
+    """The ledger on one database; safe to share between tasks and (PostgreSQL) processes."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{IMMEDIATE: True})
+        self._clock = clock
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with _translated():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        with _translated():
+            async with self._writer.begin() as conn:
+                yield conn
+
+    @staticmethod
+    async def _add_audit(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
+        if entries:
+            await conn.execute(audit_events.insert(), list(entries))
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect."""
+        module = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return module.insert(table).on_conflict_do_nothing()
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def add_message(self, new: NewMessage, *, actor: str) -> tuple[MessageRecord, bool]:
+        """Insert a message (audit `message.accepted`).
+
+        A repeated (submitter, idempotency key) or (municipality, alert key) returns the existing
+        record and False, also when two requests race.
+        """
+        now = self._clock()
+        values = rows.message_values(new, message_id=new_id("m"), now=now)
+        try:
+            async with self._write() as conn:
+                existing = await self._duplicate_of(conn, new)
+                if existing is not None:
+                    return existing, False
+                await conn.execute(messages.insert().values(values))
+                await self._add_audit(conn, [rows.audit_values(
+                    at=now, actor=actor, action="message.accepted", message_id=values["id"],
+                    to_state=new.state.value,
+                )])
+        except IntegrityConflict:
+            # Lost a race with an identical request between our check and our insert.
+            async with self._read() as conn:
+                existing = await self._duplicate_of(conn, new)
+            if existing is None:
+                raise
+            return existing, False
+        return rows.to_message(values), True
+
+    @staticmethod
+    async def _duplicate_of(conn: AsyncConnection, new: NewMessage) -> MessageRecord | None:
+        conditions = []
+        if new.idempotency_key is not None:
+            conditions.append(sa.and_(messages.c.submitted_by == new.submitted_by,
+                                      messages.c.idempotency_key == new.idempotency_key))
+        if new.alert_key is not None:
+            conditions.append(sa.and_(messages.c.municipality == new.municipality,
+                                      messages.c.alert_key == new.alert_key))
+        if not conditions:
+            return None
+        query = sa.select(messages).where(sa.or_(*conditions)).limit(1)
+        row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.to_message(row)
+
+    async def get_message(self, message_id: str) -> MessageRecord:
+        query = sa.select(messages).where(messages.c.id == message_id)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise NotFound(f"メッセージが見つかりません: {message_id}")
+        return rows.to_message(row)
+
+    async def list_messages(
+        self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        """Newest first."""
+        query = sa.select(messages).order_by(messages.c.created_at.desc(), messages.c.id.desc()).limit(limit)
+        if states is not None:
+            query = query.where(messages.c.state.in_(_values(states)))
+        if municipality is not None:
+            query = query.where(messages.c.municipality == municipality)
+        async with self._read() as conn:
+            return [rows.to_message(r) for r in (await conn.execute(query)).mappings()]
+
+    @staticmethod
+    async def _lock_message(conn: AsyncConnection, message_id: str) -> rows.RowLike:
+        query = sa.select(messages).where(messages.c.id == message_id).with_for_update()
+        row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise NotFound(f"メッセージが見つかりません: {message_id}")
+        return row
+
+    async def transition_message(
+        self, message_id: str, *, expected: Collection[MessageState], new: MessageState, actor: str,
+        reason: str | None = None, approved_by: str | None = None,
+        overrides: Mapping[str, str] | None = None, note: str | None = None,
+    ) -> MessageRecord:
+        """Compare-and-set the state (audit row); Conflict when the state is not in `expected`.
+
+        `approved_by`, `overrides` (replacing the stored mapping) and `note` are written when given.
+        """
+        now = self._clock()
+        changes: dict[str, Any] = {"state": new.value, "updated_at": now}
+        detail: dict[str, Any] = {}
+        for column, value in (("approved_by", approved_by), ("overrides", overrides), ("note", note)):
+            if value is not None:
+                changes[column] = dict(value) if isinstance(value, Mapping) else value
+                detail[column] = changes[column]
+        async with self._write() as conn:
+            row = await self._cas_message(conn, message_id, expected, changes)
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action=f"message.{new.value}", message_id=message_id,
+                from_state=row["from_state"], to_state=new.value, reason=reason, detail=detail,
+            )])
+        return rows.to_message(row["row"])
+
+    async def _cas_message(
+        self, conn: AsyncConnection, message_id: str, expected: Collection[MessageState],
+        changes: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        current = (await self._lock_message(conn, message_id))["state"]
+        allowed = _values(expected)
+        if current not in allowed:
+            raise Conflict(f"メッセージ {message_id} は現在「{current}」のため、この操作はできません")
+        query = (sa.update(messages)
+                 .where(messages.c.id == message_id, messages.c.state.in_(allowed))
+                 .values(**changes).returning(*messages.c))
+        row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise Conflict(f"メッセージ {message_id} は同時に変更されました。もう一度お試しください")
+        return {"from_state": current, "row": row}
+
+    async def plan_message(
+        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str,
+    ) -> list[Delivery]:
+        """Insert the deliveries and move the message approved -> planned in one transaction.
+
+        Conflict if the message is not `approved`, so a message is planned exactly once.
+        """
+        for item in deliveries:
+            if item.state not in _PLANNABLE:
+                raise InputError(f"配信の初期状態に「{item.state.value}」は指定できません")
+        now = self._clock()
+        async with self._write() as conn:
+            planned = await self._cas_message(
+                conn, message_id, [MessageState.APPROVED],
+                {"state": MessageState.PLANNED.value, "updated_at": now},
+            )
+            values = [self._delivery_values(planned["row"], item, now) for item in deliveries]
+            if values:
+                await conn.execute(schema.deliveries.insert(), values)
+            audit = [rows.audit_values(
+                at=now, actor=actor, action="delivery.created", message_id=message_id,
+                delivery_id=v["id"], to_state=v["state"], reason=item.reason,
+                detail={"account": item.account, "platform": item.platform.value},
+            ) for v, item in zip(values, deliveries, strict=True)]
+            audit.append(rows.audit_values(
+                at=now, actor=actor, action="message.planned", message_id=message_id,
+                from_state=planned["from_state"], to_state=MessageState.PLANNED.value,
+                detail={"deliveries": len(values)},
+            ))
+            await self._add_audit(conn, audit)
+        return [rows.to_delivery(v) for v in values]
+
+    @staticmethod
+    def _delivery_values(message: Mapping[str, Any], item: NewDelivery, now: datetime) -> dict[str, Any]:
+        return {
+            "id": new_id("d"), "message_id": message["id"], "municipality": message["municipality"],
+            "account": item.account, "platform": item.platform.value, "priority": message["priority"],
+            "priority_rank": message["priority_rank"], "state": item.state.value,
+            "not_before": item.not_before, "retry_at": None, "attempts": 0,
+            "idempotency_key": uuid.uuid4().hex, "lease_owner": None, "lease_expires": None,
+            "remote_id": None, "remote_url": None, "error_code": None, "error_text": None,
+            "created_at": now, "updated_at": now, "sent_at": None,
+        }
+
+    # -- deliveries -------------------------------------------------------------------------
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        async with self._read() as conn:
+            query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise NotFound(f"配信が見つかりません: {delivery_id}")
+        return rows.to_delivery(row)
+
+    async def list_deliveries(
+        self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
+        message_id: str | None = None, limit: int = 500,
+    ) -> list[Delivery]:
+        """Newest first."""
+        query = (sa.select(deliveries)
+                 .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit))
+        if states is not None:
+            query = query.where(deliveries.c.state.in_(_values(states)))
+        if account is not None:
+            query = query.where(deliveries.c.account == account)
+        if message_id is not None:
+            query = query.where(deliveries.c.message_id == message_id)
+        async with self._read() as conn:
+            return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+
+    async def release_held(self, now: datetime) -> list[Delivery]:
+        """held deliveries whose not_before has come -> queued (audit rows)."""
+        # Rows another releaser holds are skipped rather than waited for: no deadlocks between
+        # replicas, and each delivery is released (and audited) exactly once.
+        query = (sa.select(deliveries.c.id)
+                 .where(deliveries.c.state == DeliveryState.HELD.value, deliveries.c.not_before <= now)
+                 .order_by(deliveries.c.id).with_for_update(skip_locked=True))
+        released: list[Delivery] = []
+        async with self._write() as conn:
+            ids = list((await conn.execute(query)).scalars())
+            for start in range(0, len(ids), _CHUNK):
+                released.extend(await self._release(conn, ids[start:start + _CHUNK], now))
+        return sorted(released, key=lambda d: (d.priority.rank, d.created_at, d.id))
+
+    async def _release(self, conn: AsyncConnection, ids: Sequence[str], now: datetime) -> list[Delivery]:
+        query = (sa.update(deliveries)
+                 .where(deliveries.c.id.in_(ids), deliveries.c.state == DeliveryState.HELD.value)
+                 .values(state=DeliveryState.QUEUED.value, updated_at=now)
+                 .returning(*deliveries.c))
+        released = [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+        await self._add_audit(conn, [rows.audit_values(
+            at=now, actor="system", action="delivery.released", message_id=d.message_id,
+            delivery_id=d.id, from_state=DeliveryState.HELD.value, to_state=DeliveryState.QUEUED.value,
+        ) for d in released])
+        return released
+
+    async def claim_due(
+        self, *, worker: str, now: datetime, limit: int, lease_seconds: float,
+        priorities: Collection[Priority] | None = None,
+    ) -> list[Delivery]:
+        """Claim queued and due retry_wait deliveries, most urgent first, skipping paused accounts
+        and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
+        if limit <= 0 or (priorities is not None and not priorities):
+            return []
+        async with self._write() as conn:
+            due = await self._due(conn, now=now, limit=limit, priorities=priorities)
+            if not due:
+                return []
+            claimed = await self._mark_sending(conn, due, worker=worker, now=now,
+                                               lease=timedelta(seconds=lease_seconds))
+        return sorted(claimed, key=lambda d: (d.priority.rank, d.created_at, d.id))
+
+    async def _due(
+        self, conn: AsyncConnection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
+    ) -> dict[str, str]:
+        """Ids (-> current state) of the `limit` most urgent claimable deliveries, locked."""
+        found = []
+        for query in due_queries(now=now, limit=limit, priorities=priorities):
+            found.extend((await conn.execute(query)).all())
+        found.sort(key=lambda r: (r.priority_rank, r.created_at, r.id))
+        return {r.id: r.state for r in found[:limit]}
+
+    async def _mark_sending(
+        self, conn: AsyncConnection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
+    ) -> list[Delivery]:
+        query = (sa.update(deliveries)
+                 .where(deliveries.c.id.in_(list(due)), deliveries.c.state.in_(_CLAIMABLE))
+                 .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
+                         lease_owner=worker, lease_expires=now + lease, updated_at=now)
+                 .returning(*deliveries.c))
+        claimed = [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+        await self._add_audit(conn, [rows.audit_values(
+            at=now, actor=worker, action="delivery.claimed", message_id=d.message_id, delivery_id=d.id,
+            from_state=due[d.id], to_state=DeliveryState.SENDING.value,
+            detail={"attempt": d.attempts, "lease_expires": d.lease_expires},
+        ) for d in claimed])
+        return claimed
+
+    async def transition_delivery(
+        self, delivery_id: str, *, expected: Collection[DeliveryState], new: DeliveryState, actor: str,
+        reason: str | None = None, fields: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Delivery:
+        """Compare-and-set a delivery's state and the given columns; one audit row.
+
+        Leaving `sending` clears the lease and entering `sent` stamps `sent_at`, unless `fields`
+        sets them. Conflict when the state is not in `expected`.
+        """
+        now = self._clock()
+        changes = self._delivery_changes(new, fields or {}, now)
+        async with self._write() as conn:
+            current = await self._lock_delivery_state(conn, delivery_id)
+            allowed = _values(expected)
+            if current not in allowed:
+                raise Conflict(f"配信 {delivery_id} は現在「{current}」のため、この操作はできません")
+            query = (sa.update(deliveries)
+                     .where(deliveries.c.id == delivery_id, deliveries.c.state.in_(allowed))
+                     .values(**changes).returning(*deliveries.c))
+            row = (await conn.execute(query)).mappings().one()
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action=f"delivery.{new.value}", message_id=row["message_id"],
+                delivery_id=delivery_id, from_state=current, to_state=new.value, reason=reason,
+                detail=detail,
+            )])
+        return rows.to_delivery(row)
+
+    @staticmethod
+    def _delivery_changes(new: DeliveryState, fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        unknown = set(fields) - DELIVERY_FIELDS
+        if unknown:
+            raise InputError(f"配信の変更できない項目が指定されました: {', '.join(sorted(unknown))}")
+        changes: dict[str, Any] = {"state": new.value, "updated_at": now}
+        if new is not DeliveryState.SENDING:
+            changes.update(lease_owner=None, lease_expires=None)
+        if new is DeliveryState.SENT:
+            changes["sent_at"] = now
+        changes.update(fields)
+        return changes
+
+    @staticmethod
+    async def _lock_delivery_state(conn: AsyncConnection, delivery_id: str) -> str:
+        query = sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id).with_for_update()
+        state = (await conn.execute(query)).scalar_one_or_none()
+        if state is None:
+            raise NotFound(f"配信が見つかりません: {delivery_id}")
+        return str(state)
+
+    async def expired_leases(self, now: datetime) -> list[Delivery]:
+        """Deliveries still `sending` whose lease has expired (their worker died)."""
+        query = (sa.select(deliveries)
+                 .where(deliveries.c.state == DeliveryState.SENDING.value, deliveries.c.lease_expires <= now)
+                 .order_by(deliveries.c.lease_expires, deliveries.c.id))
+        async with self._read() as conn:
+            return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest not_before of a held delivery or retry_at of a waiting one."""
+        held = sa.select(sa.func.min(deliveries.c.not_before)).where(
+            deliveries.c.state == DeliveryState.HELD.value)
+        waiting = sa.select(sa.func.min(deliveries.c.retry_at)).where(
+            deliveries.c.state == DeliveryState.RETRY_WAIT.value)
+        async with self._read() as conn:
+            times = [(await conn.execute(q)).scalar_one_or_none() for q in (held, waiting)]
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def pause_account(self, account: str, *, until: datetime, reason: str, actor: str) -> None:
+        now = self._clock()
+        module = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        insert = module.insert(account_pauses).values(account=account, until=until, reason=reason,
+                                                      updated_at=now)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[account_pauses.c.account],
+            set_={"until": insert.excluded.until, "reason": insert.excluded.reason,
+                  "updated_at": insert.excluded.updated_at},
+        )
+        async with self._write() as conn:
+            await conn.execute(upsert)
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.paused", reason=reason,
+                detail={"account": account, "until": until},
+            )])
+
+    async def account_pauses(self, now: datetime) -> list[AccountPause]:
+        query = (sa.select(account_pauses).where(account_pauses.c.until > now)
+                 .order_by(account_pauses.c.account))
+        async with self._read() as conn:
+            return [rows.to_pause(r) for r in (await conn.execute(query)).mappings()]
+
+    async def last_sent(self) -> dict[str, datetime]:
+        """account -> time of its most recent sent delivery (retracted ones were sent too)."""
+        query = (sa.select(deliveries.c.account, sa.func.max(deliveries.c.sent_at))
+                 .where(deliveries.c.sent_at.is_not(None)).group_by(deliveries.c.account))
+        async with self._read() as conn:
+            return {account: at for account, at in (await conn.execute(query)).all()}
+
+    # -- audit ------------------------------------------------------------------------------
+
+    async def audit(
+        self, *, actor: str, action: str, message_id: str | None = None, delivery_id: str | None = None,
+        reason: str | None = None, detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = rows.audit_values(at=self._clock(), actor=actor, action=action, message_id=message_id,
+                                  delivery_id=delivery_id, reason=reason, detail=detail)
+        async with self._write() as conn:
+            await self._add_audit(conn, [entry])
+
+    async def list_audit(
+        self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
+        action: str | None = None, limit: int = 500,
+    ) -> list[AuditEvent]:
+        """The latest `limit` matching events, oldest first."""
+        query = sa.select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        for column, value in (("message_id", message_id), ("delivery_id", delivery_id),
+                              ("actor", actor), ("action", action)):
+            if value is not None:
+                query = query.where(audit_events.c[column] == value)
+        async with self._read() as conn:
+            events = [rows.to_audit(r) for r in (await conn.execute(query)).mappings()]
+        return events[::-1]
+
+    # -- users and tokens -------------------------------------------------------------------
+
+    async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
+        """Create the user if missing; an existing user's differing role is updated (audit row)."""
+        now = self._clock()
+        insert = (self._insert_ignore(users)
+                  .values(name=name, role=role.value, created_at=now, disabled=False)
+                  .returning(users.c.name))
+        async with self._write() as conn:
+            if (await conn.execute(insert)).first() is not None:
+                await self._add_audit(conn, [rows.audit_values(
+                    at=now, actor=actor, action="user.created", detail={"user": name, "role": role.value})])
+                return User(name=name, role=role, created_at=now)
+            query = sa.select(users).where(users.c.name == name).with_for_update()
+            user = rows.to_user((await conn.execute(query)).mappings().one())
+            if user.role is role:
+                return user
+            await conn.execute(sa.update(users).where(users.c.name == name).values(role=role.value))
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="user.role_changed", from_state=user.role.value,
+                to_state=role.value, detail={"user": name},
+            )])
+        return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
+                    disabled=user.disabled)
+
+    async def get_user(self, name: str) -> User | None:
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.name == name))).mappings().first()
+        return None if row is None else rows.to_user(row)
+
+    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None:
+        now = self._clock()
+        async with self._write() as conn:
+            known = (await conn.execute(sa.select(users.c.name).where(users.c.name == user))).first()
+            if known is None:
+                raise NotFound(f"利用者が見つかりません: {user}")
+            await conn.execute(tokens.insert().values(
+                token_hash=token_hash, user=user, created_at=now, expires_at=expires_at, revoked=False))
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="token.created",
+                detail={"user": user, "token": token_hash[:8], "expires_at": expires_at},
+            )])
+
+    async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        """The user a live (unexpired, unrevoked) token belongs to; None for disabled users."""
+        query = (sa.select(users).join(tokens, tokens.c.user == users.c.name)
+                 .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now,
+                        tokens.c.revoked.is_(False), users.c.disabled.is_(False)))
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.to_user(row)
+
+    async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
+        """Revoke a token (not part of the Store protocol yet); False when it was unknown or revoked."""
+        now = self._clock()
+        query = (sa.update(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))
+                 .values(revoked=True).returning(tokens.c.user))
+        async with self._write() as conn:
+            user = (await conn.execute(query)).scalar_one_or_none()
+            if user is None:
+                return False
+            await self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="token.revoked", detail={"user": user, "token": token_hash[:8]},
+            )])
+        return True
+
+
+if TYPE_CHECKING:
+    def _satisfies_protocol(store: SqlStore) -> Store:
+        return store  # mypy proves here that SqlStore implements every Store method

@@ -1,0 +1,100 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL scratch database) and an upgraded store.
+
+`database_url` runs each test on both databases. PostgreSQL comes from GATEWAY_TEST_PG_URL
+(default postgresql://postgres@127.0.0.1:5432/postgres); when it is unreachable the
+PostgreSQL variants are skipped, or fail when GATEWAY_REQUIRE_PG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from functools import cache
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql as pgsql
+from sqlalchemy.engine import make_url
+
+from gateway.store import SqlStore, open_store, upgrade_async
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    return os.environ.get("GATEWAY_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _libpq_dsn(url: str) -> str:
+    """psycopg2 wants plain `postgresql://`, without a SQLAlchemy driver suffix."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@cache
+def _pg_unreachable_reason(admin_url: str) -> str | None:
+    try:
+        psycopg2.connect(_libpq_dsn(admin_url), connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"PostgreSQL unreachable at {make_url(admin_url).render_as_string()}: {exc}".strip()
+    return None
+
+
+def _require_pg(admin_url: str) -> None:
+    reason = _pg_unreachable_reason(admin_url)
+    if reason is None:
+        return
+    if os.environ.get("GATEWAY_REQUIRE_PG") == "1":
+        pytest.fail(f"GATEWAY_REQUIRE_PG=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _admin_execute(admin_url: str, statement: pgsql.Composable) -> None:
+    conn = psycopg2.connect(_libpq_dsn(admin_url), connect_timeout=5)
+    try:
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def postgres_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    _require_pg(pg_admin_url)
+    name = f"gw_test_{secrets.token_hex(6)}"
+    _admin_execute(pg_admin_url, pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    try:
+        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin_execute(pg_admin_url, pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            pgsql.Identifier(name)))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file (not yet created) under the test's temporary directory."""
+    return f"sqlite:///{tmp_path / 'gateway.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+                ids=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database of each kind; run `upgrade_async` (or use `store`) before using it."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    """An upgraded database of each kind, opened as a SqlStore."""
+    await upgrade_async(database_url)
+    opened = await open_store(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
