@@ -1,1 +1,39 @@
-"""adapters."""
+"""Platform adapters, registered in a plain dict by platform."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.adapters.base import Adapter, IdempotencyKey, Limits
+from gateway.credentials import CredentialSource
+from gateway.models import Platform
+from gateway.policy import Account
+from gateway.settings import Settings
+
+__all__ = ["Adapter", "IdempotencyKey", "Limits", "adapter_types", "build_adapters"]
+
+
+def adapter_types() -> dict[Platform, Any]:
+    """Platform -> adapter class (imported here so that importing gateway.adapters stays cheap)."""
+    from gateway.adapters.facebook import FacebookAdapter
+    from gateway.adapters.line import LineAdapter
+    from gateway.adapters.x import XAdapter
+    from gateway.adapters.youtube import YoutubeAdapter
+
+    return {Platform.X: XAdapter, Platform.LINE: LineAdapter, Platform.FACEBOOK: FacebookAdapter,
+            Platform.YOUTUBE: YoutubeAdapter}
+
+
+def build_adapters(
+    settings: Settings, credentials: CredentialSource, accounts: Mapping[str, Account],
+) -> dict[Platform, Adapter]:
+    """One adapter per platform, each pointed at its base URL from settings."""
+    per_platform: dict[Platform, Any] = {
+        Platform.X: settings.x, Platform.LINE: settings.line, Platform.FACEBOOK: settings.facebook,
+        Platform.YOUTUBE: settings.youtube,
+    }
+    return {
+        platform: cls(per_platform[platform], credentials, accounts)
+        for platform, cls in adapter_types().items()
+    }

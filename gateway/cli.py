@@ -1,0 +1,361 @@
+"""The `gateway` console script (contracts in DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.errors import GatewayError, InputError, PolicyViolation
+from gateway.models import Role
+from gateway.settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for key in ("database_url", "port", "host", "platforms", "config_dir"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return Settings(**overrides)
+
+
+def _print_json(value: Any, out: TextIO = sys.stdout) -> None:
+    out.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def _report(exc: GatewayError) -> int:
+    sys.stderr.write(f"エラー: {exc.message}\n")
+    for problem in getattr(exc, "problems", ()):
+        sys.stderr.write(f"  - {problem.field}: {problem.message} [{problem.code}]\n")
+    for finding in getattr(exc, "findings", ()):
+        sys.stderr.write(f"  - [{finding.severity.value}] {finding.rule}: {finding.message}（{finding.clause}）\n")
+    return EXIT_INPUT if isinstance(exc, InputError | PolicyViolation) else EXIT_ERROR
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    return asyncio.run(serve(_settings(args)))
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from gateway.server import serve_sandbox
+
+    return asyncio.run(serve_sandbox(_settings(args), host=args.host or "127.0.0.1", port=args.port or 8090))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return asyncio.run(run_demo(_settings(args)))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store import upgrade
+    from gateway.store.engine import redacted
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"データベースを最新の版にしました: {redacted(settings.database_url)}")
+    return EXIT_OK
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from gateway.web.auth import create_token
+
+    async def run(store: Any, settings: Settings) -> int:
+        token = await create_token(store, user=args.user, role=Role(args.role), ttl_days=args.ttl_days,
+                                   now=datetime.now(UTC), actor=f"cli:{getpass.getuser()}")
+        print(token)
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gateway.checkcli import check_command
+
+    return check_command(args.file, jsonl=args.jsonl, evaluate=args.evaluate, config_dir=_settings(args).config_dir)
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from gateway.alertcli import alert_command
+
+    return asyncio.run(alert_command(_settings(args), Path(args.file), dry_run=args.dry_run,
+                                     municipality=args.municipality))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from gateway.pipeline.validation import parse_message_json
+
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    message = parse_message_json(raw, where=args.file)
+
+    async def run(runtime: Any, actor: Any) -> int:
+        submitted = await runtime.gateway.submit(message, actor, source="cli", idempotency_key=args.idempotency_key)
+        record = submitted.record
+        print(f"{record.id}\t{record.state.value}\t{submitted.approval_reason}")
+        for finding in record.check.findings:
+            print(f"  [{finding.severity.value}] {finding.rule}: {finding.message}（{finding.clause}）")
+        return EXIT_OK
+
+    return _with_runtime(args, run)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    overrides = dict(_split_override(o) for o in args.override or [])
+
+    async def run(runtime: Any, actor: Any) -> int:
+        submitted = await runtime.gateway.approve(args.id, actor, overrides)
+        print(f"{submitted.record.id}\t{submitted.record.state.value}\t配信 {len(submitted.deliveries)} 件")
+        return EXIT_OK
+
+    return _with_runtime(args, run)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    async def run(runtime: Any, actor: Any) -> int:
+        record = await runtime.gateway.reject(args.id, actor, args.comment)
+        print(f"{record.id}\t{record.state.value}")
+        return EXIT_OK
+
+    return _with_runtime(args, run)
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    rule, sep, reason = text.partition("=")
+    if not sep or not rule.strip():
+        raise InputError(f"--override は RULE=理由 の形で指定してください: {text}")
+    return rule.strip(), reason
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gateway.table import delivery_table
+
+    async def run(store: Any, settings: Settings) -> int:
+        if args.id:
+            record = await store.get_message(args.id)
+            print(f"{record.id}  {record.municipality}  {record.state.value}  提出: {record.submitted_by}"
+                  f"  承認: {record.approved_by or '-'}")
+            deliveries = await store.list_deliveries(message_id=record.id)
+        else:
+            deliveries = await store.list_deliveries(limit=args.limit)
+        print(delivery_table(deliveries))
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from gateway.table import accounts_table
+
+    async def run(store: Any, settings: Settings) -> int:
+        from gateway.policy import load_policies
+
+        policies = load_policies(settings.config_dir)
+        print(accounts_table(policies, await store.last_sent(), _credential_rows(settings)))
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def _credential_rows(settings: Settings) -> dict[str, dict[str, Any]]:
+    if settings.credentials_key is None and settings.credentials_key_file is None:
+        return {}
+    if not settings.credentials_file.exists():
+        return {}
+    from gateway.credentials import EncryptedCredentialFile, keys_from
+
+    rows = EncryptedCredentialFile(settings.credentials_file, keys_from(settings)).list_masked()
+    return {str(row["account"]): row for row in rows}
+
+
+def cmd_credentials_set(args: argparse.Namespace) -> int:
+    from gateway.credentials import EncryptedCredentialFile, keys_from, validate_fields
+    from gateway.policy import load_policies
+
+    settings = _settings(args)
+    found = load_policies(settings.config_dir).account(args.account)
+    if found is None:
+        raise InputError(f"不明なアカウントです: {args.account}")
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        fields = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{args.file}: JSONとして読めません（{exc.lineno}行 {exc.colno}文字目）") from exc
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise InputError(f"{args.file}: 文字列の値だけを持つJSONオブジェクトにしてください")
+    validate_fields(found[1].platform, fields)
+    store = EncryptedCredentialFile(settings.credentials_file, keys_from(settings))
+    store.set(args.account, fields, actor=getpass.getuser(), reason=args.reason)
+    print(f"{args.account}: 認証情報を保存しました（暗号化済み）")
+    return EXIT_OK
+
+
+def cmd_credentials_list(args: argparse.Namespace) -> int:
+    from gateway.credentials import EncryptedCredentialFile, keys_from
+
+    settings = _settings(args)
+    for row in EncryptedCredentialFile(settings.credentials_file, keys_from(settings)).list_masked():
+        _print_json(row)
+    return EXIT_OK
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+
+def _with_store(args: argparse.Namespace, body: Callable[[Any, Settings], Coroutine[Any, Any, int]]) -> int:
+    from gateway.store import open_store, upgrade_async
+
+    async def run() -> int:
+        settings = _settings(args)
+        await upgrade_async(settings.database_url)
+        store = await open_store(settings.database_url)
+        try:
+            return await body(store, settings)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine[Any, Any, int]]) -> int:
+    """Run against the database without workers: a running `serve` picks the work up."""
+    from gateway.runtime import open_runtime
+    from gateway.service import Actor
+
+    async def run() -> int:
+        settings = _settings(args)
+        async with open_runtime(settings, start=False, adapters=_offline_adapters()) as runtime:
+            name = args.as_user or getpass.getuser()
+            user = await runtime.store.get_user(name)
+            if user is None:
+                raise InputError(f"ユーザー {name} は登録されていません（gateway token create --user {name} "
+                                 "--role ROLE で作成してください）")
+            return await body(runtime, Actor(user.name, user.role))
+
+    return asyncio.run(run())
+
+
+def _offline_adapters() -> dict[Any, Any]:
+    """Adapters for planning only: the CLI never publishes; `serve` does."""
+    from gateway.adapters import adapter_types
+
+    return dict.fromkeys(adapter_types(), _NoPublish())
+
+
+class _NoPublish:
+    async def aclose(self) -> None:
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="koho-gateway: 自治体SNS配信ゲートウェイ")
+    parser.add_argument("--database-url", default=None, help="SQLite or PostgreSQL URL (GATEWAY_DATABASE_URL)")
+    parser.add_argument("--config-dir", default=None, type=Path, help="municipality TOML directory")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="HTTP API + workers")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--database-url", default=argparse.SUPPRESS)
+    serve.add_argument("--platforms", choices=["sandbox", "live"], default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    sandbox = sub.add_parser("sandbox", help="only the sandbox platform servers")
+    sandbox.add_argument("--port", type=int, default=None)
+    sandbox.add_argument("--host", default=None)
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    sub.add_parser("demo", help="scripted end-to-end run against the sandbox").set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="print a new API token")
+    create.add_argument("--user", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--ttl-days", type=int, default=365)
+    create.set_defaults(func=cmd_token_create)
+
+    check = sub.add_parser("check", help="outbound policy checks only")
+    check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")
+    check.add_argument("--evaluate", action="store_true", help="FILE is a labelled corpus: print precision/recall")
+    check.add_argument("file", nargs="?", default="-")
+    check.set_defaults(func=cmd_check)
+
+    alert = sub.add_parser("alert", help="push an alert file (JMA XML, L-Alert, CAP, JSON)")
+    alert.add_argument("--dry-run", action="store_true")
+    alert.add_argument("--municipality", default=None)
+    alert.add_argument("file")
+    alert.set_defaults(func=cmd_alert)
+
+    _add_message_commands(sub)
+    _add_credentials_commands(sub)
+    return parser
+
+
+def _add_message_commands(sub: Any) -> None:
+    submit = sub.add_parser("submit", help="submit a message JSON file")
+    submit.add_argument("file")
+    submit.add_argument("--as", dest="as_user", default=None, help="acting user (default: OS user)")
+    submit.add_argument("--idempotency-key", default=None)
+    submit.set_defaults(func=cmd_submit)
+
+    approve = sub.add_parser("approve", help="approve a pending message")
+    approve.add_argument("id")
+    approve.add_argument("--as", dest="as_user", default=None)
+    approve.add_argument("--override", action="append", metavar="RULE=REASON")
+    approve.set_defaults(func=cmd_approve)
+
+    reject = sub.add_parser("reject", help="send a pending message back")
+    reject.add_argument("id")
+    reject.add_argument("--as", dest="as_user", default=None)
+    reject.add_argument("--comment", default="")
+    reject.set_defaults(func=cmd_reject)
+
+    status = sub.add_parser("status", help="delivery table (all, or one message)")
+    status.add_argument("id", nargs="?")
+    status.add_argument("--limit", type=int, default=50)
+    status.set_defaults(func=cmd_status)
+
+    sub.add_parser("accounts", help="accounts, last post, credentials (masked)").set_defaults(func=cmd_accounts)
+
+
+def _add_credentials_commands(sub: Any) -> None:
+    creds = sub.add_parser("credentials", help="platform credentials (encrypted at rest)")
+    csub = creds.add_subparsers(dest="credentials_command", required=True)
+    cset = csub.add_parser("set", help="store an account's credentials from a JSON file")
+    cset.add_argument("account")
+    cset.add_argument("file")
+    cset.add_argument("--reason", default="登録")
+    cset.set_defaults(func=cmd_credentials_set)
+    csub.add_parser("list", help="credentials, masked, with age").set_defaults(func=cmd_credentials_list)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from gateway.logs import configure_logging
+
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    try:
+        return int(args.func(args))
+    except GatewayError as exc:
+        return _report(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

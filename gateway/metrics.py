@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry for the process (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+DELIVERIES = Counter(
+    "gateway_deliveries_total", "Delivery state transitions made by dispatch",
+    ["state", "platform", "priority"], registry=REGISTRY,
+)
+PUBLISH_SECONDS = Histogram(
+    "gateway_publish_seconds", "Time of one adapter publish call", ["platform"], registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+EMERGENCY_SECONDS = Histogram(
+    "gateway_emergency_delivery_seconds", "Emergency delivery: planned to sent", registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RATE_LIMIT_PAUSES = Counter(
+    "gateway_rate_limit_pauses_total", "Accounts paused for a platform rate limit", ["platform"],
+    registry=REGISTRY,
+)
+CHECK_VERDICTS = Counter(
+    "gateway_check_verdicts_total", "Outbound check verdicts at intake", ["verdict"], registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "gateway_queue_depth", "Deliveries not yet final, by state", ["state"], registry=REGISTRY,
+)
+HIJACK_ALERTS = Counter(
+    "gateway_hijack_alerts_total", "Posts found on an account that the gateway did not make", ["account"],
+    registry=REGISTRY,
+)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,251 @@
+"""Dispatch: asyncio workers claim due deliveries under a lease, publish, and record the result.
+
+Two lanes share one queue in the store. Routine workers take any due delivery, most urgent
+first. Emergency workers take only emergency deliveries: that reserved capacity, plus a wake-up
+event set the moment an emergency is planned, means no backlog of routine posts can delay an
+alert. A rate-limited account is paused in the store until its reset; when the pause ends the
+claim order puts its emergency deliveries ahead of routine ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway import metrics
+from gateway.adapters.base import Adapter, IdempotencyKey
+from gateway.errors import (
+    AuthError,
+    GatewayError,
+    PublishError,
+    RateLimited,
+    RetryableError,
+    UncertainError,
+)
+from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
+from gateway.pipeline.retry import RetryPolicy
+from gateway.policy import Account, Policies
+from gateway.store.base import Store
+
+log = logging.getLogger("gateway.dispatch")
+
+Clock = Callable[[], datetime]
+SENDING = (DeliveryState.SENDING,)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Lane:
+    name: str
+    workers: int
+    priorities: Collection[Priority] | None  # None: every priority, most urgent first
+
+
+class Dispatcher:
+    """Runs the worker lanes; `wake()` is the no-polling-delay signal."""
+
+    def __init__(
+        self, *, store: Store, policies: Policies, adapters: Mapping[Any, Adapter], retry: RetryPolicy,
+        routine_workers: int = 4, emergency_workers: int = 4, lease_seconds: float = 120.0,
+        poll_seconds: float = 1.0, clock: Clock = utcnow, worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.adapters = adapters
+        self.retry = retry
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
+        self.lanes = (
+            Lane("emergency", emergency_workers, (Priority.EMERGENCY,)),
+            Lane("routine", routine_workers, None),
+        )
+        self._events = {lane.name: asyncio.Event() for lane in self.lanes}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._messages: OrderedDict[str, Message] = OrderedDict()
+        self._paused: dict[str, datetime] = {}  # account -> until; this process's view of store pauses
+        self.on_publish_start: Callable[[Delivery], None] | None = None  # for latency figures
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        for lane in self.lanes:
+            for n in range(lane.workers):
+                task = asyncio.create_task(self._worker(lane), name=f"{lane.name}-{n}")
+                self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def wake(self, priority: Priority | None = None) -> None:
+        """Wake idle workers now (an emergency wakes both lanes)."""
+        for lane in self.lanes:
+            if priority is None or lane.priorities is None or priority in lane.priorities:
+                self._events[lane.name].set()
+
+    # -- work -----------------------------------------------------------------------------
+    async def _worker(self, lane: Lane) -> None:
+        event = self._events[lane.name]
+        while True:
+            event.clear()
+            try:
+                done = await self.run_once(lane)
+            except GatewayError:
+                log.exception("dispatch cycle failed", extra={"lane": lane.name})
+                done = 0
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+
+    async def run_once(self, lane: Lane | None = None, *, limit: int = 1) -> int:
+        """Claim up to `limit` due deliveries for the lane and process them; returns how many."""
+        lane = lane or self.lanes[1]
+        claimed = await self.store.claim_due(
+            worker=self.worker_id, now=self.clock(), limit=limit, lease_seconds=self.lease_seconds,
+            priorities=lane.priorities,
+        )
+        for delivery in claimed:
+            await self.process(delivery)
+        return len(claimed)
+
+    async def drain(self, *, max_rounds: int = 10_000) -> int:
+        """Process everything due now, in this task (tests, demo)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = await self.run_once(limit=16)
+            if not done:
+                break
+            total += done
+        return total
+
+    async def process(self, delivery: Delivery) -> Delivery:
+        """Publish one claimed delivery and record the outcome; never raises a PublishError."""
+        found = self.policies.account(delivery.account)
+        adapter = self.adapters.get(delivery.platform)
+        if found is None or adapter is None:
+            return await self._finish(delivery, DeliveryState.FAILED, "アカウントまたは送信機能が見つかりません",
+                                      {"error_code": "no_adapter"})
+        message = await self._message(delivery.message_id)
+        try:
+            post = await self._render(adapter, message, found[1], delivery)
+        except GatewayError as exc:
+            return await self._finish(delivery, DeliveryState.FAILED, exc.message, _error_fields(exc))
+        if post.skip_reason:
+            return await self._finish(delivery, DeliveryState.SKIPPED, post.skip_reason, {})
+        paused_until = self._paused.get(delivery.account)
+        if paused_until is not None and paused_until > self.clock():
+            # Claimed in the same batch as the request that hit the limit: wait for the reset too.
+            fields = {"retry_at": paused_until, "attempts": max(delivery.attempts - 1, 0)}
+            return await self._finish(delivery, DeliveryState.RETRY_WAIT, "アカウントが送信制限中のため待機", fields)
+        return await self._publish(adapter, post, delivery)
+
+    async def _render(self, adapter: Adapter, message: Message, account: Account, delivery: Delivery) -> Post:
+        post = adapter.render(message, account)
+        if message.correction_of:
+            reply_to = await self._remote_id_of(message.correction_of, delivery.account)
+            if reply_to:
+                post = post.model_copy(update={"reply_to": reply_to})
+        return post
+
+    async def _publish(self, adapter: Adapter, post: Post, delivery: Delivery) -> Delivery:
+        if self.on_publish_start is not None:
+            self.on_publish_start(delivery)
+        started = time.perf_counter()
+        try:
+            receipt = await adapter.publish(post, IdempotencyKey(delivery.idempotency_key))
+        except PublishError as exc:
+            return await self._failed_attempt(delivery, exc)
+        except Exception as exc:
+            log.exception("adapter raised unexpectedly", extra=_ids(delivery))
+            return await self._finish(delivery, DeliveryState.UNCERTAIN, f"内部エラー: {type(exc).__name__}",
+                                      {"error_code": "internal", "error_text": type(exc).__name__})
+        finally:
+            metrics.PUBLISH_SECONDS.labels(delivery.platform.value).observe(time.perf_counter() - started)
+        return await self._sent(delivery, receipt)
+
+    async def _sent(self, delivery: Delivery, receipt: Receipt) -> Delivery:
+        fields = {"remote_id": receipt.remote_id, "remote_url": receipt.url, "sent_at": self.clock(),
+                  "error_code": None, "error_text": None}
+        detail = {"extra_ids": list(receipt.extra_ids)} if receipt.extra_ids else None
+        done = await self._finish(delivery, DeliveryState.SENT, "送信しました", fields, detail)
+        if delivery.priority is Priority.EMERGENCY:
+            metrics.EMERGENCY_SECONDS.observe((done.updated_at - delivery.created_at).total_seconds())
+        return done
+
+    async def _failed_attempt(self, delivery: Delivery, exc: PublishError) -> Delivery:
+        fields = _error_fields(exc)
+        if isinstance(exc, RateLimited):
+            return await self._rate_limited(delivery, exc, fields)
+        if isinstance(exc, RetryableError):
+            if self.retry.exhausted(delivery.attempts):
+                return await self._finish(delivery, DeliveryState.FAILED,
+                                          f"再試行の上限（{delivery.attempts}回）に達しました: {exc.message}", fields)
+            fields["retry_at"] = self.retry.next_attempt_at(self.clock(), delivery.attempts, exc.retry_after)
+            return await self._finish(delivery, DeliveryState.RETRY_WAIT, exc.message, fields)
+        if isinstance(exc, UncertainError):
+            return await self._finish(delivery, DeliveryState.UNCERTAIN, exc.message, fields)
+        if isinstance(exc, AuthError):
+            return await self._finish(delivery, DeliveryState.FAILED,
+                                      f"認証エラー（担当者による認証情報の更新が必要です）: {exc.message}", fields)
+        return await self._finish(delivery, DeliveryState.FAILED, exc.message, fields)
+
+    async def _rate_limited(self, delivery: Delivery, exc: RateLimited, fields: dict[str, Any]) -> Delivery:
+        until = self.retry.next_attempt_at(self.clock(), delivery.attempts, exc.retry_after)
+        await self.store.pause_account(delivery.account, until=until, reason=exc.message, actor=self.worker_id)
+        self._paused[delivery.account] = until
+        metrics.RATE_LIMIT_PAUSES.labels(delivery.platform.value).inc()
+        fields["retry_at"] = until
+        # A rate limit is the platform's pacing, not a failure of this delivery: it does not use up attempts.
+        fields["attempts"] = max(delivery.attempts - 1, 0)
+        return await self._finish(delivery, DeliveryState.RETRY_WAIT, exc.message, fields)
+
+    async def _finish(
+        self, delivery: Delivery, state: DeliveryState, reason: str, fields: Mapping[str, Any],
+        detail: Mapping[str, Any] | None = None,
+    ) -> Delivery:
+        all_fields = {"lease_owner": None, "lease_expires": None, **fields}
+        done = await self.store.transition_delivery(
+            delivery.id, expected=SENDING, new=state, actor=self.worker_id, reason=reason, fields=all_fields,
+            detail=detail,
+        )
+        metrics.DELIVERIES.labels(state.value, delivery.platform.value, delivery.priority.value).inc()
+        log.info("delivery %s", state.value, extra={**_ids(delivery), "state": state.value})
+        return done
+
+    async def _message(self, message_id: str) -> Message:
+        cached = self._messages.get(message_id)
+        if cached is None:
+            cached = (await self.store.get_message(message_id)).body
+            self._messages[message_id] = cached
+            if len(self._messages) > 2048:
+                self._messages.popitem(last=False)
+        return cached
+
+    async def _remote_id_of(self, message_id: str, account: str) -> str | None:
+        earlier = await self.store.list_deliveries(message_id=message_id, account=account, limit=5)
+        return next((d.remote_id for d in earlier if d.remote_id), None)
+
+
+def _error_fields(exc: GatewayError) -> dict[str, Any]:
+    return {"error_code": exc.code, "error_text": exc.message[:2000]}
+
+
+def _ids(delivery: Delivery) -> dict[str, str]:
+    return {"delivery_id": delivery.id, "message_id": delivery.message_id, "account": delivery.account,
+            "platform": delivery.platform.value}

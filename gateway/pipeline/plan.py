@@ -1,0 +1,41 @@
+"""Plan: one Delivery per target account, with `not_before` from the office-hours window."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from gateway.hours import describe, next_open
+from gateway.models import DeliveryState, Message, Platform, Priority
+from gateway.policy import Account, Municipality
+from gateway.store.base import NewDelivery
+
+
+def plan_deliveries(
+    message: Message, municipality: Municipality, accounts: Collection[Account], *,
+    now: datetime, platforms: Collection[Platform],
+) -> list[NewDelivery]:
+    """The deliveries of an approved message; emergencies ignore office hours."""
+    return [_plan_one(message, municipality, account, now=now, platforms=platforms) for account in accounts]
+
+
+def _plan_one(
+    message: Message, municipality: Municipality, account: Account, *, now: datetime,
+    platforms: Collection[Platform],
+) -> NewDelivery:
+    if account.platform not in platforms:
+        return NewDelivery(account.id, account.platform, DeliveryState.SKIPPED, None,
+                           reason=f"{account.platform.value} への送信機能はまだありません")
+    earliest = max(message.not_before or now, now)
+    if message.priority is Priority.EMERGENCY:
+        return NewDelivery(account.id, account.platform, DeliveryState.QUEUED, earliest, reason="緊急情報")
+    not_before = next_open(earliest, municipality.hours)
+    if account.stopped:
+        # No not_before: a stopped account's deliveries stay held until an operator resumes it.
+        return NewDelivery(account.id, account.platform, DeliveryState.HELD, None,
+                           reason="アカウント停止中のため保留")
+    if not_before > now:
+        hours = describe(municipality.hours)
+        why = "指定日時まで保留" if not_before == earliest else f"勤務時間外のため保留（{hours}）"
+        return NewDelivery(account.id, account.platform, DeliveryState.HELD, not_before, reason=why)
+    return NewDelivery(account.id, account.platform, DeliveryState.QUEUED, not_before)

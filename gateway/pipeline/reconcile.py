@@ -1,0 +1,106 @@
+"""Reconcile: settle deliveries whose outcome is unknown before anything is sent again.
+
+- A `sending` delivery whose lease expired belonged to a worker that died. If the platform has an
+  idempotency key (LINE), resending with the same key is safe, so it goes back to the queue;
+  otherwise it becomes `uncertain`.
+- An `uncertain` delivery is looked for on the account's recent timeline (exact text, time window).
+  Found: `sent` with the platform's id. Not found after the settle time: queued again. The
+  timeline cannot be read: it stays `uncertain` and is tried on the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.adapters.base import Adapter
+from gateway.errors import Conflict, PublishError
+from gateway.models import Delivery, DeliveryState, Platform, RemotePost
+from gateway.policy import Policies
+from gateway.store.base import Store
+
+log = logging.getLogger("gateway.reconcile")
+
+IDEMPOTENT_PLATFORMS = frozenset({Platform.LINE})
+LOOKBACK = timedelta(minutes=10)
+
+
+@dataclass
+class Reconciler:
+    store: Store
+    policies: Policies
+    adapters: Mapping[Any, Adapter]
+    settle_seconds: float = 30.0
+    actor: str = "reconciler"
+
+    async def run_once(self, now: datetime) -> int:
+        """One round over expired leases and uncertain deliveries; returns how many changed."""
+        changed = 0
+        for delivery in await self.store.expired_leases(now):
+            changed += await self._expired(delivery)
+        uncertain = await self.store.list_deliveries(states=[DeliveryState.UNCERTAIN], limit=200)
+        for delivery in uncertain:
+            changed += await self._uncertain(delivery, now)
+        return changed
+
+    async def _expired(self, delivery: Delivery) -> int:
+        if delivery.platform in IDEMPOTENT_PLATFORMS:
+            new, why = DeliveryState.RETRY_WAIT, "担当ワーカーが停止したため再送（再送キーにより二重送信なし）"
+            fields: dict[str, Any] = {"retry_at": delivery.lease_expires}
+        else:
+            new, why = DeliveryState.UNCERTAIN, "担当ワーカーが停止したため送信済みか確認します"
+            fields = {}
+        return await self._move(delivery, (DeliveryState.SENDING,), new, why,
+                                {"lease_owner": None, "lease_expires": None, **fields})
+
+    async def _uncertain(self, delivery: Delivery, now: datetime) -> int:
+        found = self.policies.account(delivery.account)
+        adapter = self.adapters.get(delivery.platform)
+        if found is None or adapter is None:
+            return 0
+        if delivery.platform in IDEMPOTENT_PLATFORMS:
+            return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
+                                    "再送キーで再送します", {"retry_at": now})
+        account = found[1]
+        message = (await self.store.get_message(delivery.message_id)).body
+        expected = adapter.render(message, account).text
+        try:
+            recent = await adapter.recent(account, delivery.updated_at - LOOKBACK)
+        except PublishError as exc:
+            log.warning("recent() failed; delivery stays uncertain: %s", exc.code,
+                        extra={"delivery_id": delivery.id, "account": delivery.account})
+            return 0
+        match = _find(recent, expected)
+        if match is not None:
+            fields = {"remote_id": match.remote_id, "remote_url": match.url, "sent_at": match.created_at or now,
+                      "error_code": None, "error_text": None}
+            return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.SENT,
+                                    "投稿が確認できたため送信済みとしました", fields)
+        if (now - delivery.updated_at).total_seconds() < self.settle_seconds:
+            return 0
+        return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
+                                "投稿が見つからないため再送します", {"retry_at": now})
+
+    async def _move(
+        self, delivery: Delivery, expected: tuple[DeliveryState, ...], new: DeliveryState, reason: str,
+        fields: Mapping[str, Any],
+    ) -> int:
+        try:
+            await self.store.transition_delivery(delivery.id, expected=expected, new=new, actor=self.actor,
+                                                 reason=reason, fields=fields)
+        except Conflict:
+            return 0  # someone else settled it first
+        log.info("reconciled to %s", new.value, extra={"delivery_id": delivery.id, "account": delivery.account})
+        return 1
+
+
+def _find(recent: list[RemotePost], expected: str) -> RemotePost | None:
+    wanted = _normal(expected)
+    return next((post for post in recent if _normal(post.text) == wanted), None)
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,86 @@
+"""Turn raw input into a `Message`, with every problem named by field and explained in Japanese."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.errors import FieldProblem, InputError
+from gateway.models import Message
+
+_JA_BY_TYPE: Mapping[str, str] = {
+    "missing": "必須項目です",
+    "extra_forbidden": "不明な項目です（項目名の誤りがないか確認してください）",
+    "string_type": "文字列を指定してください",
+    "string_too_long": "長すぎます",
+    "too_long": "多すぎます",
+    "string_too_short": "短すぎます",
+    "bool_type": "true または false を指定してください",
+    "bool_parsing": "true または false を指定してください",
+    "enum": "指定できない値です",
+    "datetime_parsing": "日時の形式が正しくありません（例: 2026-11-24T09:00:00+09:00）",
+    "datetime_from_date_parsing": "日時の形式が正しくありません（例: 2026-11-24T09:00:00+09:00）",
+    "datetime_type": "日時を指定してください（例: 2026-11-24T09:00:00+09:00）",
+    "tuple_type": "配列を指定してください",
+    "list_type": "配列を指定してください",
+    "model_type": "オブジェクトを指定してください",
+    "model_attributes_type": "オブジェクトを指定してください",
+    "value_error": "値が正しくありません",
+    "timezone_aware": "タイムゾーン付きの日時を指定してください（例: +09:00）",
+}
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`("media", 0, "alt_text")` -> `media[0].alt_text`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(本文)"
+
+
+def problems_from(exc: ValidationError) -> list[FieldProblem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        base = _JA_BY_TYPE.get(err["type"], "値が正しくありません")
+        ctx = err.get("ctx") or {}
+        if err["type"] == "enum" and "expected" in ctx:
+            base += f"（指定できる値: {ctx['expected']}）"
+        elif "max_length" in ctx:
+            base += f"（最大 {ctx['max_length']}）"
+        elif err["type"] == "value_error" and err.get("msg"):
+            base = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(FieldProblem(field_path(tuple(err["loc"])), err["type"], base))
+    return problems
+
+
+def parse_message(data: Any) -> Message:
+    """Validate a decoded JSON value as a Message; naive `not_before` is rejected."""
+    if not isinstance(data, dict):
+        raise InputError("メッセージはJSONオブジェクトで指定してください", [
+            FieldProblem("(本文)", "not_an_object", "JSONオブジェクト { ... } を指定してください")])
+    try:
+        message = Message.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from(exc)
+        raise InputError(_summary(problems), problems) from exc
+    if message.not_before is not None and message.not_before.tzinfo is None:
+        problem = FieldProblem("not_before", "timezone_aware", _JA_BY_TYPE["timezone_aware"])
+        raise InputError(_summary([problem]), [problem])
+    return message
+
+
+def parse_message_json(text: str | bytes, *, where: str = "") -> Message:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        position = f"{exc.lineno}行 {exc.colno}文字目" if isinstance(exc, json.JSONDecodeError) else ""
+        problem = FieldProblem(where or "(本文)", "invalid_json", f"JSONとして読めません {position}".strip())
+        raise InputError(problem.message, [problem], code="invalid_json") from exc
+    return parse_message(data)
+
+
+def _summary(problems: list[FieldProblem]) -> str:
+    return "入力に誤りがあります: " + "、".join(f"{p.field}: {p.message}" for p in problems)

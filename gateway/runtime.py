@@ -1,0 +1,113 @@
+"""The composition root: settings in, a running Gateway (and, in sandbox mode, the sandbox) out.
+
+`serve`, `demo` and the tests build everything here, once. In sandbox mode the sandbox platform
+servers start in-process and the real adapters are pointed at them with the sandbox's
+credentials: there is no separate fake path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.adapters import build_adapters
+from gateway.adapters.base import Adapter
+from gateway.credentials import CredentialSource, StaticCredentials
+from gateway.models import Platform
+from gateway.pipeline.checks import CheckEngine, default_engine
+from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.reconcile import Reconciler
+from gateway.pipeline.retry import RetryPolicy
+from gateway.policy import Policies, load_policies
+from gateway.service import Gateway
+from gateway.settings import Settings
+from gateway.store import open_store, upgrade_async
+from gateway.store.base import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    policies: Policies
+    store: Store
+    gateway: Gateway
+    adapters: Mapping[Platform, Adapter]
+    sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
+
+
+def all_accounts(policies: Policies) -> dict[str, Any]:
+    return {account.id: account for municipality in policies for account in municipality.accounts}
+
+
+def sandbox_settings(settings: Settings, base_url: str) -> Settings:
+    """The same settings with every platform's base URL pointed at the sandbox."""
+    update = {name: getattr(settings, name).model_copy(update={"base_url": base_url})
+              for name in ("x", "line", "facebook", "youtube")}
+    return settings.model_copy(update=update)
+
+
+def live_credentials(settings: Settings) -> CredentialSource:
+    from gateway.credentials import EncryptedCredentialFile, keys_from
+
+    return EncryptedCredentialFile(settings.credentials_file, keys_from(settings))
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, clock: Clock = utcnow, migrate: bool = True, start: bool = True,
+    adapters: Mapping[Platform, Adapter] | None = None, engine: CheckEngine | None = None,
+    sandbox_latency_s: float = 0.0, worker_id: str | None = None,
+) -> AsyncIterator[Runtime]:
+    """Build and (with `start`) run the gateway; everything is closed on exit."""
+    policies = load_policies(settings.config_dir)
+    if migrate:
+        await upgrade_async(settings.database_url)
+    store = await open_store(settings.database_url, clock=clock)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
+        sandbox = None
+        if adapters is None:
+            adapters, sandbox = await _platform_adapters(settings, policies, stack, sandbox_latency_s)
+        gateway = _build_gateway(settings, policies, store, adapters, engine or default_engine(), clock, worker_id)
+        if start:
+            await gateway.start()
+            stack.push_async_callback(gateway.stop)
+        yield Runtime(settings, policies, store, gateway, adapters, sandbox)
+
+
+async def _platform_adapters(
+    settings: Settings, policies: Policies, stack: contextlib.AsyncExitStack, latency_s: float,
+) -> tuple[dict[Platform, Adapter], Any | None]:
+    accounts = all_accounts(policies)
+    sandbox = None
+    credentials: CredentialSource
+    if settings.platforms == "sandbox":
+        from gateway.sandbox.app import SandboxServer, sandbox_state_for
+
+        state = sandbox_state_for({a.id: a.platform for a in accounts.values()}, latency_s=latency_s)
+        sandbox = await stack.enter_async_context(SandboxServer(state))
+        settings = sandbox_settings(settings, sandbox.base_url)
+        credentials = StaticCredentials(sandbox.credentials())
+    else:
+        credentials = live_credentials(settings)
+    adapters = build_adapters(settings, credentials, accounts)
+    for adapter in adapters.values():
+        stack.push_async_callback(adapter.aclose)
+    return adapters, sandbox
+
+
+def _build_gateway(
+    settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter],
+    engine: CheckEngine, clock: Clock, worker_id: str | None,
+) -> Gateway:
+    retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
+    dispatcher = Dispatcher(
+        store=store, policies=policies, adapters=adapters, retry=retry,
+        routine_workers=settings.routine_workers, emergency_workers=settings.emergency_workers,
+        lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds, clock=clock, worker_id=worker_id,
+    )
+    reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds)
+    return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
+                   reconciler=reconciler, clock=clock, housekeeping_seconds=settings.poll_seconds)

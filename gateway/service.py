@@ -1,0 +1,225 @@
+"""The gateway as one object: intake → approval → checks → plan → dispatch, used by the API and CLI.
+
+`Gateway` owns no transport: the web app and the CLI build it from settings (`gateway.app`) and
+call these methods with the acting user. All writes go through the store, which records the
+audit row of every state change in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway import metrics
+from gateway.adapters.base import Adapter
+from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
+from gateway.models import CheckResult, Delivery, DeliveryState, Message, MessageState, Platform, Receipt, Role
+from gateway.pipeline.approval import approval_rule, check_can_approve
+from gateway.pipeline.checks import CheckEngine, CheckInput
+from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.plan import plan_deliveries
+from gateway.pipeline.reconcile import Reconciler
+from gateway.pipeline.targets import Targets, resolve_targets
+from gateway.policy import Policies
+from gateway.store.base import MessageRecord, NewMessage, Store
+
+log = logging.getLogger("gateway.service")
+
+CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
+               DeliveryState.UNCERTAIN)
+RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Submitted:
+    record: MessageRecord
+    created: bool
+    approval_reason: str
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+class Gateway:
+    def __init__(
+        self, *, store: Store, policies: Policies, engine: CheckEngine, adapters: Mapping[Platform, Adapter],
+        dispatcher: Dispatcher, reconciler: Reconciler, clock: Clock = utcnow, housekeeping_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.engine = engine
+        self.adapters = adapters
+        self.dispatcher = dispatcher
+        self.reconciler = reconciler
+        self.clock = clock
+        self.housekeeping_seconds = housekeeping_seconds
+        self._housekeeper: asyncio.Task[None] | None = None
+
+    # -- checks ---------------------------------------------------------------------------
+    def check(self, message: Message) -> tuple[Targets, CheckResult]:
+        targets = resolve_targets(message, self.policies)
+        result = self.engine.check(CheckInput(message, targets.municipality, targets.accounts))
+        return targets, result
+
+    # -- intake ---------------------------------------------------------------------------
+    async def submit(
+        self, message: Message, actor: Actor, *, source: str = "api", idempotency_key: str | None = None,
+        alert_key: str | None = None,
+    ) -> Submitted:
+        """Validate, check, store and (when no approval is needed) plan a message.
+
+        Bad input raises InputError and a blocking finding raises PolicyViolation; either way
+        nothing is stored. A repeated idempotency key returns the first submission.
+        """
+        targets, result = self.check(message)
+        metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
+        if result.verdict.value == "block":
+            raise PolicyViolation("投稿ポリシーに反するため受け付けられません", result.findings)
+        rule = approval_rule(message, targets.municipality, result, submitter_role=actor.role)
+        state = MessageState.PENDING_APPROVAL if rule.needed else MessageState.APPROVED
+        new = NewMessage(
+            municipality=targets.municipality.id, body=message, state=state, priority=message.priority,
+            submitted_by=actor.name, source=source, check=result,
+            accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
+            approved_by=None if rule.needed else f"auto:{actor.name}", alert_key=alert_key,
+        )
+        record, created = await self.store.add_message(new, actor=actor.name)
+        deliveries: list[Delivery] = []
+        if created and record.state is MessageState.APPROVED:
+            deliveries = await self.plan(record)
+            record = await self.store.get_message(record.id)
+        return Submitted(record, created, rule.reason, deliveries)
+
+    # -- approval -------------------------------------------------------------------------
+    async def approve(self, message_id: str, actor: Actor, overrides: Mapping[str, str] | None = None) -> Submitted:
+        record = await self.store.get_message(message_id)
+        if record.state is not MessageState.PENDING_APPROVAL:
+            raise Conflict(f"承認待ちではありません（現在の状態: {record.state.value}）")
+        recorded = check_can_approve(approver=actor.name, approver_role=actor.role,
+                                     submitted_by=record.submitted_by, check=record.check,
+                                     overrides=overrides or {})
+        record = await self.store.transition_message(
+            message_id, expected=[MessageState.PENDING_APPROVAL], new=MessageState.APPROVED, actor=actor.name,
+            reason="承認", approved_by=actor.name, overrides=recorded,
+        )
+        deliveries = await self.plan(record)
+        return Submitted(await self.store.get_message(message_id), False, "承認済み", deliveries)
+
+    async def reject(self, message_id: str, actor: Actor, comment: str) -> MessageRecord:
+        record = await self.store.get_message(message_id)
+        check_can_approve(approver=actor.name, approver_role=actor.role, submitted_by=record.submitted_by,
+                          check=CheckResult.of([]), overrides={})
+        return await self.store.transition_message(
+            message_id, expected=[MessageState.PENDING_APPROVAL], new=MessageState.REJECTED, actor=actor.name,
+            reason="差し戻し", note=comment.strip() or None,
+        )
+
+    # -- plan -----------------------------------------------------------------------------
+    async def plan(self, record: MessageRecord) -> list[Delivery]:
+        """Plan an approved message exactly once (the store refuses a second plan)."""
+        municipality = self.policies.get(record.municipality)
+        if municipality is None:
+            raise Conflict(f"自治体の設定がありません: {record.municipality}")
+        accounts = [a for a in (municipality.account(i) for i in record.accounts) if a is not None]
+        planned = plan_deliveries(record.body, municipality, accounts, now=self.clock(),
+                                  platforms=set(self.adapters))
+        deliveries = await self.store.plan_message(record.id, planned, actor="planner")
+        self.dispatcher.wake(record.priority)
+        return deliveries
+
+    async def plan_pending(self) -> int:
+        """Plan approved messages that have no deliveries yet (a crash between accept and plan)."""
+        count = 0
+        for record in await self.store.list_messages(states=[MessageState.APPROVED], limit=500):
+            with contextlib.suppress(Conflict):
+                await self.plan(record)
+                count += 1
+        return count
+
+    # -- operator actions -----------------------------------------------------------------
+    async def retry_delivery(self, delivery_id: str, actor: Actor) -> Delivery:
+        delivery = await self.store.transition_delivery(
+            delivery_id, expected=RETRYABLE, new=DeliveryState.QUEUED, actor=actor.name, reason="手動で再送",
+            fields={"retry_at": None},
+        )
+        self.dispatcher.wake(delivery.priority)
+        return delivery
+
+    async def cancel_delivery(self, delivery_id: str, actor: Actor, reason: str = "手動で取消") -> Delivery:
+        return await self.store.transition_delivery(
+            delivery_id, expected=CANCELLABLE, new=DeliveryState.CANCELLED, actor=actor.name, reason=reason,
+        )
+
+    async def retract(self, message_id: str, actor: Actor, reason: str) -> list[Delivery]:
+        """Delete every published post of a message and cancel what has not gone out (逗子 3-5(1))."""
+        record = await self.store.get_message(message_id)
+        results: list[Delivery] = []
+        for delivery in await self.store.list_deliveries(message_id=message_id):
+            results.append(await self._retract_one(delivery, actor, reason))
+        with contextlib.suppress(Conflict):
+            await self.store.transition_message(
+                record.id, expected=[MessageState.PLANNED, MessageState.APPROVED, MessageState.PENDING_APPROVAL],
+                new=MessageState.RETRACTED, actor=actor.name, reason=reason,
+            )
+        return results
+
+    async def _retract_one(self, delivery: Delivery, actor: Actor, reason: str) -> Delivery:
+        if delivery.state in CANCELLABLE:
+            return await self.cancel_delivery(delivery.id, actor, f"取り下げ: {reason}")
+        if delivery.state is not DeliveryState.SENT or not delivery.remote_id:
+            return delivery
+        adapter = self.adapters.get(delivery.platform)
+        if adapter is None:
+            return delivery
+        receipt = Receipt(platform=delivery.platform, account=delivery.account, remote_id=delivery.remote_id,
+                          url=delivery.remote_url)
+        try:
+            await adapter.delete(receipt)
+        except PermanentError as exc:
+            await self.store.audit(actor=actor.name, action="delivery.retract_failed", delivery_id=delivery.id,
+                                   message_id=delivery.message_id, reason=exc.message)
+            return delivery
+        return await self.store.transition_delivery(
+            delivery.id, expected=[DeliveryState.SENT], new=DeliveryState.RETRACTED, actor=actor.name,
+            reason=f"取り下げ: {reason}",
+        )
+
+    # -- background -----------------------------------------------------------------------
+    async def housekeeping_once(self) -> None:
+        now = self.clock()
+        released = await self.store.release_held(now)
+        for delivery in released:
+            self.dispatcher.wake(delivery.priority)
+        await self.plan_pending()
+        await self.reconciler.run_once(now)
+
+    async def start(self) -> None:
+        await self.plan_pending()
+        await self.dispatcher.start()
+        self._housekeeper = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
+
+    async def stop(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+        await self.dispatcher.stop()
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            try:
+                await self.housekeeping_once()
+            except GatewayError:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(self.housekeeping_seconds)
+
+    async def next_wakeup(self) -> datetime | None:
+        return await self.store.next_wakeup()

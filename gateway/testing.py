@@ -1,0 +1,75 @@
+"""In-process fakes for unit tests: an Adapter that records posts and fails on cue.
+
+`serve` and `demo` never use these (they run the real adapters against the sandbox); they exist so
+that pipeline tests can script a platform's behaviour without HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.errors import PublishError
+from gateway.models import Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.policy import Account
+
+
+class FakeAdapter:
+    """Publishes into a list; `fail_next(error)` makes the next publish raise `error`."""
+
+    limits: ClassVar[Limits] = Limits(max_text=5000, max_media=10, alt_text_max=1000)
+    _ids = itertools.count(1000)
+
+    def __init__(self, platform: Platform, *, accept_before_failing: bool = False) -> None:
+        self.platform = platform
+        self.published: list[tuple[Post, str]] = []
+        self.deleted: list[str] = []
+        self.calls = 0
+        self._failures: deque[tuple[PublishError, bool]] = deque()
+
+    def fail_next(self, error: PublishError, *, after_publishing: bool = False, times: int = 1) -> None:
+        for _ in range(times):
+            self._failures.append((error, after_publishing))
+
+    def render(self, message: Message, account: Account) -> Post:
+        skip = None
+        if self.platform is Platform.YOUTUBE and not any(m.kind.value == "video" for m in message.media):
+            skip = "動画がないためYouTubeには投稿しません"
+        text = message.text if not message.link else f"{message.text}\n{message.link}"
+        return Post(platform=self.platform, account=account.id, parts=(PostPart(text=text, media=message.media),),
+                    title=message.title, link=message.link, skip_reason=skip)
+
+    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+        self.calls += 1
+        if self._failures:
+            error, after = self._failures.popleft()
+            if after:
+                self._record(post, key)
+            raise error
+        remote_id = self._record(post, key)
+        return Receipt(platform=self.platform, account=post.account, remote_id=remote_id,
+                       url=f"https://fake.example/{post.account}/{remote_id}", published_at=datetime.now(UTC))
+
+    def _record(self, post: Post, key: str) -> str:
+        self.published.append((post, key))
+        return str(next(self._ids))
+
+    async def delete(self, receipt: Receipt) -> None:
+        self.deleted.append(receipt.remote_id)
+
+    async def recent(self, account: Account, since: datetime) -> list[RemotePost]:
+        return [RemotePost(remote_id=str(i), text=p.text) for i, (p, _) in enumerate(self.published)
+                if p.account == account.id]
+
+    async def aclose(self) -> None:
+        return None
+
+    def texts(self, account: str | None = None) -> list[str]:
+        return [p.text for p, _ in self.published if account is None or p.account == account]
+
+
+def fake_adapters() -> dict[Platform, FakeAdapter]:
+    return {p: FakeAdapter(p) for p in (Platform.X, Platform.LINE, Platform.FACEBOOK, Platform.YOUTUBE)}

@@ -1,0 +1,217 @@
+"""The JSON API under /api/v1: one table of routes with the roles each allows.
+
+The table drives routing, the role checks and /openapi.json, so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import FieldProblem, InputError
+from gateway.models import Delivery, DeliveryState, Role
+from gateway.pipeline.validation import parse_message
+from gateway.policy import CATEGORIES
+from gateway.service import Actor, Gateway
+from gateway.store.base import MessageRecord
+
+Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
+
+STAFF = frozenset({Role.STAFF, Role.APPROVER})
+APPROVERS = frozenset({Role.APPROVER})
+READERS = frozenset({Role.STAFF, Role.APPROVER, Role.OPERATOR})
+OPERATORS = frozenset({Role.OPERATOR})
+OPERATORS_APPROVERS = frozenset({Role.OPERATOR, Role.APPROVER})
+ALERT_SYSTEMS = frozenset({Role.ALERT_SYSTEM})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    roles: frozenset[Role]  # admin is always allowed
+    summary: str
+    body: str | None = None  # name of the request schema in openapi
+
+
+# -- serialisation -----------------------------------------------------------------------------
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id, "message_id": d.message_id, "municipality": d.municipality, "account": d.account,
+        "platform": d.platform.value, "priority": d.priority.value, "state": d.state.value,
+        "not_before": _iso(d.not_before), "retry_at": _iso(d.retry_at), "attempts": d.attempts,
+        "remote_id": d.remote_id, "remote_url": d.remote_url, "error_code": d.error_code,
+        "error": d.error_text, "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
+        "sent_at": _iso(d.sent_at),
+    }
+
+
+def message_json(record: MessageRecord, deliveries: list[Delivery] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": record.id, "municipality": record.municipality, "state": record.state.value,
+        "priority": record.priority.value, "submitted_by": record.submitted_by, "approved_by": record.approved_by,
+        "source": record.source, "accounts": list(record.accounts), "check": record.check.jsonl_dict(),
+        "overrides": dict(record.overrides), "note": record.note, "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at), "message": record.body.model_dump(mode="json", exclude_none=True),
+    }
+    if deliveries is not None:
+        out["deliveries"] = [delivery_json(d) for d in deliveries]
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", "text/json"):
+        problem = FieldProblem("Content-Type", "unsupported_media_type", "application/json を指定してください")
+        raise InputError("Content-Type は application/json にしてください", [problem])
+    raw = await request.read()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f"{exc.lineno}行 {exc.colno}文字目" if isinstance(exc, json.JSONDecodeError) else "文字コード"
+        raise InputError(f"JSONとして読めません（{where}）",
+                         [FieldProblem("(本文)", "invalid_json", f"JSONとして読めません（{where}）")],
+                         code="invalid_json") from exc
+
+
+def _object_field(data: Any, name: str, kind: type) -> Any:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is not None and not isinstance(value, kind):
+        problem = FieldProblem(name, "invalid_type", "形式が正しくありません")
+        raise InputError(f"{name} の形式が正しくありません", [problem])
+    return value
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    message = parse_message(await read_json(request))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 200):
+        raise InputError("Idempotency-Key は1〜200文字にしてください",
+                         [FieldProblem("Idempotency-Key", "invalid_idempotency_key", "1〜200文字にしてください")])
+    submitted = await gw.submit(message, actor, source="api", idempotency_key=key)
+    deliveries = await gw.store.list_deliveries(message_id=submitted.record.id)
+    body = message_json(submitted.record, deliveries)
+    body["approval"] = submitted.approval_reason
+    status = 201 if submitted.created else 200
+    headers = {} if submitted.created else {"Idempotent-Replayed": "true"}
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+async def get_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    record = await gw.store.get_message(request.match_info["id"])
+    deliveries = await gw.store.list_deliveries(message_id=record.id)
+    return web.json_response(message_json(record, deliveries), dumps=_dumps)
+
+
+async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    data = await read_json(request) if request.can_read_body else {}
+    overrides = _object_field(data, "overrides", dict) or {}
+    if not all(isinstance(v, str) for v in overrides.values()):
+        raise InputError("overrides の理由は文字列で指定してください",
+                         [FieldProblem("overrides", "invalid_type", "理由は文字列で指定してください")])
+    submitted = await gw.approve(request.match_info["id"], actor, overrides)
+    return web.json_response(message_json(submitted.record, submitted.deliveries), dumps=_dumps)
+
+
+async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    data = await read_json(request) if request.can_read_body else {}
+    comment = _object_field(data, "comment", str) or ""
+    record = await gw.reject(request.match_info["id"], actor, comment)
+    return web.json_response(message_json(record), dumps=_dumps)
+
+
+async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    data = await read_json(request) if request.can_read_body else {}
+    reason = (_object_field(data, "reason", str) or "").strip()
+    if not reason:
+        raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
+    deliveries = await gw.retract(request.match_info["id"], actor, reason)
+    record = await gw.store.get_message(request.match_info["id"])
+    return web.json_response(message_json(record, deliveries), dumps=_dumps)
+
+
+async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    state = request.query.get("state")
+    states = None
+    if state:
+        try:
+            states = [DeliveryState(s) for s in state.split(",")]
+        except ValueError:
+            known = "、".join(s.value for s in DeliveryState)
+            raise InputError("state が不明です", [FieldProblem("state", "enum", f"指定できる値: {known}")]) from None
+    deliveries = await gw.store.list_deliveries(
+        states=states, account=request.query.get("account") or None,
+        message_id=request.query.get("message_id") or None, limit=_limit(request),
+    )
+    return web.json_response({"deliveries": [delivery_json(d) for d in deliveries]}, dumps=_dumps)
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "500")
+    if not raw.isdigit() or not 1 <= int(raw) <= 5000:
+        raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
+    return int(raw)
+
+
+async def retry_delivery(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    delivery = await gw.retry_delivery(request.match_info["id"], actor)
+    return web.json_response(delivery_json(delivery), dumps=_dumps)
+
+
+async def cancel_delivery(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    delivery = await gw.cancel_delivery(request.match_info["id"], actor)
+    return web.json_response(delivery_json(delivery), dumps=_dumps)
+
+
+async def list_accounts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    now = datetime.now(UTC)
+    last = await gw.store.last_sent()
+    pauses = {p.account: p for p in await gw.store.account_pauses(now)}
+    rows = []
+    for municipality in gw.policies:
+        for account in municipality.accounts:
+            sent = last.get(account.id)
+            pause = pauses.get(account.id)
+            rows.append({
+                "id": account.id, "municipality": municipality.id, "platform": account.platform.value,
+                "handle": account.handle, "manager": account.manager, "categories": list(account.categories),
+                "stopped": account.stopped, "last_sent_at": _iso(sent),
+                "days_since_last_post": (now - sent).days if sent else None,
+                "paused_until": _iso(pause.until) if pause else None, "pause_reason": pause.reason if pause else None,
+            })
+    return web.json_response({"accounts": rows}, dumps=_dumps)
+
+
+async def list_categories(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    return web.json_response({"categories": dict(CATEGORIES)}, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/messages", post_message, STAFF, "投稿を提出する（Idempotency-Key 対応）", "Message"),
+    Route("GET", "/api/v1/messages/{id}", get_message, READERS, "投稿と配信状況を取得する"),
+    Route("POST", "/api/v1/messages/{id}/approve", approve_message, APPROVERS, "承認する（四つの目）", "Approve"),
+    Route("POST", "/api/v1/messages/{id}/reject", reject_message, APPROVERS, "差し戻す", "Reject"),
+    Route("POST", "/api/v1/messages/{id}/retract", retract_message, OPERATORS_APPROVERS,
+          "全プラットフォームから削除する", "Retract"),
+    Route("GET", "/api/v1/deliveries", list_deliveries, READERS, "配信一覧（state, account, message_id で絞り込み）"),
+    Route("POST", "/api/v1/deliveries/{id}/retry", retry_delivery, OPERATORS, "配信を再送する"),
+    Route("POST", "/api/v1/deliveries/{id}/cancel", cancel_delivery, OPERATORS, "配信を取り消す"),
+    Route("GET", "/api/v1/accounts", list_accounts, READERS, "アカウントの状態"),
+    Route("GET", "/api/v1/categories", list_categories, READERS, "カテゴリ一覧"),
+)

@@ -1,0 +1,130 @@
+"""The aiohttp application: API routes from the route table, errors as JSON, health and metrics."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway import metrics
+from gateway.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    GatewayError,
+    InputError,
+    NotFound,
+    PolicyViolation,
+    StoreError,
+)
+from gateway.service import Gateway
+from gateway.web.api import ROUTES, Route
+from gateway.web.auth import Unauthenticated, authenticate, require_role
+from gateway.web.openapi import openapi_document
+
+log = logging.getLogger("gateway.web")
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+EXTRA_ROUTES: web.AppKey[list[Route]] = web.AppKey("extra_routes", list)
+
+_STATUS: tuple[tuple[type[GatewayError], int], ...] = (
+    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (PolicyViolation, 422),
+    (InputError, 400), (StoreError, 503),
+)
+
+
+def error_body(exc: GatewayError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+    if isinstance(exc, InputError):
+        body["problems"] = [p.as_dict() for p in exc.problems]
+    if isinstance(exc, PolicyViolation):
+        body["findings"] = [f.model_dump(mode="json") for f in exc.findings]
+    return body
+
+
+def error_response(exc: GatewayError) -> web.Response:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
+    return web.json_response(error_body(exc), status=status, headers=headers,
+                             dumps=functools.partial(json.dumps, ensure_ascii=False))
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return error_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app._client_max_size
+        problem = FieldProblem("(本文)", "too_large", f"本文が大きすぎます（上限 {limit} バイト）")
+        response = error_response(InputError(problem.message, [problem], code="too_large"))
+        response.set_status(413)
+        return response
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+                                     status=exc.status)
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal", "message": "内部エラーが発生しました"}, status=500)
+
+
+def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        gateway = request.app[GATEWAY]
+        actor = await authenticate(request, gateway.store, datetime.now(UTC))
+        require_role(actor, route.roles)
+        return await route.handler(request, gateway, actor)
+
+    return handle
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    try:
+        await gateway.store.next_wakeup()
+    except StoreError:
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(all_routes(request.app)))
+
+
+def all_routes(app: web.Application) -> list[Route]:
+    return [*ROUTES, *app.get(EXTRA_ROUTES, [])]
+
+
+def build_app(gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
+              ) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes)
+    app[GATEWAY] = gateway
+    app[EXTRA_ROUTES] = list(extra_routes or [])
+    for route in all_routes(app):
+        app.router.add_route(route.method, route.path, _wrap(route))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/api/v1/metrics", metrics_handler)
+    app.router.add_get("/openapi.json", openapi_handler)
+    app.router.add_get("/api/v1/openapi.json", openapi_handler)
+    return app
