@@ -68,9 +68,13 @@ async def open_runtime(
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
         sandbox = None
+        drill_adapters: Mapping[Platform, Adapter] | None = adapters
         if adapters is None:
             adapters, sandbox = await _platform_adapters(settings, policies, stack, sandbox_latency_s)
-        gateway = _build_gateway(settings, policies, store, adapters, engine or default_engine(), clock, worker_id)
+            drill_adapters = adapters if settings.platforms == "sandbox" else await _drill_adapters(
+                settings, policies, stack)
+        gateway = _build_gateway(settings, policies, store, adapters, engine or default_engine(), clock, worker_id,
+                                 drill_adapters)
         if start:
             await gateway.start()
             stack.push_async_callback(gateway.stop)
@@ -98,15 +102,25 @@ async def _platform_adapters(
     return adapters, sandbox
 
 
+async def _drill_adapters(
+    settings: Settings, policies: Policies, stack: contextlib.AsyncExitStack,
+) -> dict[Platform, Adapter]:
+    """In live mode, drills still go only to a sandbox started for them."""
+    sandbox_only = settings.model_copy(update={"platforms": "sandbox"})
+    adapters, _ = await _platform_adapters(sandbox_only, policies, stack, 0.0)
+    return adapters
+
+
 def _build_gateway(
     settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter],
-    engine: CheckEngine, clock: Clock, worker_id: str | None,
+    engine: CheckEngine, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
 ) -> Gateway:
     retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
     dispatcher = Dispatcher(
         store=store, policies=policies, adapters=adapters, retry=retry,
         routine_workers=settings.routine_workers, emergency_workers=settings.emergency_workers,
         lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds, clock=clock, worker_id=worker_id,
+        drill_adapters=drill_adapters,
     )
     reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds)
     return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,

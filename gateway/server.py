@@ -27,7 +27,9 @@ async def _until_stopped() -> None:
 async def serve(settings: Settings) -> int:
     configure_logging(settings.log_level)
     async with open_runtime(settings) as runtime:
-        app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes)
+        secret = settings.alert_hmac_secret.get_secret_value().encode() if settings.alert_hmac_secret else None
+        app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes, alert_secret=secret,
+                        alert_window_s=settings.alert_replay_window_s)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()

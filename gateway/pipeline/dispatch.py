@@ -32,7 +32,7 @@ from gateway.errors import (
 )
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
 from gateway.pipeline.retry import RetryPolicy
-from gateway.policy import Account, Policies
+from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store
 
 log = logging.getLogger("gateway.dispatch")
@@ -59,10 +59,13 @@ class Dispatcher:
         self, *, store: Store, policies: Policies, adapters: Mapping[Any, Adapter], retry: RetryPolicy,
         routine_workers: int = 4, emergency_workers: int = 4, lease_seconds: float = 120.0,
         poll_seconds: float = 1.0, clock: Clock = utcnow, worker_id: str | None = None,
+        drill_adapters: Mapping[Any, Adapter] | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
         self.adapters = adapters
+        # Drills go to the sandbox unless the account is one of the municipality's drill accounts.
+        self.drill_adapters = drill_adapters
         self.retry = retry
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -137,11 +140,11 @@ class Dispatcher:
     async def process(self, delivery: Delivery) -> Delivery:
         """Publish one claimed delivery and record the outcome; never raises a PublishError."""
         found = self.policies.account(delivery.account)
-        adapter = self.adapters.get(delivery.platform)
+        message = await self._message(delivery.message_id)
+        adapter = self._adapter_for(delivery, message, found)
         if found is None or adapter is None:
             return await self._finish(delivery, DeliveryState.FAILED, "アカウントまたは送信機能が見つかりません",
                                       {"error_code": "no_adapter"})
-        message = await self._message(delivery.message_id)
         try:
             post = await self._render(adapter, message, found[1], delivery)
         except GatewayError as exc:
@@ -154,6 +157,13 @@ class Dispatcher:
             fields = {"retry_at": paused_until, "attempts": max(delivery.attempts - 1, 0)}
             return await self._finish(delivery, DeliveryState.RETRY_WAIT, "アカウントが送信制限中のため待機", fields)
         return await self._publish(adapter, post, delivery)
+
+    def _adapter_for(
+        self, delivery: Delivery, message: Message, found: tuple[Municipality, Account] | None,
+    ) -> Adapter | None:
+        if message.drill and found is not None and delivery.account not in found[0].alerts.drill_accounts:
+            return None if self.drill_adapters is None else self.drill_adapters.get(delivery.platform)
+        return self.adapters.get(delivery.platform)
 
     async def _render(self, adapter: Adapter, message: Message, account: Account, delivery: Delivery) -> Post:
         post = adapter.render(message, account)

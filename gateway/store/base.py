@@ -113,8 +113,10 @@ class Store(Protocol):
 
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
-        limit: int = 100,
-    ) -> list[MessageRecord]: ...
+        limit: int = 100, alert_key_prefix: str | None = None,
+    ) -> list[MessageRecord]:
+        """Newest first; `alert_key_prefix` finds the messages of one alert thread."""
+        ...
 
     async def transition_message(
         self, message_id: str, *, expected: Collection[MessageState], new: MessageState, actor: str,

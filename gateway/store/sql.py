@@ -215,10 +215,12 @@ class SqlStore:
 
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
-        limit: int = 100,
+        limit: int = 100, alert_key_prefix: str | None = None,
     ) -> list[MessageRecord]:
         """Newest first."""
         query = sa.select(messages).order_by(messages.c.created_at.desc(), messages.c.id.desc()).limit(limit)
+        if alert_key_prefix is not None:
+            query = query.where(messages.c.alert_key.startswith(alert_key_prefix, autoescape=True))
         if states is not None:
             query = query.where(messages.c.state.in_(_values(states)))
         if municipality is not None:

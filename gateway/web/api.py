@@ -198,6 +198,12 @@ async def list_categories(request: web.Request, gw: Gateway, actor: Actor) -> we
     return web.json_response({"categories": dict(CATEGORIES)}, dumps=_dumps)
 
 
+async def _post_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    from gateway.web.alerts_api import post_alert
+
+    return await post_alert(request, gw, actor)
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -214,4 +220,6 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/deliveries/{id}/cancel", cancel_delivery, OPERATORS, "配信を取り消す"),
     Route("GET", "/api/v1/accounts", list_accounts, READERS, "アカウントの状態"),
     Route("GET", "/api/v1/categories", list_categories, READERS, "カテゴリ一覧"),
+    Route("POST", "/api/v1/alerts", _post_alert, ALERT_SYSTEMS,
+          "防災情報を受信する（気象庁XML・Lアラート・CAP・JSON、?municipality= で対象指定）", "Alert"),
 )

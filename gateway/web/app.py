@@ -22,10 +22,13 @@ from gateway.errors import (
     PolicyViolation,
     StoreError,
 )
+from gateway.pipeline.alerts import AlertIntake
 from gateway.service import Gateway
+from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import Unauthenticated, authenticate, require_role
 from gateway.web.openapi import openapi_document
+from gateway.web.signature import SignatureError, SignatureVerifier
 
 log = logging.getLogger("gateway.web")
 
@@ -33,8 +36,8 @@ GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 EXTRA_ROUTES: web.AppKey[list[Route]] = web.AppKey("extra_routes", list)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
-    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (PolicyViolation, 422),
-    (InputError, 400), (StoreError, 503),
+    (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+    (PolicyViolation, 422), (InputError, 400), (StoreError, 503),
 )
 
 
@@ -113,10 +116,14 @@ def all_routes(app: web.Application) -> list[Route]:
     return [*ROUTES, *app.get(EXTRA_ROUTES, [])]
 
 
-def build_app(gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
-              ) -> web.Application:
+def build_app(
+    gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
+    alert_secret: bytes | None = None, alert_window_s: int = 300,
+) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes)
     app[GATEWAY] = gateway
+    app[ALERT_INTAKE] = AlertIntake(gateway, max_bytes=max_body_bytes)
+    app[SIGNATURES] = SignatureVerifier(alert_secret, alert_window_s) if alert_secret else None
     app[EXTRA_ROUTES] = list(extra_routes or [])
     for route in all_routes(app):
         app.router.add_route(route.method, route.path, _wrap(route))

@@ -1,0 +1,54 @@
+"""HMAC-SHA256 signatures on pushed alerts, with a replay window.
+
+Header: `X-Koho-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`.
+A signature older or newer than the window is refused, and so is one already seen inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+
+from gateway.errors import GatewayError
+
+HEADER = "X-Koho-Signature"
+
+
+class SignatureError(GatewayError):
+    code = "bad_signature"
+
+
+def sign(secret: bytes, body: bytes, timestamp: int) -> str:
+    digest = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class SignatureVerifier:
+    def __init__(self, secret: bytes, window_s: int = 300) -> None:
+        self._secret = secret
+        self._window_s = window_s
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def verify(self, header: str | None, body: bytes, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if not header:
+            raise SignatureError(f"署名がありません（{HEADER} ヘッダーが必要です）")
+        parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+        timestamp, digest = parts.get("t", ""), parts.get("v1", "")
+        if not timestamp.isdigit() or not digest:
+            raise SignatureError(f"{HEADER} の形式が正しくありません（t=...,v1=...）")
+        if abs(now - int(timestamp)) > self._window_s:
+            raise SignatureError(f"署名の時刻が許容範囲（±{self._window_s}秒）の外です")
+        expected = sign(self._secret, body, int(timestamp)).split("v1=", 1)[1]
+        if not hmac.compare_digest(expected, digest):
+            raise SignatureError("署名が一致しません")
+        self._remember(digest, now)
+
+    def _remember(self, digest: str, now: float) -> None:
+        while self._seen and next(iter(self._seen.values())) < now - self._window_s:
+            self._seen.popitem(last=False)
+        if digest in self._seen:
+            raise SignatureError("同じ署名の要求が再送されました（リプレイ）")
+        self._seen[digest] = now
