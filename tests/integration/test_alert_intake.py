@@ -68,7 +68,7 @@ async def test_update_replies_to_the_earlier_post(harness: Harness, intake: Aler
     await harness.dispatcher.drain()
     x: FakeAdapter = harness.adapters[Platform.X]
     first_x, update_x = x.published[0][0], x.published[-1][0]
-    sent_first = [d for d in await deliveries_of(harness, first.messages) if d.platform is Platform.X][0]
+    sent_first = next(d for d in await deliveries_of(harness, first.messages) if d.platform is Platform.X)
     assert first_x.reply_to is None and update_x.reply_to == sent_first.remote_id
 
 

@@ -1,7 +1,7 @@
 """Alembic environment for the gateway ledger.
 
 `gateway.store.upgrade()` passes an open connection in `config.attributes["connection"]`; the
-`alembic` command line (with `sqlalchemy.url` set) is supported for writing new revisions.
+`alembic` command line (`-c gateway/store/alembic.ini -x url=...`) is for writing new revisions.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def _run_online() -> None:
         return
     from gateway.store.engine import normalize_url
 
-    asyncio.run(_run_from_url(normalize_url(config.get_main_option("sqlalchemy.url") or "")))
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    asyncio.run(_run_from_url(normalize_url(url or "")))
 
 
 def _run_offline() -> None:
