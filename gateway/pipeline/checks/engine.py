@@ -1,0 +1,101 @@
+"""The check engine: prepares a message once and runs every family's check over it.
+
+The list `CHECKS` is the one place where families are composed. Each check is a pure function
+`(Prepared) -> list[Finding]`; the engine does the only slow set-up (SudachiPy dictionary,
+lexicons) once, at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from gateway.models import CheckResult, Finding, Platform
+from gateway.pipeline.checks import (
+    accessibility,
+    categories,
+    confidential,
+    forbidden,
+    personal,
+    political,
+    secrets,
+    shares,
+)
+from gateway.pipeline.checks.context import CheckInput, Field, Prepared
+from gateway.pipeline.checks.lexicon import LexiconStore
+from gateway.pipeline.checks.text import SudachiTokenizer, Tokenizer, view
+
+Check = Callable[[Prepared], list[Finding]]
+
+CHECKS: tuple[Check, ...] = (
+    confidential.check,
+    personal.check,
+    political.check,
+    forbidden.check,
+    accessibility.check,
+    categories.check,
+    shares.check,
+)
+
+# Alt-text limits per platform when the adapters' Limits are not passed in. X: 1,000 characters
+# (POST /2/media/metadata). LINE: altText of a flex/template message, 1,500. Facebook and
+# Instagram document no separate cap; 1,000 is Meta's Instagram figure, applied to both to stay
+# on the safe side. YouTube has no alt-text field.
+DEFAULT_ALT_TEXT_LIMITS: Mapping[Platform, int | None] = {
+    Platform.X: 1000,
+    Platform.LINE: 1500,
+    Platform.FACEBOOK: 1000,
+    Platform.INSTAGRAM: 1000,
+    Platform.YOUTUBE: None,
+}
+
+DEFAULT_LEXICON_DIR = Path(__file__).resolve().parents[3] / "config" / "lexicons"
+
+
+class CheckEngine:
+    def __init__(self, lexicon_dir: Path | None = None, *,
+                 alt_text_limits: Mapping[Platform, int | None] | None = None,
+                 tokenizer: Tokenizer | None = None) -> None:
+        self._tokenizer = tokenizer or SudachiTokenizer()
+        self._lexicons = LexiconStore(lexicon_dir or DEFAULT_LEXICON_DIR, self._tokenizer)
+        self._alt_limits = {**DEFAULT_ALT_TEXT_LIMITS, **(alt_text_limits or {})}
+        secrets.load()  # detect-secrets' plugins: import now, not on the first message
+
+    def check(self, inp: CheckInput) -> CheckResult:
+        ctx = self.prepare(inp)
+        findings: list[Finding] = []
+        for check in CHECKS:
+            findings.extend(check(ctx))
+        return CheckResult.of(_ordered(findings))
+
+    def prepare(self, inp: CheckInput) -> Prepared:
+        return Prepared(
+            inp=inp,
+            fields=self._fields(inp),
+            lexicon=self._lexicons.for_municipality(inp.municipality.id),
+            alt_text_limits=self._alt_limits,
+        )
+
+    def _fields(self, inp: CheckInput) -> tuple[Field, ...]:
+        message = inp.message
+        fields = [Field("text", "本文", view(message.text, self._tokenizer))]
+        if message.title:
+            fields.append(Field("title", "タイトル", view(message.title, self._tokenizer)))
+        for index, media in enumerate(message.media):
+            if media.alt_text and media.alt_text.strip():
+                fields.append(Field(f"media[{index}].alt_text", f"画像{index + 1}の代替テキスト",
+                                    view(media.alt_text, self._tokenizer)))
+        return tuple(fields)
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    """Drop exact duplicates; body findings in text order, then field-level ones."""
+    unique = list(dict.fromkeys(findings))
+    return sorted(unique, key=lambda f: (f.start is None, f.start or 0, f.end or 0, f.rule))
+
+
+@lru_cache(maxsize=1)
+def default_engine() -> CheckEngine:
+    """The shared engine with the repository's `config/lexicons` and default alt-text limits."""
+    return CheckEngine()
