@@ -10,27 +10,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
-from gateway.models import CheckResult, Delivery, DeliveryState, Message, MessageState, Platform, Receipt, Role
+from gateway.models import (
+    CheckResult,
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    Platform,
+    Priority,
+    Receipt,
+    Role,
+)
 from gateway.pipeline.approval import approval_rule, check_can_approve
 from gateway.pipeline.checks import CheckEngine, CheckInput
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
-from gateway.policy import Policies
-from gateway.store.base import MessageRecord, NewMessage, Store
+from gateway.policy import Account, Municipality, Policies
+from gateway.store.base import MessageRecord, NewDelivery, NewMessage, Store
 
 log = logging.getLogger("gateway.service")
 
 CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
                DeliveryState.UNCERTAIN)
+PLAN_GRACE = timedelta(seconds=5)
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
 
 
@@ -91,11 +102,11 @@ class Gateway:
             accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
             approved_by=None if rule.needed else f"auto:{actor.name}", alert_key=alert_key,
         )
-        record, created = await self.store.add_message(new, actor=actor.name)
-        deliveries: list[Delivery] = []
-        if created and record.state is MessageState.APPROVED:
-            deliveries = await self.plan(record)
-            record = await self.store.get_message(record.id)
+        planned = None if rule.needed else self._new_deliveries(message, targets.municipality, targets.accounts)
+        record, created, deliveries = await self.store.add_planned_message(new, planned, actor=actor.name)
+        if created and deliveries:
+            self.dispatcher.remember(record.id, message)
+            self.dispatcher.wake(message.priority)
         return Submitted(record, created, rule.reason, deliveries)
 
     # -- approval -------------------------------------------------------------------------
@@ -129,17 +140,32 @@ class Gateway:
         if municipality is None:
             raise Conflict(f"自治体の設定がありません: {record.municipality}")
         accounts = [a for a in (municipality.account(i) for i in record.accounts) if a is not None]
-        planned = plan_deliveries(record.body, municipality, accounts, now=self.clock(),
-                                  platforms=set(self.adapters))
-        deliveries = await self.store.plan_message(record.id, planned, actor="planner")
+        planned = self._new_deliveries(record.body, municipality, accounts)
+        self.dispatcher.remember(record.id, record.body)
+        try:
+            deliveries = await self.store.plan_message(record.id, planned, actor="planner",
+                                                       urgent=record.priority is Priority.EMERGENCY)
+        except Conflict:
+            # Planned meanwhile by the recovery sweep or another replica: that plan stands.
+            return await self.store.list_deliveries(message_id=record.id)
         self.dispatcher.wake(record.priority)
         return deliveries
 
-    async def plan_pending(self) -> int:
-        """Plan approved messages that have no deliveries yet (a crash between accept and plan)."""
+    def _new_deliveries(
+        self, message: Message, municipality: Municipality, accounts: Sequence[Account],
+    ) -> list[NewDelivery]:
+        return plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=set(self.adapters))
+
+    async def plan_pending(self, *, include_recent: bool = False) -> int:
+        """Plan approved messages that have no deliveries yet (a crash between accept and plan).
+
+        The periodic sweep leaves messages approved in the last few seconds to the request that is
+        planning them; at start-up (`include_recent`) every one is taken.
+        """
         count = 0
+        settled_before = self.clock() - (timedelta(0) if include_recent else PLAN_GRACE)
         for record in await self.store.list_messages(states=[MessageState.APPROVED], limit=500):
-            with contextlib.suppress(Conflict):
+            if record.updated_at <= settled_before:  # leave in-flight submissions to their own request
                 await self.plan(record)
                 count += 1
         return count
@@ -202,7 +228,7 @@ class Gateway:
         await self.reconciler.run_once(now)
 
     async def start(self) -> None:
-        await self.plan_pending()
+        await self.plan_pending(include_recent=True)
         await self.dispatcher.start()
         self._housekeeper = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
 

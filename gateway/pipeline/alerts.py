@@ -18,6 +18,7 @@ and goes straight to the reserved lane. The raw document is kept in the audit lo
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class AlertIntake:
             await self._audit(actor, "alert.rejected", raw, reason=reason, detail=_alert_detail(alert))
             return AlertResult("rejected", reason, drill=alert.drill)
         result = await self._plan(alert, actor, municipality)
+        for _ in range(3):  # let the woken emergency workers queue their claims before this write
+            await asyncio.sleep(0)
         await self._audit(actor, f"alert.{result.outcome}", raw, reason=result.reason,
                           detail={**_alert_detail(alert), "messages": result.messages})
         return result

@@ -48,7 +48,7 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class Lane:
     name: str
-    workers: int
+    workers: int  # deliveries published at once in this lane
     priorities: Collection[Priority] | None  # None: every priority, most urgent first
 
 
@@ -57,7 +57,7 @@ class Dispatcher:
 
     def __init__(
         self, *, store: Store, policies: Policies, adapters: Mapping[Any, Adapter], retry: RetryPolicy,
-        routine_workers: int = 4, emergency_workers: int = 4, lease_seconds: float = 120.0,
+        routine_workers: int = 4, emergency_workers: int = 16, lease_seconds: float = 120.0,
         poll_seconds: float = 1.0, clock: Clock = utcnow, worker_id: str | None = None,
         drill_adapters: Mapping[Any, Adapter] | None = None,
     ) -> None:
@@ -77,6 +77,7 @@ class Dispatcher:
         )
         self._events = {lane.name: asyncio.Event() for lane in self.lanes}
         self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._messages: OrderedDict[str, Message] = OrderedDict()
         self._paused: dict[str, datetime] = {}  # account -> until; this process's view of store pauses
         self.on_publish_start: Callable[[Delivery], None] | None = None  # for latency figures
@@ -84,37 +85,66 @@ class Dispatcher:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         for lane in self.lanes:
-            for n in range(lane.workers):
-                task = asyncio.create_task(self._worker(lane), name=f"{lane.name}-{n}")
-                self._tasks.append(task)
+            self._tasks.append(asyncio.create_task(self._lane_loop(lane), name=f"lane-{lane.name}"))
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop claiming; give publishes in flight a moment to finish and record their outcome."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
+            for task in pending:  # their leases expire and the reconciler settles them
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def wake(self, priority: Priority | None = None) -> None:
-        """Wake idle workers now (an emergency wakes both lanes)."""
-        for lane in self.lanes:
-            if priority is None or lane.priorities is None or priority in lane.priorities:
-                self._events[lane.name].set()
+        """Wake the lane that serves this priority now (no polling delay)."""
+        emergency = priority is Priority.EMERGENCY
+        self._events["emergency" if emergency else "routine"].set()
 
     # -- work -----------------------------------------------------------------------------
-    async def _worker(self, lane: Lane) -> None:
+    async def _lane_loop(self, lane: Lane) -> None:
+        """One claimer per lane: it claims as many deliveries as the lane has free slots.
+
+        A single claimer (rather than N polling workers) means a wake-up costs one claim, not a
+        herd of them competing for the database.
+        """
         event = self._events[lane.name]
+        running: set[asyncio.Task[Any]] = set()
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            running.discard(task)
+            self._inflight.discard(task)
+            event.set()  # a slot is free
+
         while True:
             event.clear()
-            try:
-                done = await self.run_once(lane)
-            except GatewayError:
-                log.exception("dispatch cycle failed", extra={"lane": lane.name})
-                done = 0
-            if not done:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+            claimed = await self._claim(lane, lane.workers - len(running))
+            for delivery in claimed:
+                task = asyncio.create_task(self._process_logged(delivery), name=f"{lane.name}:{delivery.id}")
+                running.add(task)
+                self._inflight.add(task)
+                task.add_done_callback(finished)
+            if claimed and len(running) < lane.workers:
+                continue  # there may be more due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+
+    async def _claim(self, lane: Lane, free: int) -> list[Delivery]:
+        if free <= 0:
+            return []
+        try:
+            return await self.store.claim_due(
+                worker=self.worker_id, now=self.clock(), limit=free, lease_seconds=self.lease_seconds,
+                priorities=lane.priorities,
+            )
+        except GatewayError:
+            log.exception("claim failed", extra={"lane": lane.name})
+            return []
 
     async def run_once(self, lane: Lane | None = None, *, limit: int = 1) -> int:
         """Claim up to `limit` due deliveries for the lane and process them; returns how many."""
@@ -123,8 +153,10 @@ class Dispatcher:
             worker=self.worker_id, now=self.clock(), limit=limit, lease_seconds=self.lease_seconds,
             priorities=lane.priorities,
         )
-        for delivery in claimed:
-            await self.process(delivery)
+        if len(claimed) == 1:
+            await self.process(claimed[0])
+        elif claimed:
+            await asyncio.gather(*(self.process(d) for d in claimed))
         return len(claimed)
 
     async def drain(self, *, max_rounds: int = 10_000) -> int:
@@ -136,6 +168,13 @@ class Dispatcher:
                 break
             total += done
         return total
+
+    async def _process_logged(self, delivery: Delivery) -> None:
+        try:
+            await self.process(delivery)
+        except GatewayError:
+            # The lease stays; when it expires the reconciler settles the delivery.
+            log.exception("recording the outcome failed", extra=_ids(delivery))
 
     async def process(self, delivery: Delivery) -> Delivery:
         """Publish one claimed delivery and record the outcome; never raises a PublishError."""
@@ -232,19 +271,23 @@ class Dispatcher:
         all_fields = {"lease_owner": None, "lease_expires": None, **fields}
         done = await self.store.transition_delivery(
             delivery.id, expected=SENDING, new=state, actor=self.worker_id, reason=reason, fields=all_fields,
-            detail=detail,
+            detail=detail, urgent=delivery.priority is Priority.EMERGENCY,
         )
         metrics.DELIVERIES.labels(state.value, delivery.platform.value, delivery.priority.value).inc()
         log.info("delivery %s", state.value, extra={**_ids(delivery), "state": state.value})
         return done
 
+    def remember(self, message_id: str, message: Message) -> None:
+        """Prime the message cache at plan time, sparing the hot path a database read."""
+        self._messages[message_id] = message
+        if len(self._messages) > 2048:
+            self._messages.popitem(last=False)
+
     async def _message(self, message_id: str) -> Message:
         cached = self._messages.get(message_id)
         if cached is None:
             cached = (await self.store.get_message(message_id)).body
-            self._messages[message_id] = cached
-            if len(self._messages) > 2048:
-                self._messages.popitem(last=False)
+            self.remember(message_id, cached)
         return cached
 
     async def _remote_id_of(self, message_id: str, account: str) -> str | None:

@@ -210,6 +210,7 @@ class SandboxServer:
         port: int = 0,
         platforms: Iterable[Platform] | None = None,
         shutdown_timeout: float = 1.0,
+        middlewares: Iterable[Any] = (),
     ) -> None:
         self.state = state
         self.host = host
@@ -217,6 +218,7 @@ class SandboxServer:
         self._platforms = tuple(platforms) if platforms is not None else None
         self._shutdown_timeout = shutdown_timeout  # hung fault handlers must not hold up shutdown
         self._runner: web.AppRunner | None = None
+        self._middlewares = tuple(middlewares)  # e.g. a benchmark's request tap
 
     @property
     def base_url(self) -> str:
@@ -228,6 +230,7 @@ class SandboxServer:
 
     async def start(self) -> None:
         app = build_sandbox_app(self.state, self._platforms)
+        app.middlewares.extend(self._middlewares)
         self._runner = web.AppRunner(app, shutdown_timeout=self._shutdown_timeout, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -107,6 +107,12 @@ class Store(Protocol):
         same submitter, return the existing record and False instead."""
         ...
 
+    async def add_planned_message(
+        self, new: NewMessage, deliveries: Sequence[NewDelivery] | None, *, actor: str,
+    ) -> tuple[MessageRecord, bool, list[Delivery]]:
+        """`add_message`, and with `deliveries` the plan too, in one transaction (state `planned`)."""
+        ...
+
     async def get_message(self, message_id: str) -> MessageRecord:
         """Raises NotFound."""
         ...
@@ -127,7 +133,7 @@ class Store(Protocol):
         ...
 
     async def plan_message(
-        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str,
+        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str, urgent: bool = False,
     ) -> list[Delivery]:
         """Insert the deliveries and move the message approved -> planned in one transaction.
         Conflict if the message is not `approved` (so a message is planned exactly once)."""
@@ -156,11 +162,12 @@ class Store(Protocol):
     async def transition_delivery(
         self, delivery_id: str, *, expected: Collection[DeliveryState], new: DeliveryState, actor: str,
         reason: str | None = None, fields: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None, urgent: bool = False,
     ) -> Delivery:
         """Compare-and-set a delivery's state and the given columns (retry_at, remote_id, remote_url,
         error_code, error_text, sent_at, lease_owner, lease_expires, not_before, attempts); one audit row.
-        Conflict when the state is not in `expected`."""
+        Conflict when the state is not in `expected`. `urgent` (emergency deliveries) lets the write
+        go ahead of routine writes waiting for SQLite's single writer slot."""
         ...
 
     async def expired_leases(self, now: datetime) -> list[Delivery]:

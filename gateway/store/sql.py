@@ -14,11 +14,14 @@ pass to `audit()`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +41,7 @@ from gateway.store.base import (
     User,
 )
 from gateway.store.engine import IMMEDIATE
+from gateway.store.gate import WriteGate
 from gateway.store.schema import (
     account_pauses,
     audit_events,
@@ -99,6 +103,13 @@ def _values(states: Collection[Any]) -> list[str]:
     return [str(getattr(s, "value", s)) for s in states]
 
 
+CANDIDATES_PER_SLOT = 4  # rows read per claimable slot, so that one busy account does not starve a batch
+
+
+def _only_emergency(priorities: Collection[Priority] | None) -> bool:
+    return priorities is not None and set(priorities) == {Priority.EMERGENCY}
+
+
 def due_queries(
     *, now: datetime, limit: int, priorities: Collection[Priority] | None,
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
@@ -110,10 +121,17 @@ def due_queries(
     where BEGIN IMMEDIATE already serialises claimers).
     """
     paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > now)
+    # One post at a time per account, so an account's posts go out in order and a rate limit
+    # stops the next one. The emergency lane only waits for the account's other emergencies.
+    in_flight = sa.alias(deliveries, "in_flight")
+    busy = sa.select(in_flight.c.account).where(in_flight.c.state == DeliveryState.SENDING.value)
+    if _only_emergency(priorities):
+        busy = busy.where(in_flight.c.priority_rank == Priority.EMERGENCY.rank)
     base = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.priority_rank,
-                      deliveries.c.created_at)
-            .where(_rank_filter(priorities), deliveries.c.account.not_in(paused))
-            .limit(limit)
+                      deliveries.c.created_at, deliveries.c.account)
+            .where(_rank_filter(priorities), deliveries.c.account.not_in(paused),
+                   deliveries.c.account.not_in(busy))
+            .limit(limit * CANDIDATES_PER_SLOT)
             .with_for_update(skip_locked=True, of=deliveries))
     c = deliveries.c
     queued = (base.where(c.state == DeliveryState.QUEUED.value)
@@ -124,6 +142,39 @@ def due_queries(
     return queued, waiting
 
 
+# Advisory-lock namespaces (PostgreSQL int4 keys) for claimers working on an account.
+_EMERGENCY_LOCKS = 0x6B6F_0E01
+_ROUTINE_LOCKS = 0x6B6F_0E02
+_TRY_ACCOUNT_LOCKS = sa.text(
+    "SELECT k.i FROM unnest(CAST(:namespaces AS int[]), CAST(:accounts AS text[])) WITH ORDINALITY"
+    " AS k(ns, account, i) WHERE pg_try_advisory_xact_lock(k.ns, hashtext(k.account))"
+)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _shielded(
+    method: Callable[Concatenate[SqlStore, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[SqlStore, _P], Coroutine[Any, Any, _R]]:
+    """Run the call as its own task, so a cancelled caller cannot cut a transaction in half.
+
+    Cancelling a coroutine inside SQLAlchemy's async drivers mid-transaction can strand the
+    connection (seen with aiosqlite: the write lock stayed held and every later writer hung on
+    the busy timeout). The caller still gets CancelledError at once; the database work runs
+    to its commit or rollback in the background, and `aclose` waits for it.
+    """
+
+    @functools.wraps(method)
+    async def run(self: SqlStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        task = asyncio.ensure_future(method(self, *args, **kwargs))
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    return run
+
+
 class SqlStore:
     """The ledger on one database; safe to share between tasks and (PostgreSQL) processes."""
 
@@ -131,13 +182,23 @@ class SqlStore:
         self._engine = engine
         self._writer = engine.execution_options(**{IMMEDIATE: True})
         self._clock = clock
+        self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
+        self._pending: set[asyncio.Future[Any]] = set()
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
     async def aclose(self) -> None:
+        """Wait for calls still running (their callers may have been cancelled), then disconnect."""
+        while self._pending:
+            await asyncio.wait(list(self._pending))
         await self._engine.dispose()
+
+    def _settled(self, task: asyncio.Future[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a cancelled caller's error is not an unhandled one
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -146,10 +207,11 @@ class SqlStore:
                 yield conn
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with _translated():
-            async with self._writer.begin() as conn:
-                yield conn
+    async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._gate.turn(urgent=urgent) if self._gate else contextlib.nullcontext():
+            with _translated():
+                async with self._writer.begin() as conn:
+                    yield conn
 
     @staticmethod
     async def _add_audit(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -163,32 +225,50 @@ class SqlStore:
 
     # -- messages ---------------------------------------------------------------------------
 
+    @_shielded
     async def add_message(self, new: NewMessage, *, actor: str) -> tuple[MessageRecord, bool]:
         """Insert a message (audit `message.accepted`).
 
         A repeated (submitter, idempotency key) or (municipality, alert key) returns the existing
         record and False, also when two requests race.
         """
+        record, created, _ = await self.add_planned_message(new, None, actor=actor)
+        return record, created
+
+    @_shielded
+    async def add_planned_message(
+        self, new: NewMessage, deliveries: Sequence[NewDelivery] | None, *, actor: str,
+    ) -> tuple[MessageRecord, bool, list[Delivery]]:
+        """Insert a message and, when `deliveries` is given, plan it in the same transaction.
+
+        An approved message that needs no approval is accepted and planned at once, so there is
+        no moment at which it exists unplanned and one transaction fewer on the emergency path.
+        """
         now = self._clock()
         values = rows.message_values(new, message_id=new_id("m"), now=now)
+        planned: list[dict[str, Any]] = []
         try:
-            async with self._write() as conn:
+            async with self._write(urgent=new.priority is Priority.EMERGENCY) as conn:
                 existing = await self._duplicate_of(conn, new)
                 if existing is not None:
-                    return existing, False
+                    return existing, False, []
+                if deliveries is not None:
+                    values = {**values, "state": MessageState.PLANNED.value}
                 await conn.execute(messages.insert().values(values))
                 await self._add_audit(conn, [rows.audit_values(
                     at=now, actor=actor, action="message.accepted", message_id=values["id"],
-                    to_state=new.state.value,
-                )])
+                    to_state=new.state.value)])
+                if deliveries is not None:
+                    planned = await self._insert_deliveries(conn, values, deliveries, actor=actor, now=now,
+                                                            from_state=new.state.value)
         except IntegrityConflict:
             # Lost a race with an identical request between our check and our insert.
             async with self._read() as conn:
                 existing = await self._duplicate_of(conn, new)
             if existing is None:
                 raise
-            return existing, False
-        return rows.to_message(values), True
+            return existing, False, []
+        return rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
 
     @staticmethod
     async def _duplicate_of(conn: AsyncConnection, new: NewMessage) -> MessageRecord | None:
@@ -205,6 +285,7 @@ class SqlStore:
         row = (await conn.execute(query)).mappings().first()
         return None if row is None else rows.to_message(row)
 
+    @_shielded
     async def get_message(self, message_id: str) -> MessageRecord:
         query = sa.select(messages).where(messages.c.id == message_id)
         async with self._read() as conn:
@@ -213,6 +294,7 @@ class SqlStore:
             raise NotFound(f"メッセージが見つかりません: {message_id}")
         return rows.to_message(row)
 
+    @_shielded
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
         limit: int = 100, alert_key_prefix: str | None = None,
@@ -236,6 +318,7 @@ class SqlStore:
             raise NotFound(f"メッセージが見つかりません: {message_id}")
         return row
 
+    @_shielded
     async def transition_message(
         self, message_id: str, *, expected: Collection[MessageState], new: MessageState, actor: str,
         reason: str | None = None, approved_by: str | None = None,
@@ -276,37 +359,46 @@ class SqlStore:
             raise Conflict(f"メッセージ {message_id} は同時に変更されました。もう一度お試しください")
         return {"from_state": current, "row": row}
 
+    @_shielded
     async def plan_message(
-        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str,
+        self, message_id: str, deliveries: Sequence[NewDelivery], *, actor: str, urgent: bool = False,
     ) -> list[Delivery]:
         """Insert the deliveries and move the message approved -> planned in one transaction.
 
         Conflict if the message is not `approved`, so a message is planned exactly once.
         """
-        for item in deliveries:
-            if item.state not in _PLANNABLE:
-                raise InputError(f"配信の初期状態に「{item.state.value}」は指定できません")
         now = self._clock()
-        async with self._write() as conn:
+        async with self._write(urgent=urgent) as conn:
             planned = await self._cas_message(
                 conn, message_id, [MessageState.APPROVED],
                 {"state": MessageState.PLANNED.value, "updated_at": now},
             )
-            values = [self._delivery_values(planned["row"], item, now) for item in deliveries]
-            if values:
-                await conn.execute(schema.deliveries.insert(), values)
-            audit = [rows.audit_values(
-                at=now, actor=actor, action="delivery.created", message_id=message_id,
-                delivery_id=v["id"], to_state=v["state"], reason=item.reason,
-                detail={"account": item.account, "platform": item.platform.value},
-            ) for v, item in zip(values, deliveries, strict=True)]
-            audit.append(rows.audit_values(
-                at=now, actor=actor, action="message.planned", message_id=message_id,
-                from_state=planned["from_state"], to_state=MessageState.PLANNED.value,
-                detail={"deliveries": len(values)},
-            ))
-            await self._add_audit(conn, audit)
+            values = await self._insert_deliveries(conn, planned["row"], deliveries, actor=actor, now=now,
+                                                   from_state=planned["from_state"])
         return [rows.to_delivery(v) for v in values]
+
+    async def _insert_deliveries(
+        self, conn: AsyncConnection, message: Mapping[str, Any], deliveries: Sequence[NewDelivery], *,
+        actor: str, now: datetime, from_state: str,
+    ) -> list[dict[str, Any]]:
+        """The deliveries of a message being planned, with their audit rows and `message.planned`."""
+        for item in deliveries:
+            if item.state not in _PLANNABLE:
+                raise InputError(f"配信の初期状態に「{item.state.value}」は指定できません")
+        values = [self._delivery_values(message, item, now) for item in deliveries]
+        if values:
+            await conn.execute(schema.deliveries.insert(), values)
+        audit = [rows.audit_values(
+            at=now, actor=actor, action="delivery.created", message_id=message["id"],
+            delivery_id=v["id"], to_state=v["state"], reason=item.reason,
+            detail={"account": item.account, "platform": item.platform.value},
+        ) for v, item in zip(values, deliveries, strict=True)]
+        audit.append(rows.audit_values(
+            at=now, actor=actor, action="message.planned", message_id=message["id"],
+            from_state=from_state, to_state=MessageState.PLANNED.value, detail={"deliveries": len(values)},
+        ))
+        await self._add_audit(conn, audit)
+        return values
 
     @staticmethod
     def _delivery_values(message: Mapping[str, Any], item: NewDelivery, now: datetime) -> dict[str, Any]:
@@ -322,6 +414,7 @@ class SqlStore:
 
     # -- deliveries -------------------------------------------------------------------------
 
+    @_shielded
     async def get_delivery(self, delivery_id: str) -> Delivery:
         async with self._read() as conn:
             query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
@@ -330,6 +423,7 @@ class SqlStore:
             raise NotFound(f"配信が見つかりません: {delivery_id}")
         return rows.to_delivery(row)
 
+    @_shielded
     async def list_deliveries(
         self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
         message_id: str | None = None, limit: int = 500,
@@ -346,6 +440,7 @@ class SqlStore:
         async with self._read() as conn:
             return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
 
+    @_shielded
     async def release_held(self, now: datetime) -> list[Delivery]:
         """held deliveries whose not_before has come -> queued (audit rows)."""
         # Rows another releaser holds are skipped rather than waited for: no deadlocks between
@@ -372,6 +467,7 @@ class SqlStore:
         ) for d in released])
         return released
 
+    @_shielded
     async def claim_due(
         self, *, worker: str, now: datetime, limit: int, lease_seconds: float,
         priorities: Collection[Priority] | None = None,
@@ -380,7 +476,13 @@ class SqlStore:
         and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
         if limit <= 0 or (priorities is not None and not priorities):
             return []
-        async with self._write() as conn:
+        if self._gate is not None and not _only_emergency(priorities):
+            # Look before taking SQLite's single write slot: an idle routine lane polling must not
+            # hold it. The emergency lane goes straight in: its writes are served first anyway.
+            async with self._read() as conn:
+                if not await self._due(conn, now=now, limit=1, priorities=priorities):
+                    return []
+        async with self._write(urgent=_only_emergency(priorities)) as conn:
             due = await self._due(conn, now=now, limit=limit, priorities=priorities)
             if not due:
                 return []
@@ -396,7 +498,42 @@ class SqlStore:
         for query in due_queries(now=now, limit=limit, priorities=priorities):
             found.extend((await conn.execute(query)).all())
         found.sort(key=lambda r: (r.priority_rank, r.created_at, r.id))
-        return {r.id: r.state for r in found[:limit]}
+        chosen: list[sa.Row[Any]] = []
+        accounts: set[str] = set()
+        for row in found:  # the most urgent, oldest delivery of each account
+            if row.account not in accounts and len(chosen) < limit:
+                accounts.add(row.account)
+                chosen.append(row)
+        if chosen and conn.dialect.name == "postgresql":
+            chosen = await self._hold_accounts(conn, chosen, emergency_lane=_only_emergency(priorities))
+        return {row.id: row.state for row in chosen}
+
+    @staticmethod
+    async def _hold_accounts(
+        conn: AsyncConnection, chosen: Sequence[sa.Row[Any]], *, emergency_lane: bool,
+    ) -> list[sa.Row[Any]]:
+        """PostgreSQL: keep the candidates whose account this claimer holds, with nothing in flight.
+
+        Concurrent claimers do not see each other's uncommitted `sending` rows, so without this two
+        replicas could each start a post for the same account. A transaction-scoped advisory lock per
+        (account, emergency or routine) is taken without waiting (a held one means another claimer
+        is on that account now); once held, a fresh look at `sending` sees what earlier claimers
+        committed.
+        """
+        namespaces = [_EMERGENCY_LOCKS if row.priority_rank == Priority.EMERGENCY.rank else _ROUTINE_LOCKS
+                      for row in chosen]
+        held = set((await conn.execute(_TRY_ACCOUNT_LOCKS, {
+            "namespaces": namespaces, "accounts": [row.account for row in chosen]})).scalars())
+        ours = [row for i, row in enumerate(chosen, start=1) if i in held]
+        if not ours:
+            return []
+        busy = sa.select(deliveries.c.account).distinct().where(
+            deliveries.c.state == DeliveryState.SENDING.value,
+            deliveries.c.account.in_([row.account for row in ours]))
+        if emergency_lane:
+            busy = busy.where(deliveries.c.priority_rank == Priority.EMERGENCY.rank)
+        in_flight = set((await conn.execute(busy)).scalars())
+        return [row for row in ours if row.account not in in_flight]
 
     async def _mark_sending(
         self, conn: AsyncConnection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
@@ -414,10 +551,11 @@ class SqlStore:
         ) for d in claimed])
         return claimed
 
+    @_shielded
     async def transition_delivery(
         self, delivery_id: str, *, expected: Collection[DeliveryState], new: DeliveryState, actor: str,
         reason: str | None = None, fields: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None, urgent: bool = False,
     ) -> Delivery:
         """Compare-and-set a delivery's state and the given columns; one audit row.
 
@@ -426,7 +564,7 @@ class SqlStore:
         """
         now = self._clock()
         changes = self._delivery_changes(new, fields or {}, now)
-        async with self._write() as conn:
+        async with self._write(urgent=urgent) as conn:
             current = await self._lock_delivery_state(conn, delivery_id)
             allowed = _values(expected)
             if current not in allowed:
@@ -463,6 +601,7 @@ class SqlStore:
             raise NotFound(f"配信が見つかりません: {delivery_id}")
         return str(state)
 
+    @_shielded
     async def expired_leases(self, now: datetime) -> list[Delivery]:
         """Deliveries still `sending` whose lease has expired (their worker died)."""
         query = (sa.select(deliveries)
@@ -471,6 +610,7 @@ class SqlStore:
         async with self._read() as conn:
             return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
 
+    @_shielded
     async def next_wakeup(self) -> datetime | None:
         """The earliest not_before of a held delivery or retry_at of a waiting one."""
         held = sa.select(sa.func.min(deliveries.c.not_before)).where(
@@ -484,6 +624,7 @@ class SqlStore:
 
     # -- accounts ---------------------------------------------------------------------------
 
+    @_shielded
     async def pause_account(self, account: str, *, until: datetime, reason: str, actor: str) -> None:
         now = self._clock()
         module = postgresql if self._engine.dialect.name == "postgresql" else sqlite
@@ -501,12 +642,14 @@ class SqlStore:
                 detail={"account": account, "until": until},
             )])
 
+    @_shielded
     async def account_pauses(self, now: datetime) -> list[AccountPause]:
         query = (sa.select(account_pauses).where(account_pauses.c.until > now)
                  .order_by(account_pauses.c.account))
         async with self._read() as conn:
             return [rows.to_pause(r) for r in (await conn.execute(query)).mappings()]
 
+    @_shielded
     async def last_sent(self) -> dict[str, datetime]:
         """account -> time of its most recent sent delivery (retracted ones were sent too)."""
         query = (sa.select(deliveries.c.account, sa.func.max(deliveries.c.sent_at))
@@ -516,6 +659,7 @@ class SqlStore:
 
     # -- audit ------------------------------------------------------------------------------
 
+    @_shielded
     async def audit(
         self, *, actor: str, action: str, message_id: str | None = None, delivery_id: str | None = None,
         reason: str | None = None, detail: Mapping[str, Any] | None = None,
@@ -525,6 +669,7 @@ class SqlStore:
         async with self._write() as conn:
             await self._add_audit(conn, [entry])
 
+    @_shielded
     async def list_audit(
         self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
         action: str | None = None, limit: int = 500,
@@ -541,6 +686,7 @@ class SqlStore:
 
     # -- users and tokens -------------------------------------------------------------------
 
+    @_shielded
     async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
         """Create the user if missing; an existing user's differing role is updated (audit row)."""
         now = self._clock()
@@ -564,11 +710,13 @@ class SqlStore:
         return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
                     disabled=user.disabled)
 
+    @_shielded
     async def get_user(self, name: str) -> User | None:
         async with self._read() as conn:
             row = (await conn.execute(sa.select(users).where(users.c.name == name))).mappings().first()
         return None if row is None else rows.to_user(row)
 
+    @_shielded
     async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None:
         now = self._clock()
         async with self._write() as conn:
@@ -582,6 +730,7 @@ class SqlStore:
                 detail={"user": user, "token": token_hash[:8], "expires_at": expires_at},
             )])
 
+    @_shielded
     async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
         """The user a live (unexpired, unrevoked) token belongs to; None for disabled users."""
         query = (sa.select(users).join(tokens, tokens.c.user == users.c.name)
@@ -591,6 +740,7 @@ class SqlStore:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else rows.to_user(row)
 
+    @_shielded
     async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
         """Revoke a token (not part of the Store protocol yet); False when it was unknown or revoked."""
         now = self._clock()

@@ -26,7 +26,7 @@ from gateway.pipeline.alerts import AlertIntake
 from gateway.service import Gateway
 from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
-from gateway.web.auth import Unauthenticated, authenticate, require_role
+from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
 from gateway.web.openapi import openapi_document
 from gateway.web.signature import SignatureError, SignatureVerifier
 
@@ -34,6 +34,7 @@ log = logging.getLogger("gateway.web")
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 EXTRA_ROUTES: web.AppKey[list[Route]] = web.AppKey("extra_routes", list)
+TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
@@ -84,7 +85,7 @@ async def errors_middleware(
 def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         gateway = request.app[GATEWAY]
-        actor = await authenticate(request, gateway.store, datetime.now(UTC))
+        actor = await authenticate(request, gateway.store, datetime.now(UTC), request.app[TOKENS])
         require_role(actor, route.roles)
         return await route.handler(request, gateway, actor)
 
@@ -122,6 +123,7 @@ def build_app(
 ) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes)
     app[GATEWAY] = gateway
+    app[TOKENS] = TokenCache()
     app[ALERT_INTAKE] = AlertIntake(gateway, max_bytes=max_body_bytes)
     app[SIGNATURES] = SignatureVerifier(alert_secret, alert_window_s) if alert_secret else None
     app[EXTRA_ROUTES] = list(extra_routes or [])

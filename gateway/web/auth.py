@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -33,15 +34,46 @@ async def create_token(store: Store, *, user: str, role: Role, ttl_days: int, no
     return token
 
 
-async def authenticate(request: web.Request, store: Store, now: datetime) -> Actor:
+class TokenCache:
+    """Remembers valid tokens for a few seconds so that a burst of alerts is not a burst of reads.
+
+    Only successful look-ups are kept; a revoked or disabled token stops working within `ttl_s`.
+    """
+
+    def __init__(self, ttl_s: float = 10.0, max_entries: int = 1024) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, Actor]] = {}
+
+    def get(self, token_hash: str) -> Actor | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            self._entries.pop(token_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, actor: Actor) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic() + self._ttl_s, actor)
+
+
+async def authenticate(request: web.Request, store: Store, now: datetime, cache: TokenCache | None = None) -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("認証が必要です（Authorization: Bearer <token>）")
-    user = await store.user_for_token(hash_token(token.strip()), now)
+    token_hash = hash_token(token.strip())
+    actor = cache.get(token_hash) if cache is not None else None
+    if actor is not None:
+        return actor
+    user = await store.user_for_token(token_hash, now)
     if user is None or user.disabled:
         raise Unauthenticated("トークンが無効か期限切れです")
-    return Actor(user.name, user.role)
+    actor = Actor(user.name, user.role)
+    if cache is not None:
+        cache.put(token_hash, actor)
+    return actor
 
 
 def require_role(actor: Actor, roles: frozenset[Role]) -> None:

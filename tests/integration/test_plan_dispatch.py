@@ -249,7 +249,7 @@ async def test_message_accepted_but_not_planned_is_planned_once_on_restart(
     assert await harness.store.list_deliveries(message_id=record.id) == []
 
     restarted = [build_gateway(harness.store, policies, engine, harness.clock, harness.adapters) for _ in range(3)]
-    await asyncio.gather(*(g.plan_pending() for g in restarted))  # three replicas racing
+    await asyncio.gather(*(g.plan_pending(include_recent=True) for g in restarted))  # three replicas racing
     deliveries = await harness.store.list_deliveries(message_id=record.id)
     assert sorted(d.account for d in deliveries) == sorted(targets_ids(targets))
     assert (await harness.store.get_message(record.id)).state is MessageState.PLANNED

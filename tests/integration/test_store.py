@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -233,7 +234,7 @@ async def test_plan_requires_approved_and_valid_states(store: SqlStore) -> None:
 
 async def test_claim_orders_by_priority_then_age(store: SqlStore) -> None:
     order = [Priority.LOW, Priority.NORMAL, Priority.EMERGENCY, Priority.HIGH, Priority.NORMAL]
-    made = [(await planned(store, priority=p))[0] for p in order]
+    made = [(await planned(store, [f"acct{i}"], priority=p))[0] for i, p in enumerate(order)]
     claimed = await store.claim_due(worker="w1", now=T0, limit=10, lease_seconds=60)
     assert [d.id for d in claimed] == [made[2].id, made[3].id, made[1].id, made[4].id, made[0].id]
     for d in claimed:
@@ -245,9 +246,9 @@ async def test_claim_orders_by_priority_then_age(store: SqlStore) -> None:
 
 
 async def test_claim_respects_limit_and_priority_filter(store: SqlStore) -> None:
-    low = await planned(store, ["a", "b"], priority=Priority.LOW)
-    urgent = await planned(store, ["a", "b"], priority=Priority.EMERGENCY)
-    normal = await planned(store, ["a"], priority=Priority.NORMAL)
+    low = await planned(store, ["l1", "l2"], priority=Priority.LOW)
+    urgent = await planned(store, ["u1", "u2"], priority=Priority.EMERGENCY)
+    normal = await planned(store, ["n1"], priority=Priority.NORMAL)
     got = await store.claim_due(worker="e", now=T0, limit=1, lease_seconds=5, priorities={Priority.EMERGENCY})
     assert [d.id for d in got] == [urgent[0].id]
     got = await store.claim_due(worker="e", now=T0, limit=5, lease_seconds=5,
@@ -257,6 +258,25 @@ async def test_claim_respects_limit_and_priority_filter(store: SqlStore) -> None
     assert await store.claim_due(worker="e", now=T0, limit=0, lease_seconds=5) == []
     rest = await store.claim_due(worker="r", now=T0, limit=5, lease_seconds=5)
     assert [d.id for d in rest] == [normal[0].id]
+
+
+async def test_one_post_in_flight_per_account_in_order(store: SqlStore) -> None:
+    first = (await planned(store, ["kodaira_x"]))[0]
+    second = (await planned(store, ["kodaira_x"]))[0]
+    other = (await planned(store, ["kodaira_line"]))[0]
+    got = await store.claim_due(worker="w", now=T0, limit=10, lease_seconds=60)
+    assert [d.id for d in got] == [first.id, other.id]
+    assert await store.claim_due(worker="w", now=T0, limit=10, lease_seconds=60) == []
+    await store.transition_delivery(first.id, expected=[DeliveryState.SENDING], new=DeliveryState.SENT, actor="w")
+    assert [d.id for d in await store.claim_due(worker="w", now=T0, limit=10, lease_seconds=60)] == [second.id]
+
+
+async def test_emergency_lane_is_not_held_by_a_routine_post_in_flight(store: SqlStore) -> None:
+    routine = (await planned(store, ["kodaira_x"]))[0]
+    assert [d.id for d in await store.claim_due(worker="r", now=T0, limit=1, lease_seconds=60)] == [routine.id]
+    urgent = (await planned(store, ["kodaira_x"], priority=Priority.EMERGENCY))[0]
+    got = await store.claim_due(worker="e", now=T0, limit=5, lease_seconds=60, priorities={Priority.EMERGENCY})
+    assert [d.id for d in got] == [urgent.id]
 
 
 async def test_claim_skips_paused_accounts_until_pause_ends(store: SqlStore) -> None:
@@ -308,8 +328,11 @@ async def test_two_stores_claiming_concurrently_never_share(store: SqlStore, dat
     other = await open_store(database_url)
     try:
         stores = [store, other]
-        batches = await asyncio.gather(*(
-            stores[i % 2].claim_due(worker=f"w{i}", now=T0, limit=3, lease_seconds=60) for i in range(16)))
+        batches: list[list[Delivery]] = []
+        for _ in range(5):  # rows another claimer holds are skipped, and taken on a later round
+            batches += await asyncio.gather(*(
+                stores[i % 2].claim_due(worker=f"w{len(batches) + i}", now=T0, limit=3, lease_seconds=60)
+                for i in range(16)))
     finally:
         await other.aclose()
     ids = [d.id for batch in batches for d in batch]
@@ -317,6 +340,40 @@ async def test_two_stores_claiming_concurrently_never_share(store: SqlStore, dat
     assert await audit_count(store, action="delivery.claimed") == 30
     for i, batch in enumerate(batches):
         assert all(d.lease_owner == f"w{i}" for d in batch)
+
+
+async def test_concurrent_claimers_keep_one_post_in_flight_per_account(
+    store: SqlStore, database_url: str,
+) -> None:
+    """Claimers in two processes (two stores) never start two posts for one account at once."""
+    other = await open_store(database_url)
+    try:
+        for _ in range(8):
+            await planned(store, ["kodaira_x"] * 3 + ["kodaira_line"] * 3)
+            await asyncio.gather(*(s.claim_due(worker=f"w{i}", now=T0, limit=2, lease_seconds=60)
+                                   for i, s in enumerate([store, other, store, other])))
+            sending = await store.list_deliveries(states=[DeliveryState.SENDING])
+            assert sorted(d.account for d in sending) == ["kodaira_line", "kodaira_x"]
+            for d in sending:
+                await store.transition_delivery(d.id, expected=[DeliveryState.SENDING],
+                                                new=DeliveryState.SENT, actor="w")
+    finally:
+        await other.aclose()
+
+
+async def test_cancelled_callers_leave_no_half_transaction(store: SqlStore) -> None:
+    """Callers cancelled at random points: the store keeps working and the ledger stays whole."""
+    await planned(store, [f"acct{i}" for i in range(200)])
+    for i in range(40):
+        task = asyncio.ensure_future(store.claim_due(worker="w", now=T0, limit=3, lease_seconds=60))
+        await asyncio.sleep((i % 8) * 0.001)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    got = await asyncio.wait_for(store.claim_due(worker="after", now=T0, limit=3, lease_seconds=60), 10)
+    assert len(got) == 3
+    sending = await store.list_deliveries(states=[DeliveryState.SENDING])
+    assert len(sending) == await audit_count(store, action="delivery.claimed")
 
 
 # -- release, leases, transitions -----------------------------------------------------------------
@@ -426,8 +483,8 @@ async def test_next_wakeup_is_earliest_hold_or_retry(store: SqlStore) -> None:
 
 async def test_last_sent_per_account(store: SqlStore) -> None:
     made = await planned(store, ["kodaira_x", "kodaira_x", "kodaira_line"])
-    await store.claim_due(worker="w", now=T0, limit=10, lease_seconds=5)
     for d, at in zip(made, [T0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=1)], strict=True):
+        await store.claim_due(worker="w", now=T0, limit=10, lease_seconds=5)  # one per account at a time
         await store.transition_delivery(d.id, expected=[DeliveryState.SENDING], new=DeliveryState.SENT,
                                         actor="w", fields={"sent_at": at})
     assert await store.last_sent() == {"kodaira_x": T0 + timedelta(minutes=3),
