@@ -33,18 +33,18 @@ from aiohttp import ClientSession, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.adapters import build_adapters  # noqa: E402
-from gateway.credentials import StaticCredentials  # noqa: E402
-from gateway.models import MessageState, Priority, Role  # noqa: E402
-from gateway.policy import load_policies  # noqa: E402
-from gateway.runtime import all_accounts, open_runtime, sandbox_settings  # noqa: E402
-from gateway.sandbox.app import SandboxServer, sandbox_state_for  # noqa: E402
-from gateway.sandbox.credentials import sandbox_credentials  # noqa: E402
-from gateway.service import Actor  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
-from gateway.store.base import NewMessage  # noqa: E402
-from gateway.web.app import build_app  # noqa: E402
-from gateway.web.auth import create_token  # noqa: E402
+from gateway.adapters import build_adapters
+from gateway.credentials import StaticCredentials
+from gateway.models import MessageState, Priority, Role
+from gateway.policy import load_policies
+from gateway.runtime import all_accounts, open_runtime, sandbox_settings
+from gateway.sandbox.app import SandboxServer, sandbox_state_for
+from gateway.sandbox.credentials import sandbox_credentials
+from gateway.service import Actor
+from gateway.settings import Settings
+from gateway.store.base import NewMessage
+from gateway.web.app import build_app
+from gateway.web.auth import create_token
 
 MARKER = re.compile(r"BENCH(\d{5})")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -242,7 +242,7 @@ async def _wait_for(client: ClientSession, taps: Taps, port: int, expected: int,
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def describe(label: str, values: list[float]) -> None:
