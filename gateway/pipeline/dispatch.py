@@ -250,8 +250,8 @@ class Dispatcher:
         if isinstance(exc, UncertainError):
             return await self._finish(delivery, DeliveryState.UNCERTAIN, exc.message, fields)
         if isinstance(exc, AuthError):
-            return await self._finish(delivery, DeliveryState.FAILED,
-                                      f"認証エラー（担当者による認証情報の更新が必要です）: {exc.message}", fields)
+            fields["error_text"] = f"認証エラー（担当者による認証情報の更新が必要です）: {exc.message}"[:2000]
+            return await self._finish(delivery, DeliveryState.FAILED, fields["error_text"], fields)
         return await self._finish(delivery, DeliveryState.FAILED, exc.message, fields)
 
     async def _rate_limited(self, delivery: Delivery, exc: RateLimited, fields: dict[str, Any]) -> Delivery:
