@@ -51,6 +51,40 @@ class StaticCredentials:
             raise AuthError(f"{account_id}: 認証情報が登録されていません", code="no_credentials") from None
 
 
+class EnvironmentCredentials:
+    """Credentials given through settings (GATEWAY_ACCOUNT_CREDENTIALS__<ACCOUNT>__<FIELD>)."""
+
+    def __init__(self, by_account: Mapping[str, Mapping[str, SecretStr]]) -> None:
+        self._by_account = {account.lower(): dict(fields) for account, fields in by_account.items()}
+
+    def __repr__(self) -> str:
+        return f"EnvironmentCredentials(accounts={sorted(self._by_account)})"
+
+    def get(self, account_id: str) -> AccountCredentials:
+        try:
+            return self._by_account[account_id]
+        except KeyError:
+            raise AuthError(f"{account_id}: 認証情報が登録されていません", code="no_credentials") from None
+
+    def accounts(self) -> list[str]:
+        return sorted(self._by_account)
+
+
+class ChainedCredentials:
+    """The first source that has the account's credentials wins."""
+
+    def __init__(self, *sources: CredentialSource) -> None:
+        self._sources = sources
+
+    def get(self, account_id: str) -> AccountCredentials:
+        for source in self._sources[:-1]:
+            try:
+                return source.get(account_id)
+            except AuthError:
+                continue
+        return self._sources[-1].get(account_id)
+
+
 def mask(value: str) -> str:
     """Show just enough of a secret to tell two apart: `abcd…(32)`."""
     if len(value) <= 8:

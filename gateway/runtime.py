@@ -49,9 +49,13 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
 
 
 def live_credentials(settings: Settings) -> CredentialSource:
-    from gateway.credentials import EncryptedCredentialFile, keys_from
+    """Environment first, then the encrypted file (when a key is configured)."""
+    from gateway.credentials import ChainedCredentials, EncryptedCredentialFile, EnvironmentCredentials, keys_from
 
-    return EncryptedCredentialFile(settings.credentials_file, keys_from(settings))
+    environment = EnvironmentCredentials(settings.account_credentials)
+    if settings.credentials_key is None and settings.credentials_key_file is None:
+        return environment
+    return ChainedCredentials(environment, EncryptedCredentialFile(settings.credentials_file, keys_from(settings)))
 
 
 @contextlib.asynccontextmanager

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
 
     # Secrets
     credentials_file: Path = Path("var/credentials.enc")
+    # Per-account credentials from the environment, e.g. GATEWAY_ACCOUNT_CREDENTIALS__KODAIRA_X__ACCESS_TOKEN;
+    # they take precedence over the encrypted file (for secret stores that inject environment variables).
+    account_credentials: dict[str, dict[str, SecretStr]] = {}
     credentials_key: SecretStr | None = None
     credentials_key_file: Path | None = None
     alert_hmac_secret: SecretStr | None = None

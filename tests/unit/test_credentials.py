@@ -246,3 +246,19 @@ def test_static_credentials_unchanged() -> None:
     assert static.get("kodaira_line")["channel_access_token"].get_secret_value() == SECRET
     with pytest.raises(AuthError):
         static.get("kodaira_x")
+
+
+def test_environment_credentials_come_first_and_stay_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from gateway.credentials import ChainedCredentials, EnvironmentCredentials, StaticCredentials
+    from gateway.errors import AuthError
+    from gateway.settings import Settings
+
+    monkeypatch.setenv("GATEWAY_ACCOUNT_CREDENTIALS__KODAIRA_LINE__CHANNEL_ACCESS_TOKEN", "env-secret-token")
+    environment = EnvironmentCredentials(Settings().account_credentials)
+    chained = ChainedCredentials(environment, StaticCredentials({"kodaira_x": {"user_id": "1"},
+                                                                 "kodaira_line": {"channel_access_token": "file"}}))
+    assert chained.get("kodaira_line")["channel_access_token"].get_secret_value() == "env-secret-token"
+    assert chained.get("kodaira_x")["user_id"].get_secret_value() == "1"
+    assert "env-secret-token" not in repr(environment) + repr(chained.get("kodaira_line"))
+    with pytest.raises(AuthError):
+        chained.get("kodaira_facebook")
