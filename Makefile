@@ -24,7 +24,7 @@ install-test: $(VENV)/.installed-test
 ## Start the gateway: SQLite under var/, sandbox platforms, config/municipalities, http://127.0.0.1:8080/
 run: install
 	$(BIN)/gateway db upgrade
-	$(BIN)/gateway serve
+	GATEWAY_SANDBOX_PORT=$${GATEWAY_SANDBOX_PORT:-8090} $(BIN)/gateway serve
 
 ## Run the whole test suite (SQLite and PostgreSQL; see README for GATEWAY_TEST_PG_URL)
 test: install-test

@@ -95,7 +95,7 @@ async def _platform_adapters(
         from gateway.sandbox.app import SandboxServer, sandbox_state_for
 
         state = sandbox_state_for({a.id: a.platform for a in accounts.values()}, latency_s=latency_s)
-        sandbox = await stack.enter_async_context(SandboxServer(state))
+        sandbox = await stack.enter_async_context(SandboxServer(state, port=settings.sandbox_port))
         settings = sandbox_settings(settings, sandbox.base_url)
         credentials = StaticCredentials(sandbox.credentials())
     else:

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     platforms: Literal["sandbox", "live"] = "sandbox"
+    sandbox_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port (make run uses 8090)
 
     x: XSettings = XSettings()
     line: LineSettings = LineSettings()

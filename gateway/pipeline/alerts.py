@@ -90,7 +90,7 @@ class AlertIntake:
                 reasons.append(f"{municipality.name}: {plan.ignored}")
                 continue
             await self._plan_city(alert, plan, municipality, actor, result)
-            reasons.append(f"{municipality.name}: {plan.summary}")
+            reasons.append(plan.summary)
         if result.messages or result.cancelled:
             result.outcome = "accepted"
         elif not reasons:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
 from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role
-from gateway.store import rows, schema
+from gateway.store import claim, rows, schema
 from gateway.store.base import (
     AccountPause,
     AuditEvent,
@@ -86,69 +86,9 @@ def _translated() -> Iterator[None]:
         raise StoreError("データベースの操作に失敗しました") from exc
 
 
-def _rank_filter(priorities: Collection[Priority] | None) -> sa.ColumnElement[bool]:
-    if priorities is None:
-        # Still a range, so the planner walks the claim indexes in order instead of sorting.
-        priorities = list(Priority)
-    ranks = sorted({Priority(p).rank for p in priorities})
-    if len(ranks) == 1:
-        return deliveries.c.priority_rank == ranks[0]
-    if ranks == list(range(ranks[0], ranks[-1] + 1)):
-        # A range keeps the claim index ordered (an IN list would make SQLite sort).
-        return deliveries.c.priority_rank.between(ranks[0], ranks[-1])
-    return deliveries.c.priority_rank.in_(ranks)
-
-
 def _values(states: Collection[Any]) -> list[str]:
     return [str(getattr(s, "value", s)) for s in states]
 
-
-CANDIDATES_PER_SLOT = 4  # rows read per claimable slot, so that one busy account does not starve a batch
-
-
-def _only_emergency(priorities: Collection[Priority] | None) -> bool:
-    return priorities is not None and set(priorities) == {Priority.EMERGENCY}
-
-
-def due_queries(
-    *, now: datetime, limit: int, priorities: Collection[Priority] | None,
-) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The claim queries: queued deliveries, and retry_wait ones whose retry_at has come.
-
-    Two queries rather than one OR: each walks its index in claim order and stops at
-    `limit`, so a deep backlog of routine rows is neither scanned nor sorted when emergencies
-    are claimed. Rows locked by another claimer are skipped (PostgreSQL; a no-op on SQLite,
-    where BEGIN IMMEDIATE already serialises claimers).
-    """
-    paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > now)
-    # One post at a time per account, so an account's posts go out in order and a rate limit
-    # stops the next one. The emergency lane only waits for the account's other emergencies.
-    in_flight = sa.alias(deliveries, "in_flight")
-    busy = sa.select(in_flight.c.account).where(in_flight.c.state == DeliveryState.SENDING.value)
-    if _only_emergency(priorities):
-        busy = busy.where(in_flight.c.priority_rank == Priority.EMERGENCY.rank)
-    base = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.priority_rank,
-                      deliveries.c.created_at, deliveries.c.account)
-            .where(_rank_filter(priorities), deliveries.c.account.not_in(paused),
-                   deliveries.c.account.not_in(busy))
-            .limit(limit * CANDIDATES_PER_SLOT)
-            .with_for_update(skip_locked=True, of=deliveries))
-    c = deliveries.c
-    queued = (base.where(c.state == DeliveryState.QUEUED.value)
-              .order_by(c.priority_rank, c.created_at, c.id))  # ix_deliveries_claim
-    # Within a priority, the retry that has waited longest goes first (ix_deliveries_retry).
-    waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= now)
-               .order_by(c.priority_rank, c.retry_at, c.id))
-    return queued, waiting
-
-
-# Advisory-lock namespaces (PostgreSQL int4 keys) for claimers working on an account.
-_EMERGENCY_LOCKS = 0x6B6F_0E01
-_ROUTINE_LOCKS = 0x6B6F_0E02
-_TRY_ACCOUNT_LOCKS = sa.text(
-    "SELECT k.i FROM unnest(CAST(:namespaces AS int[]), CAST(:accounts AS text[])) WITH ORDINALITY"
-    " AS k(ns, account, i) WHERE pg_try_advisory_xact_lock(k.ns, hashtext(k.account))"
-)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -191,9 +131,13 @@ class SqlStore:
 
     async def aclose(self) -> None:
         """Wait for calls still running (their callers may have been cancelled), then disconnect."""
+        await self.settle()
+        await self._engine.dispose()
+
+    async def settle(self) -> None:
+        """Wait until calls whose callers were cancelled have committed or rolled back."""
         while self._pending:
             await asyncio.wait(list(self._pending))
-        await self._engine.dispose()
 
     def _settled(self, task: asyncio.Future[Any]) -> None:
         self._pending.discard(task)
@@ -476,13 +420,13 @@ class SqlStore:
         and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
         if limit <= 0 or (priorities is not None and not priorities):
             return []
-        if self._gate is not None and not _only_emergency(priorities):
+        if self._gate is not None and not claim.only_emergency(priorities):
             # Look before taking SQLite's single write slot: an idle routine lane polling must not
             # hold it. The emergency lane goes straight in: its writes are served first anyway.
             async with self._read() as conn:
                 if not await self._due(conn, now=now, limit=1, priorities=priorities):
                     return []
-        async with self._write(urgent=_only_emergency(priorities)) as conn:
+        async with self._write(urgent=claim.only_emergency(priorities)) as conn:
             due = await self._due(conn, now=now, limit=limit, priorities=priorities)
             if not due:
                 return []
@@ -490,50 +434,12 @@ class SqlStore:
                                                lease=timedelta(seconds=lease_seconds))
         return sorted(claimed, key=lambda d: (d.priority.rank, d.created_at, d.id))
 
+    @staticmethod
     async def _due(
-        self, conn: AsyncConnection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
+        conn: AsyncConnection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
     ) -> dict[str, str]:
         """Ids (-> current state) of the `limit` most urgent claimable deliveries, locked."""
-        found = []
-        for query in due_queries(now=now, limit=limit, priorities=priorities):
-            found.extend((await conn.execute(query)).all())
-        found.sort(key=lambda r: (r.priority_rank, r.created_at, r.id))
-        chosen: list[sa.Row[Any]] = []
-        accounts: set[str] = set()
-        for row in found:  # the most urgent, oldest delivery of each account
-            if row.account not in accounts and len(chosen) < limit:
-                accounts.add(row.account)
-                chosen.append(row)
-        if chosen and conn.dialect.name == "postgresql":
-            chosen = await self._hold_accounts(conn, chosen, emergency_lane=_only_emergency(priorities))
-        return {row.id: row.state for row in chosen}
-
-    @staticmethod
-    async def _hold_accounts(
-        conn: AsyncConnection, chosen: Sequence[sa.Row[Any]], *, emergency_lane: bool,
-    ) -> list[sa.Row[Any]]:
-        """PostgreSQL: keep the candidates whose account this claimer holds, with nothing in flight.
-
-        Concurrent claimers do not see each other's uncommitted `sending` rows, so without this two
-        replicas could each start a post for the same account. A transaction-scoped advisory lock per
-        (account, emergency or routine) is taken without waiting (a held one means another claimer
-        is on that account now); once held, a fresh look at `sending` sees what earlier claimers
-        committed.
-        """
-        namespaces = [_EMERGENCY_LOCKS if row.priority_rank == Priority.EMERGENCY.rank else _ROUTINE_LOCKS
-                      for row in chosen]
-        held = set((await conn.execute(_TRY_ACCOUNT_LOCKS, {
-            "namespaces": namespaces, "accounts": [row.account for row in chosen]})).scalars())
-        ours = [row for i, row in enumerate(chosen, start=1) if i in held]
-        if not ours:
-            return []
-        busy = sa.select(deliveries.c.account).distinct().where(
-            deliveries.c.state == DeliveryState.SENDING.value,
-            deliveries.c.account.in_([row.account for row in ours]))
-        if emergency_lane:
-            busy = busy.where(deliveries.c.priority_rank == Priority.EMERGENCY.rank)
-        in_flight = set((await conn.execute(busy)).scalars())
-        return [row for row in ours if row.account not in in_flight]
+        return await claim.choose(conn, now=now, limit=limit, priorities=priorities)
 
     async def _mark_sending(
         self, conn: AsyncConnection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,

@@ -37,9 +37,9 @@ from gateway.store import (
     upgrade,
     upgrade_async,
 )
+from gateway.store.claim import due_queries
 from gateway.store.engine import create_engine
 from gateway.store.schema import metadata, new_id
-from gateway.store.sql import due_queries
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -370,6 +370,7 @@ async def test_cancelled_callers_leave_no_half_transaction(store: SqlStore) -> N
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await asyncio.wait_for(store.settle(), 10)
     got = await asyncio.wait_for(store.claim_due(worker="after", now=T0, limit=3, lease_seconds=60), 10)
     assert len(got) == 3
     sending = await store.list_deliveries(states=[DeliveryState.SENDING])
