@@ -14,6 +14,8 @@ from sqlalchemy.pool import NullPool
 from gateway.errors import InputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10.0
+PG_COMMAND_TIMEOUT_S = 60.0
 # Execution option read by the `begin` hook: write transactions take SQLite's write lock up front.
 IMMEDIATE = "gateway_sqlite_immediate"
 
@@ -56,8 +58,10 @@ def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
     url = normalize_url(url)
     kwargs: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("postgresql"):
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_async_engine(url, **kwargs)
+        # Bounded waits: a dead server or a stuck statement surfaces as StoreError instead of
+        # hanging a worker; pre-ping replaces connections dropped by a server restart.
+        connect_args = {"timeout": PG_CONNECT_TIMEOUT_S, "command_timeout": PG_COMMAND_TIMEOUT_S}
+        return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     ensure_sqlite_dir(url)
     engine = create_async_engine(url, **kwargs)
     _configure_sqlite(engine)

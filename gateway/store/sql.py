@@ -3,8 +3,8 @@
 Every state change runs in one write transaction that updates the row (compare-and-set on
 its current state) and inserts one audit row, so the ledger and its history never disagree.
 On SQLite write transactions start with BEGIN IMMEDIATE (one writer at a time, waiting on
-the busy timeout); on PostgreSQL rows are locked with SELECT ... FOR UPDATE, and claimers
-skip rows another worker holds (SKIP LOCKED).
+the busy timeout); on PostgreSQL rows are locked with SELECT ... FOR UPDATE. How claimers
+share the queue is in `claim.py`. Calls run shielded from their caller's cancellation.
 
 Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `delivery.released`, `delivery.claimed`, `delivery.<new state>`, `account.paused`,
@@ -116,7 +116,7 @@ def _shielded(
 
 
 class SqlStore:
-    """The ledger on one database; safe to share between tasks and (PostgreSQL) processes."""
+    """The ledger on one database; safe to share between tasks, and between processes (SQLite: on one host)."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ from gateway.store import (
     upgrade,
     upgrade_async,
 )
-from gateway.store.claim import due_queries
+from gateway.store.claim import candidates_query, due_queries
 from gateway.store.engine import create_engine
 from gateway.store.schema import metadata, new_id
 
@@ -651,7 +652,7 @@ async def sqlite_store(sqlite_url: str) -> AsyncIterator[SqlStore]:
         await opened.aclose()
 
 
-async def _query_plan(store: SqlStore, query: sa.Select[object]) -> str:
+async def _query_plan(store: SqlStore, query: sa.Select[Any] | sa.CompoundSelect[Any]) -> str:
     async with store.engine.connect() as conn:
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = tuple(_sqlite_param(compiled.params[name]) for name in compiled.positiontup or ())
@@ -673,9 +674,14 @@ async def test_claim_queries_walk_an_index_without_sorting(
     await planned(sqlite_store, [f"acct{i}" for i in range(200)])
     queued, waiting = due_queries(now=T0, limit=4, priorities=priorities)
     plan = await _query_plan(sqlite_store, queued)
-    assert "USING INDEX ix_deliveries_claim" in plan and "TEMP B-TREE" not in plan, plan
+    assert "SEARCH deliveries USING INDEX ix_deliveries_claim" in plan and "TEMP B-TREE" not in plan, plan
     plan = await _query_plan(sqlite_store, waiting)
-    assert "USING INDEX ix_deliveries_retry" in plan and "TEMP B-TREE" not in plan, plan
+    assert "SEARCH deliveries USING INDEX ix_deliveries_retry" in plan and "TEMP B-TREE" not in plan, plan
+    # The claim sends both as one statement; each part must keep its index walk.
+    plan = await _query_plan(sqlite_store, candidates_query(now=T0, limit=4, priorities=priorities))
+    assert "SEARCH deliveries USING INDEX ix_deliveries_claim" in plan, plan
+    assert "SEARCH deliveries USING INDEX ix_deliveries_retry" in plan, plan
+    assert "TEMP B-TREE" not in plan and "SCAN deliveries" not in plan, plan
 
 
 async def test_emergency_claim_ignores_deep_routine_backlog(sqlite_store: SqlStore) -> None:
