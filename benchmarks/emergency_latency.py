@@ -184,7 +184,7 @@ async def run(backlog: int, alerts: int, latency_s: float) -> list[float]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory(prefix="bench-emergency-") as tmp:
-            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", poll_seconds=0.5)
+            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", poll_seconds=1.0)
             accounts = all_accounts(load_policies(settings.config_dir))
             credentials = {a: sandbox_credentials(a, acc.platform) for a, acc in accounts.items()}
             adapters = build_adapters(sandbox_settings(settings, base_url), StaticCredentials(credentials), accounts)

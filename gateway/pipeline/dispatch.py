@@ -39,6 +39,8 @@ log = logging.getLogger("gateway.dispatch")
 
 Clock = Callable[[], datetime]
 SENDING = (DeliveryState.SENDING,)
+IMMINENT = (DeliveryState.QUEUED, DeliveryState.SENDING)
+REPLY_WAIT_ROUNDS, REPLY_WAIT_SECONDS = 50, 0.2
 
 
 def utcnow() -> datetime:
@@ -291,7 +293,16 @@ class Dispatcher:
         return cached
 
     async def _remote_id_of(self, message_id: str, account: str) -> str | None:
-        earlier = await self.store.list_deliveries(message_id=message_id, account=account, limit=5)
+        """The platform id of the earlier post a follow-up replies to.
+
+        An earlier post that is going out right now is waited for (briefly), so that an update
+        arriving hard on the heels of its alert still threads under it.
+        """
+        for _ in range(REPLY_WAIT_ROUNDS):
+            earlier = await self.store.list_deliveries(message_id=message_id, account=account, limit=5)
+            if not any(d.state in IMMINENT for d in earlier):
+                break
+            await asyncio.sleep(REPLY_WAIT_SECONDS)
         return next((d.remote_id for d in earlier if d.remote_id), None)
 
 

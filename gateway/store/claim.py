@@ -1,4 +1,9 @@
-"""Which deliveries a claimer takes: most urgent first, one post in flight per account.
+"""Which deliveries a claimer takes: most urgent first, one routine post in flight per account.
+
+Routine posts of an account go out one at a time, in order, so that a rate limit stops the next
+one. Emergency posts are not held back by anything: the emergency lane takes them as they come,
+several per account at once if alerts arrive faster than a platform answers (a follow-up that
+replies to an earlier post waits for that post in dispatch).
 
 The candidate queries walk an index in claim order and stop early, so a deep routine backlog
 is neither scanned nor sorted when emergencies are claimed (see `due_queries`).
@@ -18,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from gateway.models import DeliveryState, Priority
 from gateway.store.schema import account_pauses, deliveries
@@ -87,9 +92,10 @@ def due_queries(
     c = deliveries.c
     paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > now)
     base = (sa.select(c.id, c.state, c.priority_rank, c.created_at, c.account)
-            .where(_rank_filter(priorities), c.account.not_in(paused),
-                   c.account.not_in(_busy_accounts(only_emergency(priorities))))
+            .where(_rank_filter(priorities), c.account.not_in(paused))
             .limit(limit * CANDIDATES_PER_SLOT + spare))
+    if not only_emergency(priorities):
+        base = base.where(c.account.not_in(_busy_accounts(False)))
     queued = base.where(c.state == DeliveryState.QUEUED.value).order_by(c.priority_rank, c.created_at, c.id)
     # Within a priority, the retry that has waited longest goes first.
     waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= now)
@@ -116,38 +122,56 @@ def _first_per_account(found: Sequence[sa.Row[Any]], limit: int | None) -> list[
     return chosen
 
 
-async def choose(
-    conn: AsyncConnection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
+def choose(
+    conn: Connection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
 ) -> dict[str, str]:
     """Ids (-> current state) of up to `limit` deliveries this claimer may take, locked for it."""
     postgres = conn.dialect.name == "postgresql"
     spare = PG_SPARE_CANDIDATES if postgres else 0
-    found = list((await conn.execute(candidates_query(now=now, limit=limit, priorities=priorities,
+    found = list((conn.execute(candidates_query(now=now, limit=limit, priorities=priorities,
                                                       spare=spare))).all())
+    if only_emergency(priorities):
+        return _emergencies(conn, found, limit=limit, now=now, postgres=postgres)
     if not postgres:
         return {row.id: row.state for row in _first_per_account(found, limit)}
     candidates = _first_per_account(found, None)
     if not candidates:
         return {}
     emergency_lane = only_emergency(priorities)
-    held = await _hold_accounts(conn, candidates, limit=limit, emergency_lane=emergency_lane)
-    return await _lock_rows(conn, held, now=now, emergency_lane=emergency_lane)
+    held = _hold_accounts(conn, candidates, limit=limit, emergency_lane=emergency_lane)
+    return _lock_rows(conn, held, now=now, emergency_lane=emergency_lane)
 
 
-async def _hold_accounts(
-    conn: AsyncConnection, candidates: Sequence[sa.Row[Any]], *, limit: int, emergency_lane: bool,
+def _emergencies(
+    conn: Connection, found: Sequence[sa.Row[Any]], *, limit: int, now: datetime, postgres: bool,
+) -> dict[str, str]:
+    """The oldest due emergencies, whatever else is in flight; on PostgreSQL locked, skipping rows
+    another claimer holds."""
+    ordered = sorted(found, key=lambda r: (r.created_at, r.id))
+    if not postgres:
+        return {row.id: row.state for row in ordered[:limit]}
+    if not ordered:
+        return {}
+    c = deliveries.c
+    query = (sa.select(c.id, c.state).where(c.id.in_([row.id for row in ordered]), _claimable(now))
+             .order_by(c.created_at, c.id).limit(limit).with_for_update(skip_locked=True, of=deliveries))
+    return {row.id: row.state for row in conn.execute(query).all()}
+
+
+def _hold_accounts(
+    conn: Connection, candidates: Sequence[sa.Row[Any]], *, limit: int, emergency_lane: bool,
 ) -> list[sa.Row[Any]]:
     """The first `limit` candidates whose account is idle and this claimer could lock without waiting."""
     namespaces = [_EMERGENCY_LOCKS if row.priority_rank == Priority.EMERGENCY.rank else _ROUTINE_LOCKS
                   for row in candidates]
     params = {"namespaces": namespaces, "accounts": [row.account for row in candidates], "limit": limit,
               "emergency_lane": emergency_lane}
-    held = set((await conn.execute(_TRY_ACCOUNT_LOCKS, params)).scalars())
+    held = set((conn.execute(_TRY_ACCOUNT_LOCKS, params)).scalars())
     return [row for i, row in enumerate(candidates, start=1) if i in held]
 
 
-async def _lock_rows(
-    conn: AsyncConnection, held: Sequence[sa.Row[Any]], *, now: datetime, emergency_lane: bool,
+def _lock_rows(
+    conn: Connection, held: Sequence[sa.Row[Any]], *, now: datetime, emergency_lane: bool,
 ) -> dict[str, str]:
     """Lock the chosen rows that are still claimable and whose account has nothing in flight.
 
@@ -161,4 +185,4 @@ async def _lock_rows(
              .where(c.id.in_([row.id for row in held]), _claimable(now),
                     c.account.not_in(_busy_accounts(emergency_lane, among=[row.account for row in held])))
              .with_for_update(skip_locked=True, of=deliveries))
-    return {row.id: row.state for row in (await conn.execute(query)).all()}
+    return {row.id: row.state for row in (conn.execute(query)).all()}

@@ -6,6 +6,11 @@ On SQLite write transactions start with BEGIN IMMEDIATE (one writer at a time, w
 the busy timeout); on PostgreSQL rows are locked with SELECT ... FOR UPDATE. How claimers
 share the queue is in `claim.py`. Calls run shielded from their caller's cancellation.
 
+Each transaction is one synchronous function of a `Connection`. On PostgreSQL it runs through
+the async engine (`run_sync`, asyncpg); on SQLite the whole function runs in one thread hop on a
+pysqlite connection (writes on the single writer thread, urgent ones first), because through
+aiosqlite every statement would cost its own pair of thread hops.
+
 Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `delivery.released`, `delivery.claimed`, `delivery.<new state>`, `account.paused`,
 `user.created`, `user.role_changed`, `token.created`, `token.revoked`, plus whatever callers
@@ -15,18 +20,19 @@ pass to `audit()`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
 from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role
@@ -40,7 +46,7 @@ from gateway.store.base import (
     Store,
     User,
 )
-from gateway.store.engine import IMMEDIATE
+from gateway.store.engine import IMMEDIATE, create_sync_sqlite_engine
 from gateway.store.gate import WriteGate
 from gateway.store.schema import (
     account_pauses,
@@ -92,6 +98,7 @@ def _values(states: Collection[Any]) -> list[str]:
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 
 def _shielded(
@@ -120,10 +127,16 @@ class SqlStore:
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
-        self._writer = engine.execution_options(**{IMMEDIATE: True})
         self._clock = clock
-        self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
         self._pending: set[asyncio.Future[Any]] = set()
+        self._sqlite: Engine | None = None
+        self._gate: WriteGate | None = None
+        if engine.dialect.name == "sqlite":
+            url = engine.url.render_as_string(hide_password=False)
+            self._sqlite = create_sync_sqlite_engine(url)
+            self._gate = WriteGate()  # one writer thread; urgent transactions are queued first
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            self._reader_threads = ThreadPoolExecutor(2, thread_name_prefix="sqlite-reader")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -132,6 +145,10 @@ class SqlStore:
     async def aclose(self) -> None:
         """Wait for calls still running (their callers may have been cancelled), then disconnect."""
         await self.settle()
+        if self._sqlite is not None:
+            self._writer_thread.shutdown(wait=True)
+            self._reader_threads.shutdown(wait=True)
+            self._sqlite.dispose()
         await self._engine.dispose()
 
     async def settle(self) -> None:
@@ -144,28 +161,39 @@ class SqlStore:
         if not task.cancelled():
             task.exception()  # retrieved: a cancelled caller's error is not an unhandled one
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    # -- running transactions -----------------------------------------------------------------
+
+    async def _read(self, work: Callable[[Connection], _T]) -> _T:
+        if self._sqlite is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._reader_threads, self._sqlite_txn, work, False)
         with _translated():
             async with self._engine.connect() as conn:
-                yield conn
+                return await conn.run_sync(work)
 
-    @asynccontextmanager
-    async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
-        async with self._gate.turn(urgent=urgent) if self._gate else contextlib.nullcontext():
-            with _translated():
-                async with self._writer.begin() as conn:
-                    yield conn
+    async def _write(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
+        if self._sqlite is not None and self._gate is not None:
+            async with self._gate.turn(urgent=urgent):
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._writer_thread, self._sqlite_txn, work, True)
+        with _translated():
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
+
+    def _sqlite_txn(self, work: Callable[[Connection], _T], write: bool) -> _T:
+        assert self._sqlite is not None
+        with _translated():
+            engine = self._sqlite.execution_options(**{IMMEDIATE: True}) if write else self._sqlite
+            with engine.connect() as conn, conn.begin():
+                return work(conn)
 
     @staticmethod
-    async def _add_audit(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
+    def _add_audit(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
         if entries:
-            await conn.execute(audit_events.insert(), list(entries))
+            conn.execute(audit_events.insert(), list(entries))
 
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect."""
-        module = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return module.insert(table).on_conflict_do_nothing()
+    def _dialect_module(self) -> Any:
+        return postgresql if self._engine.dialect.name == "postgresql" else sqlite
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -190,32 +218,32 @@ class SqlStore:
         """
         now = self._clock()
         values = rows.message_values(new, message_id=new_id("m"), now=now)
-        planned: list[dict[str, Any]] = []
+        if deliveries is not None:
+            values = {**values, "state": MessageState.PLANNED.value}
+
+        def insert(conn: Connection) -> tuple[MessageRecord, bool, list[Delivery]]:
+            existing = self._duplicate_of(conn, new)
+            if existing is not None:
+                return existing, False, []
+            conn.execute(messages.insert().values(values))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="message.accepted", message_id=values["id"],
+                to_state=new.state.value)])
+            planned = [] if deliveries is None else self._insert_deliveries(
+                conn, values, deliveries, actor=actor, now=now, from_state=new.state.value)
+            return rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
+
         try:
-            async with self._write(urgent=new.priority is Priority.EMERGENCY) as conn:
-                existing = await self._duplicate_of(conn, new)
-                if existing is not None:
-                    return existing, False, []
-                if deliveries is not None:
-                    values = {**values, "state": MessageState.PLANNED.value}
-                await conn.execute(messages.insert().values(values))
-                await self._add_audit(conn, [rows.audit_values(
-                    at=now, actor=actor, action="message.accepted", message_id=values["id"],
-                    to_state=new.state.value)])
-                if deliveries is not None:
-                    planned = await self._insert_deliveries(conn, values, deliveries, actor=actor, now=now,
-                                                            from_state=new.state.value)
+            return await self._write(insert, urgent=new.priority is Priority.EMERGENCY)
         except IntegrityConflict:
             # Lost a race with an identical request between our check and our insert.
-            async with self._read() as conn:
-                existing = await self._duplicate_of(conn, new)
+            existing = await self._read(lambda conn: self._duplicate_of(conn, new))
             if existing is None:
                 raise
             return existing, False, []
-        return rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
 
     @staticmethod
-    async def _duplicate_of(conn: AsyncConnection, new: NewMessage) -> MessageRecord | None:
+    def _duplicate_of(conn: Connection, new: NewMessage) -> MessageRecord | None:
         conditions = []
         if new.idempotency_key is not None:
             conditions.append(sa.and_(messages.c.submitted_by == new.submitted_by,
@@ -226,14 +254,13 @@ class SqlStore:
         if not conditions:
             return None
         query = sa.select(messages).where(sa.or_(*conditions)).limit(1)
-        row = (await conn.execute(query)).mappings().first()
+        row = conn.execute(query).mappings().first()
         return None if row is None else rows.to_message(row)
 
     @_shielded
     async def get_message(self, message_id: str) -> MessageRecord:
         query = sa.select(messages).where(messages.c.id == message_id)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
             raise NotFound(f"メッセージが見つかりません: {message_id}")
         return rows.to_message(row)
@@ -251,13 +278,12 @@ class SqlStore:
             query = query.where(messages.c.state.in_(_values(states)))
         if municipality is not None:
             query = query.where(messages.c.municipality == municipality)
-        async with self._read() as conn:
-            return [rows.to_message(r) for r in (await conn.execute(query)).mappings()]
+        return await self._read(lambda conn: [rows.to_message(r) for r in conn.execute(query).mappings()])
 
     @staticmethod
-    async def _lock_message(conn: AsyncConnection, message_id: str) -> rows.RowLike:
+    def _lock_message(conn: Connection, message_id: str) -> rows.RowLike:
         query = sa.select(messages).where(messages.c.id == message_id).with_for_update()
-        row = (await conn.execute(query)).mappings().first()
+        row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"メッセージが見つかりません: {message_id}")
         return row
@@ -279,26 +305,28 @@ class SqlStore:
             if value is not None:
                 changes[column] = dict(value) if isinstance(value, Mapping) else value
                 detail[column] = changes[column]
-        async with self._write() as conn:
-            row = await self._cas_message(conn, message_id, expected, changes)
-            await self._add_audit(conn, [rows.audit_values(
+
+        def transition(conn: Connection) -> MessageRecord:
+            row = self._cas_message(conn, message_id, expected, changes)
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action=f"message.{new.value}", message_id=message_id,
                 from_state=row["from_state"], to_state=new.value, reason=reason, detail=detail,
             )])
-        return rows.to_message(row["row"])
+            return rows.to_message(row["row"])
 
-    async def _cas_message(
-        self, conn: AsyncConnection, message_id: str, expected: Collection[MessageState],
-        changes: Mapping[str, Any],
+        return await self._write(transition)
+
+    def _cas_message(
+        self, conn: Connection, message_id: str, expected: Collection[MessageState], changes: Mapping[str, Any],
     ) -> dict[str, Any]:
-        current = (await self._lock_message(conn, message_id))["state"]
+        current = self._lock_message(conn, message_id)["state"]
         allowed = _values(expected)
         if current not in allowed:
             raise Conflict(f"メッセージ {message_id} は現在「{current}」のため、この操作はできません")
         query = (sa.update(messages)
                  .where(messages.c.id == message_id, messages.c.state.in_(allowed))
                  .values(**changes).returning(*messages.c))
-        row = (await conn.execute(query)).mappings().first()
+        row = conn.execute(query).mappings().first()
         if row is None:
             raise Conflict(f"メッセージ {message_id} は同時に変更されました。もう一度お試しください")
         return {"from_state": current, "row": row}
@@ -312,17 +340,18 @@ class SqlStore:
         Conflict if the message is not `approved`, so a message is planned exactly once.
         """
         now = self._clock()
-        async with self._write(urgent=urgent) as conn:
-            planned = await self._cas_message(
-                conn, message_id, [MessageState.APPROVED],
-                {"state": MessageState.PLANNED.value, "updated_at": now},
-            )
-            values = await self._insert_deliveries(conn, planned["row"], deliveries, actor=actor, now=now,
-                                                   from_state=planned["from_state"])
-        return [rows.to_delivery(v) for v in values]
 
-    async def _insert_deliveries(
-        self, conn: AsyncConnection, message: Mapping[str, Any], deliveries: Sequence[NewDelivery], *,
+        def plan(conn: Connection) -> list[Delivery]:
+            planned = self._cas_message(conn, message_id, [MessageState.APPROVED],
+                                        {"state": MessageState.PLANNED.value, "updated_at": now})
+            values = self._insert_deliveries(conn, planned["row"], deliveries, actor=actor, now=now,
+                                             from_state=planned["from_state"])
+            return [rows.to_delivery(v) for v in values]
+
+        return await self._write(plan, urgent=urgent)
+
+    def _insert_deliveries(
+        self, conn: Connection, message: Mapping[str, Any], deliveries: Sequence[NewDelivery], *,
         actor: str, now: datetime, from_state: str,
     ) -> list[dict[str, Any]]:
         """The deliveries of a message being planned, with their audit rows and `message.planned`."""
@@ -331,7 +360,7 @@ class SqlStore:
                 raise InputError(f"配信の初期状態に「{item.state.value}」は指定できません")
         values = [self._delivery_values(message, item, now) for item in deliveries]
         if values:
-            await conn.execute(schema.deliveries.insert(), values)
+            conn.execute(schema.deliveries.insert(), values)
         audit = [rows.audit_values(
             at=now, actor=actor, action="delivery.created", message_id=message["id"],
             delivery_id=v["id"], to_state=v["state"], reason=item.reason,
@@ -341,7 +370,7 @@ class SqlStore:
             at=now, actor=actor, action="message.planned", message_id=message["id"],
             from_state=from_state, to_state=MessageState.PLANNED.value, detail={"deliveries": len(values)},
         ))
-        await self._add_audit(conn, audit)
+        self._add_audit(conn, audit)
         return values
 
     @staticmethod
@@ -360,9 +389,8 @@ class SqlStore:
 
     @_shielded
     async def get_delivery(self, delivery_id: str) -> Delivery:
-        async with self._read() as conn:
-            query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
-            row = (await conn.execute(query)).mappings().first()
+        query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
             raise NotFound(f"配信が見つかりません: {delivery_id}")
         return rows.to_delivery(row)
@@ -381,8 +409,7 @@ class SqlStore:
             query = query.where(deliveries.c.account == account)
         if message_id is not None:
             query = query.where(deliveries.c.message_id == message_id)
-        async with self._read() as conn:
-            return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 
     @_shielded
     async def release_held(self, now: datetime) -> list[Delivery]:
@@ -392,20 +419,26 @@ class SqlStore:
         query = (sa.select(deliveries.c.id)
                  .where(deliveries.c.state == DeliveryState.HELD.value, deliveries.c.not_before <= now)
                  .order_by(deliveries.c.id).with_for_update(skip_locked=True))
-        released: list[Delivery] = []
-        async with self._write() as conn:
-            ids = list((await conn.execute(query)).scalars())
+        if self._sqlite is not None and not await self._read(lambda conn: conn.execute(query.limit(1)).first()):
+            return []  # nothing due: do not take SQLite's write slot for it
+
+        def release(conn: Connection) -> list[Delivery]:
+            ids = list(conn.execute(query).scalars())
+            released: list[Delivery] = []
             for start in range(0, len(ids), _CHUNK):
-                released.extend(await self._release(conn, ids[start:start + _CHUNK], now))
+                released.extend(self._release(conn, ids[start:start + _CHUNK], now))
+            return released
+
+        released = await self._write(release)
         return sorted(released, key=lambda d: (d.priority.rank, d.created_at, d.id))
 
-    async def _release(self, conn: AsyncConnection, ids: Sequence[str], now: datetime) -> list[Delivery]:
+    def _release(self, conn: Connection, ids: Sequence[str], now: datetime) -> list[Delivery]:
         query = (sa.update(deliveries)
                  .where(deliveries.c.id.in_(ids), deliveries.c.state == DeliveryState.HELD.value)
                  .values(state=DeliveryState.QUEUED.value, updated_at=now)
                  .returning(*deliveries.c))
-        released = [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
-        await self._add_audit(conn, [rows.audit_values(
+        released = [rows.to_delivery(r) for r in conn.execute(query).mappings()]
+        self._add_audit(conn, [rows.audit_values(
             at=now, actor="system", action="delivery.released", message_id=d.message_id,
             delivery_id=d.id, from_state=DeliveryState.HELD.value, to_state=DeliveryState.QUEUED.value,
         ) for d in released])
@@ -420,37 +453,32 @@ class SqlStore:
         and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
         if limit <= 0 or (priorities is not None and not priorities):
             return []
-        if self._gate is not None and not claim.only_emergency(priorities):
-            # Look before taking SQLite's single write slot: an idle routine lane polling must not
-            # hold it. The emergency lane goes straight in: its writes are served first anyway.
-            async with self._read() as conn:
-                if not await self._due(conn, now=now, limit=1, priorities=priorities):
-                    return []
-        async with self._write(urgent=claim.only_emergency(priorities)) as conn:
-            due = await self._due(conn, now=now, limit=limit, priorities=priorities)
+        emergency_lane = claim.only_emergency(priorities)
+        # Look before taking SQLite's single write slot: an idle routine lane polling must not hold
+        # it. The emergency lane goes straight in: its writes are served first anyway.
+        if self._sqlite is not None and not emergency_lane and not await self._read(
+                lambda conn: claim.choose(conn, now=now, limit=1, priorities=priorities)):
+            return []
+
+        def take(conn: Connection) -> list[Delivery]:
+            due = claim.choose(conn, now=now, limit=limit, priorities=priorities)
             if not due:
                 return []
-            claimed = await self._mark_sending(conn, due, worker=worker, now=now,
-                                               lease=timedelta(seconds=lease_seconds))
+            return self._mark_sending(conn, due, worker=worker, now=now, lease=timedelta(seconds=lease_seconds))
+
+        claimed = await self._write(take, urgent=emergency_lane)
         return sorted(claimed, key=lambda d: (d.priority.rank, d.created_at, d.id))
 
-    @staticmethod
-    async def _due(
-        conn: AsyncConnection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
-    ) -> dict[str, str]:
-        """Ids (-> current state) of the `limit` most urgent claimable deliveries, locked."""
-        return await claim.choose(conn, now=now, limit=limit, priorities=priorities)
-
-    async def _mark_sending(
-        self, conn: AsyncConnection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
+    def _mark_sending(
+        self, conn: Connection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
     ) -> list[Delivery]:
         query = (sa.update(deliveries)
                  .where(deliveries.c.id.in_(list(due)), deliveries.c.state.in_(_CLAIMABLE))
                  .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
                          lease_owner=worker, lease_expires=now + lease, updated_at=now)
                  .returning(*deliveries.c))
-        claimed = [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
-        await self._add_audit(conn, [rows.audit_values(
+        claimed = [rows.to_delivery(r) for r in conn.execute(query).mappings()]
+        self._add_audit(conn, [rows.audit_values(
             at=now, actor=worker, action="delivery.claimed", message_id=d.message_id, delivery_id=d.id,
             from_state=due[d.id], to_state=DeliveryState.SENDING.value,
             detail={"attempt": d.attempts, "lease_expires": d.lease_expires},
@@ -470,21 +498,24 @@ class SqlStore:
         """
         now = self._clock()
         changes = self._delivery_changes(new, fields or {}, now)
-        async with self._write(urgent=urgent) as conn:
-            current = await self._lock_delivery_state(conn, delivery_id)
-            allowed = _values(expected)
+        allowed = _values(expected)
+
+        def transition(conn: Connection) -> Delivery:
+            current = self._lock_delivery_state(conn, delivery_id)
             if current not in allowed:
                 raise Conflict(f"配信 {delivery_id} は現在「{current}」のため、この操作はできません")
             query = (sa.update(deliveries)
                      .where(deliveries.c.id == delivery_id, deliveries.c.state.in_(allowed))
                      .values(**changes).returning(*deliveries.c))
-            row = (await conn.execute(query)).mappings().one()
-            await self._add_audit(conn, [rows.audit_values(
+            row = conn.execute(query).mappings().one()
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action=f"delivery.{new.value}", message_id=row["message_id"],
                 delivery_id=delivery_id, from_state=current, to_state=new.value, reason=reason,
                 detail=detail,
             )])
-        return rows.to_delivery(row)
+            return rows.to_delivery(row)
+
+        return await self._write(transition, urgent=urgent)
 
     @staticmethod
     def _delivery_changes(new: DeliveryState, fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -500,9 +531,9 @@ class SqlStore:
         return changes
 
     @staticmethod
-    async def _lock_delivery_state(conn: AsyncConnection, delivery_id: str) -> str:
+    def _lock_delivery_state(conn: Connection, delivery_id: str) -> str:
         query = sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id).with_for_update()
-        state = (await conn.execute(query)).scalar_one_or_none()
+        state = conn.execute(query).scalar_one_or_none()
         if state is None:
             raise NotFound(f"配信が見つかりません: {delivery_id}")
         return str(state)
@@ -513,8 +544,7 @@ class SqlStore:
         query = (sa.select(deliveries)
                  .where(deliveries.c.state == DeliveryState.SENDING.value, deliveries.c.lease_expires <= now)
                  .order_by(deliveries.c.lease_expires, deliveries.c.id))
-        async with self._read() as conn:
-            return [rows.to_delivery(r) for r in (await conn.execute(query)).mappings()]
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 
     @_shielded
     async def next_wakeup(self) -> datetime | None:
@@ -523,8 +553,7 @@ class SqlStore:
             deliveries.c.state == DeliveryState.HELD.value)
         waiting = sa.select(sa.func.min(deliveries.c.retry_at)).where(
             deliveries.c.state == DeliveryState.RETRY_WAIT.value)
-        async with self._read() as conn:
-            times = [(await conn.execute(q)).scalar_one_or_none() for q in (held, waiting)]
+        times = await self._read(lambda conn: [conn.execute(q).scalar_one_or_none() for q in (held, waiting)])
         found = [t for t in times if t is not None]
         return min(found) if found else None
 
@@ -533,35 +562,35 @@ class SqlStore:
     @_shielded
     async def pause_account(self, account: str, *, until: datetime, reason: str, actor: str) -> None:
         now = self._clock()
-        module = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        insert = module.insert(account_pauses).values(account=account, until=until, reason=reason,
-                                                      updated_at=now)
+        insert = self._dialect_module().insert(account_pauses).values(
+            account=account, until=until, reason=reason, updated_at=now)
         upsert = insert.on_conflict_do_update(
             index_elements=[account_pauses.c.account],
             set_={"until": insert.excluded.until, "reason": insert.excluded.reason,
                   "updated_at": insert.excluded.updated_at},
         )
-        async with self._write() as conn:
-            await conn.execute(upsert)
-            await self._add_audit(conn, [rows.audit_values(
+
+        def pause(conn: Connection) -> None:
+            conn.execute(upsert)
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="account.paused", reason=reason,
                 detail={"account": account, "until": until},
             )])
+
+        await self._write(pause)
 
     @_shielded
     async def account_pauses(self, now: datetime) -> list[AccountPause]:
         query = (sa.select(account_pauses).where(account_pauses.c.until > now)
                  .order_by(account_pauses.c.account))
-        async with self._read() as conn:
-            return [rows.to_pause(r) for r in (await conn.execute(query)).mappings()]
+        return await self._read(lambda conn: [rows.to_pause(r) for r in conn.execute(query).mappings()])
 
     @_shielded
     async def last_sent(self) -> dict[str, datetime]:
         """account -> time of its most recent sent delivery (retracted ones were sent too)."""
         query = (sa.select(deliveries.c.account, sa.func.max(deliveries.c.sent_at))
                  .where(deliveries.c.sent_at.is_not(None)).group_by(deliveries.c.account))
-        async with self._read() as conn:
-            return {account: at for account, at in (await conn.execute(query)).all()}
+        return await self._read(lambda conn: {account: at for account, at in conn.execute(query).all()})
 
     # -- audit ------------------------------------------------------------------------------
 
@@ -572,8 +601,7 @@ class SqlStore:
     ) -> None:
         entry = rows.audit_values(at=self._clock(), actor=actor, action=action, message_id=message_id,
                                   delivery_id=delivery_id, reason=reason, detail=detail)
-        async with self._write() as conn:
-            await self._add_audit(conn, [entry])
+        await self._write(lambda conn: self._add_audit(conn, [entry]))
 
     @_shielded
     async def list_audit(
@@ -586,8 +614,7 @@ class SqlStore:
                               ("actor", actor), ("action", action)):
             if value is not None:
                 query = query.where(audit_events.c[column] == value)
-        async with self._read() as conn:
-            events = [rows.to_audit(r) for r in (await conn.execute(query)).mappings()]
+        events = await self._read(lambda conn: [rows.to_audit(r) for r in conn.execute(query).mappings()])
         return events[::-1]
 
     # -- users and tokens -------------------------------------------------------------------
@@ -596,45 +623,50 @@ class SqlStore:
     async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
         """Create the user if missing; an existing user's differing role is updated (audit row)."""
         now = self._clock()
-        insert = (self._insert_ignore(users)
+        insert = (self._dialect_module().insert(users).on_conflict_do_nothing()
                   .values(name=name, role=role.value, created_at=now, disabled=False)
                   .returning(users.c.name))
-        async with self._write() as conn:
-            if (await conn.execute(insert)).first() is not None:
-                await self._add_audit(conn, [rows.audit_values(
+
+        def ensure(conn: Connection) -> User:
+            if conn.execute(insert).first() is not None:
+                self._add_audit(conn, [rows.audit_values(
                     at=now, actor=actor, action="user.created", detail={"user": name, "role": role.value})])
                 return User(name=name, role=role, created_at=now)
             query = sa.select(users).where(users.c.name == name).with_for_update()
-            user = rows.to_user((await conn.execute(query)).mappings().one())
+            user = rows.to_user(conn.execute(query).mappings().one())
             if user.role is role:
                 return user
-            await conn.execute(sa.update(users).where(users.c.name == name).values(role=role.value))
-            await self._add_audit(conn, [rows.audit_values(
+            conn.execute(sa.update(users).where(users.c.name == name).values(role=role.value))
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="user.role_changed", from_state=user.role.value,
                 to_state=role.value, detail={"user": name},
             )])
-        return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
-                    disabled=user.disabled)
+            return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
+                        disabled=user.disabled)
+
+        return await self._write(ensure)
 
     @_shielded
     async def get_user(self, name: str) -> User | None:
-        async with self._read() as conn:
-            row = (await conn.execute(sa.select(users).where(users.c.name == name))).mappings().first()
+        query = sa.select(users).where(users.c.name == name)
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
         return None if row is None else rows.to_user(row)
 
     @_shielded
     async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None:
         now = self._clock()
-        async with self._write() as conn:
-            known = (await conn.execute(sa.select(users.c.name).where(users.c.name == user))).first()
-            if known is None:
+
+        def add(conn: Connection) -> None:
+            if conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
                 raise NotFound(f"利用者が見つかりません: {user}")
-            await conn.execute(tokens.insert().values(
+            conn.execute(tokens.insert().values(
                 token_hash=token_hash, user=user, created_at=now, expires_at=expires_at, revoked=False))
-            await self._add_audit(conn, [rows.audit_values(
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="token.created",
                 detail={"user": user, "token": token_hash[:8], "expires_at": expires_at},
             )])
+
+        await self._write(add)
 
     @_shielded
     async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
@@ -642,8 +674,7 @@ class SqlStore:
         query = (sa.select(users).join(tokens, tokens.c.user == users.c.name)
                  .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now,
                         tokens.c.revoked.is_(False), users.c.disabled.is_(False)))
-        async with self._read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
         return None if row is None else rows.to_user(row)
 
     @_shielded
@@ -652,14 +683,17 @@ class SqlStore:
         now = self._clock()
         query = (sa.update(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))
                  .values(revoked=True).returning(tokens.c.user))
-        async with self._write() as conn:
-            user = (await conn.execute(query)).scalar_one_or_none()
+
+        def revoke(conn: Connection) -> bool:
+            user = conn.execute(query).scalar_one_or_none()
             if user is None:
                 return False
-            await self._add_audit(conn, [rows.audit_values(
+            self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="token.revoked", detail={"user": user, "token": token_hash[:8]},
             )])
-        return True
+            return True
+
+        return await self._write(revoke)
 
 
 if TYPE_CHECKING:
