@@ -227,7 +227,21 @@ class Gateway:
         await self.plan_pending()
         await self.reconciler.run_once(now)
 
+    async def warm_up(self) -> None:
+        """Pay first-use costs (statement compilation, dictionary loading) at start-up, not on the first alert."""
+        await self.store.warm_up()
+        for municipality in self.policies:
+            account = next(iter(municipality.accounts_for("emergency")), None)
+            if account is not None:
+                probe = Message(municipality=municipality.id, accounts=(account.id,), category="emergency",
+                                text="【避難指示】警戒レベル4 起動時の確認です。", priority=Priority.EMERGENCY)
+                self.check(probe)
+                adapter = self.adapters.get(account.platform)
+                if adapter is not None:
+                    adapter.render(probe, account)
+
     async def start(self) -> None:
+        await self.warm_up()
         await self.plan_pending(include_recent=True)
         await self.dispatcher.start()
         self._housekeeper = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")

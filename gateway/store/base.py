@@ -101,6 +101,10 @@ class AccountPause:
 class Store(Protocol):
     async def aclose(self) -> None: ...
 
+    async def warm_up(self) -> None:
+        """Exercise the hot path's statements once (rolled back) so the first alert is not slower."""
+        ...
+
     # -- messages ---------------------------------------------------------------------------
     async def add_message(self, new: NewMessage, *, actor: str) -> tuple[MessageRecord, bool]:
         """Insert a message (audit `message.accepted`). With an idempotency key already used by the
@@ -211,3 +215,105 @@ class Store(Protocol):
     async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
         """The user a live (unexpired, unrevoked) token belongs to."""
         ...
+
+    # -- console ----------------------------------------------------------------------------
+    async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
+        """Store a user's password hash (audit `user.password_set`); NotFound for an unknown user."""
+        ...
+
+    # -- account states and hijack alerts ---------------------------------------------------
+    async def stopped_accounts(self) -> dict[str, str]:
+        """account -> reason, for accounts an operator has stopped (小平 3(7))."""
+        ...
+
+    async def stop_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
+        """Mark the account stopped (audit `account.stopped`) and hold its queued and retry_wait
+        deliveries with no not_before (audit `delivery.held` each), in one transaction; returns them.
+        Conflict when it is already stopped."""
+        ...
+
+    async def resume_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
+        """Clear the stop (audit `account.resumed`) and move its held deliveries that have no
+        not_before to queued (audit `delivery.queued` each); returns them. Conflict when not stopped."""
+        ...
+
+    async def record_rotation(self, account: str, *, actor: str, reason: str) -> datetime:
+        """Record that the account's credentials were changed (audit `credentials.rotated`); returns when."""
+        ...
+
+    async def account_states(self) -> list[AccountState]: ...
+
+    async def latest_failures(self) -> dict[str, tuple[datetime, str | None]]:
+        """account -> (updated_at, error_code) of its most recent failed delivery."""
+        ...
+
+    async def delivery_state_counts(self) -> dict[str, int]:
+        """state -> number of deliveries in it, for the states that are not final."""
+        ...
+
+    async def account_posts(self, account: str, since: datetime) -> list[LedgerPost]:
+        """What the gateway published (or may have published) on the account since `since`."""
+        ...
+
+    async def add_hijack_alerts(self, found: Sequence[SuspectPost], *, actor: str) -> list[HijackAlert]:
+        """Insert the posts not alerted before (audit `account.hijack_suspected` each); returns the new ones."""
+        ...
+
+    async def list_hijack_alerts(
+        self, *, open_only: bool = False, account: str | None = None, limit: int = 500,
+    ) -> list[HijackAlert]:
+        """Newest first."""
+        ...
+
+    async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:
+        """Close an open alert (audit `account.hijack_resolved`); NotFound, or Conflict when already closed."""
+        ...
+
+
+# -- account states and hijack alerts ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountState:
+    account: str
+    stopped: bool
+    stop_reason: str | None
+    stopped_by: str | None
+    stopped_at: datetime | None
+    rotated_at: datetime | None  # last rotation recorded in the store (逗子 3-4(5))
+    rotated_by: str | None
+
+
+@dataclass(frozen=True)
+class LedgerPost:
+    """A delivery of one account as the hijack scan sees it: the ids and the message it carried."""
+
+    delivery_id: str
+    state: DeliveryState
+    remote_id: str | None
+    extra_ids: tuple[str, ...]  # further platform ids of a threaded post
+    message: Message
+
+
+@dataclass(frozen=True)
+class SuspectPost:
+    account: str
+    remote_id: str
+    text: str
+    url: str | None
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HijackAlert:
+    """A post on an account that the gateway did not make (逗子 3-5(4), 木更津 11(5)), kept as evidence."""
+
+    id: int
+    account: str
+    remote_id: str
+    text: str
+    url: str | None
+    posted_at: datetime | None
+    detected_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None

@@ -23,6 +23,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
-from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role
+from gateway.models import Delivery, DeliveryState, MessageState, Platform, Priority, Role
 from gateway.store import claim, rows, schema
 from gateway.store.base import (
     AccountPause,
@@ -71,6 +72,10 @@ _PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 # Ids per UPDATE ... WHERE id IN (...): far below SQLite's bound-parameter limit.
 _CHUNK = 500
+
+
+class _RolledBack(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside a transaction to roll it back on purpose."""
 
 
 class IntegrityConflict(Conflict):
@@ -155,6 +160,31 @@ class SqlStore:
         """Wait until calls whose callers were cancelled have committed or rolled back."""
         while self._pending:
             await asyncio.wait(list(self._pending))
+
+    async def warm_up(self) -> None:
+        """Run the hot path's statements once in a transaction that is rolled back.
+
+        SQLAlchemy compiles each statement shape on first use (tens of milliseconds); doing it at
+        start-up keeps that cost off the first alert after a restart.
+        """
+        now = self._clock()
+        message = {"id": new_id("m"), "municipality": "_warm_up", "state": MessageState.PLANNED.value,
+                   "priority": Priority.EMERGENCY.value, "priority_rank": Priority.EMERGENCY.rank,
+                   "submitted_by": "_warm_up", "source": "warm_up", "body": {}, "check": {}, "accounts": [],
+                   "overrides": {}, "created_at": now, "updated_at": now}
+
+        def rehearse(conn: Connection) -> None:
+            conn.execute(messages.insert().values(message))
+            self._insert_deliveries(conn, message, [NewDelivery("_warm_up", Platform.X, DeliveryState.QUEUED, now)],
+                                    actor="_warm_up", now=now, from_state=MessageState.APPROVED.value)
+            for priorities in ({Priority.EMERGENCY}, None):
+                due = claim.choose(conn, now=now, limit=1, priorities=priorities)
+                for delivery in self._mark_sending(conn, due, worker="_warm_up", now=now, lease=timedelta(0)):
+                    self._lock_delivery_state(conn, delivery.id)
+            raise _RolledBack
+
+        with contextlib.suppress(_RolledBack):
+            await self._write(rehearse, urgent=True)
 
     def _settled(self, task: asyncio.Future[Any]) -> None:
         self._pending.discard(task)
@@ -695,6 +725,20 @@ class SqlStore:
 
         return await self._write(revoke)
 
+    # -- console ----------------------------------------------------------------------------
+
+    @_shielded
+    async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
+        now = self._clock()
+        query = sa.update(users).where(users.c.name == name).values(password_hash=password_hash)
+
+        def store(conn: Connection) -> None:
+            if conn.execute(query).rowcount == 0:
+                raise NotFound(f"利用者が見つかりません: {name}")
+            self._add_audit(conn, [rows.audit_values(at=now, actor=actor, action="user.password_set",
+                                                     detail={"user": name})])
+
+        await self._write(store)
 
 if TYPE_CHECKING:
     def _satisfies_protocol(store: SqlStore) -> Store:
