@@ -20,10 +20,10 @@ pass to `audit()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -74,7 +74,7 @@ _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 _CHUNK = 500
 
 
-class _RolledBack(Exception):  # noqa: N818 - a control-flow signal, not an error
+class _RolledBack(Exception):
     """Raised inside a transaction to roll it back on purpose."""
 
 
