@@ -82,6 +82,8 @@ async def open_runtime(
         if start:
             await gateway.start()
             stack.push_async_callback(gateway.stop)
+            if not settings.is_sqlite:
+                await _listen_for_wake_ups(settings, gateway, stack)
         yield Runtime(settings, policies, store, gateway, adapters, sandbox)
 
 
@@ -104,6 +106,22 @@ async def _platform_adapters(
     for adapter in adapters.values():
         stack.push_async_callback(adapter.aclose)
     return adapters, sandbox
+
+
+async def _listen_for_wake_ups(settings: Settings, gateway: Gateway, stack: contextlib.AsyncExitStack) -> None:
+    """PostgreSQL: other replicas' NOTIFYs wake this dispatcher (no polling delay across processes)."""
+    from gateway.models import Priority
+    from gateway.store.notify import WakeListener
+
+    def wake(payload: str) -> None:
+        try:
+            gateway.dispatcher.wake(Priority(payload))
+        except ValueError:
+            gateway.dispatcher.wake()
+
+    listener = WakeListener(settings.database_url, wake)
+    await listener.start()
+    stack.push_async_callback(listener.stop)
 
 
 async def _drill_adapters(

@@ -36,23 +36,29 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
-from gateway.models import Delivery, DeliveryState, MessageState, Platform, Priority, Role
+from gateway.models import Delivery, DeliveryState, Message, MessageState, Platform, Priority, Role
 from gateway.store import claim, rows, schema
 from gateway.store.base import (
     AccountPause,
+    AccountState,
     AuditEvent,
+    HijackAlert,
+    LedgerPost,
     MessageRecord,
     NewDelivery,
     NewMessage,
     Store,
+    SuspectPost,
     User,
 )
 from gateway.store.engine import IMMEDIATE, create_sync_sqlite_engine
 from gateway.store.gate import WriteGate
 from gateway.store.schema import (
     account_pauses,
+    account_states,
     audit_events,
     deliveries,
+    hijack_alerts,
     messages,
     new_id,
     tokens,
@@ -70,6 +76,10 @@ DELIVERY_FIELDS = frozenset(
 )
 _PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.SKIPPED})
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
+# Account stop (小平 3(7)): what a stop holds, and what may already be on the platform for the hijack scan.
+_HOLDABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
+_PUBLISHED = (DeliveryState.SENT.value, DeliveryState.RETRACTED.value, DeliveryState.UNCERTAIN.value,
+              DeliveryState.SENDING.value)
 # Ids per UPDATE ... WHERE id IN (...): far below SQLite's bound-parameter limit.
 _CHUNK = 500
 
@@ -95,6 +105,15 @@ def _translated() -> Iterator[None]:
         raise IntegrityConflict("データの一意性または参照の制約に反するため保存できませんでした") from exc
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError("データベースの操作に失敗しました") from exc
+
+
+WAKE_CHANNEL = "gateway_wake"
+
+
+def _notify(conn: Connection, priority: str) -> None:
+    """Wake the dispatchers of every replica when this transaction commits (PostgreSQL NOTIFY)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, priority)))
 
 
 def _values(states: Collection[Any]) -> list[str]:
@@ -391,6 +410,8 @@ class SqlStore:
         values = [self._delivery_values(message, item, now) for item in deliveries]
         if values:
             conn.execute(schema.deliveries.insert(), values)
+            if any(item.state is DeliveryState.QUEUED for item in deliveries):
+                _notify(conn, str(message["priority"]))
         audit = [rows.audit_values(
             at=now, actor=actor, action="delivery.created", message_id=message["id"],
             delivery_id=v["id"], to_state=v["state"], reason=item.reason,
@@ -468,6 +489,8 @@ class SqlStore:
                  .values(state=DeliveryState.QUEUED.value, updated_at=now)
                  .returning(*deliveries.c))
         released = [rows.to_delivery(r) for r in conn.execute(query).mappings()]
+        for priority in {d.priority.value for d in released}:
+            _notify(conn, priority)
         self._add_audit(conn, [rows.audit_values(
             at=now, actor="system", action="delivery.released", message_id=d.message_id,
             delivery_id=d.id, from_state=DeliveryState.HELD.value, to_state=DeliveryState.QUEUED.value,
@@ -739,6 +762,221 @@ class SqlStore:
                                                      detail={"user": name})])
 
         await self._write(store)
+    # -- account states and hijack alerts -------------------------------------------------------
+
+    @_shielded
+    async def stopped_accounts(self) -> dict[str, str]:
+        """account -> reason, for accounts an operator has stopped."""
+        query = (sa.select(account_states.c.account, account_states.c.stop_reason)
+                 .where(account_states.c.stopped.is_(True)))
+        return await self._read(lambda conn: {a: reason or "" for a, reason in conn.execute(query).all()})
+
+    @_shielded
+    async def stop_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
+        """Stop the account and hold its pending deliveries (no not_before), in one transaction."""
+        now = self._clock()
+
+        def stop(conn: Connection) -> list[Delivery]:
+            if self._lock_account_state(conn, account, now)["stopped"]:
+                raise Conflict(f"アカウント {account} はすでに停止中です")
+            conn.execute(sa.update(account_states).where(account_states.c.account == account).values(
+                stopped=True, stop_reason=reason, stopped_by=actor, stopped_at=now, updated_at=now))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.stopped", reason=reason, detail={"account": account})])
+            return self._move_account_deliveries(
+                conn, account, expected=_HOLDABLE, new=DeliveryState.HELD, actor=actor,
+                reason=f"アカウント停止: {reason}", now=now, changes={"not_before": None, "retry_at": None})
+
+        return await self._write(stop)
+
+    @_shielded
+    async def resume_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
+        """Clear the stop and queue the deliveries it held (held with no not_before)."""
+        now = self._clock()
+
+        def resume(conn: Connection) -> list[Delivery]:
+            if not self._lock_account_state(conn, account, now)["stopped"]:
+                raise Conflict(f"アカウント {account} は停止されていません")
+            conn.execute(sa.update(account_states).where(account_states.c.account == account).values(
+                stopped=False, stop_reason=None, stopped_by=None, stopped_at=None, updated_at=now))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.resumed", reason=reason, detail={"account": account})])
+            return self._move_account_deliveries(
+                conn, account, expected=(DeliveryState.HELD.value,), new=DeliveryState.QUEUED, actor=actor,
+                reason=f"アカウント再開: {reason}", now=now, changes={}, untimed_only=True)
+
+        return await self._write(resume)
+
+    def _lock_account_state(self, conn: Connection, account: str, now: datetime) -> rows.RowLike:
+        """The account's state row, created if missing and locked for this transaction."""
+        conn.execute(self._dialect_module().insert(account_states).on_conflict_do_nothing()
+                     .values(account=account, stopped=False, updated_at=now))
+        query = sa.select(account_states).where(account_states.c.account == account).with_for_update()
+        return conn.execute(query).mappings().one()
+
+    def _move_account_deliveries(
+        self, conn: Connection, account: str, *, expected: Sequence[str], new: DeliveryState, actor: str,
+        reason: str, now: datetime, changes: Mapping[str, Any], untimed_only: bool = False,
+    ) -> list[Delivery]:
+        query = (sa.select(deliveries.c.id, deliveries.c.state)
+                 .where(deliveries.c.account == account, deliveries.c.state.in_(expected))
+                 .order_by(deliveries.c.id).with_for_update())
+        if untimed_only:
+            query = query.where(deliveries.c.not_before.is_(None))
+        found = {delivery_id: state for delivery_id, state in conn.execute(query).all()}
+        ids = list(found)
+        moved: list[Delivery] = []
+        for start in range(0, len(ids), _CHUNK):
+            update = (sa.update(deliveries)
+                      .where(deliveries.c.id.in_(ids[start:start + _CHUNK]), deliveries.c.state.in_(expected))
+                      .values(state=new.value, updated_at=now, **changes).returning(*deliveries.c))
+            moved.extend(rows.to_delivery(r) for r in conn.execute(update).mappings())
+        self._add_audit(conn, [rows.audit_values(
+            at=now, actor=actor, action=f"delivery.{new.value}", message_id=d.message_id, delivery_id=d.id,
+            from_state=found[d.id], to_state=new.value, reason=reason,
+        ) for d in moved])
+        return sorted(moved, key=lambda d: (d.priority.rank, d.created_at, d.id))
+
+    @_shielded
+    async def record_rotation(self, account: str, *, actor: str, reason: str) -> datetime:
+        now = self._clock()
+
+        def record(conn: Connection) -> datetime:
+            self._lock_account_state(conn, account, now)
+            conn.execute(sa.update(account_states).where(account_states.c.account == account).values(
+                rotated_at=now, rotated_by=actor, updated_at=now))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="credentials.rotated", reason=reason, detail={"account": account})])
+            return now
+
+        return await self._write(record)
+
+    @_shielded
+    async def account_states(self) -> list[AccountState]:
+        query = sa.select(account_states).order_by(account_states.c.account)
+        return await self._read(lambda conn: [rows.to_account_state(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def latest_failures(self) -> dict[str, tuple[datetime, str | None]]:
+        """account -> (updated_at, error_code) of its most recent failed delivery."""
+        failed = deliveries.c.state == DeliveryState.FAILED.value
+        latest = (sa.select(deliveries.c.account, sa.func.max(deliveries.c.updated_at).label("at"))
+                  .where(failed).group_by(deliveries.c.account).subquery())
+        query = (sa.select(deliveries.c.account, deliveries.c.updated_at, deliveries.c.error_code)
+                 .join(latest, sa.and_(deliveries.c.account == latest.c.account,
+                                       deliveries.c.updated_at == latest.c.at))
+                 .where(failed).order_by(deliveries.c.id))
+
+        def read(conn: Connection) -> dict[str, tuple[datetime, str | None]]:
+            out: dict[str, tuple[datetime, str | None]] = {}
+            for account, at, code in conn.execute(query).all():
+                if account not in out or code == "auth":  # a tie: the auth failure is the one that matters
+                    out[account] = (at, code)
+            return out
+
+        return await self._read(read)
+
+    @_shielded
+    async def delivery_state_counts(self) -> dict[str, int]:
+        open_states = [s.value for s in DeliveryState if not s.is_final]
+        query = (sa.select(deliveries.c.state, sa.func.count()).where(deliveries.c.state.in_(open_states))
+                 .group_by(deliveries.c.state))
+        counts = await self._read(lambda conn: {state: int(n) for state, n in conn.execute(query).all()})
+        return {state: counts.get(state, 0) for state in open_states}
+
+    @_shielded
+    async def account_posts(self, account: str, since: datetime) -> list[LedgerPost]:
+        """Deliveries of the account that went out or may have (sent, retracted, uncertain, sending)
+        since `since`, with the message each carried and any further ids of a threaded post."""
+        query = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.remote_id, messages.c.body)
+                 .join(messages, messages.c.id == deliveries.c.message_id)
+                 .where(deliveries.c.account == account, deliveries.c.state.in_(_PUBLISHED),
+                        sa.or_(deliveries.c.sent_at >= since, deliveries.c.updated_at >= since))
+                 .order_by(deliveries.c.id))
+
+        def read(conn: Connection) -> list[LedgerPost]:
+            found = conn.execute(query).all()
+            extra = self._extra_ids(conn, [row.id for row in found])
+            return [LedgerPost(delivery_id=row.id, state=DeliveryState(row.state), remote_id=row.remote_id,
+                               extra_ids=extra.get(row.id, ()), message=Message.model_validate(row.body))
+                    for row in found]
+
+        return await self._read(read)
+
+    @staticmethod
+    def _extra_ids(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Further platform ids of threaded posts, which dispatch records in the `delivery.sent` audit row."""
+        out: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(delivery_ids), _CHUNK):
+            query = (sa.select(audit_events.c.delivery_id, audit_events.c.detail)
+                     .where(audit_events.c.action == "delivery.sent",
+                            audit_events.c.delivery_id.in_(delivery_ids[start:start + _CHUNK])))
+            for delivery_id, detail in conn.execute(query).all():
+                ids = (detail or {}).get("extra_ids") or []
+                out[delivery_id] = out.get(delivery_id, ()) + tuple(str(i) for i in ids)
+        return out
+
+    @_shielded
+    async def add_hijack_alerts(self, found: Sequence[SuspectPost], *, actor: str) -> list[HijackAlert]:
+        """Insert the posts not alerted before, each with an audit row; returns the new alerts."""
+        if not found:
+            return []
+        now = self._clock()
+        dialect = self._dialect_module()
+
+        def add(conn: Connection) -> list[HijackAlert]:
+            created: list[HijackAlert] = []
+            for post in found:
+                insert = (dialect.insert(hijack_alerts).on_conflict_do_nothing()
+                          .values(account=post.account, remote_id=post.remote_id, text=post.text, url=post.url,
+                                  posted_at=post.posted_at, detected_at=now)
+                          .returning(*hijack_alerts.c))
+                row = conn.execute(insert).mappings().first()
+                if row is not None:
+                    created.append(rows.to_hijack_alert(row))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.hijack_suspected", reason="ゲートウェイが行っていない投稿を検出",
+                detail={"account": a.account, "alert_id": a.id, "remote_id": a.remote_id, "url": a.url,
+                        "posted_at": a.posted_at, "text": a.text[:1000]},
+            ) for a in created])
+            return created
+
+        return await self._write(add)
+
+    @_shielded
+    async def list_hijack_alerts(
+        self, *, open_only: bool = False, account: str | None = None, limit: int = 500,
+    ) -> list[HijackAlert]:
+        """Newest first."""
+        query = sa.select(hijack_alerts).order_by(hijack_alerts.c.id.desc()).limit(limit)
+        if open_only:
+            query = query.where(hijack_alerts.c.resolved_at.is_(None))
+        if account is not None:
+            query = query.where(hijack_alerts.c.account == account)
+        return await self._read(lambda conn: [rows.to_hijack_alert(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:
+        now = self._clock()
+
+        def resolve(conn: Connection) -> HijackAlert:
+            query = sa.select(hijack_alerts).where(hijack_alerts.c.id == alert_id).with_for_update()
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise NotFound(f"乗っ取り警告が見つかりません: {alert_id}")
+            if row["resolved_at"] is not None:
+                raise Conflict(f"乗っ取り警告 {alert_id} は対応済みです")
+            update = (sa.update(hijack_alerts).where(hijack_alerts.c.id == alert_id)
+                      .values(resolved_at=now, resolved_by=actor, note=note).returning(*hijack_alerts.c))
+            alert = rows.to_hijack_alert(conn.execute(update).mappings().one())
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.hijack_resolved", reason=note,
+                detail={"account": alert.account, "alert_id": alert.id, "remote_id": alert.remote_id},
+            )])
+            return alert
+
+        return await self._write(resolve)
+
 
 if TYPE_CHECKING:
     def _satisfies_protocol(store: SqlStore) -> Store:
