@@ -1,0 +1,109 @@
+"""Inputs the fuzzers found that the gateway mishandles, kept as explicit regression tests.
+
+All of these are fixed (strings are checked for NUL and lone surrogates where they enter: message
+bodies, action bodies, ids and filters; the raw alert kept for the audit has NUL escaped; the store
+translates encoding errors). Found by the fuzzers:
+- NUL: PostgreSQL `text`/`jsonb` cannot hold U+0000, so a NUL in a message field, in a
+  reject comment / retract reason, or anywhere in a pushed alert document (kept in the audit
+  row) fails the INSERT: 503 store_error for what is bad input (and the alert system retries).
+- Lone surrogates (the JSON escape \\ud800 decodes to one): message fields are refused by
+  validation, but a reject comment or retract reason reaches the database: on SQLite the
+  driver's UnicodeEncodeError is not translated to StoreError, so the client gets a 500.
+- NUL in an id or a filter (`/api/v1/messages/%00`, `?account=%00`): PostgreSQL refuses the
+  query parameter, so a lookup that should be 404 (or an empty list) is a 503.
+- Retract with such a reason on a message already sent: the platform post is deleted first and
+  the ledger write then fails, so the post is gone while the delivery still says `sent`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.models import DeliveryState, Message, MessageState, Role
+from tests.fuzz.apiclient import MESSAGE, Api, assert_fully_stored, ledger
+from tests.integration.conftest import APPROVER, STAFF, Harness
+
+NUL, SURROGATE = "\u0000", "\ud800"
+
+
+async def _post(api: Api, path: str, role: Role, body: bytes, content_type: str = "application/json") -> tuple[
+        int, Any]:
+    response = await api.client.post(path, data=body, headers={
+        "Authorization": f"Bearer {api.tokens[role]}", "Content-Type": content_type})
+    return response.status, json.loads(await response.read())
+
+
+@pytest.mark.parametrize("raw", [b"\x00", b"<a>\x00</a>", b'<?xml version="1.0"?>\n<Report>\x00'])
+async def test_alert_with_nul_byte_is_rejected_as_input(
+    api: Api, request: pytest.FixtureRequest, raw: bytes,
+) -> None:
+    before = await ledger(api.store)
+    status, payload = await _post(api, "/api/v1/alerts", Role.ALERT_SYSTEM, raw, "application/xml")
+    assert status == 400, payload
+    assert payload["outcome"] == "rejected"
+    assert await ledger(api.store) == before
+    assert await api.store.list_audit(action="alert.rejected", limit=5), "the rejection must be audited"
+
+
+@pytest.mark.parametrize(("method", "path", "role"), [
+    ("GET", "/api/v1/messages/m%00", Role.STAFF),
+    ("POST", "/api/v1/messages/%00/approve", Role.APPROVER),
+    ("POST", "/api/v1/deliveries/d%00/retry", Role.OPERATOR),
+    ("GET", "/api/v1/deliveries?account=kodaira_x%00", Role.STAFF),
+    ("GET", "/api/v1/deliveries?message_id=%00", Role.STAFF),
+])
+async def test_nul_in_id_or_filter_is_not_found_not_a_server_error(
+    api: Api, request: pytest.FixtureRequest, method: str, path: str, role: Role,
+) -> None:
+    response = await api.client.request(method, path, headers={"Authorization": f"Bearer {api.tokens[role]}"})
+    payload = await response.json()
+    assert response.status in (200, 400, 404), payload
+    if response.status == 200:
+        assert payload["deliveries"] == []
+
+
+@pytest.mark.parametrize("field", ["text", "title"])
+async def test_message_with_nul_is_not_a_server_error(
+    api: Api, request: pytest.FixtureRequest, field: str,
+) -> None:
+    body = {**MESSAGE, field: (MESSAGE.get(field) or "お知らせ") + NUL}
+    before = await ledger(api.store)
+    status, payload = await _post(api, "/api/v1/messages", Role.STAFF, json.dumps(body).encode())
+    assert status in (201, 400), payload
+    if status == 400:
+        assert await ledger(api.store) == before
+    else:
+        await assert_fully_stored(api.store, payload["id"])
+
+
+@pytest.mark.parametrize(("action", "field"), [("reject", "comment"), ("retract", "reason")])
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
+async def test_reject_and_retract_text_is_not_a_server_error(
+    api: Api, harness: Harness, request: pytest.FixtureRequest, action: str, field: str, bad: str,
+) -> None:
+    submitted = await harness.gateway.submit(Message.model_validate(MESSAGE), STAFF, source="api")
+    path = f"/api/v1/messages/{submitted.record.id}/{action}"
+    status, payload = await _post(api, path, Role.APPROVER, json.dumps({field: "理由" + bad}).encode())
+    assert status in (200, 400), payload
+    state = (await api.store.get_message(submitted.record.id)).state
+    assert state is (MessageState.PENDING_APPROVAL if status == 400 else MessageState(payload["state"]))
+
+
+async def test_retract_of_sent_post_keeps_ledger_and_platform_in_step(
+    api: Api, harness: Harness, request: pytest.FixtureRequest,
+) -> None:
+    submitted = await harness.gateway.submit(Message.model_validate({**MESSAGE, "accounts": ["kodaira_x"]}), STAFF)
+    await harness.gateway.approve(submitted.record.id, APPROVER)
+    await harness.dispatcher.drain()
+    (delivery,) = await harness.store.list_deliveries(message_id=submitted.record.id)
+    assert delivery.state is DeliveryState.SENT
+    path = f"/api/v1/messages/{submitted.record.id}/retract"
+    status, payload = await _post(api, path, Role.APPROVER, json.dumps({"reason": "誤り" + SURROGATE}).encode())
+    deleted = harness.adapters[delivery.platform].deleted
+    state = (await harness.store.get_delivery(delivery.id)).state
+    # Either refused before touching the platform, or deleted and recorded as retracted.
+    assert (deleted, state) in (([], DeliveryState.SENT), ([delivery.remote_id], DeliveryState.RETRACTED))
+    assert status < 500, payload
