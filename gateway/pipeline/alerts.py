@@ -165,7 +165,8 @@ class AlertIntake:
             result.messages.append(submitted.record.id)
 
     async def _audit(self, actor: Actor, action: str, raw: bytes, *, reason: str, detail: dict[str, Any]) -> None:
-        document = raw[:RAW_AUDIT_LIMIT].decode("utf-8", errors="replace")
+        # Kept as text for the audit; a NUL (which no database text column takes) is kept escaped.
+        document = raw[:RAW_AUDIT_LIMIT].decode("utf-8", errors="replace").replace("\x00", "\\u0000")
         await self.gateway.store.audit(actor=actor.name, action=action, reason=reason[:2000],
                                        detail={**detail, "sha256": hashlib.sha256(raw).hexdigest(),
                                                "size": len(raw), "raw": document})

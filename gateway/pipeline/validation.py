@@ -56,8 +56,42 @@ def problems_from(exc: ValidationError) -> list[FieldProblem]:
     return problems
 
 
+def unstorable_text(value: Any, path: str = "") -> list[FieldProblem]:
+    """Strings no database should be asked to store: NUL (U+0000) and lone surrogates (U+D800-U+DFFF).
+
+    JSON can carry both as escapes, PostgreSQL refuses them, and no municipal post needs them,
+    so they are refused at the door with the field named.
+    """
+    if isinstance(value, str):
+        return _text_problems(value, path or "(本文)")
+    if isinstance(value, dict):
+        problems = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            problems += unstorable_text(str(key), where) + unstorable_text(item, where)
+        return problems
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in unstorable_text(item, f"{path}[{i}]")]
+    return []
+
+
+def _text_problems(value: str, where: str) -> list[FieldProblem]:
+    if "\x00" in value:
+        return [FieldProblem(where, "nul_character", "制御文字（U+0000）は使えません")]
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return [FieldProblem(where, "invalid_unicode", "不正な文字（対になっていないサロゲート）が含まれています")]
+    return []
+
+
+def require_storable(value: Any, path: str = "") -> None:
+    problems = unstorable_text(value, path)
+    if problems:
+        raise InputError(_summary(problems), problems, code=problems[0].code)
+
+
 def parse_message(data: Any) -> Message:
     """Validate a decoded JSON value as a Message; naive `not_before` is rejected."""
+    require_storable(data)
     if not isinstance(data, dict):
         raise InputError("メッセージはJSONオブジェクトで指定してください", [
             FieldProblem("(本文)", "not_an_object", "JSONオブジェクト { ... } を指定してください")])

@@ -70,7 +70,7 @@ def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
 
 
 def create_sync_sqlite_engine(url: str) -> Engine:
-    """A synchronous (pysqlite) engine on the same file, for the store's transaction thread.
+    """A synchronous (pysqlite) engine on the same file, on which the store runs its transactions.
 
     Through aiosqlite every statement costs two thread hops; the store instead runs a whole
     transaction as one function in one thread, which is several times faster on the hot path.
@@ -78,11 +78,11 @@ def create_sync_sqlite_engine(url: str) -> Engine:
     sync_url = make_url(normalize_url(url)).set(drivername="sqlite")
     ensure_sqlite_dir(url)
     engine = sa_create_engine(sync_url, pool_size=4, max_overflow=4)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, busy_timeout_ms=0)  # the store waits for a lock asynchronously
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+def _configure_sqlite(engine: AsyncEngine | Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(target, "connect")
@@ -92,7 +92,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

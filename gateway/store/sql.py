@@ -7,14 +7,17 @@ the busy timeout); on PostgreSQL rows are locked with SELECT ... FOR UPDATE. How
 share the queue is in `claim.py`. Calls run shielded from their caller's cancellation.
 
 Each transaction is one synchronous function of a `Connection`. On PostgreSQL it runs through
-the async engine (`run_sync`, asyncpg); on SQLite the whole function runs in one thread hop on a
-pysqlite connection (writes on the single writer thread, urgent ones first), because through
-aiosqlite every statement would cost its own pair of thread hops.
+the async engine (`run_sync`, asyncpg). On SQLite it runs on a pysqlite connection right on the
+event loop: an embedded SQLite transaction takes well under a millisecond of work, while handing
+it to a thread costs a thread hop per statement (aiosqlite) or, under load, waits on the GIL. When
+another process holds SQLite's write lock the transaction does not block the loop: it fails fast
+(busy_timeout 0) and is retried after a short sleep. Writes queue at a gate, urgent ones first.
 
 Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `delivery.released`, `delivery.claimed`, `delivery.<new state>`, `account.paused`,
-`user.created`, `user.role_changed`, `token.created`, `token.revoked`, plus whatever callers
-pass to `audit()`.
+`user.created`, `user.role_changed`, `token.created`, `token.revoked`, `account.stopped`,
+`account.resumed`, `credentials.rotated`, `account.hijack_suspected`, `account.hijack_resolved`,
+plus whatever callers pass to `audit()`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
@@ -103,11 +105,17 @@ def _translated() -> Iterator[None]:
         raise
     except IntegrityError as exc:
         raise IntegrityConflict("データの一意性または参照の制約に反するため保存できませんでした") from exc
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, UnicodeError) as exc:
         raise StoreError("データベースの操作に失敗しました") from exc
 
 
 WAKE_CHANNEL = "gateway_wake"
+SQLITE_LOCK_WAIT_S = 30.0
+
+
+def _is_busy(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OperationalError) and ("locked" in str(cause) or "busy" in str(cause))
 
 
 def _notify(conn: Connection, priority: str) -> None:
@@ -158,9 +166,7 @@ class SqlStore:
         if engine.dialect.name == "sqlite":
             url = engine.url.render_as_string(hide_password=False)
             self._sqlite = create_sync_sqlite_engine(url)
-            self._gate = WriteGate()  # one writer thread; urgent transactions are queued first
-            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-            self._reader_threads = ThreadPoolExecutor(2, thread_name_prefix="sqlite-reader")
+            self._gate = WriteGate()  # urgent transactions are queued first
 
     @property
     def engine(self) -> AsyncEngine:
@@ -170,8 +176,6 @@ class SqlStore:
         """Wait for calls still running (their callers may have been cancelled), then disconnect."""
         await self.settle()
         if self._sqlite is not None:
-            self._writer_thread.shutdown(wait=True)
-            self._reader_threads.shutdown(wait=True)
             self._sqlite.dispose()
         await self._engine.dispose()
 
@@ -214,8 +218,7 @@ class SqlStore:
 
     async def _read(self, work: Callable[[Connection], _T]) -> _T:
         if self._sqlite is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._reader_threads, self._sqlite_txn, work, False)
+            return await self._sqlite_txn(work, write=False)
         with _translated():
             async with self._engine.connect() as conn:
                 return await conn.run_sync(work)
@@ -223,18 +226,26 @@ class SqlStore:
     async def _write(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
         if self._sqlite is not None and self._gate is not None:
             async with self._gate.turn(urgent=urgent):
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._writer_thread, self._sqlite_txn, work, True)
+                return await self._sqlite_txn(work, write=True)
         with _translated():
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
 
-    def _sqlite_txn(self, work: Callable[[Connection], _T], write: bool) -> _T:
+    async def _sqlite_txn(self, work: Callable[[Connection], _T], *, write: bool) -> _T:
+        """Run `work` in one SQLite transaction on the loop; wait (asynchronously) while locked."""
         assert self._sqlite is not None
-        with _translated():
-            engine = self._sqlite.execution_options(**{IMMEDIATE: True}) if write else self._sqlite
-            with engine.connect() as conn, conn.begin():
-                return work(conn)
+        engine = self._sqlite.execution_options(**{IMMEDIATE: True}) if write else self._sqlite
+        waited, pause = 0.0, 0.001
+        while True:
+            try:
+                with _translated(), engine.connect() as conn, conn.begin():
+                    return work(conn)
+            except StoreError as exc:
+                if not _is_busy(exc) or waited >= SQLITE_LOCK_WAIT_S:
+                    raise
+            await asyncio.sleep(pause)  # another process holds the lock: let the loop run meanwhile
+            waited += pause
+            pause = min(pause * 2, 0.05)
 
     @staticmethod
     def _add_audit(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -795,15 +806,18 @@ class SqlStore:
         now = self._clock()
 
         def resume(conn: Connection) -> list[Delivery]:
-            if not self._lock_account_state(conn, account, now)["stopped"]:
-                raise Conflict(f"アカウント {account} は停止されていません")
+            stopped = self._lock_account_state(conn, account, now)["stopped"]
             conn.execute(sa.update(account_states).where(account_states.c.account == account).values(
                 stopped=False, stop_reason=None, stopped_by=None, stopped_at=None, updated_at=now))
-            self._add_audit(conn, [rows.audit_values(
-                at=now, actor=actor, action="account.resumed", reason=reason, detail={"account": account})])
-            return self._move_account_deliveries(
+            released = self._move_account_deliveries(
                 conn, account, expected=(DeliveryState.HELD.value,), new=DeliveryState.QUEUED, actor=actor,
                 reason=f"アカウント再開: {reason}", now=now, changes={}, untimed_only=True)
+            # Not stopped here but with held deliveries: a stop in the config that has since been lifted.
+            if not stopped and not released:
+                raise Conflict(f"アカウント {account} は停止されていません")  # rolls the transaction back
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="account.resumed", reason=reason, detail={"account": account})])
+            return released
 
         return await self._write(resume)
 

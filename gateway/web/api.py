@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState, Role
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.validation import parse_message, require_storable
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
@@ -76,12 +76,14 @@ async def read_json(request: web.Request) -> Any:
         raise InputError("Content-Type は application/json にしてください", [problem])
     raw = await request.read()
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f"{exc.lineno}行 {exc.colno}文字目" if isinstance(exc, json.JSONDecodeError) else "文字コード"
         raise InputError(f"JSONとして読めません（{where}）",
                          [FieldProblem("(本文)", "invalid_json", f"JSONとして読めません（{where}）")],
                          code="invalid_json") from exc
+    require_storable(data)
+    return data
 
 
 def _object_field(data: Any, name: str, kind: type) -> Any:
@@ -176,22 +178,9 @@ async def cancel_delivery(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 
 async def list_accounts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    now = datetime.now(UTC)
-    last = await gw.store.last_sent()
-    pauses = {p.account: p for p in await gw.store.account_pauses(now)}
-    rows = []
-    for municipality in gw.policies:
-        for account in municipality.accounts:
-            sent = last.get(account.id)
-            pause = pauses.get(account.id)
-            rows.append({
-                "id": account.id, "municipality": municipality.id, "platform": account.platform.value,
-                "handle": account.handle, "manager": account.manager, "categories": list(account.categories),
-                "stopped": account.stopped, "last_sent_at": _iso(sent),
-                "days_since_last_post": (now - sent).days if sent else None,
-                "paused_until": _iso(pause.until) if pause else None, "pause_reason": pause.reason if pause else None,
-            })
-    return web.json_response({"accounts": rows}, dumps=_dumps)
+    from gateway.web.accounts_api import list_accounts as health
+
+    return await health(request, gw, actor)
 
 
 async def list_categories(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -208,6 +197,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# -- account states and hijack alerts (handlers in gateway.web.accounts_api, imported when called) ---
+
+def _accounts_api(name: str) -> Handler:
+    async def handle(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+        from gateway.web import accounts_api
+
+        handler: Handler = getattr(accounts_api, name)
+        return await handler(request, gw, actor)
+
+    handle.__name__ = name
+    return handle
+
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/messages", post_message, STAFF, "投稿を提出する（Idempotency-Key 対応）", "Message"),
     Route("GET", "/api/v1/messages/{id}", get_message, READERS, "投稿と配信状況を取得する"),
@@ -222,4 +224,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/categories", list_categories, READERS, "カテゴリ一覧"),
     Route("POST", "/api/v1/alerts", _post_alert, ALERT_SYSTEMS,
           "防災情報を受信する（気象庁XML・Lアラート・CAP・JSON、?municipality= で対象指定）", "Alert"),
+    # -- account states and hijack alerts
+    Route("POST", "/api/v1/accounts/{id}/stop", _accounts_api("stop_account"), OPERATORS,
+          "アカウントを停止し、未送信の配信をすべて保留する（小平 3(7)）", "Reason"),
+    Route("POST", "/api/v1/accounts/{id}/resume", _accounts_api("resume_account"), OPERATORS,
+          "停止したアカウントを再開し、保留した配信を送信待ちに戻す", "Reason"),
+    Route("POST", "/api/v1/accounts/{id}/rotation", _accounts_api("record_rotation"), OPERATORS,
+          "認証情報の変更を記録する（逗子 3-4(5)、木更津 7(2)）", "Reason"),
+    Route("GET", "/api/v1/hijack-alerts", _accounts_api("list_hijack_alerts"), OPERATORS_APPROVERS,
+          "乗っ取りの疑いがある投稿の一覧（?open=true で未対応のみ、?account= で絞り込み）"),
+    Route("POST", "/api/v1/hijack-alerts/{id}/resolve", _accounts_api("resolve_hijack_alert"), OPERATORS,
+          "乗っ取り警告を対応済みにする", "Resolve"),
 )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from gateway import metrics
+from gateway.accounts import AccountService
 from gateway.errors import (
     Conflict,
     FieldProblem,
@@ -23,11 +26,15 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.pipeline.alerts import AlertIntake
+from gateway.pipeline.validation import require_storable
 from gateway.service import Gateway
+from gateway.web.accounts_api import ACCOUNT_SERVICE
 from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
+from gateway.web.console import mount as mount_console
 from gateway.web.openapi import openapi_document
+from gateway.web.security import security_headers
 from gateway.web.signature import SignatureError, SignatureVerifier
 
 log = logging.getLogger("gateway.web")
@@ -85,6 +92,8 @@ async def errors_middleware(
 def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         gateway = request.app[GATEWAY]
+        require_storable(dict(request.match_info), "path")
+        require_storable({k: v for k, v in request.query.items()}, "query")
         actor = await authenticate(request, gateway.store, datetime.now(UTC), request.app[TOKENS])
         require_role(actor, route.roles)
         return await route.handler(request, gateway, actor)
@@ -119,10 +128,14 @@ def all_routes(app: web.Application) -> list[Route]:
 
 def build_app(
     gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
-    alert_secret: bytes | None = None, alert_window_s: int = 300,
+    alert_secret: bytes | None = None, alert_window_s: int = 300, session_secret: bytes | None = None,
+    media_dir: Path = Path("var/media"), accounts: AccountService | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes)
+    """The API and the console. Without `session_secret` console sessions last only as long as the process."""
+    app = web.Application(middlewares=[security_headers, errors_middleware], client_max_size=max_body_bytes)
     app[GATEWAY] = gateway
+    if accounts is not None:  # without it, the account handlers build one over the gateway
+        app[ACCOUNT_SERVICE] = accounts
     app[TOKENS] = TokenCache()
     app[ALERT_INTAKE] = AlertIntake(gateway, max_bytes=max_body_bytes)
     app[SIGNATURES] = SignatureVerifier(alert_secret, alert_window_s) if alert_secret else None
@@ -136,4 +149,5 @@ def build_app(
     app.router.add_get("/api/v1/metrics", metrics_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
+    mount_console(app, secret=session_secret or secrets.token_bytes(32), media_dir=media_dir)
     return app
