@@ -266,20 +266,30 @@ class EncryptedCredentialFile:
 
     def set(self, account_id: str, fields: Mapping[str, str], *, actor: str, reason: str) -> None:
         """Replace the account's credentials (validated for its platform) and record the change."""
-        platform = platform_of(account_id)
-        validate_fields(platform, fields)
+        self.set_many({account_id: fields}, actor=actor, reason=reason)
+
+    def set_many(self, by_account: Mapping[str, Mapping[str, str]], *, actor: str, reason: str) -> None:
+        """`set` for many accounts in one rewrite of the file (provisioning many municipalities)."""
         _require_text(actor=actor, reason=reason)
+        for account_id, fields in by_account.items():
+            validate_fields(platform_of(account_id), fields)
         with self._locked():
             entries = self._load()
-            old = entries.get(account_id)
-            new_fields = {k: SecretStr(v) for k, v in fields.items()}
-            changed = _changed_names(old.fields if old else {}, new_fields)
             now = self._clock()
-            record = {"at": now.isoformat(), "actor": actor, "reason": reason, "action": "set",
-                      "fields": changed}
-            history = (*(old.history if old else ()), record)
-            entries[account_id] = _Entry(platform, new_fields, now, history)
+            for account_id, fields in by_account.items():
+                entries[account_id] = self._changed_entry(entries.get(account_id), account_id, fields, now,
+                                                          actor=actor, reason=reason)
             self._save(entries)
+
+    @staticmethod
+    def _changed_entry(
+        old: _Entry | None, account_id: str, fields: Mapping[str, str], now: datetime, *, actor: str, reason: str,
+    ) -> _Entry:
+        new_fields = {k: SecretStr(v) for k, v in fields.items()}
+        changed = _changed_names(old.fields if old else {}, new_fields)
+        record = {"at": now.isoformat(), "actor": actor, "reason": reason, "action": "set", "fields": changed}
+        history = (*(old.history if old else ()), record)
+        return _Entry(platform_of(account_id), new_fields, now, history)
 
     def delete(self, account_id: str, *, actor: str, reason: str) -> None:
         """Remove the account's credentials (e.g. after a hijack, before new ones are set)."""
