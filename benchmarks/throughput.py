@@ -244,8 +244,8 @@ async def plan_backlog(database_url: str, count: int, municipalities: int, relea
             chosen = accounts[start % len(accounts): start % len(accounts) + per_message]
             municipality = chosen[0][0].split("_", 1)[0]
             chosen = [(a, p) for a, p in chosen if a.startswith(municipality + "_")]
-            body = parse_message({"municipality": municipality, "category": "tourism", "accounts": [a for a, _ in chosen],
-                                  "text": f"紅葉が見頃です。ぜひお越しください。（{start}）"})
+            body = parse_message({"municipality": municipality, "category": "tourism",
+                                  "accounts": [a for a, _ in chosen], "text": f"紅葉が見頃です。（{start}）"})
             new = NewMessage(municipality=municipality, body=body, state=MessageState.APPROVED,
                              priority=Priority.NORMAL, submitted_by="bench", source="bench",
                              check=CheckResult.of([]), accounts=tuple(a for a, _ in chosen))
