@@ -66,8 +66,9 @@ def _messages(start: datetime, media_dir: Path) -> list[tuple[str, Message, Acto
         ("garbage", Message(
             municipality="kisarazu", category="city_news",
             text="年末年始のごみ収集日程をお知らせします。12月31日から1月3日までは収集がありません。",
-            link="https://www.city.kisarazu.lg.jp/", accounts=("kisarazu_x", "kisarazu_facebook"),
-            media=({"kind": "image", "path": str(image), "alt_text": "年末年始のごみ収集日程を示したカレンダー"},),
+            link="https://www.city.kisarazu.lg.jp/", accounts=("kisarazu_x", "kisarazu_facebook", "kisarazu_line"),
+            media=({"kind": "image", "path": str(image), "alt_text": "年末年始のごみ収集日程を示したカレンダー",
+                    "url": "https://www.city.kisarazu.lg.jp/images/gomi-calendar.png"},),
         ), STAFF),
         ("website notice", Message(
             municipality="zushi", category="city_news", preauthorized="on_website",
