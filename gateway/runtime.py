@@ -7,11 +7,13 @@ credentials: there is no separate fake path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
 from gateway.adapters import build_adapters
 from gateway.adapters.base import Adapter
 from gateway.credentials import CredentialSource, StaticCredentials
@@ -35,6 +37,7 @@ class Runtime:
     gateway: Gateway
     adapters: Mapping[Platform, Adapter]
     sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
+    accounts: AccountService | None = None  # account health, stops, hijack scan
 
 
 def all_accounts(policies: Policies) -> dict[str, Any]:
@@ -84,7 +87,38 @@ async def open_runtime(
             stack.push_async_callback(gateway.stop)
             if not settings.is_sqlite:
                 await _listen_for_wake_ups(settings, gateway, stack)
-        yield Runtime(settings, policies, store, gateway, adapters, sandbox)
+        accounts = _account_service(settings, policies, store, adapters, gateway, clock)
+        if start:
+            _run_in_background(stack, accounts.run_periodic(HIJACK_SCAN_SECONDS), "account-job")
+        yield Runtime(settings, policies, store, gateway, adapters, sandbox, accounts)
+
+
+def _account_service(
+    settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter], gateway: Gateway,
+    clock: Clock,
+) -> AccountService:
+    rows: Callable[[], dict[str, dict[str, object]]] | None = None
+    if settings.credentials_key is not None or settings.credentials_key_file is not None:
+        from gateway.credentials import EncryptedCredentialFile
+
+        credential_file = EncryptedCredentialFile.from_settings(settings)
+
+        def rows() -> dict[str, dict[str, object]]:  # set_at per account, for credential age (木更津 7(2))
+            return {str(row["account"]): row for row in credential_file.list_masked()}
+
+    return AccountService(store=store, policies=policies, adapters=adapters, credentials_rows=rows, clock=clock,
+                          wake=gateway.dispatcher.wake)
+
+
+def _run_in_background(stack: contextlib.AsyncExitStack, job: Coroutine[Any, Any, None], name: str) -> None:
+    task = asyncio.create_task(job, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(cancel)
 
 
 async def _platform_adapters(

@@ -13,6 +13,7 @@ from gateway.runtime import open_runtime
 from gateway.settings import Settings
 from gateway.store.engine import redacted
 from gateway.web.app import build_app
+from gateway.web.console.session import console_secret
 
 
 async def _until_stopped() -> None:
@@ -29,7 +30,8 @@ async def serve(settings: Settings) -> int:
     async with open_runtime(settings) as runtime:
         secret = settings.alert_hmac_secret.get_secret_value().encode() if settings.alert_hmac_secret else None
         app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes, alert_secret=secret,
-                        alert_window_s=settings.alert_replay_window_s)
+                        alert_window_s=settings.alert_replay_window_s, session_secret=console_secret(settings),
+                        media_dir=settings.var_dir / "media", accounts=runtime.accounts)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()

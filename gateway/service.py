@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gateway import metrics
@@ -102,7 +102,8 @@ class Gateway:
             accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
             approved_by=None if rule.needed else f"auto:{actor.name}", alert_key=alert_key,
         )
-        planned = None if rule.needed else self._new_deliveries(message, targets.municipality, targets.accounts)
+        planned = None if rule.needed else self._new_deliveries(
+            message, targets.municipality, targets.accounts, await self.store.stopped_accounts())
         record, created, deliveries = await self.store.add_planned_message(new, planned, actor=actor.name)
         if created and deliveries:
             self.dispatcher.remember(record.id, message)
@@ -140,7 +141,7 @@ class Gateway:
         if municipality is None:
             raise Conflict(f"自治体の設定がありません: {record.municipality}")
         accounts = [a for a in (municipality.account(i) for i in record.accounts) if a is not None]
-        planned = self._new_deliveries(record.body, municipality, accounts)
+        planned = self._new_deliveries(record.body, municipality, accounts, await self.store.stopped_accounts())
         self.dispatcher.remember(record.id, record.body)
         try:
             deliveries = await self.store.plan_message(record.id, planned, actor="planner",
@@ -153,8 +154,12 @@ class Gateway:
 
     def _new_deliveries(
         self, message: Message, municipality: Municipality, accounts: Sequence[Account],
+        stopped: Collection[str] = (),
     ) -> list[NewDelivery]:
-        return plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=set(self.adapters))
+        planned = plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=set(self.adapters))
+        # An account an operator stopped (小平 3(7)) gets nothing, emergencies included, until it is resumed.
+        return [replace(d, state=DeliveryState.HELD, not_before=None, reason="アカウント停止中のため保留")
+                if d.account in stopped and d.state is not DeliveryState.SKIPPED else d for d in planned]
 
     async def plan_pending(self, *, include_recent: bool = False) -> int:
         """Plan approved messages that have no deliveries yet (a crash between accept and plan).

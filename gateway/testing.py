@@ -28,6 +28,8 @@ class FakeAdapter:
         self.published: list[tuple[Post, str]] = []
         self.deleted: list[str] = []
         self.calls = 0
+        self.timeline: list[RemotePost] = []  # what recent() lists: published and injected posts, by account
+        self._timeline_accounts: list[str] = []
         self._failures: deque[tuple[PublishError, bool]] = deque()
 
     def fail_next(self, error: PublishError, *, after_publishing: bool = False, times: int = 1) -> None:
@@ -55,14 +57,32 @@ class FakeAdapter:
 
     def _record(self, post: Post, key: str) -> str:
         self.published.append((post, key))
-        return str(next(self._ids))
+        remote_id = str(next(self._ids))
+        self._add_to_timeline(post.account, RemotePost(remote_id=remote_id, text=post.text,
+                                                       url=f"https://fake.example/{post.account}/{remote_id}"))
+        return remote_id
+
+    def inject_remote(self, account: str, text: str, *, created_at: datetime | None = None) -> RemotePost:
+        """A post on the account that the gateway did not make (a hijacker's, or staff posting by hand)."""
+        remote_id = str(next(self._ids))
+        post = RemotePost(remote_id=remote_id, text=text, created_at=created_at,
+                          url=f"https://fake.example/{account}/{remote_id}")
+        self._add_to_timeline(account, post)
+        return post
+
+    def _add_to_timeline(self, account: str, post: RemotePost) -> None:
+        self.timeline.append(post)
+        self._timeline_accounts.append(account)
 
     async def delete(self, receipt: Receipt) -> None:
         self.deleted.append(receipt.remote_id)
+        kept = [(p, a) for p, a in zip(self.timeline, self._timeline_accounts, strict=True)
+                if p.remote_id != receipt.remote_id]
+        self.timeline, self._timeline_accounts = [p for p, _ in kept], [a for _, a in kept]
 
     async def recent(self, account: Account, since: datetime) -> list[RemotePost]:
-        return [RemotePost(remote_id=str(i), text=p.text) for i, (p, _) in enumerate(self.published)
-                if p.account == account.id]
+        return [post for post, owner in zip(self.timeline, self._timeline_accounts, strict=True)
+                if owner == account.id and (post.created_at is None or post.created_at >= since)]
 
     async def aclose(self) -> None:
         return None

@@ -197,7 +197,15 @@ class Dispatcher:
             # Claimed in the same batch as the request that hit the limit: wait for the reset too.
             fields = {"retry_at": paused_until, "attempts": max(delivery.attempts - 1, 0)}
             return await self._finish(delivery, DeliveryState.RETRY_WAIT, "アカウントが送信制限中のため待機", fields)
+        if await self._stopped(found[1]):
+            # Stopped (小平 3(7)) after this delivery was claimed: back to held, its attempt unused.
+            fields = {"not_before": None, "retry_at": None, "attempts": max(delivery.attempts - 1, 0)}
+            return await self._finish(delivery, DeliveryState.HELD, "アカウント停止中のため保留", fields)
         return await self._publish(adapter, post, delivery)
+
+    async def _stopped(self, account: Account) -> bool:
+        """Read at the last moment (not cached), so a stop committed after the claim still wins."""
+        return account.stopped or account.id in await self.store.stopped_accounts()
 
     def _adapter_for(
         self, delivery: Delivery, message: Message, found: tuple[Municipality, Account] | None,

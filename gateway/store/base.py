@@ -234,7 +234,8 @@ class Store(Protocol):
 
     async def resume_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
         """Clear the stop (audit `account.resumed`) and move its held deliveries that have no
-        not_before to queued (audit `delivery.queued` each); returns them. Conflict when not stopped."""
+        not_before to queued (audit `delivery.queued` each); returns them. Conflict when the account
+        is neither stopped nor holding such deliveries (left by a config stop since lifted)."""
         ...
 
     async def record_rotation(self, account: str, *, actor: str, reason: str) -> datetime:

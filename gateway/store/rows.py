@@ -9,7 +9,15 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role
-from gateway.store.base import AccountPause, AuditEvent, MessageRecord, NewMessage, User
+from gateway.store.base import (
+    AccountPause,
+    AccountState,
+    AuditEvent,
+    HijackAlert,
+    MessageRecord,
+    NewMessage,
+    User,
+)
 
 _DELIVERY_FIELDS = tuple(Delivery.model_fields)
 
@@ -94,3 +102,21 @@ def audit_values(
         # Details may carry datetimes and enums; JSON columns need plain values.
         "detail": to_jsonable_python(dict(detail or {})),
     }
+
+
+# -- account states and hijack alerts -------------------------------------------------------------
+
+def to_account_state(row: RowLike) -> AccountState:
+    return AccountState(
+        account=row["account"], stopped=bool(row["stopped"]), stop_reason=row["stop_reason"],
+        stopped_by=row["stopped_by"], stopped_at=row["stopped_at"], rotated_at=row["rotated_at"],
+        rotated_by=row["rotated_by"],
+    )
+
+
+def to_hijack_alert(row: RowLike) -> HijackAlert:
+    return HijackAlert(
+        id=int(row["id"]), account=row["account"], remote_id=row["remote_id"], text=row["text"], url=row["url"],
+        posted_at=row["posted_at"], detected_at=row["detected_at"], resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"], note=row["note"],
+    )

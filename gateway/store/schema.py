@@ -201,3 +201,40 @@ account_pauses = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+# -- account states and hijack alerts -------------------------------------------------------------
+
+# Runtime state of an account that outlives a restart: stopped by an operator (小平 3(7)) and the last
+# recorded credential rotation (逗子 3-4(5)). One row per account that ever had either.
+account_states = sa.Table(
+    "account_states",
+    metadata,
+    sa.Column("account", sa.String(128), primary_key=True),
+    sa.Column("stopped", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("stopped_by", sa.String(128)),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Column("rotated_at", UTCDateTime),
+    sa.Column("rotated_by", sa.String(128)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A post found on an account that the gateway did not make (逗子 3-5(4)), kept as evidence.
+hijack_alerts = sa.Table(
+    "hijack_alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("remote_id", sa.String(255), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("url", sa.String(2000)),
+    sa.Column("posted_at", UTCDateTime),
+    sa.Column("detected_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(128)),
+    sa.Column("note", sa.Text),
+    # Never alert twice for the same post.
+    sa.UniqueConstraint("account", "remote_id", name="uq_hijack_alerts_account_remote_id"),
+    sa.Index("ix_hijack_alerts_resolved", "resolved_at"),
+)

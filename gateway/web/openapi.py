@@ -22,6 +22,8 @@ _BODIES: dict[str, dict[str, Any]] = {
     "Retract": {"type": "object", "required": ["reason"], "properties": {
         "reason": {"type": "string"}, "correction": {"type": "string"}}},
     "Alert": {"type": "string", "description": "JMA XML, L-Alert EDXL-DE, CAP 1.1/1.2 or the gateway's JSON"},
+    "Reason": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    "Resolve": {"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}},
 }
 
 _ERROR = {"type": "object", "required": ["error", "message"], "properties": {

@@ -586,7 +586,11 @@ async def test_upgrade_twice_matches_schema(database_url: str) -> None:
             diffs = await conn.run_sync(_schema_diffs)
     finally:
         await engine.dispose()
-    assert version == ["0001"]
+    from alembic.script import ScriptDirectory
+
+    from gateway.store.migrate import alembic_config
+
+    assert version == [ScriptDirectory.from_config(alembic_config()).get_current_head()]
     assert diffs == []
 
 
