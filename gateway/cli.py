@@ -83,6 +83,24 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return _with_store(args, run)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from gateway.web.console import users
+
+    password = users.read_password()
+    actor = f"cli:{getpass.getuser()}"
+
+    async def run(store: Any, settings: Settings) -> int:
+        if args.user_command == "create":
+            await users.create_user(store, name=args.user, role=Role(args.role), password=password, actor=actor)
+            print(f"利用者 {args.user}（{args.role}）を作成し、パスワードを設定しました")
+        else:
+            await users.set_password(store, name=args.user, password=password, actor=actor)
+            print(f"利用者 {args.user} のパスワードを設定しました（以前のログインは無効になります）")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.checkcli import check_command
 
@@ -288,6 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--ttl-days", type=int, default=365)
     create.set_defaults(func=cmd_token_create)
+
+    user = sub.add_parser("user", help="console users (password from a prompt or stdin, never argv)")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    ucreate = usub.add_parser("create", help="create a console user and set the password")
+    ucreate.add_argument("--user", required=True)
+    ucreate.add_argument("--role", required=True, choices=[r.value for r in Role])
+    ucreate.set_defaults(func=cmd_user)
+    uset = usub.add_parser("set-password", help="set a console user's password")
+    uset.add_argument("--user", required=True)
+    uset.set_defaults(func=cmd_user)
 
     check = sub.add_parser("check", help="outbound policy checks only")
     check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     credentials_key_file: Path | None = None
     alert_hmac_secret: SecretStr | None = None
     alert_replay_window_s: int = Field(default=300, ge=1)
+    # Signs console session cookies; when unset, one is generated into var/session.key on first start.
+    session_secret: SecretStr | None = None
 
     log_level: str = "INFO"
 

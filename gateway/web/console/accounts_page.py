@@ -1,0 +1,57 @@
+"""Accounts (operator/admin): health per account through the AccountService, with its actions.
+
+Last post and days since (木更津 11(7): flagged at 30), credential age and rotation due (木更津 7(2))
+with a button to record a rotation and its reason (逗子 3-4(5)), token validity, rate-limit pause,
+stop/resume (小平 3(7): a stop holds every pending delivery) and hijack alerts with resolve.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.accounts import INACTIVE_DAYS
+from gateway.errors import FieldProblem, InputError
+from gateway.service import Gateway
+from gateway.web.accounts_api import service_for
+from gateway.web.api import OPERATORS
+from gateway.web.console.context import Viewer, render
+
+
+async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    chosen = request.query.get("municipality", "")
+    health = [h for h in await service_for(request, gw).health() if not chosen or h.municipality.id == chosen]
+    return render(request, "accounts.html", viewer, rows=health, stale_days=INACTIVE_DAYS, chosen=chosen,
+                  municipalities=list(gw.policies), can_act=viewer.can(OPERATORS),
+                  notice=request.query.get("notice"))
+
+
+async def _reason(request: web.Request, field: str = "reason") -> str:
+    value = str((await request.post()).get(field) or "").strip()
+    if not value:
+        raise InputError("理由を入力してください", [FieldProblem(field, "missing", "必須項目です")])
+    return value
+
+
+async def stop(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    held = await service_for(request, gw).stop(request.match_info["id"], viewer.actor.name, await _reason(request))
+    raise web.HTTPSeeOther(f"/console/accounts?notice=stopped:{held}")
+
+
+async def resume(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    released = await service_for(request, gw).resume(request.match_info["id"], viewer.actor.name,
+                                                     await _reason(request))
+    raise web.HTTPSeeOther(f"/console/accounts?notice=resumed:{released}")
+
+
+async def rotation(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    await service_for(request, gw).record_rotation(request.match_info["id"], viewer.actor.name,
+                                                   await _reason(request))
+    raise web.HTTPSeeOther("/console/accounts?notice=rotated")
+
+
+async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
+    await service_for(request, gw).resolve_hijack(int(raw), viewer.actor.name, await _reason(request, "note"))
+    raise web.HTTPSeeOther("/console/accounts?notice=resolved")

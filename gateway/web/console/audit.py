@@ -1,0 +1,63 @@
+"""Audit log: search by actor, action, message id and free text; CSV export for Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from gateway.service import Gateway
+from gateway.store.base import AuditEvent
+from gateway.web.console.context import Viewer, render
+from gateway.web.console.labels import jst
+
+LIMIT = 1000
+COLUMNS = ("日時", "実行者", "操作", "投稿ID", "配信ID", "変更前", "変更後", "理由", "詳細")
+
+
+async def search(request: web.Request, gw: Gateway) -> tuple[dict[str, str], list[AuditEvent]]:
+    q = {k: request.query.get(k, "").strip() for k in ("actor", "action", "message_id", "text")}
+    events = await gw.store.list_audit(actor=q["actor"] or None, action=q["action"] or None,
+                                       message_id=q["message_id"] or None, limit=LIMIT)
+    needle = q["text"].casefold()
+    if needle:
+        events = [e for e in events if needle in _searchable(e)]
+    return q, events[::-1]  # newest first
+
+
+def _searchable(event: AuditEvent) -> str:
+    return " ".join((event.reason or "", json.dumps(dict(event.detail), ensure_ascii=False, default=str),
+                     event.delivery_id or "")).casefold()
+
+
+async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    q, events = await search(request, gw)
+    return render(request, "audit.html", viewer, q=q, events=events[:300], total=len(events),
+                  query=request.query_string)
+
+
+async def export_csv(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    _, events = await search(request, gw)
+    body = "\ufeff" + to_csv(events)  # the BOM makes Excel read the Japanese text as UTF-8
+    return web.Response(body=body.encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="audit.csv"',
+                                 "Cache-Control": "no-store"})
+
+
+def to_csv(events: Sequence[AuditEvent]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for e in events:
+        writer.writerow([jst(e.at), e.actor, e.action, e.message_id or "", e.delivery_id or "", e.from_state or "",
+                         e.to_state or "", _cell(e.reason or ""),
+                         _cell(json.dumps(dict(e.detail), ensure_ascii=False, default=str))])
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): a reason typed as =HYPERLINK(...) stays text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

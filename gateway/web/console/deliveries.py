@@ -1,0 +1,115 @@
+"""Deliveries (operator): the message × account table with filters, live rows over SSE, and actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+
+from gateway.errors import FieldProblem, InputError
+from gateway.models import Delivery, DeliveryState, Platform, Priority
+from gateway.service import Gateway
+from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
+from gateway.web.console.context import JINJA, Viewer, render
+
+POLL_S = 0.5  # the SSE handler re-reads the store: works the same with several processes on PostgreSQL
+KEEPALIVE_S = 15.0
+LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str = ""
+    account: str = ""
+    platform: str = ""
+    priority: str = ""
+
+    @classmethod
+    def of(cls, request: web.Request) -> Filters:
+        q = request.query
+        filters = cls(q.get("state", ""), q.get("account", ""), q.get("platform", ""), q.get("priority", ""))
+        filters.validate()
+        return filters
+
+    def validate(self) -> None:
+        for name, value, kind in (("state", self.state, DeliveryState), ("platform", self.platform, Platform),
+                                  ("priority", self.priority, Priority)):
+            if value and value not in {v.value for v in kind}:
+                raise InputError(f"{name} が不明です", [FieldProblem(name, "enum", "一覧から選んでください")])
+
+    def keep(self, d: Delivery) -> bool:
+        return ((not self.platform or d.platform.value == self.platform)
+                and (not self.priority or d.priority.value == self.priority))
+
+    async def load(self, gw: Gateway) -> list[Delivery]:
+        rows = await gw.store.list_deliveries(states=[DeliveryState(self.state)] if self.state else None,
+                                              account=self.account or None, limit=LIMIT)
+        return ordered([d for d in rows if self.keep(d)])
+
+
+def ordered(rows: Sequence[Delivery]) -> list[Delivery]:
+    """Emergency deliveries pinned on top, then the most recently changed."""
+    newest_first = sorted(rows, key=lambda d: d.updated_at, reverse=True)
+    return sorted(newest_first, key=lambda d: d.priority is not Priority.EMERGENCY)
+
+
+def row_html(request: web.Request, viewer: Viewer, delivery: Delivery) -> str:
+    template = request.app[JINJA].get_template("delivery_row.html")
+    return template.render(d=delivery, viewer=viewer, can_act=viewer.can(OPERATORS),
+                           can_retract=viewer.can(OPERATORS_APPROVERS))
+
+
+async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    filters = Filters.of(request)
+    rows = await filters.load(gw)
+    accounts = sorted(a.id for m in gw.policies for a in m.accounts)
+    return render(request, "deliveries.html", viewer, rows=[row_html(request, viewer, d) for d in rows],
+                  filters=filters, accounts=accounts, can_act=viewer.can(OPERATORS),
+                  query=request.query_string, notice=request.query.get("notice"))
+
+
+async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    """Server-Sent Events: one `row` event per delivery whose updated_at changed since the last poll."""
+    filters = Filters.of(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"})
+    await response.prepare(request)
+    seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw)}
+    idle = 0.0
+    while True:
+        await asyncio.sleep(POLL_S)
+        changed = [d for d in await filters.load(gw) if seen.get(d.id) != d.updated_at]
+        for delivery in reversed(changed):
+            seen[delivery.id] = delivery.updated_at
+            payload = {"id": delivery.id, "state": delivery.state.value,
+                       "emergency": delivery.priority is Priority.EMERGENCY,
+                       "html": row_html(request, viewer, delivery)}
+            await response.write(f"event: row\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
+        idle = 0.0 if changed else idle + POLL_S
+        if idle >= KEEPALIVE_S:  # a comment line keeps proxies from closing an idle stream
+            await response.write(b": keepalive\n\n")
+            idle = 0.0
+
+
+async def retry(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    await gw.retry_delivery(request.match_info["id"], viewer.actor)
+    raise web.HTTPSeeOther("/console/deliveries?notice=retried")
+
+
+async def cancel(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    await gw.cancel_delivery(request.match_info["id"], viewer.actor)
+    raise web.HTTPSeeOther("/console/deliveries?notice=cancelled")
+
+
+async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    form = await request.post()
+    reason = str(form.get("reason") or "").strip()
+    if not reason:
+        raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
+    message_id = request.match_info["id"]
+    await gw.retract(message_id, viewer.actor, reason)
+    raise web.HTTPSeeOther(f"/console/messages/{message_id}?notice=retracted")

@@ -1,0 +1,62 @@
+"""Japanese words for states, platforms, roles and times as staff read them in the console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.models import DeliveryState, MessageState, Platform, Priority, Role
+from gateway.policy import CATEGORIES
+
+JST = ZoneInfo("Asia/Tokyo")
+
+DELIVERY_STATES = {
+    DeliveryState.PLANNED: "計画済み", DeliveryState.HELD: "保留（時間外・予約）", DeliveryState.QUEUED: "送信待ち",
+    DeliveryState.SENDING: "送信中", DeliveryState.SENT: "送信済み", DeliveryState.RETRY_WAIT: "再試行待ち",
+    DeliveryState.FAILED: "失敗", DeliveryState.UNCERTAIN: "確認中（送信済みか不明）",
+    DeliveryState.SKIPPED: "対象外", DeliveryState.CANCELLED: "取消", DeliveryState.RETRACTED: "取り下げ済み",
+}
+MESSAGE_STATES = {
+    MessageState.PENDING_APPROVAL: "承認待ち", MessageState.APPROVED: "承認済み", MessageState.PLANNED: "配信計画済み",
+    MessageState.REJECTED: "差し戻し", MessageState.CANCELLED: "取消", MessageState.RETRACTED: "取り下げ済み",
+}
+PLATFORMS = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Facebook", Platform.YOUTUBE: "YouTube",
+             Platform.INSTAGRAM: "Instagram"}
+PRIORITIES = {Priority.EMERGENCY: "緊急", Priority.HIGH: "高", Priority.NORMAL: "通常", Priority.LOW: "低"}
+ROLES = {Role.STAFF: "運用投稿者", Role.APPROVER: "承認者", Role.OPERATOR: "運用担当",
+         Role.ALERT_SYSTEM: "防災システム", Role.ADMIN: "管理者"}
+
+# Error codes of the ledger in words a staff member can act on.
+ERRORS = {
+    "auth": "認証が切れています。担当者がアカウントを再認証する必要があります",
+    "rate_limited": "送信回数の上限に達したため、時間をおいて自動で再送します",
+    "retryable": "一時的な障害のため、時間をおいて自動で再送します",
+    "uncertain": "送信できたか不明のため、投稿の有無を確認しています",
+    "permanent": "プラットフォームが投稿を受け付けませんでした（内容を見直してください）",
+    "publish_error": "送信に失敗しました",
+}
+
+
+def jst(value: datetime | None) -> str:
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def error_words(code: str | None, text: str | None) -> str:
+    if not code and not text:
+        return ""
+    plain = ERRORS.get(code or "", "")
+    return f"{plain}（{text}）" if plain and text else plain or text or code or ""
+
+
+def _label(table: dict[Any, str]) -> Any:
+    return lambda value: table.get(value, str(value))
+
+
+GLOBALS: dict[str, Any] = {"categories": CATEGORIES, "delivery_states": DELIVERY_STATES, "platforms": PLATFORMS,
+                           "priorities": PRIORITIES, "roles": ROLES}
+FILTERS: dict[str, Any] = {
+    "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
+    "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
+    "category": lambda value: CATEGORIES.get(value, value), "error_words": error_words,
+}

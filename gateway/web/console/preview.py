@@ -1,0 +1,89 @@
+"""The compose preview: each target platform's post exactly as its adapter renders it, with counters,
+and the check findings with the offending spans cut out of the text for highlighting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import twitter_text
+
+from gateway.adapters.base import Adapter
+from gateway.adapters.line import problems as line_problems
+from gateway.adapters.render import utf8_len, utf16_len
+from gateway.errors import GatewayError
+from gateway.models import CheckResult, Finding, Message, Platform, Post
+from gateway.policy import Account
+from gateway.service import Gateway
+
+
+def preview(gw: Gateway, message: Message) -> dict[str, Any]:
+    targets, result = gw.check(message)
+    return {
+        "verdict": result.verdict.value,
+        "findings": [finding_json(f) for f in result.findings],
+        "segments": segments(message.text, result),
+        "posts": [platform_preview(gw.adapters.get(a.platform), message, a) for a in targets.accounts],
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {"rule": finding.rule, "severity": finding.severity.value, "start": finding.start, "end": finding.end,
+            "clause": finding.clause, "message": finding.message, "account": finding.account}
+
+
+def segments(text: str, result: CheckResult) -> list[dict[str, Any]]:
+    """The text cut at every finding span: [{"text", "finding": index | None}], in order."""
+    spans = sorted((f.start, f.end, i) for i, f in enumerate(result.findings)
+                   if f.start is not None and f.end is not None and 0 <= f.start < f.end <= len(text))
+    out: list[dict[str, Any]] = []
+    cursor = 0
+    for start, end, index in spans:
+        if start < cursor:  # overlapping spans: the first one marks the shared text
+            continue
+        if start > cursor:
+            out.append({"text": text[cursor:start], "finding": None})
+        out.append({"text": text[start:end], "finding": index})
+        cursor = end
+    if cursor < len(text):
+        out.append({"text": text[cursor:], "finding": None})
+    return out
+
+
+def platform_preview(adapter: Adapter | None, message: Message, account: Account) -> dict[str, Any]:
+    base: dict[str, Any] = {"account": account.id, "platform": account.platform.value, "handle": account.handle}
+    if adapter is None:
+        return {**base, "error": "このプラットフォームには送信できません（アダプタ未設定）"}
+    try:
+        post = adapter.render(message, account)
+    except GatewayError as exc:
+        return {**base, "error": exc.message}
+    return {**base, **post_json(post), **counters(adapter, post)}
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    return {
+        "title": post.title, "link": post.link, "skip_reason": post.skip_reason,
+        "parts": [{"text": p.text, "media": [{"kind": m.kind.value, "path": m.path, "alt_text": m.alt_text}
+                                             for m in p.media]} for p in post.parts],
+    }
+
+
+def counters(adapter: Adapter, post: Post) -> dict[str, Any]:
+    limits = adapter.limits
+    texts = [p.text for p in post.parts if p.text]
+    out: dict[str, Any] = {"problems": [], "counts": []}
+    if post.platform is Platform.X:
+        out["counts"] = [{"label": f"{i + 1}件目", "value": twitter_text.parse_tweet(t).weightedLength,
+                          "max": limits.max_text} for i, t in enumerate(texts)]
+    elif post.platform is Platform.LINE:
+        out["counts"] = [{"label": "UTF-16", "value": sum(utf16_len(t) for t in texts), "max": limits.max_text},
+                         {"label": "メッセージ数", "value": len(post.parts), "max": limits.max_parts}]
+        out["problems"] = line_problems(post)
+    elif post.platform is Platform.YOUTUBE:
+        out["counts"] = [{"label": "タイトル", "value": len(post.title or ""), "max": limits.max_title},
+                         {"label": "説明（バイト）", "value": sum(utf8_len(t) for t in texts),
+                          "max": limits.max_description_bytes}]
+    else:
+        out["counts"] = [{"label": "文字数", "value": sum(len(t) for t in texts), "max": limits.max_text}]
+    out["over"] = any(c["max"] is not None and c["value"] > c["max"] for c in out["counts"])
+    return out

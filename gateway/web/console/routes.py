@@ -1,0 +1,87 @@
+"""Console routes: one table of (method, path, handler, roles), the same role sets as the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.models import Role
+from gateway.service import Gateway
+from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
+from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, login
+from gateway.web.console.context import (
+    CODEC,
+    JINJA,
+    MEDIA_DIR,
+    STATIC,
+    THROTTLE,
+    Page,
+    Viewer,
+    environment,
+    error_page,
+    page,
+    render,
+    viewer_of,
+)
+from gateway.web.console.session import SessionCodec
+from gateway.web.console.throttle import LoginThrottle
+
+PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
+    ("GET", "/console/compose", compose.compose_page, STAFF),
+    ("POST", "/console/compose", compose.submit, STAFF),
+    ("POST", "/console/compose/preview", compose.preview_json, STAFF),
+    ("GET", "/console/approvals", approvals.queue, APPROVERS),
+    ("GET", "/console/messages/{id}", approvals.message_page, READERS),
+    ("POST", "/console/messages/{id}/approve", approvals.approve, APPROVERS),
+    ("POST", "/console/messages/{id}/reject", approvals.reject, APPROVERS),
+    ("POST", "/console/messages/{id}/retract", deliveries.retract, OPERATORS_APPROVERS),
+    ("GET", "/console/deliveries", deliveries.table, READERS),
+    ("GET", "/console/deliveries/events", deliveries.events, READERS),
+    ("POST", "/console/deliveries/{id}/retry", deliveries.retry, OPERATORS),
+    ("POST", "/console/deliveries/{id}/cancel", deliveries.cancel, OPERATORS),
+    ("GET", "/console/accounts", accounts_page.page, READERS),
+    ("POST", "/console/accounts/{id}/stop", accounts_page.stop, OPERATORS),
+    ("POST", "/console/accounts/{id}/resume", accounts_page.resume, OPERATORS),
+    ("POST", "/console/accounts/{id}/rotation", accounts_page.rotation, OPERATORS),
+    ("POST", "/console/hijack-alerts/{id}/resolve", accounts_page.resolve_hijack, OPERATORS),
+    ("GET", "/console/audit", audit.page, OPERATORS_APPROVERS),
+    ("GET", "/console/audit.csv", audit.export_csv, OPERATORS_APPROVERS),
+)
+
+
+async def home(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    return render(request, "home.html", viewer)
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console/")
+
+
+def _guarded_logout(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except GatewayError as exc:
+            return error_page(request, await viewer_of(request), exc)
+    return handle
+
+
+def mount(app: web.Application, *, secret: bytes, media_dir: Path) -> None:
+    """Add the console's routes, static files and state to `app`; `/` redirects to the console."""
+    app[CODEC] = SessionCodec(secret)
+    app[THROTTLE] = LoginThrottle()
+    app[JINJA] = environment()
+    app[MEDIA_DIR] = media_dir
+    app.router.add_get("/", root)
+    app.router.add_get("/console", root)
+    app.router.add_get("/console/", page(frozenset(Role))(home))
+    app.router.add_get("/console/login", login.login_form)
+    app.router.add_post("/console/login", login.login_submit)
+    app.router.add_post("/console/logout", _guarded_logout(login.logout))
+    for method, path, handler, roles in PAGES:
+        app.router.add_route(method, path, page(roles)(handler))
+    app.router.add_static("/console/static/", STATIC)

@@ -1,0 +1,89 @@
+"""Console sessions: a signed cookie (HMAC-SHA256) carrying user, role, expiry and the CSRF token.
+
+Nothing is stored server-side, so several processes share sessions through the secret alone.
+The cookie also carries a fingerprint of the password hash: setting a new password ends every
+older session. Every request re-reads the user, so a disabled user or changed role takes effect
+at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.settings import Settings
+
+COOKIE = "kgw_session"
+LIFETIME_S = 8 * 3600  # one working day
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    expires: float
+    csrf: str
+    fingerprint: str
+
+
+def fingerprint(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+class SessionCodec:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("session secret must be at least 32 bytes")
+        self._secret = secret
+
+    def issue(self, user: str, password_hash: str | None, now: float) -> Session:
+        return Session(user=user, expires=now + LIFETIME_S, csrf=secrets.token_urlsafe(24),
+                       fingerprint=fingerprint(password_hash))
+
+    def encode(self, session: Session) -> str:
+        payload = json.dumps({"u": session.user, "e": session.expires, "c": session.csrf,
+                              "f": session.fingerprint}, separators=(",", ":")).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{body}.{self._sign(body)}"
+
+    def decode(self, value: str, now: float) -> Session | None:
+        body, _, signature = value.partition(".")
+        if not body or not hmac.compare_digest(signature, self._sign(body)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            session = Session(user=str(data["u"]), expires=float(data["e"]), csrf=str(data["c"]),
+                              fingerprint=str(data["f"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return session if session.expires > now else None
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(session: Session, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The server's session secret from `path`, created (0600) on first start."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret.hex())
+    return secret
+
+
+def console_secret(settings: Settings) -> bytes:
+    if settings.session_secret is not None:
+        return hashlib.sha256(settings.session_secret.get_secret_value().encode()).digest()
+    return load_or_create_secret(settings.var_dir / "session.key")

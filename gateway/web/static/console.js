@@ -1,0 +1,170 @@
+// Console behaviour: account filtering and live preview on the compose form, live delivery rows (SSE).
+// Vanilla JS, no external code; all text goes into the page through textContent (no HTML injection),
+// except delivery rows, which the server renders with Jinja's autoescaping.
+"use strict";
+
+(function () {
+  const main = document.getElementById("main");
+  const csrf = main ? main.dataset.csrf || "" : "";
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, v));
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // -- compose -----------------------------------------------------------------------------
+  function filterAccounts(form) {
+    const municipality = form.elements.municipality.value;
+    const category = form.elements.category.value;
+    let shown = 0;
+    form.querySelectorAll("p.account").forEach((row) => {
+      const ok = row.dataset.municipality === municipality &&
+        (!category || row.dataset.categories.split(" ").includes(category));
+      row.hidden = !ok;
+      const box = row.querySelector("input");
+      if (!ok) box.checked = false;
+      shown += ok ? 1 : 0;
+    });
+    document.getElementById("accounts-empty").hidden = shown > 0;
+  }
+
+  function formFields(form) {
+    const media = [];
+    for (let i = 0; form.elements["image_alt_" + i]; i++) {
+      const file = form.elements["image_file_" + i];
+      const path = form.elements["image_path_" + i].value.trim();
+      const alt = form.elements["image_alt_" + i].value;
+      if (file.files.length || path) {
+        media.push({ kind: "image", path: path || "var/media/upload-" + i, alt_text: alt || null });
+      }
+    }
+    const video = form.elements.video_path.value.trim();
+    if (video) media.push({ kind: "video", path: video });
+    const accounts = Array.from(form.querySelectorAll("input[name=accounts]:checked")).map((b) => b.value);
+    const value = (name) => (form.elements[name] ? form.elements[name].value : "");
+    return {
+      municipality: value("municipality"), category: value("category"), text: value("text"),
+      title: value("title"), link: value("link"), not_before: value("not_before"),
+      correction_of: value("correction_of"), accounts: accounts, media: media,
+    };
+  }
+
+  function renderFindings(box, data) {
+    box.replaceChildren();
+    const verdict = { pass: "問題は見つかりませんでした", review: "承認者の確認が必要な指摘があります",
+      block: "このままでは投稿できません（禁止の指摘があります）" }[data.verdict];
+    box.append(el("p", { class: "verdict verdict-" + data.verdict }, verdict));
+    if (!data.findings.length) return;
+    const marked = el("div", { class: "marked", lang: "ja" });
+    data.segments.forEach((s) => {
+      if (s.finding === null) { marked.append(document.createTextNode(s.text)); return; }
+      marked.append(el("mark", { class: "finding", "data-finding": s.finding, title: "指摘 " + (s.finding + 1) }, s.text));
+    });
+    box.append(marked);
+    const list = el("ol", { class: "findings" });
+    data.findings.forEach((f) => {
+      const item = el("li", { class: "sev-" + f.severity });
+      item.append(el("span", { class: "badge" }, f.severity === "block" ? "禁止" : "要確認"), " " + f.message + " ");
+      item.append(el("cite", {}, f.clause));
+      if (f.account) item.append("（" + f.account + "）");
+      list.append(item);
+    });
+    box.append(list);
+  }
+
+  function renderPost(post) {
+    const card = el("article", { class: "post platform-" + post.platform, "aria-label": post.account });
+    card.append(el("h3", {}, post.account + "（" + post.handle + "）"));
+    if (post.error) { card.append(el("p", { class: "error" }, post.error)); return card; }
+    if (post.skip_reason) card.append(el("p", { class: "hint" }, "送信されません: " + post.skip_reason));
+    (post.counts || []).forEach((c) => {
+      const over = c.max !== null && c.value > c.max;
+      card.append(el("p", { class: "count" + (over ? " over" : ""), "data-label": c.label },
+        c.label + ": " + c.value + (c.max !== null ? " / " + c.max : "") + (over ? "（上限超過）" : "")));
+    });
+    if (post.title) card.append(el("p", { class: "title" }, "タイトル: " + post.title));
+    post.parts.forEach((part) => {
+      if (part.text) card.append(el("pre", { class: "part" }, part.text));
+      part.media.forEach((m) => card.append(el("p", { class: "media" },
+        (m.kind === "video" ? "動画: " : "画像: ") + m.path + (m.alt_text ? "（代替テキスト: " + m.alt_text + "）" : ""))));
+    });
+    (post.problems || []).forEach((p) => card.append(el("p", { class: "error" }, p)));
+    return card;
+  }
+
+  function renderProblems(box, body) {
+    box.replaceChildren(el("p", { class: "hint" }, body.message || "入力を確認してください"));
+    const list = el("ul", {});
+    (body.problems || []).forEach((p) => list.append(el("li", {}, p.field + ": " + p.message)));
+    box.append(list);
+  }
+
+  function setupCompose(form) {
+    const findings = document.getElementById("findings-live");
+    const posts = document.getElementById("posts");
+    let timer = null;
+    let seq = 0;
+    async function refresh() {
+      const fields = formFields(form);
+      if (!fields.municipality || !fields.category || !fields.text.trim()) return;
+      const mine = ++seq;
+      const response = await fetch("/console/compose/preview", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(fields),
+      });
+      const body = await response.json();
+      if (mine !== seq) return;  // a newer request is on its way
+      if (!response.ok) { renderProblems(findings, body); posts.replaceChildren(); return; }
+      renderFindings(findings, body);
+      posts.replaceChildren(...body.posts.map(renderPost));
+      form.dataset.previewed = String(mine);
+    }
+    const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 300); };
+    form.addEventListener("input", schedule);
+    form.addEventListener("change", (event) => {
+      if (event.target.name === "municipality" || event.target.name === "category") filterAccounts(form);
+      schedule();
+    });
+    filterAccounts(form);
+    schedule();
+  }
+
+  // -- deliveries (Server-Sent Events) --------------------------------------------------------
+  function placeRow(tbody, row, emergency) {
+    const old = document.getElementById(row.id);
+    if (old) { old.replaceWith(row); return; }
+    const pinned = tbody.querySelectorAll("tr.emergency");
+    const anchor = emergency ? tbody.firstElementChild : (pinned.length ? pinned[pinned.length - 1].nextElementSibling : tbody.firstElementChild);
+    tbody.insertBefore(row, anchor);
+    const none = document.getElementById("no-rows");
+    if (none) none.remove();
+  }
+
+  function setupLive(status) {
+    const tbody = document.getElementById("rows");
+    const source = new EventSource(status.dataset.events);
+    source.addEventListener("open", () => { status.textContent = "自動更新: 接続中（変更はすぐに反映されます）"; });
+    source.addEventListener("error", () => { status.textContent = "自動更新: 再接続しています…"; });
+    source.addEventListener("row", (event) => {
+      const data = JSON.parse(event.data);
+      const holder = document.createElement("tbody");
+      holder.innerHTML = data.html;  // server-rendered and autoescaped
+      const row = holder.firstElementChild;
+      if (row) placeRow(tbody, row, data.emergency);
+    });
+    window.addEventListener("pagehide", () => source.close());
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("compose");
+    if (form) setupCompose(form);
+    const live = document.getElementById("live");
+    if (live) setupLive(live);
+    document.querySelectorAll("a[data-back]").forEach((a) => a.addEventListener("click", (event) => {
+      if (history.length > 1) { event.preventDefault(); history.back(); }
+    }));
+  });
+})();

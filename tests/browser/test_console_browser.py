@@ -1,0 +1,139 @@
+"""The console in headless Chromium: the whole journey, CSRF and roles, keyboard-only compose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Served, screenshot, signed_in
+
+pytestmark = pytest.mark.browser
+
+MOBILE = "小平市民まつりを開催します。お問い合わせは担当 090-1234-5678 まで。"
+CLEAN = "小平市民まつりを中央公園で開催します。ぜひお越しください。"
+
+
+async def compose(page: Any, served: Served, text: str) -> None:
+    await page.goto(served.url + "/console/compose")
+    await page.get_by_label("自治体").select_option("kodaira")
+    await page.get_by_label("カテゴリ", exact=True).select_option("event")
+    await page.get_by_label("kodaira_x（X").check()
+    await page.get_by_label("本文").fill(text)
+
+
+async def test_compose_approve_watch_live_and_retract(browser: Any, served: Served) -> None:
+    staff = await signed_in(browser, served, "sato")
+    await compose(staff, served, MOBILE)
+    mark = staff.locator("#findings-live mark.finding")
+    await mark.wait_for()
+    assert await mark.inner_text() == "090-1234-5678"
+    assert "4(8)" in await staff.locator("#findings-live cite").first.inner_text()
+    await staff.locator(".post .count").first.wait_for()
+    await screenshot(staff, "01-compose-finding")
+
+    await staff.get_by_label("本文").fill(CLEAN)
+    await staff.locator(".verdict-pass").wait_for()
+    assert "/ 280" in await staff.locator(".post .count").first.inner_text()
+    await staff.get_by_role("button", name="提出する").click()
+    await staff.wait_for_url("**/console/messages/*")
+    message_id = staff.url.rsplit("/", 1)[1]
+    assert await staff.get_by_role("button", name="承認する").count() == 0
+
+    operator = await signed_in(browser, served, "ito")
+    await operator.goto(served.url + "/console/deliveries")
+    await operator.locator("#live").filter(has_text="変更はすぐに反映").wait_for()
+    await operator.evaluate("window.__notReloaded = true")
+
+    approver = await signed_in(browser, served, "suzuki")
+    await approver.goto(served.url + "/console/approvals")
+    card = approver.locator(f"article:has(#m-{message_id})")
+    await screenshot(approver, "02-approval-queue")
+    await card.get_by_role("button", name="承認する").click()
+    await approver.wait_for_url(f"**/console/messages/{message_id}?notice=approved")
+
+    sent = operator.locator("#rows tr[data-state='sent']").filter(has_text=message_id)
+    await sent.wait_for(timeout=20_000)
+    assert await operator.evaluate("window.__notReloaded") is True  # updated live, no reload
+    assert await sent.get_by_role("link", name="投稿を開く").count() == 1
+    await screenshot(operator, "03-deliveries-live-sent")
+
+    await operator.goto(f"{served.url}/console/messages/{message_id}")
+    await operator.get_by_label("取り下げの理由").fill("日付の誤りのため")
+    await operator.get_by_role("button", name="取り下げる").click()
+    await operator.wait_for_url("**notice=retracted")
+    assert await operator.locator("td.state-retracted").count() == 1
+    await screenshot(operator, "04-retracted")
+
+    await staff.goto(f"{served.url}/console/compose?correction_of={message_id}")
+    assert (await staff.get_by_label("本文").input_value()).startswith("【訂正】")
+    await staff.locator(".verdict-pass, .verdict-review").wait_for()
+    await screenshot(staff, "05-correction-compose")
+
+    await operator.goto(f"{served.url}/console/audit?message_id={message_id}")
+    assert "delivery.sent" in await operator.locator("table.audit").inner_text() or \
+        "sent" in await operator.locator("table.audit").inner_text()
+    await screenshot(operator, "06-audit")
+    await operator.goto(f"{served.url}/console/accounts")
+    await screenshot(operator, "07-accounts")
+
+
+async def test_csrf_refused_and_roles_enforced(browser: Any, served: Served) -> None:
+    staff = await signed_in(browser, served, "sato")
+    response = await staff.goto(served.url + "/console/approvals")
+    assert response.status == 403
+    assert "権限がありません" in await staff.locator("main").inner_text()
+    assert await staff.get_by_role("link", name="承認待ち").count() == 0
+    status = await staff.evaluate("""async () => (await fetch('/console/compose/preview', {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'Accept': 'application/json'},
+        body: JSON.stringify({municipality: 'kodaira', category: 'event', text: 'x'})})).status""")
+    assert status == 403
+    await staff.goto(served.url + "/console/compose")
+    await staff.evaluate("document.querySelector('#compose input[name=csrf]').value = 'forged'")
+    await staff.get_by_label("自治体").select_option("kodaira")
+    await staff.get_by_label("カテゴリ", exact=True).select_option("event")
+    await staff.get_by_label("本文").fill(CLEAN)
+    async with staff.expect_navigation():
+        await staff.get_by_role("button", name="提出する").click()
+    assert "CSRF" in await staff.locator("main").inner_text()
+    await screenshot(staff, "08-csrf-refused")
+
+    operator = await signed_in(browser, served, "ito")
+    response = await operator.goto(served.url + "/console/compose")
+    assert response.status == 403
+
+
+async def tab_to(page: Any, selector: str, limit: int = 80) -> None:
+    for _ in range(limit):
+        if await page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+async def choose_by_keyboard(page: Any, selector: str, value: str) -> None:
+    await tab_to(page, selector)
+    for _ in range(20):
+        if await page.evaluate(f"document.querySelector({selector!r}).value") == value:
+            return
+        await page.keyboard.press("ArrowDown")
+    raise AssertionError(f"{value} not reachable in {selector}")
+
+
+async def test_compose_form_by_keyboard_only(browser: Any, served: Served) -> None:
+    staff = await signed_in(browser, served, "sato")
+    await staff.goto(served.url + "/console/compose")
+    await choose_by_keyboard(staff, "#municipality", "kodaira")
+    await choose_by_keyboard(staff, "#category", "event")
+    await tab_to(staff, "#acc-kodaira_x")
+    await staff.keyboard.press("Space")
+    await tab_to(staff, "#text")
+    await staff.keyboard.type(CLEAN)
+    await staff.locator(".verdict-pass").wait_for()
+    focus_style = await staff.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focus_style != "none"  # the focused field is visibly marked
+    await screenshot(staff, "09-keyboard-compose")
+    await tab_to(staff, "#submit")
+    await staff.keyboard.press("Enter")
+    await staff.wait_for_url("**/console/messages/*")
+    assert "承認待ち" in await staff.locator("main").inner_text()

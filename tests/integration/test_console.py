@@ -1,0 +1,307 @@
+"""The web console over a real database: sign-in, sessions, CSRF, roles, compose preview, approval, audit CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import twitter_text
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.models import MessageState
+from gateway.web.app import build_app
+from gateway.web.console.passwords import hash_password
+from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
+
+PASSWORD = "correct horse battery"
+PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
+TEXT = "小平市民まつりを中央公園で開催します。ぜひお越しください。"
+FORM = {"municipality": "kodaira", "category": "event", "accounts": "kodaira_x", "text": TEXT}
+
+
+@pytest.fixture
+async def app(harness: Harness, tmp_path: Path) -> web.Application:
+    for actor in (STAFF, APPROVER, APPROVER2, OPERATOR):
+        await harness.store.set_password(actor.name, PASSWORD_HASH, actor="test")
+    return build_app(harness.gateway, media_dir=tmp_path / "media")
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(app)) as c:  # type: ignore[arg-type]
+        yield c
+
+
+async def login_form(client: TestClient, name: str, password: str = PASSWORD) -> dict[str, str]:
+    page = await client.get("/console/login")
+    return {"user": name, "password": password, "next": "/console/", "csrf": csrf_of(await page.text())}
+
+
+async def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Sign in and return the CSRF token found on the home page."""
+    response = await client.post("/console/login", data=await login_form(client, name, password))
+    assert response.status == 200, await response.text()
+    return csrf_of(await response.text())
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+async def test_root_redirects_and_pages_need_login(client: TestClient) -> None:
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"] == "/console/"
+    response = await client.get("/console/deliveries", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/console/login")
+    page = await client.get("/console/login")
+    assert "ログイン" in await page.text()
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+async def test_login_form_needs_its_token(client: TestClient) -> None:
+    await client.get("/console/login")
+    forged = await client.post("/console/login", data={"user": STAFF.name, "password": PASSWORD, "csrf": "forged"},
+                               allow_redirects=False)
+    assert forged.status == 403 and "有効期限" in await forged.text()
+    assert (await client.get("/console/compose", allow_redirects=False)).status == 303
+
+
+async def test_session_cookie_flags_and_logout(client: TestClient) -> None:
+    response = await client.post("/console/login", data=await login_form(client, STAFF.name), allow_redirects=False)
+    assert response.status == 303
+    [cookie] = [c for c in response.headers.getall("Set-Cookie") if c.startswith("kgw_session=")]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    home = await client.get("/console/")
+    token = csrf_of(await home.text())
+    assert (await client.post("/console/logout", data={"csrf": "wrong"})).status == 403
+    await client.post("/console/logout", data={"csrf": token})
+    after = await client.get("/console/compose", allow_redirects=False)
+    assert after.status == 303
+
+
+async def test_wrong_password_then_lockout_in_japanese(client: TestClient) -> None:
+    for _ in range(5):
+        response = await client.post("/console/login", data=await login_form(client, STAFF.name, "nope"))
+        assert response.status == 401
+        assert "正しくありません" in await response.text()
+    locked = await client.post("/console/login", data=await login_form(client, STAFF.name))
+    assert locked.status == 429
+    assert "ログインできません" in await locked.text()
+
+
+async def test_new_password_ends_old_sessions(client: TestClient, harness: Harness) -> None:
+    await login(client, STAFF.name)
+    assert (await client.get("/console/compose")).status == 200
+    await harness.store.set_password(STAFF.name, hash_password("another long password"), actor="test")
+    assert (await client.get("/console/compose", allow_redirects=False)).status == 303
+
+
+async def test_state_changes_need_the_csrf_token(client: TestClient) -> None:
+    token = await login(client, STAFF.name)
+    refused = await client.post("/console/compose", data=FORM)
+    assert refused.status == 403
+    assert "CSRF" in await refused.text()
+    refused = await client.post("/console/compose/preview", json=FORM, headers={"Accept": "application/json"})
+    assert refused.status == 403
+    accepted = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "k1"},
+                                 allow_redirects=False)
+    assert accepted.status == 303 and accepted.headers["Location"].startswith("/console/messages/")
+
+
+@pytest.mark.parametrize(("actor", "path", "status"), [
+    (STAFF, "/console/approvals", 403), (STAFF, "/console/audit", 403), (OPERATOR, "/console/compose", 403),
+    (OPERATOR, "/console/deliveries", 200), (APPROVER, "/console/approvals", 200), (OPERATOR, "/console/audit", 200),
+    (OPERATOR, "/console/accounts", 200),
+])
+async def test_roles_as_in_the_api(client: TestClient, actor: object, path: str, status: int) -> None:
+    await login(client, actor.name)  # type: ignore[attr-defined]
+    response = await client.get(path)
+    assert response.status == status, await response.text()
+    if status == 403:
+        assert "権限がありません" in await response.text()
+
+
+async def test_preview_marks_the_finding_and_counts(client: TestClient) -> None:
+    token = await login(client, STAFF.name)
+    text = "お問い合わせは担当 090-1234-5678 まで。"
+    response = await client.post("/console/compose/preview", json={**FORM, "accounts": ["kodaira_x"], "text": text},
+                                 headers={"X-CSRF-Token": token, "Accept": "application/json"})
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["verdict"] == "block"
+    marked = [s for s in body["segments"] if s["finding"] is not None]
+    assert [s["text"] for s in marked] == ["090-1234-5678"]
+    assert "4(8)" in body["findings"][0]["clause"]
+    [post] = body["posts"]
+    # The harness runs fake adapters; the counter is twitter-text's weighted length of the rendered part.
+    assert post["platform"] == "x"
+    assert post["counts"][0]["value"] == twitter_text.parse_tweet(post["parts"][0]["text"]).weightedLength
+
+
+async def test_nobody_approves_their_own_message(client: TestClient, harness: Harness, app: object) -> None:
+    token = await login(client, APPROVER.name)
+    created = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "own"},
+                                allow_redirects=False)
+    message_id = created.headers["Location"].rsplit("/", 1)[1]
+    page = await (await client.get(f"/console/messages/{message_id}")).text()
+    assert "承認する</button>" not in page and "自分が提出した投稿は承認できません" in page
+    refused = await client.post(f"/console/messages/{message_id}/approve", data={"csrf": token})
+    assert refused.status == 403
+    async with TestClient(TestServer(app)) as other:  # type: ignore[arg-type]
+        other_token = await login(other, APPROVER2.name)
+        queue = await (await other.get("/console/approvals")).text()
+        assert "承認する</button>" in queue
+        done = await other.post(f"/console/messages/{message_id}/approve", data={"csrf": other_token},
+                                allow_redirects=False)
+        assert done.status == 303
+    assert (await harness.store.get_message(message_id)).state is MessageState.PLANNED
+
+
+async def test_audit_csv_has_bom_and_japanese(client: TestClient) -> None:
+    token = await login(client, STAFF.name)
+    await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "a1"})
+    await client.post("/console/logout", data={"csrf": token})
+    await login(client, OPERATOR.name)
+    response = await client.get("/console/audit.csv?actor=" + STAFF.name)
+    raw = await response.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("日時,実行者,操作")
+    assert "message.accepted" in text
+
+
+async def test_accounts_stop_resume_and_rotation(client: TestClient, harness: Harness) -> None:
+    token = await login(client, OPERATOR.name)
+    page = await (await client.get("/console/accounts")).text()
+    assert "kodaira_x" in page and "要確認: 長期間投稿なし" in page and "停止する</button>" in page
+    stopped = await client.post("/console/accounts/kodaira_x/stop", data={"csrf": token, "reason": "乗っ取りの疑い"})
+    assert stopped.status == 200
+    assert "停止中（乗っ取りの疑い）" in await stopped.text()
+    missing = await client.post("/console/accounts/kodaira_x/resume", data={"csrf": token, "reason": " "})
+    assert missing.status == 400 and "理由を入力" in await missing.text()
+    resumed = await client.post("/console/accounts/kodaira_x/resume", data={"csrf": token, "reason": "確認済み"})
+    assert "アカウントを再開しました" in await resumed.text()
+    await client.post("/console/accounts/kodaira_x/rotation", data={"csrf": token, "reason": "担当者の異動"})
+    events = await harness.store.list_audit(action="credentials.rotated")
+    assert [e.reason for e in events] == ["担当者の異動"]
+
+
+async def test_staff_sees_accounts_without_actions(client: TestClient) -> None:
+    token = await login(client, STAFF.name)
+    page = await (await client.get("/console/accounts")).text()
+    assert "kodaira_x" in page and "停止する</button>" not in page
+    refused = await client.post("/console/accounts/kodaira_x/stop", data={"csrf": token, "reason": "x"})
+    assert refused.status == 403
+
+
+async def test_image_upload_is_saved_under_a_safe_name(client: TestClient, tmp_path: Path, harness: Harness) -> None:
+    token = await login(client, STAFF.name)
+    form = aiohttp.FormData({**FORM, "csrf": token, "idempotency_key": "img", "image_alt_0": "会場の地図"})
+    form.add_field("image_file_0", b"\x89PNG\r\n\x1a\nfake", filename="../../etc/passwd.png", content_type="image/png")
+    created = await client.post("/console/compose", data=form, allow_redirects=False)
+    assert created.status == 303, await created.text()
+    record = await harness.store.get_message(created.headers["Location"].rsplit("/", 1)[1])
+    [media] = record.body.media
+    assert media.alt_text == "会場の地図"
+    saved = Path(media.path)
+    assert saved.parent == tmp_path / "media" and re.fullmatch(r"[0-9a-f]{32}\.png", saved.name)
+    assert saved.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_typed_media_path_cannot_escape(client: TestClient) -> None:
+    token = await login(client, STAFF.name)
+    response = await client.post("/console/compose", data={**FORM, "csrf": token, "image_path_0": "../secret.jpg"})
+    assert response.status == 400 and "パスが正しくありません" in await response.text()
+
+
+REVIEW_TEXT = "小平市民まつりを開催します。詳しくは https://bit.ly/abc123"
+
+
+async def submitted(app: web.Application, actor: object, text: str) -> str:
+    async with TestClient(TestServer(app)) as staff:
+        token = await login(staff, actor.name)  # type: ignore[attr-defined]
+        created = await staff.post("/console/compose", data={**FORM, "text": text, "csrf": token,
+                                                             "idempotency_key": text[:20]}, allow_redirects=False)
+        assert created.status == 303, await created.text()
+        return created.headers["Location"].rsplit("/", 1)[1]
+
+
+async def test_review_finding_needs_an_override_reason(client: TestClient, app: web.Application,
+                                                       harness: Harness) -> None:
+    message_id = await submitted(app, STAFF, REVIEW_TEXT)
+    token = await login(client, APPROVER.name)
+    queue = await (await client.get("/console/approvals")).text()
+    assert 'name="override_links.shortener"' in queue and '<mark class="finding"' in queue
+    refused = await client.post(f"/console/messages/{message_id}/approve", data={"csrf": token})
+    assert refused.status == 400 and "理由を記入" in await refused.text()
+    approved = await client.post(f"/console/messages/{message_id}/approve",
+                                 data={"csrf": token, "override_links.shortener": "市の公式短縮URLで確認済み"})
+    assert approved.status == 200
+    record = await harness.store.get_message(message_id)
+    assert record.overrides == {"links.shortener": "市の公式短縮URLで確認済み"}
+
+
+async def test_send_back_with_a_comment(client: TestClient, app: web.Application, harness: Harness) -> None:
+    message_id = await submitted(app, STAFF, TEXT)
+    token = await login(client, APPROVER.name)
+    await client.post(f"/console/messages/{message_id}/reject", data={"csrf": token, "comment": "日付を追記してください"})
+    record = await harness.store.get_message(message_id)
+    assert record.state is MessageState.REJECTED and record.note == "日付を追記してください"
+
+
+async def test_deliveries_stream_pushes_changed_rows(client: TestClient, app: web.Application,
+                                                     harness: Harness) -> None:
+    message_id = await submitted(app, STAFF, TEXT)
+    await harness.gateway.approve(message_id, APPROVER)
+    await login(client, OPERATOR.name)
+    assert message_id in await (await client.get("/console/deliveries")).text()
+    [delivery] = await harness.store.list_deliveries(message_id=message_id)
+    stream = await client.get("/console/deliveries/events")
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    harness.clock.advance(seconds=1)
+    await harness.gateway.cancel_delivery(delivery.id, OPERATOR)
+    event = b""
+    while b"\n\n" not in event:
+        event += await asyncio.wait_for(stream.content.readany(), timeout=5)
+    stream.close()
+    name, data = event.decode().split("\n")[:2]
+    assert name == "event: row"
+    payload = json.loads(data.removeprefix("data: "))
+    assert payload["id"] == delivery.id and payload["state"] == "cancelled"
+    assert f'id="d-{delivery.id}"' in payload["html"] and "取消" in payload["html"]
+
+
+async def test_audit_free_text_search(client: TestClient, app: web.Application, harness: Harness) -> None:
+    message_id = await submitted(app, STAFF, TEXT)
+    await harness.gateway.reject(message_id, APPROVER, "写真の差し替えが必要")
+    await login(client, OPERATOR.name)
+    found = await (await client.get("/console/audit", params={"text": "写真の差し替え"})).text()
+    assert message_id in found
+    none = await (await client.get("/console/audit", params={"text": "存在しない語句"})).text()
+    assert message_id not in none
+
+
+def test_emergency_deliveries_are_pinned_on_top() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.models import Delivery, DeliveryState, Platform, Priority
+    from gateway.web.console.deliveries import ordered
+
+    base = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+    def delivery(n: int, priority: Priority) -> Delivery:
+        return Delivery(id=f"d{n}", message_id="m", municipality="kodaira", account="kodaira_x", platform=Platform.X,
+                        priority=priority, state=DeliveryState.SENT, idempotency_key=f"k{n}",
+                        created_at=base, updated_at=base + timedelta(minutes=n))
+
+    rows = [delivery(1, Priority.EMERGENCY), delivery(2, Priority.NORMAL), delivery(3, Priority.HIGH),
+            delivery(0, Priority.EMERGENCY)]
+    assert [d.id for d in ordered(rows)] == ["d1", "d0", "d3", "d2"]
