@@ -266,8 +266,9 @@ class Dispatcher:
 
     async def _rate_limited(self, delivery: Delivery, exc: RateLimited, fields: dict[str, Any]) -> Delivery:
         until = self.retry.next_attempt_at(self.clock(), delivery.attempts, exc.retry_after)
-        await self.store.pause_account(delivery.account, until=until, reason=exc.message, actor=self.worker_id)
+        # Known to this process at once; the store's pause (for other replicas) follows.
         self._paused[delivery.account] = until
+        await self.store.pause_account(delivery.account, until=until, reason=exc.message, actor=self.worker_id)
         metrics.RATE_LIMIT_PAUSES.labels(delivery.platform.value).inc()
         fields["retry_at"] = until
         # A rate limit is the platform's pacing, not a failure of this delivery: it does not use up attempts.

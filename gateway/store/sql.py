@@ -641,7 +641,7 @@ class SqlStore:
                 detail={"account": account, "until": until},
             )])
 
-        await self._write(pause)
+        await self._write(pause, urgent=True)  # ahead of claims that would otherwise still see the account free
 
     @_shielded
     async def account_pauses(self, now: datetime) -> list[AccountPause]:
