@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import json
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -42,6 +45,7 @@ log = logging.getLogger("gateway.service")
 CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
                DeliveryState.UNCERTAIN)
 PLAN_GRACE = timedelta(seconds=5)
+CHECKPOINT_SECONDS = 5.0
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
 
 
@@ -73,6 +77,7 @@ class Gateway:
         self.clock = clock
         self.housekeeping_seconds = housekeeping_seconds
         self._housekeeper: asyncio.Task[None] | None = None
+        self._next_checkpoint = 0.0
 
     # -- checks ---------------------------------------------------------------------------
     def check(self, message: Message) -> tuple[Targets, CheckResult]:
@@ -231,10 +236,14 @@ class Gateway:
             self.dispatcher.wake(delivery.priority)
         await self.plan_pending()
         await self.reconciler.run_once(now)
+        if time.monotonic() >= self._next_checkpoint:
+            self._next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS
+            await self.store.checkpoint()
 
     async def warm_up(self) -> None:
         """Pay first-use costs (statement compilation, dictionary loading) at start-up, not on the first alert."""
         await self.store.warm_up()
+        _warm_alert_path(self.policies)
         for municipality in self.policies:
             account = next(iter(municipality.accounts_for("emergency")), None)
             if account is not None:
@@ -244,9 +253,17 @@ class Gateway:
                 adapter = self.adapters.get(account.platform)
                 if adapter is not None:
                     adapter.render(probe, account)
+        for adapter in self.adapters.values():
+            warm = getattr(adapter, "warm_up", None)  # optional: an SDK with costly first-call set-up
+            if warm is not None:
+                await warm()
 
     async def start(self) -> None:
         await self.warm_up()
+        # Everything built so far (dictionaries, compiled statements, SDK models) lives as long as
+        # the process: keep it out of the cyclic collector, whose full passes over it would
+        # otherwise pause the event loop at random, alerts included.
+        gc.freeze()
         await self.plan_pending(include_recent=True)
         await self.dispatcher.start()
         self._housekeeper = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
@@ -268,3 +285,17 @@ class Gateway:
 
     async def next_wakeup(self) -> datetime | None:
         return await self.store.next_wakeup()
+
+
+def _warm_alert_path(policies: Policies) -> None:
+    """Parse and plan one alert (never stored): the JSON and template code paths load now."""
+    from gateway.alerts import parse_alert, plan_for
+
+    municipality = next((m for m in policies if m.alerts.area_codes), None)
+    if municipality is None:
+        return
+    document = {"format": "koho-alert/1", "id": "warm-up", "revision": 1, "sender": "gateway",
+                "sent": "2026-01-01T00:00:00+09:00", "kind": "evacuation", "headline": "起動時の確認",
+                "areas": [{"code": municipality.alerts.area_codes[0], "name": municipality.name}],
+                "details": {"evacuation_type": "避難指示"}}
+    plan_for(parse_alert(json.dumps(document, ensure_ascii=False).encode()), municipality)

@@ -248,6 +248,13 @@ class LineAdapter:
                 await own.close()
         return AsyncMessagingApi(self._client)
 
+    async def warm_up(self) -> None:
+        """Build the SDK client and serialise one request (nothing is sent): the SDK's first call
+        otherwise spends tens of milliseconds on set-up, which the first alert would wait for."""
+        api = await self._api()
+        request = BroadcastRequest(messages=[TextMessage(text="warm-up")], notification_disabled=False)
+        api.api_client.sanitize_for_serialization(request.to_dict())
+
     def _batches(self, account: Account) -> list[list[str]]:
         if account.line_mode != "multicast":
             return [list(account.line_recipients)]

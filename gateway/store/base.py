@@ -101,6 +101,10 @@ class AccountPause:
 class Store(Protocol):
     async def aclose(self) -> None: ...
 
+    async def checkpoint(self) -> None:
+        """Routine database upkeep off the hot path (SQLite: a passive WAL checkpoint)."""
+        ...
+
     async def warm_up(self) -> None:
         """Exercise the hot path's statements once (rolled back) so the first alert is not slower."""
         ...

@@ -82,6 +82,12 @@ def create_sync_sqlite_engine(url: str) -> Engine:
     return engine
 
 
+# Pages of WAL before a commit checkpoints by itself. The store checkpoints in the background
+# (SqlStore.checkpoint) long before this, so that no commit on the hot path pays for one; the
+# limit only bounds the WAL if that background work ever stops.
+SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+
+
 def _configure_sqlite(engine: AsyncEngine | Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -94,6 +100,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine, *, busy_timeout_ms: int = SQ
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(target, "begin")

@@ -184,6 +184,19 @@ class SqlStore:
         while self._pending:
             await asyncio.wait(list(self._pending))
 
+    async def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file in a thread, off the event loop and off every
+        commit (a PASSIVE checkpoint never blocks readers or writers). Nothing to do on PostgreSQL."""
+        if self._sqlite is None:
+            return
+        engine = self._sqlite
+
+        def run() -> None:
+            with _translated(), engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+        await asyncio.to_thread(run)
+
     async def warm_up(self) -> None:
         """Run the hot path's statements once in a transaction that is rolled back.
 
