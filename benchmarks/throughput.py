@@ -63,6 +63,11 @@ def account_id(n: int, platform: str, purpose: str) -> str:
     return f"m{n:04d}_{platform}" if purpose == "main" else f"m{n:04d}_{purpose}_{platform}"
 
 
+def area_code(n: int) -> str:
+    """A made-up five-digit municipality code (prefix 60-77 is no real prefecture; never XX000)."""
+    return f"{60 + n // 100:02d}{100 + n % 100:03d}"
+
+
 def municipality_toml(n: int) -> str:
     title = f"第{n}市ソーシャルメディア運用方針"
     accounts = "".join(
@@ -90,7 +95,7 @@ clause = "{title} 8"
 [links]
 clause = "{title} 9"
 [alerts]
-area_codes = ["{90000 + n}"]
+area_codes = ["{area_code(n)}"]
 area_names = ["第{n}市"]
 {accounts}'''
 
@@ -255,12 +260,16 @@ async def plan_backlog(database_url: str, count: int, municipalities: int, relea
         await store.aclose()
 
 
-async def sent_count(database_url: str) -> int:
-    store = await open_store(database_url)
-    try:
-        return len(await store.list_deliveries(states=[DeliveryState.SENT], limit=1_000_000))
-    finally:
-        await store.aclose()
+def sent_count(database_url: str) -> int:
+    """One COUNT through a plain driver connection, so that watching costs the gateways nothing."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as conn:
+            return int(conn.execute("SELECT count(*) FROM deliveries WHERE state = 'sent'").fetchone()[0])
+    with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM deliveries WHERE state = 'sent'")
+        return int(cursor.fetchone()[0])
 
 
 async def throughput(kind: str, processes: int, deliveries: int, config_dir: Path, admin_url: str) -> float:
@@ -276,7 +285,7 @@ async def throughput(kind: str, processes: int, deliveries: int, config_dir: Pat
                     raise RuntimeError("planning the backlog took longer than the head start; raise it")
                 await asyncio.sleep(wait)
                 started = time.monotonic()
-                while (done := await sent_count(url)) < deliveries:
+                while (done := sent_count(url)) < deliveries:
                     if time.monotonic() - started > 600:
                         raise RuntimeError(f"only {done} of {deliveries} sent")
                     await asyncio.sleep(0.25)
@@ -292,7 +301,7 @@ def alert_body(n: int) -> bytes:
     return json.dumps({
         "format": "koho-alert/1", "id": f"nation-{n:04d}", "revision": 1, "sender": f"bousai-{n:04d}",
         "sent": datetime.now(UTC).isoformat(), "kind": "evacuation",
-        "areas": [{"code": f"{90000 + n}", "name": f"第{n}市", "subareas": [f"地区NATION{n:04d}"]}],
+        "areas": [{"code": area_code(n), "name": f"第{n}市", "subareas": [f"地区NATION{n:04d}"]}],
         "headline": "河川の水位上昇のため避難指示を発令しました。", "details": {"evacuation_type": "避難指示"},
     }, ensure_ascii=False).encode()
 

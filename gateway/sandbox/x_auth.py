@@ -63,12 +63,20 @@ class XAuthenticator:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self._seen_nonces: dict[str, float] = {}
+        self._index: tuple[int, dict[tuple[str, str], str]] = (-1, {})
 
     def _x_accounts(self) -> dict[str, dict[str, str]]:
         return {
             account: sandbox_credentials(account, Platform.X)
             for account, platform in self.state.accounts.items() if platform is Platform.X
         }
+
+    def _by_keys(self) -> dict[tuple[str, str], str]:
+        """(consumer key, access token) -> account, rebuilt only when the accounts change."""
+        if self._index[0] != len(self.state.accounts):
+            index = {(c["consumer_key"], c["access_token"]): a for a, c in self._x_accounts().items()}
+            self._index = (len(self.state.accounts), index)
+        return self._index[1]
 
     async def account(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
@@ -99,10 +107,10 @@ class XAuthenticator:
         return account
 
     def _find(self, consumer_key: str, token: str) -> tuple[str, dict[str, str]]:
-        for account, creds in self._x_accounts().items():
-            if creds["consumer_key"] == consumer_key and creds["access_token"] == token:
-                return account, creds
-        raise AuthFailed("unknown consumer key or token")
+        account = self._by_keys().get((consumer_key, token))
+        if account is None:
+            raise AuthFailed("unknown consumer key or token")
+        return account, sandbox_credentials(account, Platform.X)
 
     def _check_freshness(self, oauth: dict[str, str]) -> None:
         now = time.time()
