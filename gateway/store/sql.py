@@ -124,6 +124,11 @@ def _notify(conn: Connection, priority: str) -> None:
         conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, priority)))
 
 
+def _storable(value: str) -> bool:
+    """False for text no row can hold (NUL, lone surrogates): PostgreSQL refuses even to compare it."""
+    return "\x00" not in value and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
 def _values(states: Collection[Any]) -> list[str]:
     return [str(getattr(s, "value", s)) for s in states]
 
@@ -332,6 +337,8 @@ class SqlStore:
 
     @_shielded
     async def get_message(self, message_id: str) -> MessageRecord:
+        if not _storable(message_id):
+            raise NotFound(f"メッセージが見つかりません: {message_id!r}")
         query = sa.select(messages).where(messages.c.id == message_id)
         row = await self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
@@ -464,6 +471,8 @@ class SqlStore:
 
     @_shielded
     async def get_delivery(self, delivery_id: str) -> Delivery:
+        if not _storable(delivery_id):
+            raise NotFound(f"配信が見つかりません: {delivery_id!r}")
         query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
         row = await self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
@@ -476,6 +485,8 @@ class SqlStore:
         message_id: str | None = None, limit: int = 500,
     ) -> list[Delivery]:
         """Newest first."""
+        if not all(_storable(v) for v in (account, message_id) if v is not None):
+            return []  # no stored id or account can contain what PostgreSQL cannot even compare
         query = (sa.select(deliveries)
                  .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit))
         if states is not None:
