@@ -115,6 +115,19 @@ class PreauthorizedKind(enum.StrEnum):
     DISASTER = "disaster"  # (エ) disaster and other time-critical information
 
 
+def storable_text_problem(value: str) -> str | None:
+    """Why no database row can hold `value` (NUL, lone surrogates), or None when it can.
+
+    PostgreSQL refuses both even in a comparison; intake refuses them with the field named and the
+    store treats lookups with them as not found.
+    """
+    if "\x00" in value:
+        return "nul_character"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return "invalid_unicode"
+    return None
+
+
 def _strip_nonempty(value: str) -> str:
     stripped = value.strip()
     if not stripped:

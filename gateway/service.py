@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from gateway import metrics
 from gateway.adapters.base import Adapter
@@ -283,8 +283,6 @@ class Gateway:
                 log.exception("housekeeping failed")
             await asyncio.sleep(self.housekeeping_seconds)
 
-    async def next_wakeup(self) -> datetime | None:
-        return await self.store.next_wakeup()
 
 
 def _warm_alert_path(policies: Policies) -> None:

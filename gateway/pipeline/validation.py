@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Message
+from gateway.models import Message, storable_text_problem
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -75,12 +75,13 @@ def unstorable_text(value: Any, path: str = "") -> list[FieldProblem]:
     return []
 
 
+_UNSTORABLE_JA = {"nul_character": "制御文字（U+0000）は使えません",
+                  "invalid_unicode": "不正な文字（対になっていないサロゲート）が含まれています"}
+
+
 def _text_problems(value: str, where: str) -> list[FieldProblem]:
-    if "\x00" in value:
-        return [FieldProblem(where, "nul_character", "制御文字（U+0000）は使えません")]
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-        return [FieldProblem(where, "invalid_unicode", "不正な文字（対になっていないサロゲート）が含まれています")]
-    return []
+    code = storable_text_problem(value)
+    return [] if code is None else [FieldProblem(where, code, _UNSTORABLE_JA[code])]
 
 
 def require_storable(value: Any, path: str = "") -> None:

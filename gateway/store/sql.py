@@ -38,7 +38,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
-from gateway.models import Delivery, DeliveryState, Message, MessageState, Platform, Priority, Role
+from gateway.models import (
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    Platform,
+    Priority,
+    Role,
+    storable_text_problem,
+)
 from gateway.store import claim, rows, schema
 from gateway.store.base import (
     AccountPause,
@@ -125,8 +134,7 @@ def _notify(conn: Connection, priority: str) -> None:
 
 
 def _storable(value: str) -> bool:
-    """False for text no row can hold (NUL, lone surrogates): PostgreSQL refuses even to compare it."""
-    return "\x00" not in value and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    return storable_text_problem(value) is None
 
 
 def _values(states: Collection[Any]) -> list[str]:
