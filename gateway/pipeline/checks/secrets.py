@@ -26,7 +26,8 @@ _PLUGINS = (
 def _patterns() -> tuple[re.Pattern[str], ...]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    by_name: dict[str, Any] = {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    plugins: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    by_name: dict[str, Any] = {plugin.__name__: plugin for plugin in plugins}
     patterns: list[re.Pattern[str]] = []
     for name in _PLUGINS:
         if name in by_name:
