@@ -71,7 +71,7 @@ async def open_runtime(
     policies = load_policies(settings.config_dir)
     if migrate:
         await upgrade_async(settings.database_url)
-    store = await open_store(settings.database_url, clock=clock)
+    store = await open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
         sandbox = None
@@ -146,8 +146,12 @@ async def _listen_for_wake_ups(settings: Settings, gateway: Gateway, stack: cont
     """PostgreSQL: other replicas' NOTIFYs wake this dispatcher (no polling delay across processes)."""
     from gateway.models import Priority
     from gateway.store.notify import WakeListener
+    from gateway.store.sql import STOPS_CHANGED
 
     def wake(payload: str) -> None:
+        if payload == STOPS_CHANGED:
+            gateway.store.stops_changed()
+            return
         try:
             gateway.dispatcher.wake(Priority(payload))
         except ValueError:

@@ -24,10 +24,12 @@ from gateway import metrics
 from gateway.adapters.base import Adapter, IdempotencyKey
 from gateway.errors import (
     AuthError,
+    Conflict,
     GatewayError,
     PublishError,
     RateLimited,
     RetryableError,
+    StoreError,
     UncertainError,
 )
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
@@ -41,6 +43,8 @@ Clock = Callable[[], datetime]
 SENDING = (DeliveryState.SENDING,)
 IMMINENT = (DeliveryState.QUEUED, DeliveryState.SENDING)
 REPLY_WAIT_ROUNDS, REPLY_WAIT_SECONDS = 50, 0.2
+# How long a worker keeps trying to record a publish outcome while the database is unreachable.
+RECORD_RETRY_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -140,13 +144,28 @@ class Dispatcher:
         if free <= 0:
             return []
         try:
-            return await self.store.claim_due(
+            claimed = await self.store.claim_due(
                 worker=self.worker_id, now=self.clock(), limit=free, lease_seconds=self.lease_seconds,
                 priorities=lane.priorities,
             )
         except GatewayError:
             log.exception("claim failed", extra={"lane": lane.name})
             return []
+        await self._prefetch(claimed)
+        return claimed
+
+    async def _prefetch(self, claimed: Collection[Delivery]) -> None:
+        """Read the messages of a claimed batch that this process has not seen, in one query
+        (a message planned by another replica, or before a restart, is not in the cache)."""
+        missing = {d.message_id for d in claimed} - self._messages.keys()
+        if not missing:
+            return
+        try:
+            found = await self.store.get_messages(missing)
+        except GatewayError:
+            return  # each delivery reads its own message (and records a failure) in process()
+        for message_id, record in found.items():
+            self.remember(message_id, record.body)
 
     async def run_once(self, lane: Lane | None = None, *, limit: int = 1) -> int:
         """Claim up to `limit` due deliveries for the lane and process them; returns how many."""
@@ -204,7 +223,8 @@ class Dispatcher:
         return await self._publish(adapter, post, delivery)
 
     async def _stopped(self, account: Account) -> bool:
-        """Read at the last moment (not cached), so a stop committed after the claim still wins."""
+        """Asked at the last moment, so a stop made after the claim still wins (the store keeps the
+        answer only until a stop or resume is made in any replica)."""
         return account.stopped or account.id in await self.store.stopped_accounts()
 
     def _adapter_for(
@@ -280,13 +300,43 @@ class Dispatcher:
         detail: Mapping[str, Any] | None = None,
     ) -> Delivery:
         all_fields = {"lease_owner": None, "lease_expires": None, **fields}
-        done = await self.store.transition_delivery(
-            delivery.id, expected=SENDING, new=state, actor=self.worker_id, reason=reason, fields=all_fields,
-            detail=detail, urgent=delivery.priority is Priority.EMERGENCY,
-        )
+        done = await self._record(delivery, state, reason, all_fields, detail)
         metrics.DELIVERIES.labels(state.value, delivery.platform.value, delivery.priority.value).inc()
         log.info("delivery %s", state.value, extra={**_ids(delivery), "state": state.value})
         return done
+
+    async def _record(
+        self, delivery: Delivery, state: DeliveryState, reason: str, fields: Mapping[str, Any],
+        detail: Mapping[str, Any] | None,
+    ) -> Delivery:
+        """Record the outcome, retrying while the database is unreachable (a restart, a failover).
+
+        The outcome exists only in this process until it is written: giving up at once would
+        leave the delivery `sending` until its lease expires and the reconciler asks the platform.
+        A retry after an attempt whose commit was not confirmed may find the outcome already
+        recorded; that counts as done.
+        """
+        deadline = time.monotonic() + min(RECORD_RETRY_SECONDS, self.lease_seconds / 2)
+        pause, failed = 0.05, False
+        while True:
+            try:
+                return await self.store.transition_delivery(
+                    delivery.id, expected=SENDING, new=state, actor=self.worker_id, reason=reason, fields=fields,
+                    detail=detail, urgent=delivery.priority is Priority.EMERGENCY,
+                )
+            except StoreError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("recording the outcome failed; retrying", extra=_ids(delivery))
+            except Conflict:
+                if failed:
+                    current = await self.store.get_delivery(delivery.id)
+                    if current.state is state and current.lease_owner is None:
+                        return current
+                raise
+            failed = True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def remember(self, message_id: str, message: Message) -> None:
         """Prime the message cache at plan time, sparing the hot path a database read."""

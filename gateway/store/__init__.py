@@ -11,7 +11,7 @@ from gateway.store.base import (
     Store,
     User,
 )
-from gateway.store.engine import create_engine, is_sqlite, normalize_url, redacted
+from gateway.store.engine import PG_POOL_SIZE, create_engine, is_sqlite, normalize_url, redacted
 from gateway.store.migrate import upgrade, upgrade_async
 from gateway.store.schema import new_id
 from gateway.store.sql import Clock, SqlStore
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, clock: Clock | None = None) -> SqlStore:
+async def open_store(url: str, *, clock: Clock | None = None, pool_size: int = PG_POOL_SIZE) -> SqlStore:
     """Connect to the database at `url` (already upgraded; see `upgrade`)."""
-    engine = create_engine(url)
+    engine = create_engine(url, pool_size=pool_size)
     return SqlStore(engine) if clock is None else SqlStore(engine, clock=clock)

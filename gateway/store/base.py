@@ -125,6 +125,10 @@ class Store(Protocol):
         """Raises NotFound."""
         ...
 
+    async def get_messages(self, message_ids: Collection[str]) -> dict[str, MessageRecord]:
+        """id -> message for those of `message_ids` that exist (one query)."""
+        ...
+
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
         limit: int = 100, alert_key_prefix: str | None = None,
@@ -227,7 +231,12 @@ class Store(Protocol):
 
     # -- account states and hijack alerts ---------------------------------------------------
     async def stopped_accounts(self) -> dict[str, str]:
-        """account -> reason, for accounts an operator has stopped (小平 3(7))."""
+        """account -> reason, for accounts an operator has stopped (小平 3(7)); may be kept for
+        a moment, except that this store's own stops and resumes show at once."""
+        ...
+
+    def stops_changed(self) -> None:
+        """Another replica stopped or resumed an account: the next `stopped_accounts` reads anew."""
         ...
 
     async def stop_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:

@@ -18,6 +18,7 @@ the rows actually taken keeps concurrent claimers from starving each other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,7 @@ def _rank_filter(priorities: Collection[Priority] | None) -> sa.ColumnElement[bo
     return deliveries.c.priority_rank.in_(ranks)
 
 
-def _busy_accounts(emergency_lane: bool, among: Sequence[str] | None = None) -> sa.Select[Any]:
+def _busy_accounts(emergency_lane: bool, among: sa.BindParameter[Any] | None = None) -> sa.Select[Any]:
     """Accounts with a post in flight; the emergency lane only waits for the account's emergencies."""
     in_flight = sa.alias(deliveries, "in_flight")
     busy = sa.select(in_flight.c.account).where(in_flight.c.state == DeliveryState.SENDING.value)
@@ -75,10 +76,49 @@ def _busy_accounts(emergency_lane: bool, among: Sequence[str] | None = None) -> 
     return busy
 
 
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+def _claimable(now: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     c = deliveries.c
     return sa.or_(c.state == DeliveryState.QUEUED.value,
                   sa.and_(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= now))
+
+
+# The claim's statements are built once per lane and reused with parameters (`now`, `candidates`,
+# id lists): building a statement and its cache key costs more than running it on the hot path.
+_NOW = sa.bindparam("now", type_=deliveries.c.created_at.type)
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+_ACCOUNTS: sa.BindParameter[Any] = sa.bindparam("accounts", expanding=True)
+_Lane = frozenset[int] | None  # priority ranks; None for every priority
+
+
+def _lane_key(priorities: Collection[Priority] | None) -> _Lane:
+    return None if priorities is None else frozenset(Priority(p).rank for p in priorities)
+
+
+@functools.lru_cache(maxsize=16)
+def _due_templates(lane: _Lane) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    priorities = None if lane is None else [p for p in Priority if p.rank in lane]
+    c = deliveries.c
+    paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > _NOW)
+    base = (sa.select(c.id, c.state, c.priority_rank, c.created_at, c.account)
+            .where(_rank_filter(priorities), c.account.not_in(paused))
+            .limit(sa.bindparam("candidates", type_=sa.Integer)))
+    if not only_emergency(priorities):
+        base = base.where(c.account.not_in(_busy_accounts(False)))
+    queued = base.where(c.state == DeliveryState.QUEUED.value).order_by(c.priority_rank, c.created_at, c.id)
+    # Within a priority, the retry that has waited longest goes first.
+    waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= _NOW)
+               .order_by(c.priority_rank, c.retry_at, c.id))
+    return queued, waiting
+
+
+@functools.lru_cache(maxsize=16)
+def _candidates_template(lane: _Lane) -> sa.CompoundSelect[Any]:
+    queued, waiting = _due_templates(lane)
+    return sa.union_all(queued.subquery().select(), waiting.subquery().select())
+
+
+def _due_params(now: datetime, limit: int, spare: int) -> dict[str, Any]:
+    return {"now": now, "candidates": limit * CANDIDATES_PER_SLOT + spare}
 
 
 def due_queries(
@@ -87,28 +127,19 @@ def due_queries(
     """The candidate queries: queued deliveries, and retry_wait ones whose retry_at has come.
 
     Two queries rather than one OR: each walks its index in claim order (`ix_deliveries_claim`,
-    `ix_deliveries_retry`) and stops at its limit.
+    `ix_deliveries_retry`) and stops at its limit. (Returned with their parameters bound; the
+    claim itself runs the shared templates.)
     """
-    c = deliveries.c
-    paused = sa.select(account_pauses.c.account).where(account_pauses.c.until > now)
-    base = (sa.select(c.id, c.state, c.priority_rank, c.created_at, c.account)
-            .where(_rank_filter(priorities), c.account.not_in(paused))
-            .limit(limit * CANDIDATES_PER_SLOT + spare))
-    if not only_emergency(priorities):
-        base = base.where(c.account.not_in(_busy_accounts(False)))
-    queued = base.where(c.state == DeliveryState.QUEUED.value).order_by(c.priority_rank, c.created_at, c.id)
-    # Within a priority, the retry that has waited longest goes first.
-    waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= now)
-               .order_by(c.priority_rank, c.retry_at, c.id))
-    return queued, waiting
+    params = _due_params(now, limit, spare)
+    queued, waiting = _due_templates(_lane_key(priorities))
+    return queued.params(params), waiting.params(params)
 
 
 def candidates_query(
     *, now: datetime, limit: int, priorities: Collection[Priority] | None, spare: int = 0,
 ) -> sa.CompoundSelect[Any]:
     """Both candidate queries in one round trip; each keeps its own index walk and limit."""
-    queued, waiting = due_queries(now=now, limit=limit, priorities=priorities, spare=spare)
-    return sa.union_all(queued.subquery().select(), waiting.subquery().select())
+    return _candidates_template(_lane_key(priorities)).params(_due_params(now, limit, spare))
 
 
 def _first_per_account(found: Sequence[sa.Row[Any]], limit: int | None) -> list[sa.Row[Any]]:
@@ -128,8 +159,7 @@ def choose(
     """Ids (-> current state) of up to `limit` deliveries this claimer may take, locked for it."""
     postgres = conn.dialect.name == "postgresql"
     spare = PG_SPARE_CANDIDATES if postgres else 0
-    found = list((conn.execute(candidates_query(now=now, limit=limit, priorities=priorities,
-                                                      spare=spare))).all())
+    found = list(conn.execute(_candidates_template(_lane_key(priorities)), _due_params(now, limit, spare)).all())
     if only_emergency(priorities):
         return _emergencies(conn, found, limit=limit, now=now, postgres=postgres)
     if not postgres:
@@ -152,10 +182,15 @@ def _emergencies(
         return {row.id: row.state for row in ordered[:limit]}
     if not ordered:
         return {}
-    c = deliveries.c
-    query = (sa.select(c.id, c.state).where(c.id.in_([row.id for row in ordered]), _claimable(now))
-             .order_by(c.created_at, c.id).limit(limit).with_for_update(skip_locked=True, of=deliveries))
-    return {row.id: row.state for row in conn.execute(query).all()}
+    params = {"ids": [row.id for row in ordered], "now": now, "limit": limit}
+    return {row.id: row.state for row in conn.execute(_LOCK_EMERGENCIES, params).all()}
+
+
+_LOCK_EMERGENCIES = (sa.select(deliveries.c.id, deliveries.c.state)
+                     .where(deliveries.c.id.in_(_IDS), _claimable(_NOW))
+                     .order_by(deliveries.c.created_at, deliveries.c.id)
+                     .limit(sa.bindparam("limit", type_=sa.Integer))
+                     .with_for_update(skip_locked=True, of=deliveries))
 
 
 def _hold_accounts(
@@ -180,9 +215,13 @@ def _lock_rows(
     """
     if not held:
         return {}
+    params = {"ids": [row.id for row in held], "accounts": [row.account for row in held], "now": now}
+    return {row.id: row.state for row in conn.execute(_lock_rows_statement(emergency_lane), params).all()}
+
+
+@functools.lru_cache(maxsize=2)
+def _lock_rows_statement(emergency_lane: bool) -> sa.Select[Any]:
     c = deliveries.c
-    query = (sa.select(c.id, c.state)
-             .where(c.id.in_([row.id for row in held]), _claimable(now),
-                    c.account.not_in(_busy_accounts(emergency_lane, among=[row.account for row in held])))
-             .with_for_update(skip_locked=True, of=deliveries))
-    return {row.id: row.state for row in (conn.execute(query)).all()}
+    return (sa.select(c.id, c.state)
+            .where(c.id.in_(_IDS), _claimable(_NOW), c.account.not_in(_busy_accounts(emergency_lane, among=_ACCOUNTS)))
+            .with_for_update(skip_locked=True, of=deliveries))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -17,6 +17,10 @@ from gateway.errors import InputError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10.0
 PG_COMMAND_TIMEOUT_S = 60.0
+# Connections kept open per process: enough for every dispatch slot and claimer to hold one at
+# once under the default settings; bursts beyond it open short-lived extra connections.
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 20
 # Execution option read by the `begin` hook: write transactions take SQLite's write lock up front.
 IMMEDIATE = "gateway_sqlite_immediate"
 
@@ -54,15 +58,19 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
+def create_engine(url: str, *, pooled: bool = True, pool_size: int = PG_POOL_SIZE) -> AsyncEngine:
     """An engine with the gateway's connection settings (SQLite: WAL, busy timeout, foreign keys)."""
     url = normalize_url(url)
     kwargs: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("postgresql"):
+        if pooled:
+            kwargs.update(pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW)
         # Bounded waits: a dead server or a stuck statement surfaces as StoreError instead of
-        # hanging a worker; pre-ping replaces connections dropped by a server restart.
+        # hanging a worker.
         connect_args = {"timeout": PG_CONNECT_TIMEOUT_S, "command_timeout": PG_COMMAND_TIMEOUT_S}
-        return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+        _configure_postgresql(engine)
+        return engine
     ensure_sqlite_dir(url)
     engine = create_async_engine(url, **kwargs)
     _configure_sqlite(engine)
@@ -86,6 +94,22 @@ def create_sync_sqlite_engine(url: str) -> Engine:
 # (SqlStore.checkpoint) long before this, so that no commit on the hot path pays for one; the
 # limit only bounds the WAL if that background work ever stops.
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+
+
+def _configure_postgresql(engine: AsyncEngine) -> None:
+    """Hand out only connections that are still open, without a round trip per checkout.
+
+    SQLAlchemy's pre-ping costs three round trips per checkout on asyncpg (BEGIN, a query,
+    ROLLBACK). A connection the server closed (restart, terminated backend) is already known
+    as closed to asyncpg: the event loop read the server's goodbye and the EOF. Such a
+    connection is replaced here; one that dies silently fails its first statement, which
+    invalidates the pool, and the store retries the transaction once (see `SqlStore._write`).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection._connection.is_closed():
+            raise DisconnectionError("PostgreSQL connection closed while idle in the pool")
 
 
 def _configure_sqlite(engine: AsyncEngine | Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:

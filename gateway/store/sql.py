@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
@@ -119,6 +120,10 @@ def _translated() -> Iterator[None]:
 
 
 WAKE_CHANNEL = "gateway_wake"
+# The NOTIFY payload (on WAKE_CHANNEL) of an account stop or resume; other payloads are priorities.
+STOPS_CHANGED = "accounts"
+# How long a process trusts its copy of the stopped accounts when no NOTIFY says otherwise.
+STOPS_CACHE_SECONDS = 1.0
 SQLITE_LOCK_WAIT_S = 30.0
 
 
@@ -127,10 +132,16 @@ def _is_busy(exc: BaseException) -> bool:
     return isinstance(cause, OperationalError) and ("locked" in str(cause) or "busy" in str(cause))
 
 
-def _notify(conn: Connection, priority: str) -> None:
-    """Wake the dispatchers of every replica when this transaction commits (PostgreSQL NOTIFY)."""
+def _connection_lost(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, DBAPIError) and cause.connection_invalidated
+
+
+def _notify(conn: Connection, payload: str) -> None:
+    """Tell every replica when this transaction commits (PostgreSQL NOTIFY): a priority wakes
+    its dispatchers, STOPS_CHANGED has them read the stopped accounts again."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, priority)))
+        conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, payload)))
 
 
 def _storable(value: str) -> bool:
@@ -167,6 +178,46 @@ def _shielded(
     return run
 
 
+# Claimed deliveries -> sending (built once: it runs on every claim).
+_MARK_SENDING = (sa.update(deliveries)
+                 .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
+                        deliveries.c.state.in_(_CLAIMABLE))
+                 .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
+                         lease_owner=sa.bindparam("worker"),
+                         lease_expires=sa.bindparam("lease_expires", type_=deliveries.c.lease_expires.type),
+                         updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
+                 .returning(*deliveries.c))
+
+# Audit columns whose values a transition passes in; the rest come from the updated row.
+_AUDIT_FROM_ROW = frozenset({"message_id", "delivery_id", "from_state"})
+_AUDIT_CONSTANTS = tuple(c.name for c in audit_events.c if c.name != "id" and c.name not in _AUDIT_FROM_ROW)
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_transition_statement(columns: tuple[str, ...]) -> sa.Select[Any]:
+    """One statement: lock the row, update it if its state is allowed, insert the audit row.
+
+    The locking subquery reads the row's latest committed state (READ COMMITTED re-reads a row it
+    waited for), which the audit row records as `from_state`. Built once per set of columns and
+    reused, so neither the statement nor its cache key is rebuilt per call.
+    """
+    d = deliveries
+    old = (sa.select(d.c.id, d.c.state).where(d.c.id == sa.bindparam("delivery_id"))
+           .with_for_update().subquery("old"))
+    updated = (sa.update(d)
+               .where(d.c.id == old.c.id, old.c.state.in_(sa.bindparam("allowed", expanding=True)))
+               .values({name: sa.bindparam(f"set_{name}", type_=d.c[name].type) for name in columns})
+               .returning(*d.c, old.c.state.label("from_state"))
+               .cte("updated"))
+    from_row = {"message_id": updated.c.message_id, "delivery_id": updated.c.id,
+                "from_state": updated.c.from_state}
+    columns_in_order = [c for c in audit_events.c if c.name != "id"]
+    values = sa.select(*[from_row[c.name] if c.name in from_row else sa.bindparam(f"audit_{c.name}", type_=c.type)
+                         for c in columns_in_order])
+    audited = audit_events.insert().from_select([c.name for c in columns_in_order], values).cte("audited")
+    return sa.select(updated).add_cte(audited)
+
+
 class SqlStore:
     """The ledger on one database; safe to share between tasks, and between processes (SQLite: on one host)."""
 
@@ -180,6 +231,9 @@ class SqlStore:
             url = engine.url.render_as_string(hide_password=False)
             self._sqlite = create_sync_sqlite_engine(url)
             self._gate = WriteGate()  # urgent transactions are queued first
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._stops: tuple[float, dict[str, str]] | None = None  # (read at, stops): see stopped_accounts
+        self._stops_generation = 0
 
     @property
     def engine(self) -> AsyncEngine:
@@ -245,17 +299,42 @@ class SqlStore:
     async def _read(self, work: Callable[[Connection], _T]) -> _T:
         if self._sqlite is not None:
             return await self._sqlite_txn(work, write=False)
-        with _translated():
-            async with self._engine.connect() as conn:
-                return await conn.run_sync(work)
+        return await self._pg_txn(work, write=False)
 
     async def _write(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
         if self._sqlite is not None and self._gate is not None:
             async with self._gate.turn(urgent=urgent):
                 return await self._sqlite_txn(work, write=True)
-        with _translated():
-            async with self._engine.begin() as conn:
-                return await conn.run_sync(work)
+        return await self._pg_txn(work, write=True)
+
+    async def _pg_txn(self, work: Callable[[Connection], _T], *, write: bool, atomic: bool = False) -> _T:
+        """Run `work` on PostgreSQL: writes in one transaction, reads in autocommit.
+
+        Under READ COMMITTED every statement sees its own snapshot anyway, so a read gains
+        nothing from BEGIN/ROLLBACK but two round trips; nor does a write that is one statement
+        (`atomic`), which commits on its own. A connection found dead before COMMIT was sent (a
+        server restart, a terminated backend) means nothing was written: the work runs once more
+        on a fresh connection. A failure at COMMIT, or of an atomic write, is not retried: it may
+        have committed.
+        """
+        autocommit = atomic or not write
+        engine = self._autocommit if autocommit else self._engine
+        for attempt in range(2):
+            committing = atomic
+            try:
+                with _translated():
+                    async with engine.connect() as conn:
+                        if autocommit:
+                            return await conn.run_sync(work)
+                        await conn.begin()
+                        result = await conn.run_sync(work)
+                        committing = True
+                        await conn.commit()
+                        return result
+            except StoreError as exc:
+                if attempt or committing or not _connection_lost(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     async def _sqlite_txn(self, work: Callable[[Connection], _T], *, write: bool) -> _T:
         """Run `work` in one SQLite transaction on the loop; wait (asynchronously) while locked."""
@@ -352,6 +431,16 @@ class SqlStore:
         if row is None:
             raise NotFound(f"メッセージが見つかりません: {message_id}")
         return rows.to_message(row)
+
+    @_shielded
+    async def get_messages(self, message_ids: Collection[str]) -> dict[str, MessageRecord]:
+        """id -> message for the ids that exist, in one query."""
+        wanted = sorted({i for i in message_ids if _storable(i)})
+        if not wanted:
+            return {}
+        query = sa.select(messages).where(messages.c.id.in_(wanted))
+        found = await self._read(lambda conn: [rows.to_message(r) for r in conn.execute(query).mappings()])
+        return {record.id: record for record in found}
 
     @_shielded
     async def list_messages(
@@ -568,12 +657,8 @@ class SqlStore:
     def _mark_sending(
         self, conn: Connection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
     ) -> list[Delivery]:
-        query = (sa.update(deliveries)
-                 .where(deliveries.c.id.in_(list(due)), deliveries.c.state.in_(_CLAIMABLE))
-                 .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
-                         lease_owner=worker, lease_expires=now + lease, updated_at=now)
-                 .returning(*deliveries.c))
-        claimed = [rows.to_delivery(r) for r in conn.execute(query).mappings()]
+        params = {"ids": list(due), "worker": worker, "lease_expires": now + lease, "now": now}
+        claimed = [rows.to_delivery(r) for r in conn.execute(_MARK_SENDING, params).mappings()]
         self._add_audit(conn, [rows.audit_values(
             at=now, actor=worker, action="delivery.claimed", message_id=d.message_id, delivery_id=d.id,
             from_state=due[d.id], to_state=DeliveryState.SENDING.value,
@@ -596,6 +681,11 @@ class SqlStore:
         changes = self._delivery_changes(new, fields or {}, now)
         allowed = _values(expected)
 
+        if self._sqlite is None:
+            audit = rows.audit_values(at=now, actor=actor, action=f"delivery.{new.value}", to_state=new.value,
+                                      reason=reason, detail=detail)
+            return await self._pg_transition(delivery_id, allowed, changes, audit)
+
         def transition(conn: Connection) -> Delivery:
             current = self._lock_delivery_state(conn, delivery_id)
             if current not in allowed:
@@ -612,6 +702,33 @@ class SqlStore:
             return rows.to_delivery(row)
 
         return await self._write(transition, urgent=urgent)
+
+    async def _pg_transition(
+        self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any],
+    ) -> Delivery:
+        """PostgreSQL: lock, compare-and-set and audit in one statement (one round trip, atomic)."""
+        statement = _pg_transition_statement(tuple(sorted(changes)))
+        params = {"delivery_id": delivery_id, "allowed": allowed,
+                  **{f"set_{name}": value for name, value in changes.items()},
+                  **{f"audit_{name}": audit[name] for name in _AUDIT_CONSTANTS}}
+
+        def transition(conn: Connection) -> Delivery | str | None:
+            row = conn.execute(statement, params).mappings().first()
+            if row is not None:
+                return rows.to_delivery(row)
+            # Nothing changed: say why (this read is for the message only).
+            return conn.execute(sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)).scalar()
+
+        for _ in range(3):
+            done = await self._pg_txn(transition, write=True, atomic=True)
+            if isinstance(done, Delivery):
+                return done
+            if done is None:
+                raise NotFound(f"配信が見つかりません: {delivery_id}")
+            if done not in allowed:
+                raise Conflict(f"配信 {delivery_id} は現在「{done}」のため、この操作はできません")
+            # The state moved back into `allowed` between the two statements: try again.
+        raise Conflict(f"配信 {delivery_id} の状態が変わり続けているため、この操作はできません")
 
     @staticmethod
     def _delivery_changes(new: DeliveryState, fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -809,10 +926,27 @@ class SqlStore:
 
     @_shielded
     async def stopped_accounts(self) -> dict[str, str]:
-        """account -> reason, for accounts an operator has stopped."""
+        """account -> reason, for accounts an operator has stopped.
+
+        Every publish asks this, so the answer is kept: this process's own stops and resumes
+        drop it at once, other replicas' do through `stops_changed` (PostgreSQL NOTIFY), and in
+        any case it is read again after `STOPS_CACHE_SECONDS`.
+        """
+        cached, generation = self._stops, self._stops_generation
+        if cached is not None and time.monotonic() - cached[0] < STOPS_CACHE_SECONDS:
+            return dict(cached[1])
+        read_at = time.monotonic()
         query = (sa.select(account_states.c.account, account_states.c.stop_reason)
                  .where(account_states.c.stopped.is_(True)))
-        return await self._read(lambda conn: {a: reason or "" for a, reason in conn.execute(query).all()})
+        stops = await self._read(lambda conn: {a: reason or "" for a, reason in conn.execute(query).all()})
+        if generation == self._stops_generation:  # no stop or resume since the read began
+            self._stops = (read_at, stops)
+        return dict(stops)
+
+    def stops_changed(self) -> None:
+        """An account was stopped or resumed (here or in another replica): read the stops again."""
+        self._stops = None
+        self._stops_generation += 1
 
     @_shielded
     async def stop_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
@@ -826,11 +960,15 @@ class SqlStore:
                 stopped=True, stop_reason=reason, stopped_by=actor, stopped_at=now, updated_at=now))
             self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="account.stopped", reason=reason, detail={"account": account})])
+            _notify(conn, STOPS_CHANGED)
             return self._move_account_deliveries(
                 conn, account, expected=_HOLDABLE, new=DeliveryState.HELD, actor=actor,
                 reason=f"アカウント停止: {reason}", now=now, changes={"not_before": None, "retry_at": None})
 
-        return await self._write(stop)
+        try:
+            return await self._write(stop)
+        finally:
+            self.stops_changed()
 
     @_shielded
     async def resume_account(self, account: str, *, actor: str, reason: str) -> list[Delivery]:
@@ -849,9 +987,13 @@ class SqlStore:
                 raise Conflict(f"アカウント {account} は停止されていません")  # rolls the transaction back
             self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="account.resumed", reason=reason, detail={"account": account})])
+            _notify(conn, STOPS_CHANGED)
             return released
 
-        return await self._write(resume)
+        try:
+            return await self._write(resume)
+        finally:
+            self.stops_changed()
 
     def _lock_account_state(self, conn: Connection, account: str, now: datetime) -> rows.RowLike:
         """The account's state row, created if missing and locked for this transaction."""

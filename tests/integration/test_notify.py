@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ from gateway.models import CheckResult, DeliveryState, MessageState, Platform, P
 from gateway.pipeline.validation import parse_message
 from gateway.store import NewDelivery, NewMessage, open_store, upgrade_async
 from gateway.store.notify import WakeListener
+from gateway.store.sql import STOPS_CACHE_SECONDS, STOPS_CHANGED
 
 
 @pytest.mark.postgres
@@ -37,3 +39,35 @@ async def test_queueing_on_one_connection_wakes_a_listener(postgres_url: str) ->
     finally:
         await store.aclose()
         await listener.stop()
+
+
+@pytest.mark.postgres
+async def test_a_stop_in_one_replica_reaches_the_others_cache_at_once(postgres_url: str) -> None:
+    """The stopped accounts are kept per process; a stop elsewhere NOTIFYs, and the listener (wired as in
+    runtime) drops the copy, well before the copy would have expired."""
+    await upgrade_async(postgres_url)
+    replica, elsewhere = await open_store(postgres_url), await open_store(postgres_url)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_wake(payload: str) -> None:
+        if payload == STOPS_CHANGED:
+            replica.stops_changed()
+        heard.put_nowait(payload)
+
+    listener = WakeListener(postgres_url, on_wake)
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        primed = time.monotonic()
+        assert "kodaira_line" not in await replica.stopped_accounts()
+        await elsewhere.stop_account("kodaira_line", actor="op", reason="誤投稿")
+        assert await asyncio.wait_for(heard.get(), 5) == STOPS_CHANGED
+        assert (await replica.stopped_accounts())["kodaira_line"] == "誤投稿"
+        assert time.monotonic() - primed < STOPS_CACHE_SECONDS, "too slow to tell the NOTIFY from the cache time"
+        await elsewhere.resume_account("kodaira_line", actor="op", reason="確認済み")
+        assert await asyncio.wait_for(heard.get(), 5) == STOPS_CHANGED
+        assert "kodaira_line" not in await replica.stopped_accounts()
+    finally:
+        await listener.stop()
+        await replica.aclose()
+        await elsewhere.aclose()

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import AuthError, PermanentError, RateLimited, RetryableError, UncertainError
+from gateway.errors import AuthError, PermanentError, RateLimited, RetryableError, StoreError, UncertainError
 from gateway.models import DeliveryState, MessageState, Platform, Priority
+from gateway.pipeline import dispatch as dispatch_module
 from gateway.store.base import NewMessage
 from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway
 from tests.integration.test_intake_approval import msg
@@ -272,3 +273,65 @@ async def test_workers_started_by_start_deliver_without_manual_drain(harness: Ha
         assert states == {DeliveryState.SENT}
     finally:
         await harness.gateway.stop()
+
+
+# -- recording an outcome while the database is away --------------------------------------------
+
+async def test_an_outcome_is_recorded_once_the_database_answers_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The post went out; the first writes of its outcome fail (database restarting): the worker keeps
+    trying instead of leaving it `sending` until the lease expires, and it is published once."""
+    (delivery,) = await approved(harness)
+    real = harness.store.transition_delivery
+    failures = [StoreError("データベースの操作に失敗しました")] * 3
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("new") is DeliveryState.SENT and failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(harness.store, "transition_delivery", flaky)
+    assert await harness.dispatcher.drain() == 1
+    done = await harness.store.get_delivery(delivery.id)
+    assert done.state is DeliveryState.SENT and done.lease_owner is None and failures == []
+    assert harness.adapters[Platform.X].calls == 1
+    assert [e.to_state for e in await harness.store.list_audit(delivery_id=delivery.id)].count("sent") == 1
+
+
+async def test_an_outcome_whose_commit_was_not_confirmed_is_not_recorded_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection drops after the write committed: the retry finds it recorded and takes it as done."""
+    (delivery,) = await approved(harness)
+    real = harness.store.transition_delivery
+    lost = [True]
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        if kwargs.get("new") is DeliveryState.SENT and lost:
+            lost.pop()
+            raise StoreError("データベースの操作に失敗しました")
+        return result
+
+    monkeypatch.setattr(harness.store, "transition_delivery", committed_then_lost)
+    assert await harness.dispatcher.drain() == 1
+    assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.SENT
+    assert [e.to_state for e in await harness.store.list_audit(delivery_id=delivery.id)].count("sent") == 1
+
+
+async def test_recording_gives_up_after_its_time_and_leaves_the_lease_to_the_reconciler(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (delivery,) = await approved(harness)
+    monkeypatch.setattr(dispatch_module, "RECORD_RETRY_SECONDS", 0.3)
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("データベースの操作に失敗しました")
+
+    monkeypatch.setattr(harness.store, "transition_delivery", down)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(StoreError):  # the worker loop logs it; the lease and the reconciler take over
+        await harness.dispatcher.drain()
+    assert 0.1 < asyncio.get_running_loop().time() - started < 5  # it kept trying, then gave up
+    assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.SENDING

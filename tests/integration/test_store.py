@@ -38,6 +38,7 @@ from gateway.store import (
     upgrade,
     upgrade_async,
 )
+from gateway.store import sql as sql_module
 from gateway.store.claim import candidates_query, due_queries
 from gateway.store.engine import create_engine
 from gateway.store.schema import metadata, new_id
@@ -343,6 +344,25 @@ async def test_two_stores_claiming_concurrently_never_share(store: SqlStore, dat
         assert all(d.lease_owner == f"w{i}" for d in batch)
 
 
+async def test_stopped_accounts_own_stops_at_once_other_stores_after_the_cache_time(
+    store: SqlStore, database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = await open_store(database_url)
+    try:
+        assert await store.stopped_accounts() == {} == await other.stopped_accounts()
+        await other.stop_account("kodaira_x", actor="op", reason="乗っ取りの疑い")
+        assert await other.stopped_accounts() == {"kodaira_x": "乗っ取りの疑い"}  # its own stop: at once
+        assert await store.stopped_accounts() == {}  # kept from before (no NOTIFY wired up here)
+        monkeypatch.setattr(sql_module, "STOPS_CACHE_SECONDS", 0.0)
+        assert await store.stopped_accounts() == {"kodaira_x": "乗っ取りの疑い"}  # read again once it is old
+        monkeypatch.setattr(sql_module, "STOPS_CACHE_SECONDS", 60.0)
+        await other.resume_account("kodaira_x", actor="op", reason="確認済み")
+        store.stops_changed()  # what the NOTIFY listener does in a replica
+        assert await store.stopped_accounts() == {}
+    finally:
+        await other.aclose()
+
+
 async def test_concurrent_claimers_keep_one_post_in_flight_per_account(
     store: SqlStore, database_url: str,
 ) -> None:
@@ -424,6 +444,22 @@ async def test_transition_delivery_to_sent(store: SqlStore) -> None:
     assert (event.action, event.from_state, event.to_state, event.detail) == (
         "delivery.sent", "sending", "sent", {"http": 201})
     assert event.message_id == d.message_id
+
+
+async def test_concurrent_transitions_of_one_delivery_one_wins(store: SqlStore) -> None:
+    """Several workers recording different outcomes at once: one compare-and-set wins, and the
+    audit holds exactly one row for it, with the state it really left."""
+    [d] = await planned(store)
+    await store.claim_due(worker="w", now=T0, limit=1, lease_seconds=10)
+    outcomes = [DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNCERTAIN, DeliveryState.RETRY_WAIT] * 2
+    results = await asyncio.gather(*(
+        store.transition_delivery(d.id, expected=[DeliveryState.SENDING], new=new, actor=f"w{i}")
+        for i, new in enumerate(outcomes)), return_exceptions=True)
+    won = [r for r in results if not isinstance(r, BaseException)]
+    assert len(won) == 1 and sum(isinstance(r, Conflict) for r in results) == len(outcomes) - 1
+    assert (await store.get_delivery(d.id)).state is won[0].state
+    events = [e for e in await store.list_audit(delivery_id=d.id) if e.from_state == "sending"]
+    assert [(e.to_state, e.actor) for e in events] == [(won[0].state.value, events[0].actor)]
 
 
 async def test_transition_delivery_can_give_back_an_attempt(store: SqlStore) -> None:
