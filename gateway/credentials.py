@@ -255,7 +255,7 @@ class EncryptedCredentialFile:
 
     def get(self, account_id: str) -> AccountCredentials:
         try:
-            entries = self._load()
+            entries = self._current()
         except InputError as exc:
             # Adapters handle the publish error tree: an unreadable store is a person's job, like a bad token.
             raise AuthError(exc.message, code=exc.code) from None
@@ -303,10 +303,10 @@ class EncryptedCredentialFile:
     def list_masked(self) -> list[dict[str, object]]:
         """One row per account: masked values, age and history length; safe to print."""
         now = self._clock()
-        return [_masked_row(account_id, entry, now) for account_id, entry in sorted(self._load().items())]
+        return [_masked_row(account_id, entry, now) for account_id, entry in sorted(self._current().items())]
 
     def history(self, account_id: str) -> list[dict[str, object]]:
-        entry = self._load().get(account_id)
+        entry = self._current().get(account_id)
         return [dict(h) for h in entry.history] if entry else []
 
     def rotate(self) -> None:
@@ -324,6 +324,11 @@ class EncryptedCredentialFile:
     # -- file I/O --
 
     def _load(self) -> dict[str, _Entry]:
+        """A copy of the entries, for changing them."""
+        return dict(self._current())
+
+    def _current(self) -> Mapping[str, _Entry]:
+        """The entries as last read (read again when the file has changed); not to be changed."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -331,7 +336,7 @@ class EncryptedCredentialFile:
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if self._cache is None or self._cache[0] != stamp:
             self._cache = (stamp, self._decrypt(self.path.read_bytes()))
-        return dict(self._cache[1])
+        return self._cache[1]
 
     def _decrypt(self, token: bytes) -> dict[str, _Entry]:
         try:

@@ -229,6 +229,8 @@ class Policies:
 
     def __init__(self, municipalities: Iterable[Municipality]) -> None:
         self._by_id = {m.id: m for m in municipalities}
+        # Account ids start with their municipality's id, so they are unique across municipalities.
+        self._accounts = {a.id: (m, a) for m in self._by_id.values() for a in m.accounts}
 
     def __contains__(self, municipality_id: object) -> bool:
         return municipality_id in self._by_id
@@ -246,11 +248,7 @@ class Policies:
         return sorted(self._by_id)
 
     def account(self, account_id: str) -> tuple[Municipality, Account] | None:
-        for municipality in self._by_id.values():
-            account = municipality.account(account_id)
-            if account is not None:
-                return municipality, account
-        return None
+        return self._accounts.get(account_id)
 
 
 def load_municipality(path: Path) -> Municipality:
