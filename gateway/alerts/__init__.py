@@ -6,13 +6,13 @@ jsonalert (one parser each), terms (legal terms, intensity), kinds (free text â†
 (addressing), templates + draft + fit (texts), plan (posts per account), dryrun.
 """
 
-from gateway.alerts.areas import addressed_to
+from gateway.alerts.areas import addressed_municipalities, addressed_to
 from gateway.alerts.detect import parse_alert
 from gateway.alerts.dryrun import DryRunResult, dry_run
 from gateway.alerts.model import Alert, AlertArea
 from gateway.alerts.plan import AlertPost, CityPlan, plan_for, posts_for, target_accounts
 
 __all__ = [
-    "Alert", "AlertArea", "AlertPost", "CityPlan", "DryRunResult", "addressed_to", "dry_run", "parse_alert",
-    "plan_for", "posts_for", "target_accounts",
+    "Alert", "AlertArea", "AlertPost", "CityPlan", "DryRunResult", "addressed_municipalities", "addressed_to",
+    "dry_run", "parse_alert", "plan_for", "posts_for", "target_accounts",
 ]

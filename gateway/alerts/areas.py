@@ -18,8 +18,12 @@ Record-rain telegrams name places ("小平市付近"): matched against `area_nam
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+
 from gateway.alerts.model import Alert, AlertArea
-from gateway.policy import Municipality
+from gateway.policy import Municipality, Policies
 
 PREFECTURE_WIDE_KINDS = frozenset({"weather_warning"})
 
@@ -72,3 +76,64 @@ def _area_matches(alert: Alert, area: AlertArea, municipality: Municipality) -> 
     if area.code_type == "place":
         return any(area.name.startswith(name) for name in config.area_names)
     return False
+
+
+class AreaIndex:
+    """The municipalities an alert could concern, looked up by its areas' codes and names.
+
+    A vendor may serve every municipality in Japan (1,741) and receive an alert for each of them
+    at once; visiting every municipality for every alert would make that night quadratic. The
+    index returns a superset of the municipalities `_area_matches` accepts (in configuration
+    order); `matching_areas` and `addressed_to` still decide.
+    """
+
+    def __init__(self, municipalities: Iterable[Municipality]) -> None:
+        self._order: dict[str, int] = {}
+        self._by_city: defaultdict[str, list[Municipality]] = defaultdict(list)
+        self._by_prefecture: defaultdict[str, list[Municipality]] = defaultdict(list)
+        self._by_region: defaultdict[str, list[Municipality]] = defaultdict(list)
+        self._by_name: defaultdict[str, list[Municipality]] = defaultdict(list)
+        for position, municipality in enumerate(municipalities):
+            self._order[municipality.id] = position
+            config = municipality.alerts
+            for city in {city_key(c) for c in config.area_codes} - {""}:
+                self._by_city[city].append(municipality)
+                for region in TSUNAMI_REGIONS.get(city, ()):
+                    self._by_region[region].append(municipality)
+            for prefecture in {c[:2] for c in config.area_codes if c.isdigit()}:
+                self._by_prefecture[prefecture].append(municipality)
+            for name in set(config.area_names):
+                self._by_name[name].append(municipality)
+
+    def candidates(self, alert: Alert) -> list[Municipality]:
+        found: dict[str, Municipality] = {}
+        for area in alert.areas:
+            for municipality in self._for_area(area):
+                found[municipality.id] = municipality
+        return sorted(found.values(), key=lambda m: self._order[m.id])
+
+    def _for_area(self, area: AlertArea) -> Iterable[Municipality]:
+        if area.code_type == "city":
+            return self._by_city.get(city_key(area.code), []) if area.code else self._by_name.get(area.name, [])
+        if area.code_type == "prefecture":
+            return self._by_prefecture.get(area.code[:2], [])
+        if area.code_type == "tsunami":
+            return [*self._by_region.get(area.code, []), *self._by_name.get(area.name, [])]
+        if area.code_type == "place":  # a configured name that the place's name starts with
+            return [m for end in range(1, len(area.name) + 1) for m in self._by_name.get(area.name[:end], [])]
+        return []
+
+
+@functools.lru_cache(maxsize=4)
+def _index_of(policies: Policies) -> AreaIndex:
+    return AreaIndex(policies)
+
+
+def addressed_municipalities(alert: Alert, policies: Policies) -> list[Municipality]:
+    """Every municipality the alert changes something for (`addressed_to`), in configuration order."""
+    return [m for m in _index_of(policies).candidates(alert) if addressed_to(alert, m)]
+
+
+def concerned_municipalities(alert: Alert, policies: Policies) -> list[Municipality]:
+    """Every municipality one of the alert's areas concerns, whatever its status (`matching_areas`)."""
+    return [m for m in _index_of(policies).candidates(alert) if matching_areas(alert, m)]

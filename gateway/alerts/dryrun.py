@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.alerts.areas import addressed_to, matching_areas
+from gateway.alerts.areas import addressed_municipalities, concerned_municipalities
 from gateway.alerts.detect import parse_alert
 from gateway.alerts.model import Alert
 from gateway.alerts.plan import AlertPost, CityPlan, plan_for
@@ -65,9 +65,9 @@ def _targets(alert: Alert, policies: Policies, municipality: str | None) -> list
     if municipality is not None:
         chosen = policies.get(municipality)
         return [chosen] if chosen is not None else f"自治体 {municipality!r} の設定がありません"
-    addressed = [m for m in policies if addressed_to(alert, m)]
+    addressed = addressed_municipalities(alert, policies)
     # Cities named with nothing new (a 継続 warning) are planned too, so the reason says why.
-    concerned = addressed or [m for m in policies if matching_areas(alert, m)]
+    concerned = addressed or concerned_municipalities(alert, policies)
     if concerned:
         return concerned
     if alert.action == "cancel":

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.alerts import Alert, AlertPost, CityPlan, addressed_to, parse_alert, plan_for
+from gateway.alerts import Alert, AlertPost, CityPlan, addressed_municipalities, parse_alert, plan_for
 from gateway.errors import InputError
 from gateway.models import DeliveryState, Message, Priority
 from gateway.policy import Municipality
@@ -33,6 +33,9 @@ from gateway.store.base import MessageRecord
 
 Outcome = Literal["accepted", "ignored", "rejected"]
 RAW_AUDIT_LIMIT = 1_000_000
+# Messages of one alert thread read to find where a follow-up goes (a nationwide thread may reach
+# every municipality, with several messages each).
+EARLIER_MESSAGES_LIMIT = 20_000
 
 
 @dataclass
@@ -105,17 +108,26 @@ class AlertIntake:
         if forced_id is not None:
             chosen = policies.get(forced_id)
             return [(chosen, True)] if chosen else f"自治体 {forced_id!r} の設定がありません"
-        cities = [(m, False) for m in policies if addressed_to(alert, m)]
+        cities = [(m, False) for m in addressed_municipalities(alert, policies)]
         if alert.action in ("cancel", "update", "lift"):
             # A follow-up may name no areas (JMA 取消): it goes wherever the earlier alert went.
             addressed = {m.id for m, _ in cities}
-            for m in policies:
-                if m.id not in addressed and await self._earlier(alert, m.id):
-                    cities.append((m, True))
+            for municipality_id in await self._earlier_municipalities(alert):
+                found = policies.get(municipality_id)
+                if found is not None and municipality_id not in addressed:
+                    cities.append((found, True))
         if cities:
             return cities
         where = "、".join(alert.area_names[:5] or alert.area_codes[:5]) or "地域の指定なし"
         return f"対象地域外です（{where}）"
+
+    async def _earlier_municipalities(self, alert: Alert) -> list[str]:
+        """Municipalities (in configuration order) with earlier messages of this alert's thread: one query."""
+        records = await self.gateway.store.list_messages(alert_key_prefix=f"{_h(alert.thread)}#",
+                                                         limit=EARLIER_MESSAGES_LIMIT)
+        this_key = f"{_h(alert.thread)}#{_h(alert.key)}|"
+        found = {r.municipality for r in records if not (r.alert_key or "").startswith(this_key)}
+        return [m.id for m in self.gateway.policies if m.id in found]
 
     async def _earlier(self, alert: Alert, municipality: str) -> list[MessageRecord]:
         records = await self.gateway.store.list_messages(
