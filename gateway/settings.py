@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    # PostgreSQL connections each process keeps open (bursts open up to as many again, briefly).
-    database_pool_size: int = Field(default=20, ge=1, le=500)
+    # PostgreSQL connections per process (never more): processes x this < the server's max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     config_dir: Path = Path("config/municipalities")
     var_dir: Path = Path("var")
     host: str = "127.0.0.1"

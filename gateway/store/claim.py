@@ -12,8 +12,10 @@ On SQLite the claimer already holds the single write lock (BEGIN IMMEDIATE), so 
 the first candidate of each account. On PostgreSQL claimers in several processes run at once:
 they read candidates without locking them, take a transaction-scoped advisory lock per account
 (without waiting; a held one means another claimer is on that account right now), look again
-for posts in flight on the accounts they hold, and finally lock the chosen rows. Locking only
-the rows actually taken keeps concurrent claimers from starving each other.
+for posts in flight on the accounts they hold, and finally lock, mark and audit the chosen rows
+in one statement. Locking only the rows actually taken keeps concurrent claimers from starving
+each other. The emergency lane, which holds no account back, is a single statement (one round
+trip) that skips rows other claimers have locked.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import Connection
 
 from gateway.models import DeliveryState, Priority
-from gateway.store.schema import account_pauses, deliveries
+from gateway.store.schema import QUEUED_ONLY, RETRY_WAIT_ONLY, account_pauses, audit_events, deliveries
 
+CLAIMABLE_STATES = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 CANDIDATES_PER_SLOT = 4  # rows read per claimable slot, so that one busy account does not starve a batch
 # PostgreSQL claimers read further (without locking): concurrent claimers see the same first rows,
 # and each needs accounts the others have not taken.
@@ -104,9 +108,11 @@ def _due_templates(lane: _Lane) -> tuple[sa.Select[Any], sa.Select[Any]]:
             .limit(sa.bindparam("candidates", type_=sa.Integer)))
     if not only_emergency(priorities):
         base = base.where(c.account.not_in(_busy_accounts(False)))
-    queued = base.where(c.state == DeliveryState.QUEUED.value).order_by(c.priority_rank, c.created_at, c.id)
+    # The states as literals, matching the partial indexes' predicates (schema.QUEUED_ONLY ...).
+    queued = (base.where(sa.text(QUEUED_ONLY))
+              .order_by(c.priority_rank, c.created_at, c.id))
     # Within a priority, the retry that has waited longest goes first.
-    waiting = (base.where(c.state == DeliveryState.RETRY_WAIT.value, c.retry_at <= _NOW)
+    waiting = (base.where(sa.text(RETRY_WAIT_ONLY), c.retry_at <= _NOW)
                .order_by(c.priority_rank, c.retry_at, c.id))
     return queued, waiting
 
@@ -126,9 +132,9 @@ def due_queries(
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The candidate queries: queued deliveries, and retry_wait ones whose retry_at has come.
 
-    Two queries rather than one OR: each walks its index in claim order (`ix_deliveries_claim`,
-    `ix_deliveries_retry`) and stops at its limit. (Returned with their parameters bound; the
-    claim itself runs the shared templates.)
+    Two queries rather than one OR: each walks an index in claim order (`ix_deliveries_claim` /
+    `ix_deliveries_queued`, `ix_deliveries_retry` / `ix_deliveries_retry_due`) and stops at its
+    limit. (Returned with their parameters bound; the claim itself runs the shared templates.)
     """
     params = _due_params(now, limit, spare)
     queued, waiting = _due_templates(_lane_key(priorities))
@@ -156,72 +162,104 @@ def _first_per_account(found: Sequence[sa.Row[Any]], limit: int | None) -> list[
 def choose(
     conn: Connection, *, now: datetime, limit: int, priorities: Collection[Priority] | None,
 ) -> dict[str, str]:
-    """Ids (-> current state) of up to `limit` deliveries this claimer may take, locked for it."""
-    postgres = conn.dialect.name == "postgresql"
-    spare = PG_SPARE_CANDIDATES if postgres else 0
-    found = list(conn.execute(_candidates_template(_lane_key(priorities)), _due_params(now, limit, spare)).all())
+    """SQLite: ids (-> current state) of up to `limit` deliveries this claimer may take.
+
+    The claimer holds SQLite's write lock (BEGIN IMMEDIATE), so nothing can change under it.
+    """
+    found = list(conn.execute(_candidates_template(_lane_key(priorities)), _due_params(now, limit, 0)).all())
     if only_emergency(priorities):
-        return _emergencies(conn, found, limit=limit, now=now, postgres=postgres)
-    if not postgres:
-        return {row.id: row.state for row in _first_per_account(found, limit)}
+        return {row.id: row.state for row in sorted(found, key=lambda r: (r.created_at, r.id))[:limit]}
+    return {row.id: row.state for row in _first_per_account(found, limit)}
+
+
+def take_pg(
+    conn: Connection, *, now: datetime, limit: int, priorities: Collection[Priority] | None, worker: str,
+    lease_expires: datetime,
+) -> list[sa.RowMapping]:
+    """PostgreSQL: claim up to `limit` deliveries for `worker` -> sending, with their audit rows.
+
+    The emergency lane is one statement (pick, lock skipping rows others hold, mark, audit): one
+    round trip, atomic without a transaction around it. The routine lane reads candidates and
+    takes account locks first (see the module docstring), then locks, marks and audits the rows
+    in one statement. Rows come with `from_state`, the state they were claimed from.
+    """
+    params: dict[str, Any] = {"now": now, "worker": worker, "lease_expires": lease_expires,
+                              "lease_json": to_jsonable_python(lease_expires)}
+    lane = _lane_key(priorities)
+    if only_emergency(priorities):
+        params.update(_due_params(now, limit, PG_SPARE_CANDIDATES), limit=limit)
+        return list(conn.execute(_pg_emergency_claim(lane), params).mappings().all())
+    found = conn.execute(_candidates_template(lane), _due_params(now, limit, PG_SPARE_CANDIDATES)).all()
     candidates = _first_per_account(found, None)
     if not candidates:
-        return {}
-    emergency_lane = only_emergency(priorities)
-    held = _hold_accounts(conn, candidates, limit=limit, emergency_lane=emergency_lane)
-    return _lock_rows(conn, held, now=now, emergency_lane=emergency_lane)
+        return []
+    held = _hold_accounts(conn, candidates, limit=limit)
+    if not held:
+        return []
+    params.update(ids=[row.id for row in held], accounts=[row.account for row in held])
+    return list(conn.execute(_pg_routine_claim(), params).mappings().all())
 
 
-def _emergencies(
-    conn: Connection, found: Sequence[sa.Row[Any]], *, limit: int, now: datetime, postgres: bool,
-) -> dict[str, str]:
-    """The oldest due emergencies, whatever else is in flight; on PostgreSQL locked, skipping rows
-    another claimer holds."""
-    ordered = sorted(found, key=lambda r: (r.created_at, r.id))
-    if not postgres:
-        return {row.id: row.state for row in ordered[:limit]}
-    if not ordered:
-        return {}
-    params = {"ids": [row.id for row in ordered], "now": now, "limit": limit}
-    return {row.id: row.state for row in conn.execute(_LOCK_EMERGENCIES, params).all()}
+def _claimed_and_audited(locked: sa.Select[Any]) -> sa.Select[Any]:
+    """`locked` (id, state of rows locked for this claimer) -> sending, one audit row each.
+
+    Whether a row is still claimable is checked here, on the locked row's latest version, and not
+    in `locked`: there the planner, with statistics that lag a burst of new rows, would walk the
+    state index over the whole queue instead of fetching the few ids by primary key.
+    """
+    d = deliveries.c
+    chosen = locked.cte("chosen")
+    claimed = (sa.update(deliveries)
+               .where(d.id == chosen.c.id, _claimable(_NOW))
+               .values(state=DeliveryState.SENDING.value, attempts=d.attempts + 1,
+                       lease_owner=sa.bindparam("worker"),
+                       lease_expires=sa.bindparam("lease_expires", type_=d.lease_expires.type), updated_at=_NOW)
+               .returning(*deliveries.c, chosen.c.state.label("from_state"))
+               .cte("claimed"))
+    detail = sa.func.jsonb_build_object("attempt", claimed.c.attempts, "lease_expires",
+                                        sa.cast(sa.bindparam("lease_json", type_=sa.String), sa.Text))
+    values = {"at": _NOW, "actor": sa.bindparam("worker"), "action": sa.literal("delivery.claimed"),
+              "message_id": claimed.c.message_id, "delivery_id": claimed.c.id, "from_state": claimed.c.from_state,
+              "to_state": sa.literal(DeliveryState.SENDING.value), "reason": sa.null(), "detail": detail}
+    columns = [c.name for c in audit_events.c if c.name != "id"]
+    audited = audit_events.insert().from_select(columns, sa.select(*[values[c] for c in columns])).cte("audited")
+    return sa.select(claimed).add_cte(audited)
 
 
-_LOCK_EMERGENCIES = (sa.select(deliveries.c.id, deliveries.c.state)
-                     .where(deliveries.c.id.in_(_IDS), _claimable(_NOW))
-                     .order_by(deliveries.c.created_at, deliveries.c.id)
-                     .limit(sa.bindparam("limit", type_=sa.Integer))
-                     .with_for_update(skip_locked=True, of=deliveries))
+@functools.lru_cache(maxsize=4)
+def _pg_emergency_claim(lane: _Lane) -> sa.Select[Any]:
+    """The oldest due emergencies, whatever else is in flight, skipping rows another claimer holds.
+
+    The candidate ids are computed once (`= ANY(ARRAY(...))` is an init plan) and the rows
+    fetched by primary key, whatever the statistics say.
+    """
+    candidates = _candidates_template(lane).subquery("candidates")
+    c = deliveries.c
+    ids = sa.func.array(sa.select(candidates.c.id).scalar_subquery())
+    locked = (sa.select(c.id, c.state)
+              .where(c.id == sa.any_(ids))
+              .order_by(c.created_at, c.id).limit(sa.bindparam("limit", type_=sa.Integer))
+              .with_for_update(skip_locked=True, of=deliveries))
+    return _claimed_and_audited(locked)
 
 
-def _hold_accounts(
-    conn: Connection, candidates: Sequence[sa.Row[Any]], *, limit: int, emergency_lane: bool,
-) -> list[sa.Row[Any]]:
+@functools.lru_cache(maxsize=1)
+def _pg_routine_claim() -> sa.Select[Any]:
+    """Lock the chosen rows whose account has nothing in flight (this statement starts after the
+    account locks are held, so under READ COMMITTED it sees every claim committed before them,
+    including `sending` rows the candidate read could not), then mark and audit them."""
+    c = deliveries.c
+    locked = (sa.select(c.id, c.state)
+              .where(c.id.in_(_IDS), c.account.not_in(_busy_accounts(False, among=_ACCOUNTS)))
+              .with_for_update(skip_locked=True, of=deliveries))
+    return _claimed_and_audited(locked)
+
+
+def _hold_accounts(conn: Connection, candidates: Sequence[sa.Row[Any]], *, limit: int) -> list[sa.Row[Any]]:
     """The first `limit` candidates whose account is idle and this claimer could lock without waiting."""
     namespaces = [_EMERGENCY_LOCKS if row.priority_rank == Priority.EMERGENCY.rank else _ROUTINE_LOCKS
                   for row in candidates]
     params = {"namespaces": namespaces, "accounts": [row.account for row in candidates], "limit": limit,
-              "emergency_lane": emergency_lane}
+              "emergency_lane": False}
     held = set((conn.execute(_TRY_ACCOUNT_LOCKS, params)).scalars())
     return [row for i, row in enumerate(candidates, start=1) if i in held]
-
-
-def _lock_rows(
-    conn: Connection, held: Sequence[sa.Row[Any]], *, now: datetime, emergency_lane: bool,
-) -> dict[str, str]:
-    """Lock the chosen rows that are still claimable and whose account has nothing in flight.
-
-    This statement starts after the account locks are held, so (READ COMMITTED) it sees every
-    claim committed before them, including `sending` rows that the candidate read could not.
-    """
-    if not held:
-        return {}
-    params = {"ids": [row.id for row in held], "accounts": [row.account for row in held], "now": now}
-    return {row.id: row.state for row in conn.execute(_lock_rows_statement(emergency_lane), params).all()}
-
-
-@functools.lru_cache(maxsize=2)
-def _lock_rows_statement(emergency_lane: bool) -> sa.Select[Any]:
-    c = deliveries.c
-    return (sa.select(c.id, c.state)
-            .where(c.id.in_(_IDS), _claimable(_NOW), c.account.not_in(_busy_accounts(emergency_lane, among=_ACCOUNTS)))
-            .with_for_update(skip_locked=True, of=deliveries))

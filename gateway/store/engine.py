@@ -17,10 +17,9 @@ from gateway.errors import InputError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10.0
 PG_COMMAND_TIMEOUT_S = 60.0
-# Connections kept open per process: enough for every dispatch slot and claimer to hold one at
-# once under the default settings; bursts beyond it open short-lived extra connections.
-PG_POOL_SIZE = 20
-PG_POOL_OVERFLOW = 20
+# PostgreSQL connections per process, and the most it opens: processes x this must stay below the
+# server's max_connections. Transactions beyond it wait their turn, emergencies first (store.gate).
+PG_POOL_SIZE = 10
 # Execution option read by the `begin` hook: write transactions take SQLite's write lock up front.
 IMMEDIATE = "gateway_sqlite_immediate"
 
@@ -64,7 +63,7 @@ def create_engine(url: str, *, pooled: bool = True, pool_size: int = PG_POOL_SIZ
     kwargs: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("postgresql"):
         if pooled:
-            kwargs.update(pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW)
+            kwargs.update(pool_size=pool_size, max_overflow=0)
         # Bounded waits: a dead server or a stuck statement surfaces as StoreError instead of
         # hanging a worker.
         connect_args = {"timeout": PG_CONNECT_TIMEOUT_S, "command_timeout": PG_COMMAND_TIMEOUT_S}

@@ -1,10 +1,15 @@
-"""One writer at a time on SQLite, urgent writers first.
+"""A fixed number of turns (database work at once), urgent work first.
 
-SQLite allows a single writer; when two connections of this process contend, the loser sleeps in
-SQLite's busy handler (1, 2, 5, 10 … 100 ms steps), which would put tens of milliseconds into the
-emergency lane. Queueing writers here instead means SQLite never sees contention from inside the
-process, and an emergency write (claim, plan, mark) overtakes routine ones waiting for the turn.
-PostgreSQL needs none of this: the store does not use a gate there.
+SQLite (one turn, for writers): SQLite allows a single writer; when two connections of this
+process contend, the loser sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms steps), which
+would put tens of milliseconds into the emergency lane. Queueing writers here instead means SQLite
+never sees contention from inside the process, and an emergency write (claim, plan, mark)
+overtakes routine ones waiting for the turn.
+
+PostgreSQL (one turn per pooled connection, for every transaction): the pool never opens more
+connections than its size, so that several processes stay within the server's max_connections;
+work beyond it waits here, where an emergency goes ahead of routine work, rather than in the
+pool's first-come queue.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from contextlib import asynccontextmanager
 
 
 class WriteGate:
-    def __init__(self) -> None:
-        self._busy = False
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError("a gate needs at least one turn")
+        self._free = capacity
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
@@ -31,8 +38,8 @@ class WriteGate:
             self._release()
 
     async def _acquire(self, urgent: bool) -> None:
-        if not self._busy and not self._waiters:
-            self._busy = True
+        if self._free and not self._waiters:
+            self._free -= 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (0 if urgent else 1, next(self._order), future))
@@ -47,6 +54,6 @@ class WriteGate:
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
-                future.set_result(None)  # the turn passes straight to the next writer
+                future.set_result(None)  # the turn passes straight to the next in line
                 return
-        self._busy = False
+        self._free += 1

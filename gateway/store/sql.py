@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
 from gateway.models import (
@@ -63,7 +64,7 @@ from gateway.store.base import (
     SuspectPost,
     User,
 )
-from gateway.store.engine import IMMEDIATE, create_sync_sqlite_engine
+from gateway.store.engine import IMMEDIATE, PG_POOL_SIZE, create_sync_sqlite_engine
 from gateway.store.gate import WriteGate
 from gateway.store.schema import (
     account_pauses,
@@ -87,7 +88,7 @@ DELIVERY_FIELDS = frozenset(
      "lease_expires", "not_before", "attempts"}
 )
 _PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.SKIPPED})
-_CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
+_CLAIMABLE = claim.CLAIMABLE_STATES
 # Account stop (小平 3(7)): what a stop holds, and what may already be on the platform for the hijack scan.
 _HOLDABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 _PUBLISHED = (DeliveryState.SENT.value, DeliveryState.RETRACTED.value, DeliveryState.UNCERTAIN.value,
@@ -181,7 +182,7 @@ def _shielded(
 # Claimed deliveries -> sending (built once: it runs on every claim).
 _MARK_SENDING = (sa.update(deliveries)
                  .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
-                        deliveries.c.state.in_(_CLAIMABLE))
+                        deliveries.c.state.in_(claim.CLAIMABLE_STATES))
                  .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
                          lease_owner=sa.bindparam("worker"),
                          lease_expires=sa.bindparam("lease_expires", type_=deliveries.c.lease_expires.type),
@@ -226,11 +227,13 @@ class SqlStore:
         self._clock = clock
         self._pending: set[asyncio.Future[Any]] = set()
         self._sqlite: Engine | None = None
-        self._gate: WriteGate | None = None
         if engine.dialect.name == "sqlite":
             url = engine.url.render_as_string(hide_password=False)
             self._sqlite = create_sync_sqlite_engine(url)
-            self._gate = WriteGate()  # urgent transactions are queued first
+            self._gate = WriteGate()  # one writer at a time, urgent transactions first
+        else:
+            size = engine.pool.size() if isinstance(engine.pool, QueuePool) else PG_POOL_SIZE
+            self._gate = WriteGate(capacity=size)  # one transaction per pooled connection
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._stops: tuple[float, dict[str, str]] | None = None  # (read at, stops): see stopped_accounts
         self._stops_generation = 0
@@ -276,14 +279,31 @@ class SqlStore:
                    "submitted_by": "_warm_up", "source": "warm_up", "body": {}, "check": {}, "accounts": [],
                    "overrides": {}, "created_at": now, "updated_at": now}
 
+        audit = rows.audit_values(at=now, actor="_warm_up", action="delivery.sent", to_state="sent")
+
         def rehearse(conn: Connection) -> None:
             conn.execute(messages.insert().values(message))
             self._insert_deliveries(conn, message, [NewDelivery("_warm_up", Platform.X, DeliveryState.QUEUED, now)],
                                     actor="_warm_up", now=now, from_state=MessageState.APPROVED.value)
             for priorities in ({Priority.EMERGENCY}, None):
-                due = claim.choose(conn, now=now, limit=1, priorities=priorities)
-                for delivery in self._mark_sending(conn, due, worker="_warm_up", now=now, lease=timedelta(0)):
-                    self._lock_delivery_state(conn, delivery.id)
+                if self._sqlite is None:
+                    claimed = [rows.to_delivery(r) for r in claim.take_pg(
+                        conn, now=now, limit=1, priorities=priorities, worker="_warm_up", lease_expires=now)]
+                else:
+                    due = claim.choose(conn, now=now, limit=1, priorities=priorities)
+                    claimed = self._mark_sending(conn, due, worker="_warm_up", now=now, lease=timedelta(0))
+                for delivery in claimed:
+                    if self._sqlite is None:
+                        # The columns a dispatcher's `sent` sets (the statement is built per column set).
+                        changes = self._delivery_changes(DeliveryState.SENT, dict.fromkeys(
+                            ("remote_id", "remote_url", "error_code", "error_text", "lease_owner", "lease_expires")),
+                            now)
+                        conn.execute(_pg_transition_statement(tuple(sorted(changes))), {
+                            "delivery_id": delivery.id, "allowed": ["sending"],
+                            **{f"set_{name}": value for name, value in changes.items()},
+                            **{f"audit_{name}": audit[name] for name in _AUDIT_CONSTANTS}})
+                    else:
+                        self._lock_delivery_state(conn, delivery.id)
             raise _RolledBack
 
         with contextlib.suppress(_RolledBack):
@@ -296,16 +316,18 @@ class SqlStore:
 
     # -- running transactions -----------------------------------------------------------------
 
-    async def _read(self, work: Callable[[Connection], _T]) -> _T:
+    async def _read(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
         if self._sqlite is not None:
             return await self._sqlite_txn(work, write=False)
-        return await self._pg_txn(work, write=False)
+        async with self._gate.turn(urgent=urgent):
+            return await self._pg_txn(work, write=False)
 
-    async def _write(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
-        if self._sqlite is not None and self._gate is not None:
-            async with self._gate.turn(urgent=urgent):
+    async def _write(self, work: Callable[[Connection], _T], *, urgent: bool = False, atomic: bool = False) -> _T:
+        """`atomic`: `work` is a single statement, which PostgreSQL commits by itself (no BEGIN/COMMIT)."""
+        async with self._gate.turn(urgent=urgent):
+            if self._sqlite is not None:
                 return await self._sqlite_txn(work, write=True)
-        return await self._pg_txn(work, write=True)
+            return await self._pg_txn(work, write=True, atomic=atomic)
 
     async def _pg_txn(self, work: Callable[[Connection], _T], *, write: bool, atomic: bool = False) -> _T:
         """Run `work` on PostgreSQL: writes in one transaction, reads in autocommit.
@@ -645,13 +667,20 @@ class SqlStore:
                 lambda conn: claim.choose(conn, now=now, limit=1, priorities=priorities)):
             return []
 
+        lease = timedelta(seconds=lease_seconds)
+
         def take(conn: Connection) -> list[Delivery]:
+            if self._sqlite is None:
+                found = claim.take_pg(conn, now=now, limit=limit, priorities=priorities, worker=worker,
+                                      lease_expires=now + lease)
+                return [rows.to_delivery(row) for row in found]
             due = claim.choose(conn, now=now, limit=limit, priorities=priorities)
             if not due:
                 return []
-            return self._mark_sending(conn, due, worker=worker, now=now, lease=timedelta(seconds=lease_seconds))
+            return self._mark_sending(conn, due, worker=worker, now=now, lease=lease)
 
-        claimed = await self._write(take, urgent=emergency_lane)
+        # The emergency lane's claim is one statement on PostgreSQL (see claim.take_pg).
+        claimed = await self._write(take, urgent=emergency_lane, atomic=emergency_lane)
         return sorted(claimed, key=lambda d: (d.priority.rank, d.created_at, d.id))
 
     def _mark_sending(
@@ -684,7 +713,7 @@ class SqlStore:
         if self._sqlite is None:
             audit = rows.audit_values(at=now, actor=actor, action=f"delivery.{new.value}", to_state=new.value,
                                       reason=reason, detail=detail)
-            return await self._pg_transition(delivery_id, allowed, changes, audit)
+            return await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
 
         def transition(conn: Connection) -> Delivery:
             current = self._lock_delivery_state(conn, delivery_id)
@@ -704,7 +733,8 @@ class SqlStore:
         return await self._write(transition, urgent=urgent)
 
     async def _pg_transition(
-        self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any],
+        self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any], *,
+        urgent: bool,
     ) -> Delivery:
         """PostgreSQL: lock, compare-and-set and audit in one statement (one round trip, atomic)."""
         statement = _pg_transition_statement(tuple(sorted(changes)))
@@ -720,7 +750,7 @@ class SqlStore:
             return conn.execute(sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)).scalar()
 
         for _ in range(3):
-            done = await self._pg_txn(transition, write=True, atomic=True)
+            done = await self._write(transition, urgent=urgent, atomic=True)
             if isinstance(done, Delivery):
                 return done
             if done is None:
@@ -814,7 +844,7 @@ class SqlStore:
     ) -> None:
         entry = rows.audit_values(at=self._clock(), actor=actor, action=action, message_id=message_id,
                                   delivery_id=delivery_id, reason=reason, detail=detail)
-        await self._write(lambda conn: self._add_audit(conn, [entry]))
+        await self._write(lambda conn: self._add_audit(conn, [entry]), atomic=True)
 
     @_shielded
     async def list_audit(

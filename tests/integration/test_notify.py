@@ -1,11 +1,15 @@
-"""PostgreSQL: a delivery queued by one process wakes the dispatchers of the others (LISTEN/NOTIFY)."""
+"""PostgreSQL across processes: LISTEN/NOTIFY wake-ups and stop notices, and connections within the pool size."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
 from gateway.pipeline.validation import parse_message
@@ -71,3 +75,40 @@ async def test_a_stop_in_one_replica_reaches_the_others_cache_at_once(postgres_u
         await listener.stop()
         await replica.aclose()
         await elsewhere.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_burst_never_opens_more_connections_than_the_pool(postgres_url: str) -> None:
+    """Several processes share one server: each stays within its pool size however many tasks
+    want the database at once (the rest wait their turn), and every call still completes."""
+    await upgrade_async(postgres_url)
+    store = await open_store(postgres_url, pool_size=3)
+    database = make_url(postgres_url).database
+    seen: list[int] = []
+
+    async def count_backends() -> None:
+        watcher = await asyncpg.connect(make_url(postgres_url).set(drivername="postgresql").render_as_string(
+            hide_password=False))
+        try:
+            while True:
+                seen.append(await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    database))
+                await asyncio.sleep(0.005)
+        finally:
+            await watcher.close()
+
+    watching = asyncio.create_task(count_backends())
+    try:
+        results = await asyncio.gather(*(store.stopped_accounts() if i % 2 else store.list_messages(limit=5)
+                                         for i in range(200)))
+        store.stops_changed()
+        await asyncio.gather(*(store.pause_account(f"kodaira_x{i}", until=datetime.now(UTC) + timedelta(minutes=1),
+                                                   reason="429", actor="w") for i in range(60)))
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        await store.aclose()
+    assert len(results) == 200 and len(seen) > 3
+    assert max(seen) <= 3, seen
