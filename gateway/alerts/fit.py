@@ -9,13 +9,11 @@ only if the required lines alone are too long is the text cut with an ellipsis (
 
 from __future__ import annotations
 
-from twitter_text import parse_tweet
-
 from gateway.adapters.render import Fits, truncate_to, utf16_len
+from gateway.adapters.x import fits_x
 from gateway.alerts.draft import Draft, Items
 from gateway.models import Platform
 
-X_MAX_WEIGHTED = 280
 LINE_MAX_UTF16 = 5000
 FACEBOOK_MAX_CHARS = 63_206
 
@@ -23,7 +21,7 @@ TEXT_PLATFORMS = frozenset({Platform.X, Platform.LINE, Platform.FACEBOOK})
 
 
 def x_fits(text: str) -> bool:
-    return int(parse_tweet(text).weightedLength) <= X_MAX_WEIGHTED
+    return fits_x(text)
 
 
 def line_fits(text: str) -> bool:
