@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
@@ -45,6 +46,7 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 from linebot.v3.messaging.exceptions import ApiException
+from yarl import URL
 
 from gateway.adapters.base import IdempotencyKey, Limits
 from gateway.adapters.render import compose_text, split_to, utf16_len
@@ -165,6 +167,15 @@ def _error_message(body: Any) -> str:
     return f"{data.get('message', '')} {details}".strip()[:300]
 
 
+def _env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
+    """The proxy HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) name for the API, with its credentials."""
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(base_url))
+    except LookupError:
+        return None, None
+    return str(proxy), ({"Proxy-Authorization": auth.encode()} if auth is not None else None)
+
+
 class LineAdapter:
     platform: ClassVar[Platform] = Platform.LINE
     limits: ClassVar[Limits] = Limits(
@@ -241,11 +252,17 @@ class LineAdapter:
     async def _api(self) -> AsyncMessagingApi:
         if self._client is None:
             # The token is given per request (`_request_auth`); the configured one is a placeholder.
-            client = AsyncApiClient(Configuration(host=self._settings.base_url.rstrip("/"), access_token=""))
+            base_url = self._settings.base_url.rstrip("/")
+            configuration = Configuration(host=base_url, access_token="")
+            configuration.proxy, configuration.proxy_headers = _env_proxy(base_url)
+            client = AsyncApiClient(configuration)
             self._client = client  # before any await, so concurrent first calls share one client
-            if self._session is not None:
-                own, client.rest_client.pool_manager = client.rest_client.pool_manager, self._session
-                await own.close()
+            # The SDK's own session trusts the environment, which costs two thread hops per request
+            # (proxy and .netrc lookups); the proxy is read from the environment once, above.
+            own = client.rest_client.pool_manager
+            client.rest_client.pool_manager = self._session or aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=own.connector.limit if own.connector else 100))
+            await own.close()
         return AsyncMessagingApi(self._client)
 
     async def warm_up(self) -> None:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.line import LineAdapter, next_month_start, problems, retry_key
+from gateway.adapters.line import LineAdapter, _env_proxy, next_month_start, problems, retry_key
 from gateway.adapters.render import utf16_len
 from gateway.credentials import StaticCredentials
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
@@ -322,3 +322,21 @@ def test_render_links_videos_and_describes_a_single_image() -> None:
     assert post.parts[0].text == "避難所の案内\n\n動画: https://example.jp/v.mp4\n\n【画像の説明】\n避難所の入口"
     assert [p.media for p in post.parts[1:]] == [(media[1],)]
     assert problems(post) == []
+
+
+@pytest.mark.parametrize(("environment", "expected"), [
+    ({}, (None, None)),
+    ({"HTTPS_PROXY": "http://proxy.city.example:3128"}, ("http://proxy.city.example:3128", None)),
+    ({"HTTPS_PROXY": "http://koho:pw@proxy.city.example:3128"},
+     ("http://proxy.city.example:3128", {"Proxy-Authorization": "Basic a29obzpwdw=="})),
+    ({"HTTPS_PROXY": "http://proxy.city.example:3128", "NO_PROXY": "api.line.me"}, (None, None)),
+])
+def test_the_proxy_comes_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: tuple[object, object],
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _env_proxy("https://api.line.me") == expected
