@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,6 +202,8 @@ def _read_key_file(path: Path) -> str:
 # --- The encrypted file ----------------------------------------------------------------------------------
 
 _FORMAT_VERSION = 1
+# How often a publish looks whether the file changed (a rotation by `gateway credentials set`).
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,7 @@ class EncryptedCredentialFile:
         self._keys = keys
         self._clock = clock
         self._cache: tuple[tuple[int, int, int], dict[str, _Entry]] | None = None
+        self._checked_at = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EncryptedCredentialFile:
@@ -255,7 +259,7 @@ class EncryptedCredentialFile:
 
     def get(self, account_id: str) -> AccountCredentials:
         try:
-            entries = self._current()
+            entries = self._current(max_age=RECHECK_SECONDS)
         except InputError as exc:
             # Adapters handle the publish error tree: an unreadable store is a person's job, like a bad token.
             raise AuthError(exc.message, code=exc.code) from None
@@ -327,12 +331,17 @@ class EncryptedCredentialFile:
         """A copy of the entries, for changing them."""
         return dict(self._current())
 
-    def _current(self) -> Mapping[str, _Entry]:
-        """The entries as last read (read again when the file has changed); not to be changed."""
+    def _current(self, *, max_age: float = 0.0) -> Mapping[str, _Entry]:
+        """The entries as last read, read again when the file has changed (looked at no more often
+        than every `max_age` seconds); not to be changed."""
+        if self._cache is not None and time.monotonic() - self._checked_at < max_age:
+            return self._cache[1]
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            self._cache = None
             return {}
+        self._checked_at = time.monotonic()
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if self._cache is None or self._cache[0] != stamp:
             self._cache = (stamp, self._decrypt(self.path.read_bytes()))

@@ -11,6 +11,7 @@ import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from pydantic import SecretStr
 
+from gateway import credentials as credentials_module
 from gateway.credentials import (
     EncryptedCredentialFile,
     StaticCredentials,
@@ -63,6 +64,20 @@ def test_round_trip(store: EncryptedCredentialFile, tmp_path: Path, key: str) ->
     # A second instance (another process) reads the same file.
     again = EncryptedCredentialFile(store.path, parse_keys(key))
     assert again.get("kodaira_line")["channel_access_token"].get_secret_value() == SECRET
+
+
+def test_a_running_process_picks_up_a_rotation_made_by_another(
+    store: EncryptedCredentialFile, key: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store.set("kodaira_line", {"channel_access_token": SECRET}, actor="suzuki", reason="初期登録")
+    running = EncryptedCredentialFile(store.path, parse_keys(key))
+    assert running.get("kodaira_line")["channel_access_token"].get_secret_value() == SECRET
+    store.set("kodaira_line", {"channel_access_token": SECRET + "-new"}, actor="suzuki", reason="更新")
+    # Publishes look at the file at most once a second: until then the copy already read serves.
+    assert running.get("kodaira_line")["channel_access_token"].get_secret_value() == SECRET
+    monkeypatch.setattr(credentials_module, "RECHECK_SECONDS", 0.0)
+    assert running.get("kodaira_line")["channel_access_token"].get_secret_value() == SECRET + "-new"
+    assert running.list_masked()[0]["account"] == "kodaira_line"  # listings always look
 
 
 def test_unknown_account_is_an_auth_error(store: EncryptedCredentialFile) -> None:
