@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +53,7 @@ from gateway.store import NewDelivery, NewMessage, open_store, upgrade_async  # 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
 MUNICIPALITIES = 1741
 PLATFORMS = (("x", "main"), ("x", "pr"), ("line", "main"), ("facebook", "main"))
-MARKER = re.compile(r"NATION(\d{4})")
+MARKER = re.compile(rb"NATION(\d{4})")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -132,12 +131,10 @@ async def serve_sandbox(port: int, config_dir: Path) -> None:
     async def tap(request: web.Request, handler: Handler) -> web.StreamResponse:
         now = time.time()
         if request.method == "POST" and not request.path.startswith("/_"):
-            text = (await request.read()).decode("utf-8", "replace")
-            with contextlib.suppress(ValueError):
-                text = json.dumps(json.loads(text), ensure_ascii=False)
-            found = MARKER.search(urllib.parse.unquote_plus(text))
+            # The marker is ASCII, so it reads the same in JSON, form-encoded and multipart bodies.
+            found = MARKER.search(await request.read())
             if found:
-                arrivals.setdefault(found.group(1), []).append(now)
+                arrivals.setdefault(found.group(1).decode(), []).append(now)
         return await handler(request)
 
     async def report(request: web.Request) -> web.Response:
@@ -382,7 +379,7 @@ async def run(args: argparse.Namespace) -> None:
         rates = {"sqlite": await throughput("sqlite", 1, args.deliveries, config_dir, args.pg)}
         for processes in (1, 2, 4):
             rates[f"pg{processes}"] = await throughput("postgresql", processes, args.deliveries, config_dir, args.pg)
-        nation = await nationwide(config_dir, args.pg)
+        nation = await nationwide(config_dir, args.pg, args.nation_processes)
     print(f"throughput sqlite_per_s={rates['sqlite']:.0f} pg1_per_s={rates['pg1']:.0f} pg2_per_s={rates['pg2']:.0f} "
           f"pg4_per_s={rates['pg4']:.0f} nationwide_s={nation:.1f}", flush=True)
 
@@ -390,6 +387,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=3000)
+    parser.add_argument("--nation-processes", type=int, default=4)
     parser.add_argument("--municipalities", type=int, default=MUNICIPALITIES)
     parser.add_argument("--pg", default=os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--serve-sandbox", type=int, default=None, help=argparse.SUPPRESS)
