@@ -219,6 +219,46 @@ def _pg_transition_statement(columns: tuple[str, ...]) -> sa.Select[Any]:
     return sa.select(updated).add_cte(audited)
 
 
+def _pg_insert_all(
+    message: Mapping[str, Any], planned: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]], *,
+    notify: str | None,
+) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """A message, its deliveries and their audit rows (and the NOTIFY) as one statement, with its
+    parameters. The statement is built once per shape (columns, row counts) and reused, so that
+    it is compiled once."""
+    statement = _pg_insert_all_statement(tuple(message), tuple(planned[0]) if planned else (), len(planned),
+                                         tuple(audit[0]), len(audit), notify is not None)
+    params: dict[str, Any] = {f"m_{name}": value for name, value in message.items()}
+    for table, rows_ in (("d", planned), ("a", audit)):
+        for i, row in enumerate(rows_):
+            params.update({f"{table}{i}_{name}": value for name, value in row.items()})
+    if notify is not None:
+        params["notify"] = notify
+    return statement, params
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_insert_all_statement(
+    message_columns: tuple[str, ...], delivery_columns: tuple[str, ...], delivery_count: int,
+    audit_columns: tuple[str, ...], audit_count: int, notify: bool,
+) -> sa.Select[Any]:
+    """Data-modifying WITH clauses all run, and foreign keys are checked at the end of the
+    statement, when the message row is there."""
+
+    def row(table: sa.Table, prefix: str, columns: tuple[str, ...]) -> dict[str, Any]:
+        return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+    # One single-row INSERT per row: SQLAlchemy does not cache the compiled form of a multi-row one.
+    parts = [messages.insert().values(row(messages, "m", message_columns)).cte("new_message")]
+    parts += [deliveries.insert().values(row(deliveries, f"d{i}", delivery_columns)).cte(f"new_delivery_{i}")
+              for i in range(delivery_count)]
+    parts += [audit_events.insert().values(row(audit_events, f"a{i}", audit_columns)).cte(f"new_audit_{i}")
+              for i in range(audit_count)]
+    result = (sa.select(sa.func.pg_notify(WAKE_CHANNEL, sa.bindparam("notify", type_=sa.String))) if notify
+              else sa.select(sa.literal(1)))
+    return result.add_cte(*parts)
+
+
 class SqlStore:
     """The ledger on one database; safe to share between tasks, and between processes (SQLite: on one host)."""
 
@@ -282,9 +322,20 @@ class SqlStore:
         audit = rows.audit_values(at=now, actor="_warm_up", action="delivery.sent", to_state="sent")
 
         def rehearse(conn: Connection) -> None:
+            one = [NewDelivery("_warm_up", Platform.X, DeliveryState.QUEUED, now)]
+            if self._sqlite is None:
+                # An alert's message goes in as one statement whose shape depends on its number
+                # of deliveries: compile the usual ones (one per account of a city, up to four).
+                for count in range(4, 0, -1):
+                    trial = {**message, "id": new_id("m")}
+                    planned, trail, _ = self._planned_rows(trial, one * count, actor="_warm_up", now=now,
+                                                           from_state=MessageState.APPROVED.value)
+                    # (a NOTIFY in a transaction that rolls back is never sent)
+                    conn.execute(*_pg_insert_all(trial, planned, [trail[-1], *trail],
+                                                 notify=Priority.EMERGENCY.value))
             conn.execute(messages.insert().values(message))
-            self._insert_deliveries(conn, message, [NewDelivery("_warm_up", Platform.X, DeliveryState.QUEUED, now)],
-                                    actor="_warm_up", now=now, from_state=MessageState.APPROVED.value)
+            self._insert_deliveries(conn, message, one, actor="_warm_up", now=now,
+                                    from_state=MessageState.APPROVED.value)
             for priorities in ({Priority.EMERGENCY}, None):
                 if self._sqlite is None:
                     claimed = [rows.to_delivery(r) for r in claim.take_pg(
@@ -408,19 +459,31 @@ class SqlStore:
         if deliveries is not None:
             values = {**values, "state": MessageState.PLANNED.value}
 
+        accepted = rows.audit_values(at=now, actor=actor, action="message.accepted", message_id=values["id"],
+                                     to_state=new.state.value)
+        planned, audit, notify = ([], [], False) if deliveries is None else self._planned_rows(
+            values, deliveries, actor=actor, now=now, from_state=new.state.value)
+        created = rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
+
         def insert(conn: Connection) -> tuple[MessageRecord, bool, list[Delivery]]:
             existing = self._duplicate_of(conn, new)
             if existing is not None:
                 return existing, False, []
             conn.execute(messages.insert().values(values))
-            self._add_audit(conn, [rows.audit_values(
-                at=now, actor=actor, action="message.accepted", message_id=values["id"],
-                to_state=new.state.value)])
-            planned = [] if deliveries is None else self._insert_deliveries(
-                conn, values, deliveries, actor=actor, now=now, from_state=new.state.value)
-            return rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
+            self._add_audit(conn, [accepted])
+            self._insert_planned(conn, planned, audit, notify=notify, priority=str(values["priority"]))
+            return created
+
+        def insert_at_once(conn: Connection) -> tuple[MessageRecord, bool, list[Delivery]]:
+            # PostgreSQL: one statement (one round trip, atomic by itself); a duplicate shows as
+            # a unique-constraint conflict, answered below with the message that exists.
+            conn.execute(*_pg_insert_all(values, planned, [accepted, *audit],
+                                         notify=str(values["priority"]) if notify else None))
+            return created
 
         try:
+            if self._sqlite is None:
+                return await self._write(insert_at_once, urgent=new.priority is Priority.EMERGENCY, atomic=True)
             return await self._write(insert, urgent=new.priority is Priority.EMERGENCY)
         except IntegrityConflict:
             # Lost a race with an identical request between our check and our insert.
@@ -554,14 +617,31 @@ class SqlStore:
         actor: str, now: datetime, from_state: str,
     ) -> list[dict[str, Any]]:
         """The deliveries of a message being planned, with their audit rows and `message.planned`."""
+        values, audit, notify = self._planned_rows(message, deliveries, actor=actor, now=now, from_state=from_state)
+        self._insert_planned(conn, values, audit, notify=notify, priority=str(message["priority"]))
+        return values
+
+    def _insert_planned(
+        self, conn: Connection, values: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]], *,
+        notify: bool, priority: str,
+    ) -> None:
+        if values:
+            conn.execute(schema.deliveries.insert(), list(values))
+        if notify:
+            _notify(conn, priority)
+        self._add_audit(conn, audit)
+
+    def _planned_rows(
+        self, message: Mapping[str, Any], deliveries: Sequence[NewDelivery], *, actor: str, now: datetime,
+        from_state: str,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        """Rows for planning a message: deliveries, their audit rows and `message.planned`, and
+        whether any is queued (other replicas are then woken)."""
         for item in deliveries:
             if item.state not in _PLANNABLE:
                 raise InputError(f"配信の初期状態に「{item.state.value}」は指定できません")
         values = [self._delivery_values(message, item, now) for item in deliveries]
-        if values:
-            conn.execute(schema.deliveries.insert(), values)
-            if any(item.state is DeliveryState.QUEUED for item in deliveries):
-                _notify(conn, str(message["priority"]))
+        notify = any(item.state is DeliveryState.QUEUED for item in deliveries)
         audit = [rows.audit_values(
             at=now, actor=actor, action="delivery.created", message_id=message["id"],
             delivery_id=v["id"], to_state=v["state"], reason=item.reason,
@@ -571,8 +651,7 @@ class SqlStore:
             at=now, actor=actor, action="message.planned", message_id=message["id"],
             from_state=from_state, to_state=MessageState.PLANNED.value, detail={"deliveries": len(values)},
         ))
-        self._add_audit(conn, audit)
-        return values
+        return values, audit, notify
 
     @staticmethod
     def _delivery_values(message: Mapping[str, Any], item: NewDelivery, now: datetime) -> dict[str, Any]:
