@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import Connection
 
 from gateway.models import DeliveryState, Priority
-from gateway.store.schema import QUEUED_ONLY, RETRY_WAIT_ONLY, account_pauses, audit_events, deliveries
+from gateway.store.schema import account_pauses, audit_events, deliveries, in_state
 
 CLAIMABLE_STATES = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 CANDIDATES_PER_SLOT = 4  # rows read per claimable slot, so that one busy account does not starve a batch
@@ -72,7 +72,7 @@ def _rank_filter(priorities: Collection[Priority] | None) -> sa.ColumnElement[bo
 def _busy_accounts(emergency_lane: bool, among: sa.BindParameter[Any] | None = None) -> sa.Select[Any]:
     """Accounts with a post in flight; the emergency lane only waits for the account's emergencies."""
     in_flight = sa.alias(deliveries, "in_flight")
-    busy = sa.select(in_flight.c.account).where(in_flight.c.state == DeliveryState.SENDING.value)
+    busy = sa.select(in_flight.c.account).where(in_state(in_flight.c.state, DeliveryState.SENDING))
     if emergency_lane:
         busy = busy.where(in_flight.c.priority_rank == Priority.EMERGENCY.rank)
     if among is not None:
@@ -107,12 +107,15 @@ def _due_templates(lane: _Lane) -> tuple[sa.Select[Any], sa.Select[Any]]:
             .where(_rank_filter(priorities), c.account.not_in(paused))
             .limit(sa.bindparam("candidates", type_=sa.Integer)))
     if not only_emergency(priorities):
-        base = base.where(c.account.not_in(_busy_accounts(False)))
-    # The states as literals, matching the partial indexes' predicates (schema.QUEUED_ONLY ...).
-    queued = (base.where(sa.text(QUEUED_ONLY))
-              .order_by(c.priority_rank, c.created_at, c.id))
+        # Per candidate, through (account, state): the few posts in flight are never collected
+        # from the whole table.
+        in_flight = sa.alias(deliveries, "in_flight")
+        base = base.where(~sa.exists().where(in_flight.c.account == c.account,
+                                             in_state(in_flight.c.state, DeliveryState.SENDING)))
+    # The states as literals, so that their partial indexes are used (schema.in_state).
+    queued = base.where(in_state(c.state, DeliveryState.QUEUED)).order_by(c.priority_rank, c.created_at, c.id)
     # Within a priority, the retry that has waited longest goes first.
-    waiting = (base.where(sa.text(RETRY_WAIT_ONLY), c.retry_at <= _NOW)
+    waiting = (base.where(in_state(c.state, DeliveryState.RETRY_WAIT), c.retry_at <= _NOW)
                .order_by(c.priority_rank, c.retry_at, c.id))
     return queued, waiting
 
@@ -132,9 +135,9 @@ def due_queries(
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The candidate queries: queued deliveries, and retry_wait ones whose retry_at has come.
 
-    Two queries rather than one OR: each walks an index in claim order (`ix_deliveries_claim` /
-    `ix_deliveries_queued`, `ix_deliveries_retry` / `ix_deliveries_retry_due`) and stops at its
-    limit. (Returned with their parameters bound; the claim itself runs the shared templates.)
+    Two queries rather than one OR: each walks its partial index in claim order
+    (`ix_deliveries_queued`, `ix_deliveries_retry_due`) and stops at its limit. (Returned with
+    their parameters bound; the claim itself runs the shared templates.)
     """
     params = _due_params(now, limit, spare)
     queued, waiting = _due_templates(_lane_key(priorities))

@@ -116,10 +116,35 @@ messages = sa.Table(
     sa.Index("ix_messages_municipality_created", "municipality", "created_at"),
 )
 
-# Predicates of the partial claim indexes; a query must state them literally (not as bound
-# parameters) for PostgreSQL's generic plans and for SQLite to use the indexes.
-QUEUED_ONLY = "state = 'queued'"
-RETRY_WAIT_ONLY = "state = 'retry_wait'"
+# Deliveries are mostly history (sent, failed ...); the states the gateway works on are each
+# indexed by a partial index holding only the rows in that state. Every state change rewrites
+# every full index of the row, so the full ones are few. A query reaches a partial index only
+# when it names the state literally (`in_state`), not as a bound parameter: PostgreSQL's generic
+# plans and SQLite cannot prove the index's predicate from a parameter.
+PARTIAL_INDEXES = {"queued": "ix_deliveries_queued", "retry_wait": "ix_deliveries_retry_due",
+                   "held": "ix_deliveries_held", "sending": "ix_deliveries_sending",
+                   "uncertain": "ix_deliveries_uncertain"}
+PARTIAL_STATES = tuple(PARTIAL_INDEXES)
+
+
+def only(state: str) -> sa.TextClause:
+    """The predicate of the partial index of deliveries in `state`."""
+    if state not in PARTIAL_STATES:
+        raise ValueError(f"no partial index for state {state!r}")
+    return sa.text(f"state = '{state}'")
+
+
+def in_state(column: sa.ColumnElement[Any], state: Any) -> sa.ColumnElement[bool]:
+    """`column = '<state>'` with the state as a literal, so that its partial index can be used."""
+    value = str(getattr(state, "value", state))
+    if value not in PARTIAL_STATES:
+        raise ValueError(f"no partial index for state {value!r}")
+    return column == sa.literal_column(f"'{value}'")
+
+
+def _partial(state: str, *columns: str) -> sa.Index:
+    return sa.Index(PARTIAL_INDEXES[state], *columns, postgresql_where=only(state), sqlite_where=only(state))
+
 
 deliveries = sa.Table(
     "deliveries",
@@ -146,19 +171,13 @@ deliveries = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("idempotency_key", name="uq_deliveries_idempotency_key"),
-    # claim_due walks this index in order and stops after `limit` rows.
-    sa.Index("ix_deliveries_claim", "state", "priority_rank", "created_at", "id"),
-    sa.Index("ix_deliveries_retry", "state", "priority_rank", "retry_at", "id"),
-    # The claim queues again, partial: they hold only what is waiting, however long the history of
-    # sent deliveries grows, which PostgreSQL's planner prefers even with statistics lagging behind a
-    # burst (it otherwise walked the creation-time index over the whole history).
-    sa.Index("ix_deliveries_queued", "priority_rank", "created_at", "id",
-             postgresql_where=sa.text(QUEUED_ONLY), sqlite_where=sa.text(QUEUED_ONLY)),
-    sa.Index("ix_deliveries_retry_due", "priority_rank", "retry_at", "id",
-             postgresql_where=sa.text(RETRY_WAIT_ONLY), sqlite_where=sa.text(RETRY_WAIT_ONLY)),
-    sa.Index("ix_deliveries_state_retry_at", "state", "retry_at"),
-    sa.Index("ix_deliveries_state_not_before", "state", "not_before"),
-    sa.Index("ix_deliveries_state_lease_expires", "state", "lease_expires"),
+    # The claim queues: claim_due walks them in order and stops after `limit` rows.
+    _partial("queued", "priority_rank", "created_at", "id"),
+    _partial("retry_wait", "priority_rank", "retry_at", "id"),
+    # Release of held posts, expired leases (and posts in flight per account), the reconciler.
+    _partial("held", "not_before"),
+    _partial("sending", "lease_expires"),
+    _partial("uncertain", "created_at", "id"),
     sa.Index("ix_deliveries_account_state", "account", "state"),
     sa.Index("ix_deliveries_account_sent", "account", "sent_at"),
     sa.Index("ix_deliveries_message", "message_id"),

@@ -67,11 +67,14 @@ from gateway.store.base import (
 from gateway.store.engine import IMMEDIATE, PG_POOL_SIZE, create_sync_sqlite_engine
 from gateway.store.gate import WriteGate
 from gateway.store.schema import (
+    PARTIAL_INDEXES,
+    PARTIAL_STATES,
     account_pauses,
     account_states,
     audit_events,
     deliveries,
     hijack_alerts,
+    in_state,
     messages,
     new_id,
     tokens,
@@ -688,7 +691,10 @@ class SqlStore:
         query = (sa.select(deliveries)
                  .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit))
         if states is not None:
-            query = query.where(deliveries.c.state.in_(_values(states)))
+            wanted = _values(states)
+            # One state with its own partial index (the reconciler's `uncertain`) is named literally.
+            query = query.where(in_state(deliveries.c.state, wanted[0]) if len(wanted) == 1
+                                and wanted[0] in PARTIAL_STATES else deliveries.c.state.in_(wanted))
         if account is not None:
             query = query.where(deliveries.c.account == account)
         if message_id is not None:
@@ -700,11 +706,12 @@ class SqlStore:
         """held deliveries whose not_before has come -> queued (audit rows)."""
         # Rows another releaser holds are skipped rather than waited for: no deadlocks between
         # replicas, and each delivery is released (and audited) exactly once.
-        query = (sa.select(deliveries.c.id)
-                 .where(deliveries.c.state == DeliveryState.HELD.value, deliveries.c.not_before <= now)
-                 .order_by(deliveries.c.id).with_for_update(skip_locked=True))
-        if self._sqlite is not None and not await self._read(lambda conn: conn.execute(query.limit(1)).first()):
-            return []  # nothing due: do not take SQLite's write slot for it
+        held_due = (in_state(deliveries.c.state, DeliveryState.HELD), deliveries.c.not_before <= now)
+        query = (sa.select(deliveries.c.id).where(*held_due)
+                 .order_by(deliveries.c.not_before, deliveries.c.id).with_for_update(skip_locked=True))
+        look = sa.select(deliveries.c.id).where(*held_due).limit(1)
+        if not await self._read(lambda conn: conn.execute(look).first()):
+            return []  # nothing due (every tick of every replica): one read, no write transaction
 
         def release(conn: Connection) -> list[Delivery]:
             ids = list(conn.execute(query).scalars())
@@ -864,7 +871,7 @@ class SqlStore:
     async def expired_leases(self, now: datetime) -> list[Delivery]:
         """Deliveries still `sending` whose lease has expired (their worker died)."""
         query = (sa.select(deliveries)
-                 .where(deliveries.c.state == DeliveryState.SENDING.value, deliveries.c.lease_expires <= now)
+                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), deliveries.c.lease_expires <= now)
                  .order_by(deliveries.c.lease_expires, deliveries.c.id))
         return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 
@@ -872,9 +879,9 @@ class SqlStore:
     async def next_wakeup(self) -> datetime | None:
         """The earliest not_before of a held delivery or retry_at of a waiting one."""
         held = sa.select(sa.func.min(deliveries.c.not_before)).where(
-            deliveries.c.state == DeliveryState.HELD.value)
+            in_state(deliveries.c.state, DeliveryState.HELD))
         waiting = sa.select(sa.func.min(deliveries.c.retry_at)).where(
-            deliveries.c.state == DeliveryState.RETRY_WAIT.value)
+            in_state(deliveries.c.state, DeliveryState.RETRY_WAIT))
         times = await self._read(lambda conn: [conn.execute(q).scalar_one_or_none() for q in (held, waiting)])
         found = [t for t in times if t is not None]
         return min(found) if found else None
@@ -1176,10 +1183,19 @@ class SqlStore:
     @_shielded
     async def delivery_state_counts(self) -> dict[str, int]:
         open_states = [s.value for s in DeliveryState if not s.is_final]
-        query = (sa.select(deliveries.c.state, sa.func.count()).where(deliveries.c.state.in_(open_states))
-                 .group_by(deliveries.c.state))
-        counts = await self._read(lambda conn: {state: int(n) for state, n in conn.execute(query).all()})
-        return {state: counts.get(state, 0) for state in open_states}
+        # One count per state, each over that state's partial index (not over the whole history).
+        # `planned` has none: planning creates held or queued deliveries, never planned ones.
+        counted = [state for state in open_states if state in PARTIAL_STATES]
+        if self._sqlite is not None:
+            # SQLite's planner prefers a full covering index for count(*); name the partial one.
+            query: sa.Executable = sa.text("SELECT " + ", ".join(
+                f"(SELECT count(*) FROM deliveries INDEXED BY {PARTIAL_INDEXES[state]} "
+                f"WHERE state = '{state}') AS {state}" for state in counted))
+        else:
+            query = sa.select(*[sa.select(sa.func.count()).where(in_state(deliveries.c.state, state))
+                                .scalar_subquery().label(state) for state in counted])
+        counts = await self._read(lambda conn: conn.execute(query).mappings().one())
+        return {state: int(counts[state]) if state in counts else 0 for state in open_states}
 
     @_shielded
     async def account_posts(self, account: str, since: datetime) -> list[LedgerPost]:
