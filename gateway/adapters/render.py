@@ -11,6 +11,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
+from twitter_text import parse_tweet
+
 from gateway.models import Message
 
 ELLIPSIS = "…"
@@ -131,3 +133,17 @@ def _split_raw(text: str, fits: Fits, reserve: str) -> list[str]:
         if part:
             parts.append(part)
     return parts
+
+
+X_MAX_WEIGHTED = 280
+
+
+def fits_x(text: str) -> bool:
+    """Within X's weighted limit (twitter-text v3). Short texts are settled without twitter-text's
+    parse (its emoji scan is slow, and fitting an alert text asks many times): after NFC, as
+    twitter-text counts, no code point weighs more than 2, and a URL (which needs an ASCII dot and
+    at least four characters, "a.jp") weighs 23, at most 15 more than twice its length."""
+    normalized = unicodedata.normalize("NFC", text)
+    if 2 * len(normalized) + 15 * normalized.count(".") <= X_MAX_WEIGHTED:
+        return True
+    return int(parse_tweet(text).weightedLength) <= X_MAX_WEIGHTED

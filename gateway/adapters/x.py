@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from tweepy.asynchronous import AsyncClient
 from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey, Limits
-from gateway.adapters.render import compose_text, split_to, truncate_to
+from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, fits_x, split_to, truncate_to
 from gateway.adapters.x_wire import (
     TRANSPORT_ERRORS,
     MediaUploader,
@@ -55,19 +54,8 @@ def _no_request_dumps(record: logging.LogRecord) -> bool:
 
 logging.getLogger("tweepy.asynchronous.client").addFilter(_no_request_dumps)
 
-MAX_WEIGHTED = 280
+MAX_WEIGHTED = X_MAX_WEIGHTED
 MAX_IMAGES = 4
-
-
-def fits_x(text: str) -> bool:
-    """Within X's weighted limit. Short texts are settled without twitter-text's parse (its emoji
-    scan is slow, and fitting an alert text asks many times): after NFC, as twitter-text counts,
-    no code point weighs more than 2, and a URL (which needs an ASCII dot and at least four
-    characters, "a.jp") weighs 23, at most 15 more than twice its length."""
-    normalized = unicodedata.normalize("NFC", text)
-    if 2 * len(normalized) + 15 * normalized.count(".") <= MAX_WEIGHTED:
-        return True
-    return int(parse_tweet(text).weightedLength) <= MAX_WEIGHTED
 
 
 def weighted_length(text: str) -> int:

@@ -9,8 +9,7 @@ only if the required lines alone are too long is the text cut with an ellipsis (
 
 from __future__ import annotations
 
-from gateway.adapters.render import Fits, truncate_to, utf16_len
-from gateway.adapters.x import fits_x
+from gateway.adapters.render import Fits, fits_x, truncate_to, utf16_len
 from gateway.alerts.draft import Draft, Items
 from gateway.models import Platform
 

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twitter_text import parse_tweet
 
-from gateway.adapters.x import MAX_WEIGHTED, fits_x
+from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
+from gateway.adapters.render import fits_x
 
 # Pieces that move the weighted length in different ways: kana (2), ASCII (1), dots and short
 # domains (URLs count 23), emoji sequences (2 for several code points), combining marks and
