@@ -8,7 +8,9 @@ settings, with credentials from an encrypted credentials file. The configuration
 Throughput: N routine deliveries are planned straight into the ledger as `held` (far in the
 future), the gateway processes are started and warmed up, then every `not_before` is moved to now
 (T0) and the processes release and send them; deliveries/s = N / (time from T0 until the last one
-is `sent`). SQLite with one process, PostgreSQL with 1, 2 and 4 processes.
+is `sent`). SQLite with one process, PostgreSQL with 1, 2 and 4 processes; every process of every
+configuration has the same number of routine workers (`--routine-workers`, default 32: with
+platforms that answer at once, the publishes in flight per process are what keeps it busy).
 
 Nationwide: PostgreSQL, 4 processes; every municipality's alert system pushes one alert at once
 (32 concurrent clients spread over the processes); the figure is the time from the first push
@@ -154,8 +156,10 @@ async def serve_sandbox(port: int, config_dir: Path) -> None:
 class Cluster:
     """A sandbox process and K gateway processes sharing one database."""
 
-    def __init__(self, workdir: Path, config_dir: Path, database_url: str, processes: int) -> None:
+    def __init__(self, workdir: Path, config_dir: Path, database_url: str, processes: int,
+                 routine_workers: int = 32) -> None:
         self.workdir, self.config_dir, self.database_url, self.processes = workdir, config_dir, database_url, processes
+        self.routine_workers = routine_workers
         self.sandbox_port = free_port()
         self.ports = [free_port() for _ in range(processes)]
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -168,7 +172,7 @@ class Cluster:
                 "GATEWAY_YOUTUBE__BASE_URL": base, "GATEWAY_CREDENTIALS_FILE": str(self.workdir / "creds.enc"),
                 "GATEWAY_CREDENTIALS_KEY": self.key, "GATEWAY_POLL_SECONDS": "0.2",
                 "GATEWAY_DATABASE_URL": self.database_url, "GATEWAY_LOG_LEVEL": "WARNING",
-                "GATEWAY_ROUTINE_WORKERS": "16", "GATEWAY_SETTINGS_FILE": "/nonexistent"}
+                "GATEWAY_ROUTINE_WORKERS": str(self.routine_workers), "GATEWAY_SETTINGS_FILE": "/nonexistent"}
 
     async def __aenter__(self) -> Cluster:
         sandbox = subprocess.Popen([sys.executable, __file__, "--serve-sandbox", str(self.sandbox_port),
@@ -287,13 +291,15 @@ def sent_count(database_url: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-async def throughput(kind: str, processes: int, deliveries: int, config_dir: Path, admin_url: str) -> float:
+async def throughput(
+    kind: str, processes: int, deliveries: int, config_dir: Path, admin_url: str, routine_workers: int = 32,
+) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-tp-") as tmp:
         workdir = Path(tmp)
         async with scratch_database(kind, workdir, admin_url) as url:
             await upgrade_async(url)
             await plan_backlog(url, deliveries, count_of(config_dir), datetime.now(UTC) + timedelta(days=1))
-            async with Cluster(workdir, config_dir, url, processes):
+            async with Cluster(workdir, config_dir, url, processes, routine_workers):
                 await asyncio.sleep(1.0)  # let every process finish its start-up work
                 started = time.monotonic()
                 release_now(url)
@@ -376,9 +382,11 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-config-") as tmp:
         config_dir = Path(tmp) / "municipalities"
         write_config(config_dir, args.municipalities)
-        rates = {"sqlite": await throughput("sqlite", 1, args.deliveries, config_dir, args.pg)}
+        print(f"  routine workers per process: {args.routine_workers}", flush=True)
+        rates = {"sqlite": await throughput("sqlite", 1, args.deliveries, config_dir, args.pg, args.routine_workers)}
         for processes in (1, 2, 4):
-            rates[f"pg{processes}"] = await throughput("postgresql", processes, args.deliveries, config_dir, args.pg)
+            rates[f"pg{processes}"] = await throughput("postgresql", processes, args.deliveries, config_dir, args.pg,
+                                                       args.routine_workers)
         nation = await nationwide(config_dir, args.pg, args.nation_processes)
     print(f"throughput sqlite_per_s={rates['sqlite']:.0f} pg1_per_s={rates['pg1']:.0f} pg2_per_s={rates['pg2']:.0f} "
           f"pg4_per_s={rates['pg4']:.0f} nationwide_s={nation:.1f}", flush=True)
@@ -388,6 +396,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--nation-processes", type=int, default=4)
+    parser.add_argument("--routine-workers", type=int, default=32,
+                        help="GATEWAY_ROUTINE_WORKERS of every process, in every configuration")
     parser.add_argument("--municipalities", type=int, default=MUNICIPALITIES)
     parser.add_argument("--pg", default=os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--serve-sandbox", type=int, default=None, help=argparse.SUPPRESS)

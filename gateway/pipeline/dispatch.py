@@ -127,8 +127,16 @@ class Dispatcher:
             self._inflight.discard(task)
             event.set()  # a slot is free
 
+        # Routine posts are not urgent: claiming for every single freed slot would cost a claim
+        # per post, so the routine lane waits until a quarter of its slots are free (or all work
+        # is done). The emergency lane claims at once, for however many slots are free.
+        batch = 1 if lane.priorities is not None else max(1, lane.workers // 4)
         while True:
             event.clear()
+            if running and lane.workers - len(running) < batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+                continue
             claimed = await self._claim(lane, lane.workers - len(running))
             for delivery in claimed:
                 task = asyncio.create_task(self._process_logged(delivery), name=f"{lane.name}:{delivery.id}")

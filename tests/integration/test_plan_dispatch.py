@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from gateway.errors import AuthError, PermanentError, RateLimited, RetryableError, StoreError, UncertainError
-from gateway.models import DeliveryState, MessageState, Platform, Priority
+from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
 from gateway.pipeline import dispatch as dispatch_module
-from gateway.store.base import NewMessage
+from gateway.pipeline.dispatch import Dispatcher
+from gateway.store.base import NewDelivery, NewMessage
 from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway
 from tests.integration.test_intake_approval import msg
 
@@ -335,3 +336,44 @@ async def test_recording_gives_up_after_its_time_and_leaves_the_lease_to_the_rec
         await harness.dispatcher.drain()
     assert 0.1 < asyncio.get_running_loop().time() - started < 5  # it kept trying, then gave up
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.SENDING
+
+
+async def test_the_routine_lane_claims_in_batches_not_per_freed_slot(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With publishes in flight, a freed routine slot waits for a quarter of the lane to be free:
+    one claim (a transaction) serves several posts. Every post still goes out."""
+    store = harness.store
+    for i in range(40):
+        record, _ = await store.add_message(NewMessage(
+            municipality="kodaira", body=msg(accounts=["kodaira_x"]), state=MessageState.APPROVED,
+            priority=Priority.NORMAL, submitted_by="sato", source="api", check=CheckResult.of([]),
+            accounts=("kodaira_x",)), actor="sato")
+        await store.plan_message(record.id, [NewDelivery(f"acct{i}_x", Platform.X, DeliveryState.QUEUED, None)],
+                                 actor="sato")
+    dispatcher = Dispatcher(store=store, policies=harness.policies, adapters={}, retry=harness.dispatcher.retry,
+                            routine_workers=8, emergency_workers=1, poll_seconds=0.05, clock=harness.clock)
+    claims: list[int] = []
+    real_claim, real_process = store.claim_due, dispatcher.process
+
+    async def counted(**kwargs: Any) -> Any:
+        claimed = await real_claim(**kwargs)
+        if claimed and kwargs.get("priorities") is None:
+            claims.append(len(claimed))
+        return claimed
+
+    async def slow(delivery: Any) -> Any:
+        await asyncio.sleep(0.02)  # a platform taking its time
+        return await real_process(delivery)
+
+    monkeypatch.setattr(store, "claim_due", counted)
+    monkeypatch.setattr(dispatcher, "process", slow)
+    await dispatcher.start()
+    try:
+        async with asyncio.timeout(20):
+            while sum(claims) < 40 or dispatcher._inflight:
+                await asyncio.sleep(0.02)
+    finally:
+        await dispatcher.stop()
+    assert sum(claims) == 40 and min(claims[:-1] or [2]) >= 2, claims
+    assert len(await store.list_deliveries(states=[DeliveryState.FAILED], limit=100)) == 40  # no adapter here
