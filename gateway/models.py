@@ -115,6 +115,11 @@ class PreauthorizedKind(enum.StrEnum):
     DISASTER = "disaster"  # (エ) disaster and other time-critical information
 
 
+def ascii_digits(text: str) -> bool:
+    """Only 0-9 (and at least one). `str.isdigit` also accepts "¹" or "①", which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def storable_text_problem(value: str) -> str | None:
     """Why no database row can hold `value` (NUL, lone surrogates), or None when it can.
 

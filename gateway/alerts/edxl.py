@@ -19,6 +19,7 @@ from gateway.alerts import terms
 from gateway.alerts.areas import code_type_of
 from gateway.alerts.model import Action, Alert, AlertArea, CodeType, Detail, RawInfo
 from gateway.alerts.xmlsafe import child, children, descendants, first_descendant_text, local, path, path_text
+from gateway.models import ascii_digits
 
 NAMESPACE = "urn:oasis:names:tc:emergency:EDXL:DE:1.0"
 SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope")
@@ -77,7 +78,7 @@ def _required(parent: Element, name: str, where: str = "") -> str:
 def _revision(value: str) -> int:
     if not value:
         raise terms.missing("EDXLDistribution/contentObject/documentRevision", "documentRevision 要素")
-    if not value.isdigit() or int(value) < 1:
+    if not ascii_digits(value) or int(value) < 1:
         raise terms.invalid("EDXLDistribution/contentObject/documentRevision", f"版番号が不正です（{value}）")
     return int(value)
 

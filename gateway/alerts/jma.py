@@ -17,6 +17,7 @@ from xml.etree.ElementTree import Element
 from gateway.alerts import terms
 from gateway.alerts.model import Action, Alert, AlertArea, AreaStatus, Detail, RawInfo
 from gateway.alerts.xmlsafe import child, children, descendants, local, path, path_text, text
+from gateway.models import ascii_digits
 
 NAMESPACE = "http://xml.kishou.go.jp/jmaxml1/"
 
@@ -87,7 +88,7 @@ def _action(info_type: str, serial: str, changed: tuple[AlertArea, ...]) -> Acti
         return _ACTIONS[info_type]
     if changed and all(a.status == "lift" for a in changed):
         return "lift"
-    if serial.isdigit() and int(serial) > 1:
+    if ascii_digits(serial) and int(serial) > 1:
         return "update"
     if changed and all(a.status == "update" for a in changed):
         return "update"

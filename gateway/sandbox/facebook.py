@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.models import Platform
+from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 
@@ -131,7 +131,7 @@ class FacebookSandbox:
         account = self._authorize(request, params, page_id)
         since = _since(params.fields.get("since"))
         limit = params.fields.get("limit") or "25"
-        if not limit.isdigit():
+        if not ascii_digits(limit):
             raise _invalid("(#100) The parameter limit must be a number")
         posts = [p for p in self.state.live_posts(PLATFORM, account) if not since or p.created_at >= since]
         posts.sort(key=lambda p: p.created_at, reverse=True)
@@ -335,7 +335,7 @@ def _attached_ids(params: _Params) -> list[str]:
         items.extend(_loads(whole) or [])
     indexed = sorted(
         (int(k[len("attached_media["):-1]), v) for k, v in params.fields.items()
-        if k.startswith("attached_media[") and k.endswith("]") and k[len("attached_media["):-1].isdigit()
+        if k.startswith("attached_media[") and k.endswith("]") and ascii_digits(k[len("attached_media["):-1])
     )
     items.extend(_loads(v) for _, v in indexed)
     return [str(item.get("media_fbid")) if isinstance(item, dict) else "" for item in items]
@@ -351,7 +351,7 @@ def _loads(text: str) -> Any:
 def _since(value: str | None) -> datetime | None:
     if not value:
         return None
-    if value.isdigit():
+    if ascii_digits(value):
         return datetime.fromtimestamp(int(value), UTC)
     try:
         parsed = datetime.fromisoformat(value)

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from twitter_text import parse_tweet
 
-from gateway.models import Platform
+from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_user_id
 from gateway.sandbox.x_auth import AuthFailed, XAuthenticator
@@ -243,10 +243,10 @@ def _timeline(posts: list[PublishedPost], start: str | None, end: str | None) ->
 def _page(
     posts: list[PublishedPost], max_results: str, token: str | None
 ) -> tuple[list[PublishedPost], str | None]:
-    if not max_results.isdigit() or not 5 <= int(max_results) <= 100:
+    if not ascii_digits(max_results) or not 5 <= int(max_results) <= 100:
         raise invalid("max_results", max_results, "The `max_results` query parameter value "
                       f"[{max_results}] is not between 5 and 100")
-    start = int(token) if token and token.isdigit() else 0
+    start = int(token) if token and ascii_digits(token) else 0
     end = start + int(max_results)
     return posts[start:end], (str(end) if end < len(posts) else None)
 

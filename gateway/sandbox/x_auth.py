@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from aiohttp import web
 
-from gateway.models import Platform
+from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 
@@ -115,7 +115,7 @@ class XAuthenticator:
     def _check_freshness(self, oauth: dict[str, str]) -> None:
         now = time.time()
         stamp = oauth.get("oauth_timestamp", "")
-        if not stamp.isdigit() or abs(now - int(stamp)) > TIMESTAMP_SKEW_S:
+        if not ascii_digits(stamp) or abs(now - int(stamp)) > TIMESTAMP_SKEW_S:
             raise AuthFailed("timestamp out of range")
         nonce = oauth.get("oauth_nonce", "")
         if not nonce or nonce in self._seen_nonces:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.models import ascii_digits
 from gateway.sandbox.x_problems import invalid, problem
 
 PROCESSING_S = 1  # a video is "in_progress" this long after FINALIZE (X sends whole seconds)
@@ -92,7 +93,7 @@ class MediaStore:
         medium = self.get(account, media_id)
         form = await request.post()
         part, index = form.get("media"), str(form.get("segment_index", ""))
-        if not isinstance(part, web.FileField) or not index.isdigit() or int(index) > 999:
+        if not isinstance(part, web.FileField) or not ascii_digits(index) or int(index) > 999:
             raise invalid("segment_index", index, "media (file) and segment_index 0-999 are required.")
         size = len(part.file.read())
         if size > MAX_CHUNK:

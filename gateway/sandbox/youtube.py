@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.models import Platform
+from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 
@@ -316,7 +316,7 @@ def _playlist_item(post: PublishedPost, playlist_id: str, position: int) -> dict
 
 
 def _count(value: str, name: str) -> int:
-    if not value.isdigit():
+    if not ascii_digits(value):
         raise ApiFailure(400, "invalidParameter", f"Invalid value for parameter {name}.")
     return int(value)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
+from gateway.models import ascii_digits
 from gateway.service import Actor, Gateway
 from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
 
@@ -91,7 +92,7 @@ async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) ->
 
 async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not ascii_digits(raw):
         raise NotFound(f"乗っ取り警告が見つかりません: {raw}")
     alert = await service_for(request, gw).resolve_hijack(int(raw), actor.name, await _text(request, "note"))
     return web.json_response(hijack_json(alert), dumps=_dumps)

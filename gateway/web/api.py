@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Delivery, DeliveryState, Role
+from gateway.models import Delivery, DeliveryState, Role, ascii_digits
 from gateway.pipeline.validation import parse_message, require_storable
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
@@ -162,7 +162,7 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "500")
-    if not raw.isdigit() or not 1 <= int(raw) <= 5000:
+    if not ascii_digits(raw) or not 1 <= int(raw) <= 5000:
         raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
     return int(raw)
 

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 
 from gateway.errors import GatewayError
+from gateway.models import ascii_digits
 
 HEADER = "X-Koho-Signature"
 
@@ -37,7 +38,7 @@ class SignatureVerifier:
             raise SignatureError(f"署名がありません（{HEADER} ヘッダーが必要です）")
         parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
         timestamp, digest = parts.get("t", ""), parts.get("v1", "")
-        if not timestamp.isdigit() or not digest:
+        if not ascii_digits(timestamp) or not digest:
             raise SignatureError(f"{HEADER} の形式が正しくありません（t=...,v1=...）")
         if abs(now - int(timestamp)) > self._window_s:
             raise SignatureError(f"署名の時刻が許容範囲（±{self._window_s}秒）の外です")

@@ -13,6 +13,9 @@ translates encoding errors). Found by the fuzzers:
   query parameter, so a lookup that should be 404 (or an empty list) is a 503.
 - Retract with such a reason on a message already sent: the platform post is deleted first and
   the ledger write then fails, so the post is gone while the delivery still says `sent`.
+- Digits that are not 0-9 ("¹", "①"): `str.isdigit` accepts them and `int` then fails, so
+  `/api/v1/hijack-alerts/¹/resolve` was a 500 (schemathesis); the same check guarded limits,
+  signature times, JMA serials, L-Alert values and the identifier validators.
 """
 
 from __future__ import annotations
@@ -107,3 +110,36 @@ async def test_retract_of_sent_post_keeps_ledger_and_platform_in_step(
     # Either refused before touching the platform, or deleted and recorded as retracted.
     assert (deleted, state) in (([], DeliveryState.SENT), ([delivery.remote_id], DeliveryState.RETRACTED))
     assert status < 500, payload
+
+
+SUPERSCRIPT_ONE = "\u00b9"
+
+
+@pytest.mark.parametrize(("method", "path", "role", "statuses"), [
+    ("POST", f"/api/v1/hijack-alerts/{SUPERSCRIPT_ONE}/resolve", Role.OPERATOR, (404,)),
+    ("GET", f"/api/v1/deliveries?limit={SUPERSCRIPT_ONE}", Role.STAFF, (400,)),
+    ("GET", "/api/v1/deliveries?limit=\u2460", Role.STAFF, (400,)),
+])
+async def test_digits_other_than_0_to_9_are_bad_input_not_a_server_error(
+    api: Api, request: pytest.FixtureRequest, method: str, path: str, role: Role, statuses: tuple[int, ...],
+) -> None:
+    response = await api.client.request(method, path, json={"note": "確認済み"},
+                                        headers={"Authorization": f"Bearer {api.tokens[role]}"})
+    assert response.status in statuses, await response.text()
+
+
+def test_jma_serial_and_identifiers_with_superscript_digits() -> None:
+    from pathlib import Path
+
+    from gateway.alerts import parse_alert
+    from gateway.pipeline.checks.identifiers import corporate_number_valid, luhn_valid, my_number_valid
+    from gateway.web.signature import SignatureError, SignatureVerifier
+
+    raw = (Path(__file__).resolve().parents[1] / "fixtures" / "alerts" / "jma_quake_kodaira_5lower.xml").read_text(
+        encoding="utf-8").replace("<Serial>1</Serial>", f"<Serial>{SUPERSCRIPT_ONE}2</Serial>")
+    assert parse_alert(raw.encode()).kind == "seismic"  # the odd serial is only not an update count
+    assert not my_number_valid(SUPERSCRIPT_ONE * 12)
+    assert not corporate_number_valid(SUPERSCRIPT_ONE * 13)
+    assert not luhn_valid(SUPERSCRIPT_ONE * 16)
+    with pytest.raises(SignatureError):
+        SignatureVerifier(b"secret-for-the-test-0123456789").verify(f"t={SUPERSCRIPT_ONE},v1=abc", b"{}")

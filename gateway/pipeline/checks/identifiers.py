@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from gateway.models import ascii_digits
+
 
 def my_number_valid(digits: str) -> bool:
     """個人番号 (マイナンバー): 11 digits plus a check digit (行政手続番号利用法施行令 8条)."""
-    if len(digits) != 12 or not digits.isdigit():
+    if len(digits) != 12 or not ascii_digits(digits):
         return False
     body = [int(d) for d in digits[:11]]
     total = 0
@@ -19,7 +21,7 @@ def my_number_valid(digits: str) -> bool:
 
 def corporate_number_valid(digits: str) -> bool:
     """法人番号: a leading check digit and 12 digits (法人番号の指定等に関する省令 2条)."""
-    if len(digits) != 13 or not digits.isdigit():
+    if len(digits) != 13 or not ascii_digits(digits):
         return False
     body = digits[1:]
     total = sum(int(d) * (1 if i % 2 == 0 else 2) for i, d in enumerate(reversed(body)))
@@ -27,7 +29,7 @@ def corporate_number_valid(digits: str) -> bool:
 
 
 def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit() or len(digits) < 12:
+    if not ascii_digits(digits) or len(digits) < 12:
         return False
     total = 0
     for i, d in enumerate(reversed(digits)):

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
+from gateway.models import ascii_digits
 from gateway.service import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
@@ -51,7 +52,7 @@ async def rotation(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Str
 
 async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not ascii_digits(raw):
         raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
     await service_for(request, gw).resolve_hijack(int(raw), viewer.actor.name, await _reason(request, "note"))
     raise web.HTTPSeeOther("/console/accounts?notice=resolved")
