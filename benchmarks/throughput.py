@@ -40,6 +40,7 @@ from pathlib import Path
 import psycopg2
 from aiohttp import ClientSession, web
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -225,7 +226,7 @@ async def scratch_database(kind: str, workdir: Path, admin_url: str) -> AsyncIte
     name = f"gw_bench_{secrets.token_hex(4)}"
     _admin(admin_url, f'CREATE DATABASE "{name}"')
     try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
