@@ -91,6 +91,8 @@ class SandboxState:
         self.latency_s = latency_s
         self.faults = Faults()
         self.posts: list[PublishedPost] = []
+        self._by_account: dict[tuple[Platform, str], list[PublishedPost]] = {}
+        self._by_id: dict[str, PublishedPost] = {}
         self.requests: list[tuple[datetime, Platform, str, str]] = []  # (at, platform, method, path)
         self._ids = itertools.count(1_800_000_000_000_000_000)
         self.request_listeners: list[Any] = []  # callables(platform, method, path) for benchmarks
@@ -108,11 +110,22 @@ class SandboxState:
 
     def publish(self, post: PublishedPost) -> PublishedPost:
         self.posts.append(post)
+        self._by_account.setdefault((post.platform, post.account), []).append(post)
+        self._by_id.setdefault(post.remote_id, post)
         return post
 
     def live_posts(self, platform: Platform | None = None, account: str | None = None) -> list[PublishedPost]:
+        # Per account through an index: scanning every post ever made on every request made the
+        # sandbox slower the longer it ran (a benchmark of thousands of posts measured that).
+        found = (self._by_account.get((platform, account), []) if platform is not None and account is not None
+                 else self.posts)
         return [
-            p for p in self.posts
+            p for p in found
             if not p.deleted and (platform is None or p.platform is platform)
             and (account is None or p.account == account)
         ]
+
+    def live_post(self, platform: Platform, remote_id: str) -> PublishedPost | None:
+        """The live post with this id on this platform (ids are unique across the sandbox)."""
+        post = self._by_id.get(remote_id)
+        return post if post is not None and not post.deleted and post.platform is platform else None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import time
 import uuid
@@ -126,7 +127,10 @@ class LineSandbox:
         if key is None:
             return
         now = time.time()
-        for stale in [k for k, (_, at, _) in self.retry_keys.items() if now - at > RETRY_KEY_TTL_S]:
+        # Oldest first (insertion order): drop expired keys from the front only.
+        for stale, (_, at, _) in list(itertools.islice(self.retry_keys.items(), 64)):
+            if now - at <= RETRY_KEY_TTL_S:
+                break
             del self.retry_keys[stale]
         accepted = self.retry_keys.get((account, key))
         if accepted is not None:

@@ -116,7 +116,7 @@ class XSandbox:
     def _check_reply(self, reply_to: Any) -> None:
         if reply_to is None:
             return
-        if not any(p.remote_id == str(reply_to) for p in self.state.live_posts(Platform.X)):
+        if self.state.live_post(Platform.X, str(reply_to)) is None:
             raise problem(403, "Forbidden", "You attempted to reply to a Tweet that is deleted or not "
                           "visible to you.")
 
@@ -147,7 +147,7 @@ class XSandbox:
 
     async def delete_tweet(self, request: web.Request, account: str) -> web.StreamResponse:
         tweet_id = request.match_info["id"]
-        post = next((p for p in self.state.live_posts(Platform.X) if p.remote_id == tweet_id), None)
+        post = self.state.live_post(Platform.X, tweet_id)
         if post is None:
             raise problem(404, "Not Found Error", f"Could not find tweet with id: [{tweet_id}].",
                           "https://api.twitter.com/2/problems/resource-not-found")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import time
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, unquote
@@ -120,6 +121,9 @@ class XAuthenticator:
         nonce = oauth.get("oauth_nonce", "")
         if not nonce or nonce in self._seen_nonces:
             raise AuthFailed("nonce missing or reused")
-        for old, seen_at in list(self._seen_nonces.items()):
-            if now - seen_at > TIMESTAMP_SKEW_S:
-                del self._seen_nonces[old]
+        # Oldest first (insertion order): drop the expired ones from the front, stop at the first
+        # still fresh, so each request costs only what has expired.
+        for old, seen_at in list(itertools.islice(self._seen_nonces.items(), 64)):
+            if now - seen_at <= TIMESTAMP_SKEW_S:
+                break
+            del self._seen_nonces[old]
