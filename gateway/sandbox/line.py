@@ -25,7 +25,7 @@ DUPLICATE accepts the request, as an earlier attempt would have, and answers wit
 from __future__ import annotations
 
 import asyncio
-import hmac
+import hashlib
 import itertools
 import json
 import time
@@ -65,6 +65,8 @@ def _invalid(problems: list[tuple[str, str]]) -> LineError:
 class LineSandbox:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
+        self._by_token: dict[bytes, str] = {}  # sha256(channel access token) -> account
+        self._indexed = -1
         self.retry_keys: dict[tuple[str, str], tuple[str, float, PublishedPost]] = {}
         self.usage: dict[str, int] = {}
         self.narrowcasts: dict[str, tuple[str, int, datetime]] = {}  # request id -> account, count, at
@@ -86,13 +88,18 @@ class LineSandbox:
         return wrapped
 
     def _account(self, header: str) -> str:
+        """The account whose channel access token this is (looked up by the token's digest, not by
+        trying every account: a sandbox may hold every municipality's LINE account)."""
         token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
-        for account, platform in self.state.accounts.items():
-            if platform is Platform.LINE and token and hmac.compare_digest(
-                sandbox_credentials(account, Platform.LINE)["channel_access_token"], token
-            ):
-                return account
-        raise LineError(401, AUTH_FAILED)
+        if self._indexed != len(self.state.accounts):  # accounts added since: index them too
+            self._by_token = {
+                hashlib.sha256(sandbox_credentials(a, Platform.LINE)["channel_access_token"].encode()).digest(): a
+                for a, platform in self.state.accounts.items() if platform is Platform.LINE}
+            self._indexed = len(self.state.accounts)
+        account = self._by_token.get(hashlib.sha256(token.encode()).digest()) if token else None
+        if account is None:
+            raise LineError(401, AUTH_FAILED)
+        return account
 
     # --- sending --------------------------------------------------------------------------------
 
