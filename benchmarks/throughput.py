@@ -121,9 +121,15 @@ def write_credentials(path: Path, key: str, accounts: dict[str, Platform]) -> No
 # -- processes -------------------------------------------------------------------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range: a port the kernel hands out for binding to 0 can be
+    taken by one of the thousands of outgoing connections before the server binds it."""
+    while True:
+        port = secrets.randbelow(12_000) + 20_000
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            with socket.socket() as above:  # the sandbox's report lives on the next port
+                above.bind(("127.0.0.1", port + 1))
+                return port
 
 
 async def serve_sandbox(port: int, config_dir: Path) -> None:
