@@ -19,10 +19,6 @@ FACEBOOK_MAX_CHARS = 63_206
 TEXT_PLATFORMS = frozenset({Platform.X, Platform.LINE, Platform.FACEBOOK})
 
 
-def x_fits(text: str) -> bool:
-    return fits_x(text)
-
-
 def line_fits(text: str) -> bool:
     return utf16_len(text) <= LINE_MAX_UTF16
 
@@ -31,7 +27,7 @@ def facebook_fits(text: str) -> bool:
     return len(text) <= FACEBOOK_MAX_CHARS
 
 
-FITS: dict[Platform, Fits] = {Platform.X: x_fits, Platform.LINE: line_fits, Platform.FACEBOOK: facebook_fits}
+FITS: dict[Platform, Fits] = {Platform.X: fits_x, Platform.LINE: line_fits, Platform.FACEBOOK: facebook_fits}
 
 
 def fit(draft: Draft, platform: Platform) -> str:

@@ -57,6 +57,27 @@ def _h(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
+class _Thread:
+    """The earlier messages of an alert's thread (other documents than this one), newest first,
+    by municipality: read with one query, the first time a follow-up needs them."""
+
+    def __init__(self, gateway: Gateway, alert: Alert) -> None:
+        self._gateway, self._alert = gateway, alert
+        self._found: dict[str, list[MessageRecord]] | None = None
+
+    async def by_municipality(self) -> dict[str, list[MessageRecord]]:
+        if self._found is None:
+            prefix = f"{_h(self._alert.thread)}#"
+            this_key = f"{prefix}{_h(self._alert.key)}|"
+            records = await self._gateway.store.list_messages(alert_key_prefix=prefix, limit=EARLIER_MESSAGES_LIMIT)
+            self._found = defaultdict(list)
+            for record in records:
+                if not (record.alert_key or "").startswith(this_key):
+                    self._found[record.municipality].append(record)
+            self._found = dict(self._found)
+        return self._found
+
+
 class AlertIntake:
     def __init__(self, gateway: Gateway, *, max_bytes: int = 1_000_000) -> None:
         self.gateway = gateway
@@ -82,7 +103,8 @@ class AlertIntake:
         return result
 
     async def _plan(self, alert: Alert, actor: Actor, forced_id: str | None) -> AlertResult:
-        cities = await self._cities(alert, forced_id)
+        thread = _Thread(self.gateway, alert)
+        cities = await self._cities(alert, forced_id, thread)
         if isinstance(cities, str):
             return AlertResult("ignored", cities, drill=alert.drill)
         result = AlertResult("ignored", "", drill=alert.drill)
@@ -92,7 +114,7 @@ class AlertIntake:
             if plan.ignored is not None:
                 reasons.append(f"{municipality.name}: {plan.ignored}")
                 continue
-            await self._plan_city(alert, plan, municipality, actor, result)
+            await self._plan_city(alert, plan, municipality, actor, result, thread)
             reasons.append(plan.summary)
         if result.messages or result.cancelled:
             result.outcome = "accepted"
@@ -103,7 +125,9 @@ class AlertIntake:
         result.reason = "；".join(reasons)
         return result
 
-    async def _cities(self, alert: Alert, forced_id: str | None) -> list[tuple[Municipality, bool]] | str:
+    async def _cities(
+        self, alert: Alert, forced_id: str | None, thread: _Thread,
+    ) -> list[tuple[Municipality, bool]] | str:
         policies = self.gateway.policies
         if forced_id is not None:
             chosen = policies.get(forced_id)
@@ -112,34 +136,20 @@ class AlertIntake:
         if alert.action in ("cancel", "update", "lift"):
             # A follow-up may name no areas (JMA 取消): it goes wherever the earlier alert went.
             addressed = {m.id for m, _ in cities}
-            for municipality_id in await self._earlier_municipalities(alert):
-                found = policies.get(municipality_id)
-                if found is not None and municipality_id not in addressed:
-                    cities.append((found, True))
+            earlier = await thread.by_municipality()
+            cities += [(m, True) for m in policies if m.id in earlier and m.id not in addressed]
         if cities:
             return cities
         where = "、".join(alert.area_names[:5] or alert.area_codes[:5]) or "地域の指定なし"
         return f"対象地域外です（{where}）"
 
-    async def _earlier_municipalities(self, alert: Alert) -> list[str]:
-        """Municipalities (in configuration order) with earlier messages of this alert's thread: one query."""
-        records = await self.gateway.store.list_messages(alert_key_prefix=f"{_h(alert.thread)}#",
-                                                         limit=EARLIER_MESSAGES_LIMIT)
-        this_key = f"{_h(alert.thread)}#{_h(alert.key)}|"
-        found = {r.municipality for r in records if not (r.alert_key or "").startswith(this_key)}
-        return [m.id for m in self.gateway.policies if m.id in found]
-
-    async def _earlier(self, alert: Alert, municipality: str) -> list[MessageRecord]:
-        records = await self.gateway.store.list_messages(
-            municipality=municipality, alert_key_prefix=f"{_h(alert.thread)}#", limit=500)
-        this_key = f"{_h(alert.thread)}#{_h(alert.key)}|"
-        return [r for r in records if not (r.alert_key or "").startswith(this_key)]
-
     async def _plan_city(
         self, alert: Alert, plan: CityPlan, municipality: Municipality, actor: Actor, result: AlertResult,
+        thread: _Thread,
     ) -> None:
         action = plan.action or alert.action
-        earlier = [] if action == "issue" and not alert.correction else await self._earlier(alert, municipality.id)
+        earlier = [] if action == "issue" and not alert.correction else (
+            (await thread.by_municipality()).get(municipality.id, []))
         went_out = await self._supersede(earlier, actor, result) if earlier else {}
         groups: dict[tuple[str, str | None], list[AlertPost]] = defaultdict(list)
         for post in plan.posts:
