@@ -29,7 +29,8 @@ from tweepy.asynchronous import AsyncClient
 from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey, Limits
-from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, fits_x, split_to, truncate_to
+from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
+from gateway.adapters.render import compose_text, fits_x, split_to, truncate_to
 from gateway.adapters.x_wire import (
     TRANSPORT_ERRORS,
     MediaUploader,
@@ -54,7 +55,6 @@ def _no_request_dumps(record: logging.LogRecord) -> bool:
 
 logging.getLogger("tweepy.asynchronous.client").addFilter(_no_request_dumps)
 
-MAX_WEIGHTED = X_MAX_WEIGHTED
 MAX_IMAGES = 4
 
 
