@@ -333,9 +333,9 @@ class SqlStore:
                     trial = {**message, "id": new_id("m")}
                     planned, trail, _ = self._planned_rows(trial, one * count, actor="_warm_up", now=now,
                                                            from_state=MessageState.APPROVED.value)
-                    # (a NOTIFY in a transaction that rolls back is never sent)
                     accepted = rows.audit_values(at=now, actor="_warm_up", action="message.accepted",
                                                  message_id=str(trial["id"]), to_state=MessageState.APPROVED.value)
+                    # (a NOTIFY in a transaction that rolls back is never sent)
                     conn.execute(*_pg_insert_all(trial, planned, [accepted, *trail],
                                                  notify=Priority.EMERGENCY.value))
             conn.execute(messages.insert().values(message))
