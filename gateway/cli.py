@@ -111,7 +111,15 @@ def cmd_alert(args: argparse.Namespace) -> int:
     from gateway.alertcli import alert_command
 
     return asyncio.run(alert_command(_settings(args), Path(args.file), dry_run=args.dry_run,
-                                     municipality=args.municipality))
+                                     municipality=args.municipality, as_json=args.json or not args.dry_run,
+                                     as_of=args.as_of))
+
+
+def cmd_held(args: argparse.Namespace) -> int:
+    from gateway.alertcli import held_command
+
+    return asyncio.run(held_command(_settings(args), args.held_command, getattr(args, "id", None),
+                                    note=getattr(args, "note", None), states=getattr(args, "state", "held")))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -325,9 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     alert = sub.add_parser("alert", help="push an alert file (JMA XML, L-Alert, CAP, JSON)")
     alert.add_argument("--dry-run", action="store_true")
-    alert.add_argument("--municipality", default=None)
+    alert.add_argument("--json", action="store_true", help="with --dry-run: one JSON line (default: for people)")
+    alert.add_argument("--municipality", default=None, help="narrow to a municipality the alert addresses")
+    alert.add_argument("--as-of", default=None, help="with --dry-run: judge freshness at this time (ISO 8601)")
     alert.add_argument("file")
     alert.set_defaults(func=cmd_alert)
+
+    held = sub.add_parser("held", help="alerts held for an operator (too old, expired, restricted)")
+    hsub = held.add_subparsers(dest="held_command", required=True)
+    hlist = hsub.add_parser("list", help="held and restricted alerts")
+    hlist.add_argument("--state", default="held,restricted", help="held,restricted,published,dismissed")
+    for name, text in (("show", "one held alert and what publishing it would post"),
+                       ("publish", "post a held alert (audited)"), ("dismiss", "do not post it (audited)")):
+        one = hsub.add_parser(name, help=text)
+        one.add_argument("id")
+        if name != "show":
+            one.add_argument("--note", default=None, help="why (required to dismiss)")
+    held.set_defaults(func=cmd_held)
 
     _add_message_commands(sub)
     _add_credentials_commands(sub)

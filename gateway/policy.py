@@ -42,6 +42,20 @@ ALERT_KINDS: Mapping[str, str] = {
     "record_rain": "記録的短時間大雨情報",
     "seismic": "震度情報",
     "tsunami": "津波警報・注意報",
+    "flood_forecast": "指定河川洪水予報",
+    "volcano": "噴火警報・予報",
+    "nankai": "南海トラフ地震臨時情報",
+}
+# What a city posts when its file names no kinds; the others are subscribed to by name.
+DEFAULT_ALERT_KINDS: tuple[str, ...] = (
+    "evacuation", "shelter", "weather_warning", "landslide", "record_rain", "seismic", "tsunami")
+
+# How long after its issue time an alert is still posted automatically, per kind (minutes). Older
+# ones, and any past their own expiry, are held for an operator (a feed that re-sends a two-year-old
+# warning must not reach residents as news). A city may set its own in [alerts.freshness_minutes].
+DEFAULT_FRESHNESS_MINUTES: Mapping[str, int] = {
+    "evacuation": 180, "shelter": 360, "weather_warning": 180, "landslide": 180, "record_rain": 60,
+    "seismic": 60, "tsunami": 60, "flood_forecast": 180, "volcano": 360, "nankai": 720,
 }
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -132,9 +146,12 @@ class Contacts(_Config):
 class Alerts(_Config):
     area_codes: tuple[str, ...] = ()  # JIS X 0402, 5 or 6 digits; prefecture codes (2 digits) too
     area_names: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = tuple(ALERT_KINDS)
+    kinds: tuple[str, ...] = DEFAULT_ALERT_KINDS
     accounts: tuple[str, ...] = ()  # empty: every account that allows `emergency`
     drill_accounts: tuple[str, ...] = ()  # accounts that may carry drills; empty: sandbox only
+    freshness_minutes: dict[str, int] = Field(default_factory=dict)  # per kind, over the defaults
+    # The same content re-sent under new identifiers within this window is recorded, not re-posted.
+    duplicate_window_minutes: int = Field(default=720, ge=1, le=10_080)
 
     @field_validator("kinds")
     @classmethod
@@ -143,6 +160,21 @@ class Alerts(_Config):
         if unknown:
             raise ValueError(f"unknown alert kinds {unknown}; known: {sorted(ALERT_KINDS)}")
         return kinds
+
+    @field_validator("freshness_minutes")
+    @classmethod
+    def _known_windows(cls, windows: dict[str, int]) -> dict[str, int]:
+        unknown = [k for k in windows if k not in ALERT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown alert kinds {unknown}; known: {sorted(ALERT_KINDS)}")
+        bad = [k for k, minutes in windows.items() if not 1 <= minutes <= 10_080]
+        if bad:
+            raise ValueError(f"freshness_minutes must be 1 to 10080 (one week): {bad}")
+        return windows
+
+    def freshness(self, kind: str) -> int:
+        """Minutes after its issue time that an alert of `kind` is still posted automatically."""
+        return self.freshness_minutes.get(kind, DEFAULT_FRESHNESS_MINUTES.get(kind, 180))
 
 
 class Account(_Config):

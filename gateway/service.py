@@ -38,7 +38,7 @@ from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
 from gateway.policy import Account, Municipality, Policies
-from gateway.store.base import MessageRecord, NewDelivery, NewMessage, Store
+from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, Store
 
 log = logging.getLogger("gateway.service")
 
@@ -88,12 +88,13 @@ class Gateway:
     # -- intake ---------------------------------------------------------------------------
     async def submit(
         self, message: Message, actor: Actor, *, source: str = "api", idempotency_key: str | None = None,
-        alert_key: str | None = None,
+        alert_key: str | None = None, alert: AlertStamp | None = None, decided_by: str | None = None,
     ) -> Submitted:
         """Validate, check, store and (when no approval is needed) plan a message.
 
         Bad input raises InputError and a blocking finding raises PolicyViolation; either way
-        nothing is stored. A repeated idempotency key returns the first submission.
+        nothing is stored. A repeated idempotency key returns the first submission. `decided_by`
+        names the operator who published a held alert (recorded as its approver).
         """
         targets, result = self.check(message)
         metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
@@ -105,7 +106,8 @@ class Gateway:
             municipality=targets.municipality.id, body=message, state=state, priority=message.priority,
             submitted_by=actor.name, source=source, check=result,
             accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
-            approved_by=None if rule.needed else f"auto:{actor.name}", alert_key=alert_key,
+            approved_by=None if rule.needed else decided_by or f"auto:{actor.name}", alert_key=alert_key,
+            alert=alert,
         )
         planned = None if rule.needed else self._new_deliveries(
             message, targets.municipality, targets.accounts, await self.store.stopped_accounts())

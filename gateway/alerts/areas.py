@@ -11,6 +11,10 @@ seismic (intensity is per place: 震度 in one corner of a prefecture says nothi
 record_rain (named places) or tsunami (coastal forecast regions: an inland city must not post a
 tsunami warning). JMA's own telegrams always list the municipalities, so they never need it.
 
+Intensity reports by region (震度速報) name JMA 地震情報／細分区域: a municipality matches the regions
+that contain it (seismic_regions). 南海トラフ地震臨時情報 has no area (code_type "nation"): it concerns
+every municipality, and the city's subscription to the kind decides.
+
 Tsunami telegrams name JMA 津波予報区, not municipalities. TSUNAMI_REGIONS maps the coastal seed
 cities to their region; a municipality may also list a region's exact name in `area_names`.
 Record-rain telegrams name places ("小平市付近"): matched against `area_names` by prefix.
@@ -22,7 +26,9 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
+from gateway.alerts import seismic_regions
 from gateway.alerts.model import Alert, AlertArea
+from gateway.models import ascii_digits
 from gateway.policy import Municipality, Policies
 
 PREFECTURE_WIDE_KINDS = frozenset({"weather_warning"})
@@ -37,15 +43,15 @@ TSUNAMI_REGIONS: dict[str, tuple[str, ...]] = {
 
 def city_key(code: str) -> str:
     """Five-digit municipality part of a JIS/JMA code; '' when the code is not numeric."""
-    return code[:5] if code.isdigit() and len(code) >= 5 else ""
+    return code[:5] if ascii_digits(code) and len(code) >= 5 else ""
 
 
 def is_prefecture_code(code: str) -> bool:
-    return code.isdigit() and (len(code) == 2 or (len(code) in (5, 6) and code[2:5] == "000"))
+    return ascii_digits(code) and (len(code) == 2 or (len(code) in (5, 6) and code[2:5] == "000"))
 
 
 def code_type_of(code: str) -> str:
-    if not code.isdigit():
+    if not ascii_digits(code):
         return "other"
     if is_prefecture_code(code):
         return "prefecture"
@@ -68,14 +74,16 @@ def _area_matches(alert: Alert, area: AlertArea, municipality: Municipality) -> 
     if area.code_type == "city":
         return city_key(area.code) in cities or (not area.code and area.name in config.area_names)
     if area.code_type == "prefecture":
-        prefectures = {c[:2] for c in config.area_codes if c.isdigit()}
+        prefectures = {c[:2] for c in config.area_codes if ascii_digits(c)}
         return alert.kind in PREFECTURE_WIDE_KINDS and area.code[:2] in prefectures
     if area.code_type == "tsunami":
         regions = {r for c in cities for r in TSUNAMI_REGIONS.get(c, ())}
         return area.code in regions or area.name in config.area_names
     if area.code_type == "place":
         return any(area.name.startswith(name) for name in config.area_names)
-    return False
+    if area.code_type == "seismic_area":
+        return bool(cities & seismic_regions.cities_in(area.code))
+    return area.code_type == "nation"
 
 
 class AreaIndex:
@@ -93,14 +101,19 @@ class AreaIndex:
         self._by_prefecture: defaultdict[str, list[Municipality]] = defaultdict(list)
         self._by_region: defaultdict[str, list[Municipality]] = defaultdict(list)
         self._by_name: defaultdict[str, list[Municipality]] = defaultdict(list)
+        self._by_seismic_region: defaultdict[str, list[Municipality]] = defaultdict(list)
+        self._all: list[Municipality] = []
         for position, municipality in enumerate(municipalities):
             self._order[municipality.id] = position
+            self._all.append(municipality)
             config = municipality.alerts
             for city in {city_key(c) for c in config.area_codes} - {""}:
                 self._by_city[city].append(municipality)
                 for region in TSUNAMI_REGIONS.get(city, ()):
                     self._by_region[region].append(municipality)
-            for prefecture in {c[:2] for c in config.area_codes if c.isdigit()}:
+            for region in {r for c in config.area_codes for r in seismic_regions.regions_of(city_key(c))}:
+                self._by_seismic_region[region].append(municipality)
+            for prefecture in {c[:2] for c in config.area_codes if ascii_digits(c)}:
                 self._by_prefecture[prefecture].append(municipality)
             for name in set(config.area_names):
                 self._by_name[name].append(municipality)
@@ -121,7 +134,9 @@ class AreaIndex:
             return [*self._by_region.get(area.code, []), *self._by_name.get(area.name, [])]
         if area.code_type == "place":  # a configured name that the place's name starts with
             return [m for end in range(1, len(area.name) + 1) for m in self._by_name.get(area.name[:end], [])]
-        return []
+        if area.code_type == "seismic_area":
+            return self._by_seismic_region.get(area.code, [])
+        return self._all if area.code_type == "nation" else []
 
 
 @functools.lru_cache(maxsize=4)

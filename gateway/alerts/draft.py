@@ -1,4 +1,7 @@
-"""A post before it is fitted to a platform: required lines, then optional lines by priority."""
+"""A post before it is fitted to a platform: required lines, optional lines by priority, and a footer.
+
+The footer (the issue time and issuer) is never dropped: fitting shortens the other lines first.
+"""
 
 from __future__ import annotations
 
@@ -26,13 +29,22 @@ Line = str | Items
 class Draft:
     required: list[str] = field(default_factory=list)
     optional: list[Line] = field(default_factory=list)
+    footer: str = ""
 
     def add(self, line: Line | None) -> None:
         if line and (not isinstance(line, Items) or line.items):
             self.optional.append(line)
 
-    def full_text(self) -> str:
+    def body(self) -> str:
+        """Everything but the footer: what the post says, whenever it was issued."""
         return "\n".join([*self.required, *(_render(line) for line in self.optional)])
+
+    def full_text(self) -> str:
+        return with_footer(self.body(), self.footer)
+
+
+def with_footer(text: str, footer: str) -> str:
+    return f"{text}\n{footer}" if footer else text
 
 
 def _render(line: Line) -> str:

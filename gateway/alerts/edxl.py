@@ -8,7 +8,10 @@ is. The embedded pcxml Report (pcxml1/2..4) has the Head (Title, Headline, Areas
   緊急安全確保 — old words mapped to the current ones) and Detail/IssueOrLift (発令/解除).
 - Shelter: per shelter a name and 開設/閉鎖 (read tolerantly: any Name/areaName and Status/Condition).
 - SedimentDisastersWarning: 土砂災害警戒情報 relayed by the prefecture.
-distributionStatus Test/Exercise/System (envelope or Control) are drills.
+distributionStatus Test/Exercise (envelope or Control) are drills; System (network functions) is
+withheld, as are distributionTypes that are not an alert (Ack, Error, Request, Sensor* ...), a
+combinedConfidentiality other than UNCLASSIFIED AND NOT SENSITIVE (restricted), and a distribution
+to explicit addresses (private). Head/ValidDateTime is the alert's expiry.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ from xml.etree.ElementTree import Element
 
 from gateway.alerts import terms
 from gateway.alerts.areas import code_type_of
-from gateway.alerts.model import Action, Alert, AlertArea, CodeType, Detail, RawInfo
+from gateway.alerts.model import Action, Alert, AlertArea, CodeType, Detail, RawInfo, Withheld
 from gateway.alerts.xmlsafe import child, children, descendants, first_descendant_text, local, path, path_text
 from gateway.models import ascii_digits
 
 NAMESPACE = "urn:oasis:names:tc:emergency:EDXL:DE:1.0"
 SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope")
 
-_DRILL_STATUS = {"Test", "Exercise", "System"}
+_DRILL_STATUS = {"Test", "Exercise"}
+_STATUSES = {"Actual", "Test", "Exercise", "System"}
+_ALERT_TYPES = {"Report", "Update", "Cancel"}
+_OTHER_TYPES = {"Request", "Response", "Dispatch", "Ack", "Error", "SensorConfiguration", "SensorControl",
+                "SensorStatus", "SensorDetection"}
+_PUBLIC = "UNCLASSIFIED AND NOT SENSITIVE"
 _CATEGORIES = {"EvacuationOrder": "evacuation", "Shelter": "shelter", "SedimentDisastersWarning": "landslide"}
 _TYPE_ACTIONS: dict[str, Action] = {"Update": "update", "Cancel": "cancel"}
 
@@ -38,8 +46,9 @@ def find_distribution(root: Element) -> Element | None:
 
 def parse_edxl(distribution: Element, raw: RawInfo) -> Alert:
     status = _required(distribution, "distributionStatus")
-    if status not in _DRILL_STATUS and status != "Actual":
+    if status not in _STATUSES:
         raise terms.invalid("EDXLDistribution/distributionStatus", f"未知の distributionStatus です（{status}）")
+    withheld = _withheld(distribution, status)
     content = child(distribution, "contentObject")
     if content is None:
         raise terms.missing("EDXLDistribution/contentObject", "contentObject 要素")
@@ -54,6 +63,7 @@ def parse_edxl(distribution: Element, raw: RawInfo) -> Alert:
     inner_status = path_text(child(report, "Control"), "distributionStatus")
     title = path_text(head, "Title")
     changed = tuple(a for a in areas if a.status != "none")
+    valid = path_text(head, "ValidDateTime")
     return Alert(
         format="edxl", key=f"edxl|{document_id}|{revision}", thread=f"edxl|{document_id}", kind=kind,
         action=_action(distribution, head, title, areas, revision), correction=path_text(head, "InfoType") == "訂正",
@@ -63,9 +73,28 @@ def parse_edxl(distribution: Element, raw: RawInfo) -> Alert:
         area_names=tuple(dict.fromkeys(a.name for a in changed if a.name)), areas=areas,
         headline=terms.clean(path_text(head, "Headline", "Text") or path_text(content, "contentDescription")),
         sent=terms.parse_datetime(_required(distribution, "dateTimeSent"), "EDXLDistribution/dateTimeSent"),
+        expires=terms.parse_datetime(valid, "Report/Head/ValidDateTime") if valid else None,
+        withheld=withheld[0] if withheld else None, withheld_reason=withheld[1] if withheld else "",
         sender=path_text(content, "publishingOfficeName") or path_text(distribution, "senderID") or "Lアラート",
         title=terms.clean(title), source_kind=category, details=details, sha256=raw.sha256, size=raw.size,
     )
+
+
+def _withheld(distribution: Element, status: str) -> tuple[Withheld, str] | None:
+    kind = path_text(distribution, "distributionType")
+    if kind and kind not in _ALERT_TYPES | _OTHER_TYPES:
+        raise terms.invalid("EDXLDistribution/distributionType", f"未知の distributionType です（{kind}）")
+    if kind in _OTHER_TYPES:
+        return "receipt", f"distributionType {kind} は警報の配信ではありません（掲載しません）"
+    confidentiality = path_text(distribution, "combinedConfidentiality")
+    if confidentiality and confidentiality != _PUBLIC:
+        return "restricted", (f"機密区分（{confidentiality}）の付いた情報です。公開アカウントには掲載せず、"
+                              "運用担当者に表示します")
+    if any(path_text(a, "explicitAddressValue") for a in children(distribution, "explicitAddress")):
+        return "private", "宛先を指定した配信です。公開アカウントには掲載せず、運用担当者に表示します"
+    if status == "System":
+        return "system", "distributionStatus System はシステム内部の通知です（掲載しません）"
+    return None
 
 
 def _required(parent: Element, name: str, where: str = "") -> str:

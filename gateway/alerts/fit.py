@@ -4,13 +4,13 @@ X counts twitter-text weighted length (CJK = 2, limit 280); LINE counts UTF-16 u
 Facebook allows 63,206 characters. Required lines always stay; optional lines are added in
 priority order while they fit, list lines are shortened ("ほか3か所") before being dropped, and
 only if the required lines alone are too long is the text cut with an ellipsis (the start, with
-【訓練】 and the lifecycle marks, is always kept).
+【訓練】 and the lifecycle marks, is always kept). The footer — the issue time — always stays.
 """
 
 from __future__ import annotations
 
 from gateway.adapters.render import Fits, fits_x, truncate_to, utf16_len
-from gateway.alerts.draft import Draft, Items
+from gateway.alerts.draft import Draft, Items, with_footer
 from gateway.models import Platform
 
 LINE_MAX_UTF16 = 5000
@@ -31,16 +31,20 @@ FITS: dict[Platform, Fits] = {Platform.X: fits_x, Platform.LINE: line_fits, Plat
 
 
 def fit(draft: Draft, platform: Platform) -> str:
-    fits = FITS[platform]
+    limit = FITS[platform]
     full = draft.full_text()
-    if fits(full):
+    if limit(full):
         return full
+
+    def fits(text: str) -> bool:
+        return limit(with_footer(text, draft.footer))
+
     text = "\n".join(draft.required)
     if not fits(text):
-        return truncate_to(text, fits)
+        return truncate_to(text, limit, tail=f"\n{draft.footer}" if draft.footer else "")
     for line in draft.optional:
         text = _with_line(text, line, fits)
-    return text
+    return with_footer(text, draft.footer)
 
 
 def _with_line(text: str, line: str | Items, fits: Fits) -> str:

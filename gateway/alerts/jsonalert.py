@@ -2,12 +2,15 @@
 
 ```json
 {"format": "koho-alert/1", "id": "kodaira-20261121-001", "revision": 1, "sender": "kodaira-bousai",
- "sent": "2026-11-21T10:00:00+09:00", "status": "actual", "action": "issue", "kind": "evacuation",
+ "sent": "2026-11-21T10:00:00+09:00", "expires": "2026-11-22T10:00:00+09:00", "status": "actual",
+ "action": "issue", "kind": "evacuation",
  "areas": [{"code": "13211", "name": "小平市", "subareas": ["小川町一丁目"]}],
  "headline": "…", "details": {"evacuation_type": "避難指示"}}
 ```
-status exercise/test/system/draft are drills. Key `json|sender|id|revision`; a revision > 1 refers
-to revision - 1 of the same id (thread `json|sender|id`). `details` keys: evacuation_type, level,
+status exercise/test are drills; system and draft are withheld (never posted). action is one of
+issue, update, lift (解除), ended (the event is over) and cancel (取消). `expires`, when given, is the
+alert's expiry. Key `json|sender|id|revision`; a revision > 1 refers to revision - 1 of the same
+id (thread `json|sender|id`). `details` keys: evacuation_type, level,
 shelters, warnings, intensity, hypocenter, magnitude, tsunami_grade, observations, comment.
 An unknown `kind` string parses to kind None (rejected as unsupported by the planner).
 """
@@ -26,7 +29,9 @@ from gateway.errors import FieldProblem, InputError
 from gateway.policy import ALERT_KINDS
 
 FORMAT = "koho-alert/1"
-_DRILL_STATUS = {"exercise", "test", "system", "draft"}
+_DRILL_STATUS = {"exercise", "test"}
+_WITHHELD_STATUS = {"system": "status system はシステム内部の通知です（掲載しません）",
+                    "draft": "status draft は下書きです（掲載しません）"}
 
 _Text = Field(default="", max_length=2000)
 
@@ -61,8 +66,9 @@ class JsonAlert(_Strict):
     revision: int = Field(default=1, ge=1)
     sender: str = Field(min_length=1, max_length=200)
     sent: AwareDatetime
+    expires: AwareDatetime | None = None
     status: Literal["actual", "exercise", "test", "system", "draft"] = "actual"
-    action: Literal["issue", "update", "cancel", "lift"] = "issue"
+    action: Literal["issue", "update", "cancel", "lift", "ended"] = "issue"
     correction: bool = False
     kind: str | None = Field(default=None, max_length=64)
     areas: tuple[JsonArea, ...] = Field(default=(), max_length=500)
@@ -90,7 +96,7 @@ def parse_json(raw: bytes, info: RawInfo) -> Alert:
 def _to_alert(body: JsonAlert, info: RawInfo) -> Alert:
     kind = body.kind if body.kind in ALERT_KINDS else None
     base = f"json|{body.sender}|{body.id}"
-    status = "lift" if body.action == "lift" else "issue"
+    status = "lift" if body.action in ("lift", "ended") else "update" if body.action == "update" else "issue"
     areas = tuple(AlertArea(code=a.code, name=a.name, code_type=_code_type(a.code), status=status,
                             subareas=a.subareas, intensity=terms.intensity_code(body.details.intensity or ""))
                   for a in body.areas)
@@ -100,7 +106,9 @@ def _to_alert(body: JsonAlert, info: RawInfo) -> Alert:
         correction=body.correction, drill=body.status in _DRILL_STATUS, status=body.status,
         references=(f"{base}|{body.revision - 1}",) if body.revision > 1 else (),
         area_codes=tuple(a.code for a in body.areas if a.code), area_names=tuple(a.name for a in body.areas if a.name),
-        areas=areas, headline=terms.clean(body.headline), sent=body.sent, sender=body.sender,
+        areas=areas, headline=terms.clean(body.headline), sent=body.sent, expires=body.expires,
+        withheld="system" if body.status == "system" else "draft" if body.status == "draft" else None,
+        withheld_reason=_WITHHELD_STATUS.get(body.status, ""), sender=body.sender,
         title=body.kind or "", source_kind=body.kind or "", details=_details(body.details),
         sha256=info.sha256, size=info.size,
     )

@@ -10,6 +10,11 @@ from __future__ import annotations
 from gateway.policy import ALERT_KINDS
 
 _JAPANESE: tuple[tuple[str, str], ...] = (
+    ("南海トラフ", "nankai"),
+    ("噴火", "volcano"),
+    ("火口周辺警報", "volcano"),
+    ("氾濫", "flood_forecast"),
+    ("洪水予報", "flood_forecast"),
     ("土砂災害警戒情報", "landslide"),
     ("記録的短時間大雨", "record_rain"),
     ("津波", "tsunami"),
@@ -27,6 +32,7 @@ _JAPANESE: tuple[tuple[str, str], ...] = (
 _ENGLISH: tuple[tuple[str, str], ...] = (
     ("tsunami", "tsunami"),
     ("earthquake", "seismic"),
+    ("volcan", "volcano"),
     ("landslide", "landslide"),
     ("debris flow", "landslide"),
     ("evacuat", "evacuation"),

@@ -25,6 +25,17 @@ from gateway.models import (
 
 
 @dataclass(frozen=True)
+class AlertStamp:
+    """What an alert post means, whatever its identifiers (see alerts/plan.py and issue 11)."""
+
+    thread: str  # the thread hash (alert_key starts with it)
+    subject: str  # what it is about (hash)
+    content: str  # what it says (hash)
+    issued_at: datetime  # the alert's issue time
+    rank: int = 0  # the telegram scheme's rank within one issuance
+
+
+@dataclass(frozen=True)
 class MessageRecord:
     id: str
     municipality: str
@@ -42,6 +53,7 @@ class MessageRecord:
     accounts: tuple[str, ...] = ()  # resolved target accounts
     alert_key: str | None = None  # dedupe key of the alert it came from
     note: str | None = None  # approver's comment (send back)
+    alert: AlertStamp | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class NewMessage:
     idempotency_key: str | None = None
     approved_by: str | None = None
     alert_key: str | None = None
+    alert: AlertStamp | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +144,17 @@ class Store(Protocol):
 
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
-        limit: int = 100, alert_key_prefix: str | None = None,
+        limit: int = 100, alert_key_prefix: str | None = None, alert_thread: str | None = None,
     ) -> list[MessageRecord]:
-        """Newest first; `alert_key_prefix` finds the messages of one alert thread."""
+        """Newest first; `alert_thread` finds the messages of one alert thread (`alert_key_prefix` too,
+        without an index)."""
+        ...
+
+    async def alert_history(
+        self, municipality: str, *, thread: str, subject: str, since: datetime,
+    ) -> tuple[MessageRecord | None, MessageRecord | None]:
+        """In one query: the newest alert message of `municipality` in `thread`, and the newest one
+        about `subject` created at or after `since`."""
         ...
 
     async def transition_message(
@@ -269,6 +290,30 @@ class Store(Protocol):
         """What the gateway published (or may have published) on the account since `since`."""
         ...
 
+    # -- alerts held for an operator ----------------------------------------------------------
+    async def add_held_alert(self, new: NewHeldAlert, *, actor: str) -> tuple[HeldAlert, bool]:
+        """Record a held or restricted alert (audit `alert.held` / `alert.restricted`). When an entry
+        with the same content is still waiting, return it and False instead."""
+        ...
+
+    async def get_held_alert(self, held_id: str) -> HeldAlert:
+        """Raises NotFound."""
+        ...
+
+    async def list_held_alerts(
+        self, *, states: Collection[str] | None = None, municipality: str | None = None, limit: int = 100,
+    ) -> list[HeldAlert]:
+        """Newest first."""
+        ...
+
+    async def decide_held_alert(
+        self, held_id: str, *, expected: Collection[str], new: str, actor: str, note: str | None,
+        messages: Sequence[str] = (),
+    ) -> HeldAlert:
+        """Move a held alert to `new` (published, dismissed) with an audit row; Conflict when its state
+        is not one of `expected` (another operator decided first)."""
+        ...
+
     async def add_hijack_alerts(self, found: Sequence[SuspectPost], *, actor: str) -> list[HijackAlert]:
         """Insert the posts not alerted before (audit `account.hijack_suspected` each); returns the new ones."""
         ...
@@ -282,6 +327,58 @@ class Store(Protocol):
     async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:
         """Close an open alert (audit `account.hijack_resolved`); NotFound, or Conflict when already closed."""
         ...
+
+
+# -- alerts held for an operator ---------------------------------------------------------------------
+
+HELD_STATES = ("held", "restricted", "published", "dismissed")
+
+
+@dataclass(frozen=True)
+class NewHeldAlert:
+    hold_code: str  # stale, expired, future, restricted, private
+    reason: str
+    format: str
+    alert_key: str
+    kind: str | None
+    title: str
+    sender: str
+    sent_at: datetime
+    drill: bool
+    municipalities: tuple[str, ...]
+    forced: str | None
+    content: str  # what the held posts say (hash): the same content held twice is one entry
+    raw: str
+    sha256: str
+    posts: tuple[Mapping[str, str], ...] = ()  # what publishing would post: municipality, account, text
+    restricted: bool = False  # shown to operators, never published
+
+
+@dataclass(frozen=True)
+class HeldAlert:
+    id: str
+    received_at: datetime
+    received_by: str
+    state: str  # held, restricted, published, dismissed
+    hold_code: str
+    reason: str
+    format: str
+    alert_key: str
+    kind: str | None
+    title: str
+    sender: str
+    sent_at: datetime
+    drill: bool
+    municipalities: tuple[str, ...]
+    forced: str | None
+    content: str
+    raw: str
+    sha256: str
+    posts: tuple[Mapping[str, str], ...] = ()
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+    messages: tuple[str, ...] = ()
 
 
 # -- account states and hijack alerts ---------------------------------------------------------------

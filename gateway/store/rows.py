@@ -12,9 +12,12 @@ from gateway.models import CheckResult, Delivery, Message, MessageState, Priorit
 from gateway.store.base import (
     AccountPause,
     AccountState,
+    AlertStamp,
     AuditEvent,
+    HeldAlert,
     HijackAlert,
     MessageRecord,
+    NewHeldAlert,
     NewMessage,
     User,
 )
@@ -44,6 +47,11 @@ def message_values(new: NewMessage, *, message_id: str, now: datetime) -> dict[s
         "note": None,
         "created_at": now,
         "updated_at": now,
+        "alert_thread": new.alert.thread if new.alert else None,
+        "alert_subject": new.alert.subject if new.alert else None,
+        "alert_content": new.alert.content if new.alert else None,
+        "alert_issued": new.alert.issued_at if new.alert else None,
+        "alert_rank": new.alert.rank if new.alert else None,
     }
 
 
@@ -65,7 +73,16 @@ def to_message(row: RowLike) -> MessageRecord:
         accounts=tuple(row["accounts"] or ()),
         alert_key=row["alert_key"],
         note=row["note"],
+        alert=_stamp(row),
     )
+
+
+def _stamp(row: RowLike) -> AlertStamp | None:
+    if row.get("alert_subject") is None:
+        return None
+    return AlertStamp(thread=row.get("alert_thread") or "", subject=row["alert_subject"],
+                      content=row["alert_content"] or "",
+                      issued_at=row["alert_issued"], rank=int(row["alert_rank"] or 0))
 
 
 def to_delivery(row: RowLike) -> Delivery:
@@ -119,4 +136,30 @@ def to_hijack_alert(row: RowLike) -> HijackAlert:
         id=int(row["id"]), account=row["account"], remote_id=row["remote_id"], text=row["text"], url=row["url"],
         posted_at=row["posted_at"], detected_at=row["detected_at"], resolved_at=row["resolved_at"],
         resolved_by=row["resolved_by"], note=row["note"],
+    )
+
+
+# -- alerts held for an operator --------------------------------------------------------------------
+
+def held_alert_values(new: NewHeldAlert, *, held_id: str, actor: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": held_id, "received_at": now, "received_by": actor,
+        "state": "restricted" if new.restricted else "held", "hold_code": new.hold_code, "reason": new.reason,
+        "format": new.format, "alert_key": new.alert_key, "kind": new.kind, "title": new.title,
+        "sender": new.sender, "sent_at": new.sent_at, "drill": new.drill,
+        "municipalities": list(new.municipalities), "forced": new.forced, "content": new.content, "raw": new.raw,
+        "sha256": new.sha256, "posts": [dict(p) for p in new.posts], "decided_by": None, "decided_at": None,
+        "note": None, "messages": [],
+    }
+
+
+def to_held_alert(row: RowLike) -> HeldAlert:
+    return HeldAlert(
+        id=row["id"], received_at=row["received_at"], received_by=row["received_by"], state=row["state"],
+        hold_code=row["hold_code"], reason=row["reason"], format=row["format"], alert_key=row["alert_key"],
+        kind=row["kind"], title=row["title"], sender=row["sender"], sent_at=row["sent_at"], drill=bool(row["drill"]),
+        municipalities=tuple(row["municipalities"] or ()), forced=row["forced"], content=row["content"],
+        raw=row["raw"], sha256=row["sha256"], posts=tuple(dict(p) for p in row["posts"] or ()),
+        decided_by=row["decided_by"], decided_at=row["decided_at"], note=row["note"],
+        messages=tuple(row["messages"] or ()),
     )

@@ -110,10 +110,22 @@ messages = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # An alert post's meaning, whatever the document's identifiers (alerts/plan.py): its thread (the
+    # hash that starts alert_key, indexed for equality), what it is about, what it says, when the
+    # alert was issued and how rich its telegram scheme is.
+    sa.Column("alert_thread", sa.String(32)),
+    sa.Column("alert_subject", sa.String(64)),
+    sa.Column("alert_content", sa.String(64)),
+    sa.Column("alert_issued", UTCDateTime),
+    sa.Column("alert_rank", sa.Integer),
     sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_messages_submitter_idempotency_key"),
     sa.UniqueConstraint("municipality", "alert_key", name="uq_messages_municipality_alert_key"),
     sa.Index("ix_messages_state_created", "state", "created_at"),
     sa.Index("ix_messages_municipality_created", "municipality", "created_at"),
+    sa.Index("ix_messages_alert_subject", "municipality", "alert_subject", "created_at",
+             postgresql_where=sa.text("alert_subject IS NOT NULL"), sqlite_where=sa.text("alert_subject IS NOT NULL")),
+    sa.Index("ix_messages_alert_thread", "alert_thread", "created_at",
+             postgresql_where=sa.text("alert_thread IS NOT NULL"), sqlite_where=sa.text("alert_thread IS NOT NULL")),
 )
 
 # Deliveries are mostly history (sent, failed ...); the states the gateway works on are each
@@ -268,4 +280,41 @@ hijack_alerts = sa.Table(
     # Never alert twice for the same post.
     sa.UniqueConstraint("account", "remote_id", name="uq_hijack_alerts_account_remote_id"),
     sa.Index("ix_hijack_alerts_resolved", "resolved_at"),
+)
+
+
+# -- alerts held for an operator ------------------------------------------------------------------
+
+# An alert the gateway received but must not post by itself: too old, past its expiry, dated in the
+# future (state `held`: an operator publishes or dismisses it), or addressed to restricted or private
+# recipients (state `restricted`: shown, never posted). The raw document is kept so that publishing
+# plans it exactly as it arrived.
+held_alerts = sa.Table(
+    "held_alerts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("received_by", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("hold_code", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("alert_key", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("sender", sa.Text, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("drill", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("municipalities", json_type(), nullable=False),
+    sa.Column("forced", sa.String(64)),
+    sa.Column("content", sa.String(64), nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("posts", json_type(), nullable=False),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("note", sa.Text),
+    sa.Column("messages", json_type(), nullable=False),
+    sa.Index("ix_held_alerts_state_received", "state", "received_at"),
+    sa.Index("ix_held_alerts_content", "content"),
 )

@@ -55,10 +55,12 @@ from gateway.store.base import (
     AccountPause,
     AccountState,
     AuditEvent,
+    HeldAlert,
     HijackAlert,
     LedgerPost,
     MessageRecord,
     NewDelivery,
+    NewHeldAlert,
     NewMessage,
     Store,
     SuspectPost,
@@ -73,6 +75,7 @@ from gateway.store.schema import (
     account_states,
     audit_events,
     deliveries,
+    held_alerts,
     hijack_alerts,
     in_state,
     messages,
@@ -535,10 +538,12 @@ class SqlStore:
     @_shielded
     async def list_messages(
         self, *, states: Collection[MessageState] | None = None, municipality: str | None = None,
-        limit: int = 100, alert_key_prefix: str | None = None,
+        limit: int = 100, alert_key_prefix: str | None = None, alert_thread: str | None = None,
     ) -> list[MessageRecord]:
         """Newest first."""
         query = sa.select(messages).order_by(messages.c.created_at.desc(), messages.c.id.desc()).limit(limit)
+        if alert_thread is not None:
+            query = query.where(messages.c.alert_thread == alert_thread)
         if alert_key_prefix is not None:
             query = query.where(messages.c.alert_key.startswith(alert_key_prefix, autoescape=True))
         if states is not None:
@@ -546,6 +551,31 @@ class SqlStore:
         if municipality is not None:
             query = query.where(messages.c.municipality == municipality)
         return await self._read(lambda conn: [rows.to_message(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def alert_history(
+        self, municipality: str, *, thread: str, subject: str, since: datetime,
+    ) -> tuple[MessageRecord | None, MessageRecord | None]:
+        """The newest message of the city's thread and the newest about `subject`: one round trip,
+        each side by its own partial index."""
+        newest = (messages.c.created_at.desc(), messages.c.id.desc())
+        in_thread = (sa.select(messages, sa.literal(0).label("which"))
+                     .where(messages.c.alert_thread == thread, messages.c.alert_thread.is_not(None),
+                            messages.c.municipality == municipality)
+                     .order_by(*newest).limit(1))
+        about = (sa.select(messages, sa.literal(1).label("which"))
+                 .where(messages.c.municipality == municipality, messages.c.alert_subject == subject,
+                        messages.c.alert_subject.is_not(None), messages.c.created_at >= since)
+                 .order_by(*newest).limit(1))
+        query = sa.union_all(in_thread.subquery().select(), about.subquery().select())
+
+        def read(conn: Connection) -> tuple[MessageRecord | None, MessageRecord | None]:
+            found: list[MessageRecord | None] = [None, None]
+            for row in conn.execute(query).mappings():
+                found[int(row["which"])] = rows.to_message(row)
+            return found[0], found[1]
+
+        return await self._read(read)
 
     @staticmethod
     def _lock_message(conn: Connection, message_id: str) -> rows.RowLike:
@@ -1291,6 +1321,85 @@ class SqlStore:
             return alert
 
         return await self._write(resolve)
+
+    # -- alerts held for an operator ----------------------------------------------------------
+
+    @_shielded
+    async def add_held_alert(self, new: NewHeldAlert, *, actor: str) -> tuple[HeldAlert, bool]:
+        """Record a held (or restricted) alert, unless one with the same content is still waiting."""
+        now = self._clock()
+        values = rows.held_alert_values(new, held_id=new_id("h"), actor=actor, now=now)
+        waiting = ("restricted",) if new.restricted else ("held",)
+        action = "alert.restricted" if new.restricted else "alert.held"
+
+        def add(conn: Connection) -> tuple[HeldAlert, bool]:
+            same = (sa.select(held_alerts).where(held_alerts.c.content == new.content,
+                                                 held_alerts.c.state.in_(waiting))
+                    .order_by(held_alerts.c.received_at.desc()).limit(1))
+            existing = conn.execute(same).mappings().first()
+            if existing is not None:
+                return rows.to_held_alert(existing), False
+            conn.execute(held_alerts.insert().values(values))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action=action, to_state=str(values["state"]), reason=new.reason[:2000],
+                detail={"held_id": values["id"], "hold_code": new.hold_code, "key": new.alert_key,
+                        "municipalities": list(new.municipalities)},
+            )])
+            return rows.to_held_alert(values), True
+
+        return await self._write(add)
+
+    @_shielded
+    async def get_held_alert(self, held_id: str) -> HeldAlert:
+        if not _storable(held_id):
+            raise NotFound(f"要確認の防災情報が見つかりません: {held_id!r}")
+        query = sa.select(held_alerts).where(held_alerts.c.id == held_id)
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
+        if row is None:
+            raise NotFound(f"要確認の防災情報が見つかりません: {held_id}")
+        return rows.to_held_alert(row)
+
+    @_shielded
+    async def list_held_alerts(
+        self, *, states: Collection[str] | None = None, municipality: str | None = None, limit: int = 100,
+    ) -> list[HeldAlert]:
+        """Newest first; `municipality` keeps those that concern it."""
+        query = sa.select(held_alerts).order_by(held_alerts.c.received_at.desc(), held_alerts.c.id.desc())
+        if states is not None:
+            query = query.where(held_alerts.c.state.in_(list(states)))
+        found = await self._read(lambda conn: [rows.to_held_alert(r) for r in conn.execute(
+            query.limit(limit if municipality is None else max(limit * 20, 1000))).mappings()])
+        if municipality is not None:
+            found = [h for h in found if municipality in h.municipalities]
+        return found[:limit]
+
+    @_shielded
+    async def decide_held_alert(
+        self, held_id: str, *, expected: Collection[str], new: str, actor: str, note: str | None,
+        messages: Sequence[str] = (),
+    ) -> HeldAlert:
+        if not _storable(held_id):
+            raise NotFound(f"要確認の防災情報が見つかりません: {held_id!r}")
+        now = self._clock()
+
+        def decide(conn: Connection) -> HeldAlert:
+            query = sa.select(held_alerts).where(held_alerts.c.id == held_id).with_for_update()
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise NotFound(f"要確認の防災情報が見つかりません: {held_id}")
+            if row["state"] not in expected:
+                raise Conflict(f"この防災情報はすでに処理されています（{row['state']}、{row['decided_by'] or '-'}）")
+            update = (sa.update(held_alerts).where(held_alerts.c.id == held_id)
+                      .values(state=new, decided_by=actor, decided_at=now, note=note, messages=list(messages))
+                      .returning(*held_alerts.c))
+            decided = rows.to_held_alert(conn.execute(update).mappings().one())
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action=f"alert.{new}", from_state=row["state"], to_state=new, reason=note,
+                detail={"held_id": held_id, "key": decided.alert_key, "messages": list(messages)},
+            )])
+            return decided
+
+        return await self._write(decide)
 
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ The table drives routing, the role checks and /openapi.json, so the three cannot
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -197,18 +198,34 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _alerts_api(name: str) -> Handler:
+    return _handler_in("gateway.web.alerts_api", name)
+
+
 # -- account states and hijack alerts (handlers in gateway.web.accounts_api, imported when called) ---
 
 def _accounts_api(name: str) -> Handler:
-    async def handle(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-        from gateway.web import accounts_api
+    return _handler_in("gateway.web.accounts_api", name)
 
-        handler: Handler = getattr(accounts_api, name)
+
+def _handler_in(module: str, name: str) -> Handler:
+    """A handler of a module that imports this one, looked up when called (no import cycle at load)."""
+    async def handle(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+        handler: Handler = getattr(importlib.import_module(module), name)
         return await handler(request, gw, actor)
 
     handle.__name__ = name
     return handle
 
+
+_HELD_ROUTES: tuple[tuple[str, str, str, frozenset[Role], str, str | None], ...] = (
+    ("GET", "", "list_held", OPERATORS_APPROVERS,
+     "要確認の防災情報（古い・期限切れ・限定配信）の一覧（?state=held,restricted,published,dismissed、?municipality=）",
+     None),
+    ("GET", "/{id}", "get_held", OPERATORS_APPROVERS, "要確認の防災情報（受信した文書を含む）", None),
+    ("POST", "/{id}/publish", "publish_held", OPERATORS, "要確認の防災情報を掲載する（記録されます）", "Note"),
+    ("POST", "/{id}/dismiss", "dismiss_held", OPERATORS, "要確認の防災情報を掲載しない（理由を記録）", "Note"),
+)
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/messages", post_message, STAFF, "投稿を提出する（Idempotency-Key 対応）", "Message"),
@@ -223,7 +240,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/accounts", list_accounts, READERS, "アカウントの状態"),
     Route("GET", "/api/v1/categories", list_categories, READERS, "カテゴリ一覧"),
     Route("POST", "/api/v1/alerts", _post_alert, ALERT_SYSTEMS,
-          "防災情報を受信する（気象庁XML・Lアラート・CAP・JSON、?municipality= で対象指定）", "Alert"),
+          "防災情報を受信する（気象庁XML・Lアラート・CAP・JSON、?municipality= は対象地域内の絞り込みのみ）", "Alert"),
+    *(Route(method, f"/api/v1/{base}{suffix}", _alerts_api(name), roles, summary, body)
+      for base in ("held-alerts", "alerts")  # also under /alerts, where an operator may look first
+      for method, suffix, name, roles, summary, body in _HELD_ROUTES),
     # -- account states and hijack alerts
     Route("POST", "/api/v1/accounts/{id}/stop", _accounts_api("stop_account"), OPERATORS,
           "アカウントを停止し、未送信の配信をすべて保留する（小平 3(7)）", "Reason"),

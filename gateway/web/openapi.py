@@ -24,6 +24,7 @@ _BODIES: dict[str, dict[str, Any]] = {
     "Alert": {"type": "string", "description": "JMA XML, L-Alert EDXL-DE, CAP 1.1/1.2 or the gateway's JSON"},
     "Reason": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
     "Resolve": {"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}},
+    "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
 }
 
 _ERROR = {"type": "object", "required": ["error", "message"], "properties": {

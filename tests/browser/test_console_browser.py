@@ -137,3 +137,48 @@ async def test_compose_form_by_keyboard_only(browser: Any, served: Served) -> No
     await staff.keyboard.press("Enter")
     await staff.wait_for_url("**/console/messages/*")
     assert "承認待ち" in await staff.locator("main").inner_text()
+
+
+async def test_operator_publishes_a_held_alert_and_dismisses_a_restricted_one(browser: Any, served: Served) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.models import Role
+    from gateway.pipeline.alerts import AlertIntake
+    from gateway.service import Actor
+    from tests.alertdocs import cap, info, json_alert
+
+    intake = AlertIntake(served.runtime.gateway)
+    feed = Actor("jma-feed", Role.ALERT_SYSTEM)
+    await served.runtime.store.ensure_user(feed.name, feed.role, actor="test")
+    old = await intake.receive(json_alert(id="flood-2024", sent=datetime(2024, 9, 1, 1, 0, tzinfo=UTC)), feed)
+    restricted = await intake.receive(cap(info(), scope="Restricted", sent=served.runtime.gateway.clock(),
+                                          head="<restriction>防災関係機関のみ</restriction>"), feed)
+    assert old.outcome == "held" and restricted.held
+
+    operator = await signed_in(browser, served, "ito")
+    await operator.get_by_role("link", name="要確認の防災情報").click()
+    held = operator.locator(f"section:has(#held-{old.held})")
+    await held.wait_for()
+    assert "2024" in await held.locator("dl.meta").inner_text()
+    assert "（2024年9月1日10時00分 kodaira-bousai発表）" in await held.locator("pre.part").first.inner_text()
+    restricted_card = operator.locator(f"section:has(#held-{restricted.held})")
+    assert await restricted_card.get_by_role("button", name="確認して掲載する").count() == 0
+    await screenshot(operator, "10-held-alerts")
+
+    await held.get_by_label("掲載する理由（任意）").fill("2年前の情報と確認のうえ掲載")
+    await held.get_by_role("button", name="確認して掲載する").click()
+    await operator.wait_for_url("**notice=published*")
+    assert "掲載しました" in await operator.locator("p.notice").inner_text()
+    await restricted_card.get_by_label("見送る理由").fill("関係機関向けのため確認のみ")
+    await restricted_card.get_by_role("button", name="確認済みにする").click()
+    await operator.wait_for_url("**notice=dismissed")
+    assert "ありません" in await operator.locator("main").inner_text()
+    await operator.goto(served.url + "/console/alerts?view=decided")
+    decided = await operator.locator("main").inner_text()
+    assert "掲載済み" in decided and "見送り" in decided and "関係機関向けのため確認のみ" in decided
+    await screenshot(operator, "11-held-alerts-decided")
+
+    staff = await signed_in(browser, served, "sato")
+    assert await staff.get_by_role("link", name="要確認の防災情報").count() == 0
+    response = await staff.goto(served.url + "/console/alerts")
+    assert response is not None and response.status == 403

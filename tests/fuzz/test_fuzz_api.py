@@ -135,7 +135,9 @@ async def test_post_alerts(api: Api, raw: bytes, data: st.DataObject) -> None:
     if response.status >= 400:
         assert after == before, f"{response.status} {payload} but the ledger changed"
         return
-    assert payload["outcome"] in ("accepted", "ignored")
+    assert payload["outcome"] in ("accepted", "ignored", "held")
+    if payload["outcome"] == "held":  # waits for an operator: recorded, nothing planned
+        assert (await api.store.get_held_alert(payload["held"])).state == "held"
     assert after.messages == before.messages + len(set(payload["messages"]))
     for message_id in payload["messages"]:
         await assert_fully_stored(api.store, message_id)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.alerts import parse_alert
 from gateway.errors import AuthError
 from gateway.models import DeliveryState, MessageState, Platform, Role
-from gateway.pipeline.alerts import AlertIntake
+from gateway.pipeline.alerts import AlertIntake, AlertResult
 from gateway.testing import FakeAdapter, fake_adapters
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
@@ -32,13 +33,22 @@ def intake(harness: Harness) -> AlertIntake:
     return AlertIntake(harness.gateway)
 
 
+async def push(h: Harness, intake: AlertIntake, name: str, *, after: timedelta = timedelta(minutes=1),
+               body: bytes | None = None, municipality: str | None = None) -> AlertResult:
+    """Receive a fixture as a feed delivers it: `after` its issue time on the gateway's clock."""
+    document = body if body is not None else raw(name)
+    h.clock.now = parse_alert(document).sent + after
+    return await intake.receive(document, ALERTS, municipality=municipality)
+
+
 async def deliveries_of(h: Harness, message_ids: list[str]) -> list:  # type: ignore[type-arg]
     return [d for i in message_ids for d in await h.store.list_deliveries(message_id=i)]
 
 
 async def test_alert_is_planned_at_once_even_at_night(harness: Harness, intake: AlertIntake) -> None:
-    harness.clock.now = datetime(2026, 11, 28, 3, 0, tzinfo=JST)  # Saturday 3 a.m.
-    result = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
+    night = raw("lalert_kodaira_order.xml").replace(b"2026-07-02T11:00:00+09:00", b"2026-11-28T02:59:00+09:00")
+    result = await push(harness, intake, "", body=night)
+    assert harness.clock.now == datetime(2026, 11, 28, 3, 0, tzinfo=JST)  # Saturday 3 a.m.
     assert result.outcome == "accepted", result.reason
     deliveries = await deliveries_of(harness, result.messages)
     assert deliveries and {d.state for d in deliveries} == {DeliveryState.QUEUED}
@@ -51,17 +61,17 @@ async def test_alert_is_planned_at_once_even_at_night(harness: Harness, intake: 
 
 
 async def test_same_document_twice_plans_nothing_new(harness: Harness, intake: AlertIntake) -> None:
-    first = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
-    again = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
+    first = await push(harness, intake, "lalert_kodaira_order.xml")
+    again = await push(harness, intake, "lalert_kodaira_order.xml")
     assert first.outcome == "accepted" and again.outcome == "ignored"
     assert again.messages == [] and "重複" in again.reason
     assert len(await harness.store.list_messages(limit=100)) == len(first.messages)
 
 
 async def test_update_replies_to_the_earlier_post(harness: Harness, intake: AlertIntake) -> None:
-    first = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
+    first = await push(harness, intake, "lalert_kodaira_order.xml")
     await harness.dispatcher.drain()
-    update = await intake.receive(raw("lalert_kodaira_order_update.xml"), ALERTS)
+    update = await push(harness, intake, "lalert_kodaira_order_update.xml")
     assert update.outcome == "accepted", update.reason
     records = [await harness.store.get_message(i) for i in update.messages]
     assert all(r.body.correction_of in first.messages for r in records)
@@ -73,8 +83,8 @@ async def test_update_replies_to_the_earlier_post(harness: Harness, intake: Aler
 
 
 async def test_update_before_the_first_went_out_supersedes_it(harness: Harness, intake: AlertIntake) -> None:
-    first = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
-    update = await intake.receive(raw("lalert_kodaira_order_update.xml"), ALERTS)
+    first = await push(harness, intake, "lalert_kodaira_order.xml")
+    update = await push(harness, intake, "lalert_kodaira_order_update.xml")
     assert set(update.cancelled) == {d.id for d in await deliveries_of(harness, first.messages)}
     await harness.dispatcher.drain()
     assert {d.state for d in await deliveries_of(harness, first.messages)} == {DeliveryState.CANCELLED}
@@ -83,25 +93,25 @@ async def test_update_before_the_first_went_out_supersedes_it(harness: Harness, 
 
 async def test_cancel_posts_notice_only_where_the_alert_went_out(harness: Harness, intake: AlertIntake) -> None:
     harness.adapters[Platform.FACEBOOK].fail_next(AuthError("expired"))
-    first = await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
+    first = await push(harness, intake, "lalert_kodaira_order.xml")
     await harness.dispatcher.drain()
     went_out = {d.account for d in await deliveries_of(harness, first.messages) if d.state is DeliveryState.SENT}
     assert "kodaira_facebook" not in went_out and "kodaira_x" in went_out
-    cancel = await intake.receive(raw("lalert_kodaira_order_cancel.xml"), ALERTS)
+    cancel = await push(harness, intake, "lalert_kodaira_order_cancel.xml")
     assert cancel.outcome == "accepted", cancel.reason
     assert {p["account"] for p in cancel.posts} == went_out
     assert all(p["text"].startswith("【取消】") for p in cancel.posts)
 
 
 async def test_lift_posts_a_lifting_notice(harness: Harness, intake: AlertIntake) -> None:
-    await intake.receive(raw("lalert_kodaira_order.xml"), ALERTS)
+    await push(harness, intake, "lalert_kodaira_order.xml")
     await harness.dispatcher.drain()
-    lift = await intake.receive(raw("lalert_kodaira_order_lift.xml"), ALERTS)
+    lift = await push(harness, intake, "lalert_kodaira_order_lift.xml")
     assert lift.outcome == "accepted" and any("解除" in p["text"] for p in lift.posts)
 
 
 async def test_other_area_is_recorded_and_ignored(harness: Harness, intake: AlertIntake) -> None:
-    result = await intake.receive(raw("lalert_other_city.xml"), ALERTS)
+    result = await push(harness, intake, "lalert_other_city.xml")
     assert result.outcome == "ignored" and result.messages == []
     (event,) = [e for e in await harness.store.list_audit(action="alert.ignored")]
     assert event.detail["raw"].startswith("<?xml") and event.detail["sha256"]
@@ -120,7 +130,7 @@ async def test_hostile_or_malformed_is_rejected_and_kept(harness: Harness, intak
 async def test_drill_goes_only_to_the_sandbox(harness: Harness) -> None:
     sandbox = fake_adapters()
     harness.dispatcher.drill_adapters = sandbox
-    result = await AlertIntake(harness.gateway).receive(raw("lalert_kodaira_exercise.xml"), ALERTS)
+    result = await push(harness, AlertIntake(harness.gateway), "lalert_kodaira_exercise.xml")
     assert result.outcome == "accepted" and result.drill
     assert all(p["text"].startswith("【訓練】") for p in result.posts)
     await harness.dispatcher.drain()
@@ -132,6 +142,7 @@ async def test_drill_goes_only_to_the_sandbox(harness: Harness) -> None:
 
 @pytest.fixture
 async def client(harness: Harness) -> AsyncIterator[tuple[TestClient, str]]:
+    harness.clock.now = datetime(2026, 7, 2, 11, 1, tzinfo=JST)  # just after the fixtures' issue time
     token = await create_token(harness.store, user="jma-feed-http", role=Role.ALERT_SYSTEM, ttl_days=1,
                                now=datetime.now(UTC), actor="test")
     app = build_app(harness.gateway, alert_secret=b"s3cret", alert_window_s=300)
@@ -177,8 +188,9 @@ async def test_http_hostile_xml_is_400(client: tuple[TestClient, str]) -> None:
     assert payload["outcome"] == "rejected" and payload["message"]
 
 
-async def test_http_json_alert(client: tuple[TestClient, str]) -> None:
+async def test_http_json_alert(client: tuple[TestClient, str], harness: Harness) -> None:
     test_client, token = client
+    harness.clock.now = datetime(2026, 7, 2, 13, 1, tzinfo=JST)
     body = raw("json_shelter_kodaira.json")
     headers = {**signed(token, body), "Content-Type": "application/json"}
     response = await test_client.post("/api/v1/alerts", data=body, headers=headers)

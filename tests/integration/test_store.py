@@ -816,3 +816,35 @@ def test_hot_path_statements_are_compiled_once() -> None:
         claim._pg_emergency_claim(lane), claim._pg_routine_claim(), claim._candidates_template(None),
     ]
     assert all(statement._generate_cache_key() is not None for statement in statements)
+
+
+async def test_0004_fills_the_thread_of_existing_alert_messages_and_downgrades(database_url: str) -> None:
+    from alembic import command
+
+    from gateway.store.migrate import alembic_config
+
+    def migrate(conn: Connection, target: str, down: bool = False) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    engine = create_engine(database_url, pooled=False)
+    body = '{"municipality": "kodaira", "category": "emergency", "text": "t"}'
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate, "0003")
+            for message_id, key in (("m_a", "0123456789abcdef#fedcba9876543210|kodaira_x"), ("m_b", None)):
+                await conn.execute(sa.text(
+                    "INSERT INTO messages (id, municipality, state, priority, priority_rank, submitted_by, source,"
+                    " body, \"check\", accounts, overrides, alert_key, created_at, updated_at) VALUES (:id, 'kodaira',"
+                    " 'planned', 'emergency', 0, 'jma', 'alert', :body, '{}', '[]', '{}', :key, :at, :at)"),
+                    {"id": message_id, "body": body, "key": key, "at": datetime(2026, 7, 1, tzinfo=UTC)})
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate, "head")
+            found = dict((await conn.execute(sa.text("SELECT id, alert_thread FROM messages"))).all())
+        assert found == {"m_a": "0123456789abcdef", "m_b": None}
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate, "0003", True)
+            assert (await conn.execute(sa.text("SELECT count(*) FROM messages"))).scalar_one() == 2
+    finally:
+        await engine.dispose()

@@ -49,7 +49,7 @@ def parse(name: str) -> Alert:
         ("cap_ja_evacuation_update.xml", "cap", "evacuation", "update", False),
         ("cap_ja_cancel.xml", "cap", None, "cancel", False),
         ("cap_exercise.xml", "cap", "evacuation", "issue", True),
-        ("cap_draft.xml", "cap", "evacuation", "issue", True),
+        ("cap_draft.xml", "cap", "evacuation", "issue", False),
         ("cap11_ja_evacuation.xml", "cap", "evacuation", "issue", False),
         ("json_shelter_kodaira.json", "json", "shelter", "issue", False),
         ("json_evacuation_lift_kodaira.json", "json", "evacuation", "lift", False),
@@ -95,9 +95,9 @@ def test_intensity_per_city() -> None:
 def test_jma_keys_and_threads() -> None:
     issue, correction, cancel = (parse(n) for n in (
         "jma_quake_kodaira_5lower.xml", "jma_quake_kodaira_correction.xml", "jma_quake_cancel.xml"))
-    assert issue.key == "jma|20260810101200|1|地震情報"
-    assert correction.key == "jma|20260810101200|2|地震情報|訂正" and correction.correction
-    assert cancel.key == "jma|20260810101200|3|地震情報|取消"
+    assert issue.key == "jma|20260810101200|1|地震情報|震源・震度に関する情報"
+    assert correction.key == "jma|20260810101200|2|地震情報|震源・震度に関する情報|訂正" and correction.correction
+    assert cancel.key == "jma|20260810101200|3|地震情報|震源・震度に関する情報|取消"
     assert issue.thread == correction.thread == cancel.thread == "jma|20260810101200|地震情報"
 
 
@@ -160,7 +160,6 @@ def test_legacy_terms_are_mapped_to_current_ones() -> None:
         ("jma_missing_head.xml", "alert_invalid"),
         ("lalert_missing_document_id.xml", "alert_invalid"),
         ("cap_missing_identifier.xml", "alert_invalid"),
-        ("cap_ack.xml", "alert_unsupported"),
         ("json_invalid.json", "alert_invalid"),
     ],
 )
@@ -206,8 +205,17 @@ def test_json_detected_by_content_type_or_shape() -> None:
 
 
 def test_unknown_json_kind_parses_to_none() -> None:
-    raw = load("json_other_city.json").replace(b'"kind": "evacuation"', b'"kind": "volcano"')
+    raw = load("json_other_city.json").replace(b'"kind": "evacuation"', b'"kind": "blizzard"')
     assert parse_alert(raw).kind is None
+
+
+@pytest.mark.parametrize(("name", "withheld", "words"), [
+    ("cap_ack.xml", "receipt", "受信確認"),
+    ("cap_draft.xml", "draft", "下書き"),
+])
+def test_receipts_and_drafts_are_withheld(name: str, withheld: str, words: str) -> None:
+    alert = parse(name)
+    assert alert.withheld == withheld and words in alert.withheld_reason and not alert.drill
 
 
 def test_parsing_is_fast() -> None:

@@ -145,7 +145,7 @@ def test_drill_goes_only_to_drill_accounts(policies: Policies) -> None:
     assert not any(p.sandbox_only for p in real)
 
 
-@pytest.mark.parametrize("name", ["jma_tsunami_drill_zushi.xml", "jma_weather_test_status.xml", "cap_draft.xml",
+@pytest.mark.parametrize("name", ["jma_tsunami_drill_zushi.xml", "jma_weather_test_status.xml", "cap_exercise.xml",
                                   "json_exercise_kodaira.json"])
 def test_every_drill_post_starts_with_kunren(policies: Policies, name: str) -> None:
     alert = parse_alert((FIXTURES / name).read_bytes())

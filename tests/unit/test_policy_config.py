@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import InputError
 from gateway.models import PreauthorizedKind, ShareSourceClass
-from gateway.policy import ALERT_KINDS, Municipality, Policies, load_municipality, load_policies
+from gateway.policy import DEFAULT_ALERT_KINDS, Municipality, Policies, load_municipality, load_policies
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
 
@@ -157,7 +157,7 @@ def test_links_contacts_alerts(policies: Policies) -> None:
         assert municipality.contacts.phone_numbers
         assert municipality.alerts.area_codes == (AREA_CODES[municipality.id],)
         assert municipality.alerts.area_names == (municipality.name,)
-        assert set(municipality.alerts.kinds) == set(ALERT_KINDS)
+        assert set(municipality.alerts.kinds) == set(DEFAULT_ALERT_KINDS)
         assert municipality.alerts.drill_accounts == ()
 
 

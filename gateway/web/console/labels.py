@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.models import DeliveryState, MessageState, Platform, Priority, Role
-from gateway.policy import CATEGORIES
+from gateway.policy import ALERT_KINDS, CATEGORIES
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -26,6 +26,8 @@ PLATFORMS = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Faceboo
 PRIORITIES = {Priority.EMERGENCY: "緊急", Priority.HIGH: "高", Priority.NORMAL: "通常", Priority.LOW: "低"}
 ROLES = {Role.STAFF: "運用投稿者", Role.APPROVER: "承認者", Role.OPERATOR: "運用担当",
          Role.ALERT_SYSTEM: "防災システム", Role.ADMIN: "管理者"}
+
+HELD_STATES = {"held": "要確認", "restricted": "限定配信（掲載不可）", "published": "掲載済み", "dismissed": "見送り"}
 
 # Error codes of the ledger in words a staff member can act on.
 ERRORS = {
@@ -59,4 +61,5 @@ FILTERS: dict[str, Any] = {
     "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
     "category": lambda value: CATEGORIES.get(value, value), "error_words": error_words,
+    "held_state": _label(HELD_STATES), "alert_kind": lambda value: ALERT_KINDS.get(value or "", value or "—"),
 }

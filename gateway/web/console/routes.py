@@ -11,7 +11,7 @@ from gateway.errors import GatewayError
 from gateway.models import Role
 from gateway.service import Gateway
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
-from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, login
+from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, held_alerts, login
 from gateway.web.console.context import (
     CODEC,
     JINJA,
@@ -47,6 +47,9 @@ PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("POST", "/console/accounts/{id}/resume", accounts_page.resume, OPERATORS),
     ("POST", "/console/accounts/{id}/rotation", accounts_page.rotation, OPERATORS),
     ("POST", "/console/hijack-alerts/{id}/resolve", accounts_page.resolve_hijack, OPERATORS),
+    ("GET", "/console/alerts", held_alerts.page, OPERATORS_APPROVERS),
+    ("POST", "/console/held-alerts/{id}/publish", held_alerts.publish, OPERATORS),
+    ("POST", "/console/held-alerts/{id}/dismiss", held_alerts.dismiss, OPERATORS),
     ("GET", "/console/audit", audit.page, OPERATORS_APPROVERS),
     ("GET", "/console/audit.csv", audit.export_csv, OPERATORS_APPROVERS),
 )

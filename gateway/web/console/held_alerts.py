@@ -1,0 +1,43 @@
+"""要確認の防災情報 (operators; approvers read): alerts the gateway held instead of posting.
+
+An alert older than its freshness window, past its expiry or dated in the future waits here with
+the reason and what publishing it would post; an operator publishes it (the post states its issue
+date, with the year) or records why it is not posted. Restricted and private CAP alerts are shown
+for information only: they are never posted.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import FieldProblem, InputError
+from gateway.service import Gateway
+from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES
+from gateway.web.api import OPERATORS
+from gateway.web.console.context import Viewer, render
+
+_VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed")}
+
+
+async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    view = request.query.get("view", "waiting")
+    states = _VIEWS.get(view, _VIEWS["waiting"])
+    entries = await gw.store.list_held_alerts(states=states, limit=200)
+    names = {m.id: m.name for m in gw.policies}
+    return render(request, "held_alerts.html", viewer, entries=entries, view=view if view in _VIEWS else "waiting",
+                  names=names, labels=HOLD_CODES, can_act=viewer.can(OPERATORS),
+                  notice=request.query.get("notice"))
+
+
+async def publish(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    note = str((await request.post()).get("note") or "").strip() or None
+    _, result = await request.app[ALERT_INTAKE].publish_held(request.match_info["id"], viewer.actor, note)
+    raise web.HTTPSeeOther(f"/console/alerts?notice=published:{len(result.messages)}")
+
+
+async def dismiss(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    note = str((await request.post()).get("note") or "").strip()
+    if not note:
+        raise InputError("掲載しない理由を入力してください", [FieldProblem("note", "missing", "必須項目です")])
+    await request.app[ALERT_INTAKE].dismiss_held(request.match_info["id"], viewer.actor, note)
+    raise web.HTTPSeeOther("/console/alerts?notice=dismissed")
