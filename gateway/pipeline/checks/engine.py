@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.models import CheckResult, Finding, Platform
 from gateway.pipeline.checks import (
     accessibility,
+    alert_wording,
     categories,
     confidential,
     forbidden,
@@ -33,6 +34,7 @@ CHECKS: tuple[Check, ...] = (
     personal.check,
     political.check,
     forbidden.check,
+    alert_wording.check,
     accessibility.check,
     categories.check,
     shares.check,
