@@ -51,7 +51,12 @@ def narrow(alerts: Sequence[Alert], policies: Policies, municipality_id: str) ->
 def where(alerts: Sequence[Alert]) -> str:
     """The first few areas an alert names, for a reason shown to people."""
     names = [n for alert in alerts for n in (alert.area_names or alert.area_codes)]
-    shown = list(dict.fromkeys(names))[:5]
-    if not shown:
-        shown = list(dict.fromkeys(a.name or a.code for alert in alerts for a in alert.areas if a.name or a.code))[:5]
+    if not names:
+        names = [a.name or a.code for alert in alerts for a in alert.areas if a.name or a.code]
+    shown = [_short(n) for n in dict.fromkeys(names)][:5]
     return "、".join(shown) or "地域の指定なし"
+
+
+def _short(name: str) -> str:
+    """A foreign areaDesc can be a paragraph: the first 40 characters are enough to tell where."""
+    return name if len(name) <= 40 else name[:39] + "…"
