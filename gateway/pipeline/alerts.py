@@ -163,7 +163,8 @@ class AlertIntake:
 
     async def _withheld(self, alerts: tuple[Alert, ...], raw: bytes, actor: Actor,
                         municipality: str | None) -> AlertResult:
-        """Restricted and private alerts are kept for operators; receipts and system messages only audited."""
+        """Restricted and private alerts are kept for operators, whatever their area (an operator may
+        need to know of an alert meant for authorities); receipts and system messages are only audited."""
         first = alerts[0]
         result = AlertResult("ignored", first.withheld_reason, drill=first.drill)
         if first.withheld not in ("restricted", "private"):
@@ -172,10 +173,9 @@ class AlertIntake:
         if municipality:
             cities = [c for c in cities if c == municipality]
         if not cities:
-            result.reason = f"{first.withheld_reason}（対象地域外: {where(alerts)}）"
-            return result
+            result.reason = f"{first.withheld_reason}（自治体の対象地域外: {where(alerts)}）"
         entry, _ = await self.gateway.store.add_held_alert(
-            _held_entry(alerts, raw, cities, municipality, code=first.withheld, reason=first.withheld_reason,
+            _held_entry(alerts, raw, cities, municipality, code=first.withheld, reason=result.reason,
                         content=_h(f"withheld\n{first.unit_key}"), restricted=True), actor=actor.name)
         result.held = entry.id
         return result

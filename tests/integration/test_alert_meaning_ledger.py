@@ -256,3 +256,13 @@ async def test_http_held_alerts_also_under_alerts(http: tuple[TestClient, dict[R
                                   headers=auth(tokens, Role.OPERATOR))
     assert dismissed.status == 200 and (await dismissed.json())["state"] == "dismissed"
     assert (await client.get("/api/v1/alerts", headers=auth(tokens, Role.ALERT_SYSTEM))).status == 403
+
+
+async def test_a_restricted_alert_for_no_served_area_is_still_shown(harness: Harness, intake: AlertIntake) -> None:
+    raw = cap(info(code="28210", area="兵庫県加古川市"), scope="Private", head="<addresses>pref-bousai</addresses>")
+    result = await push(harness, intake, raw)
+    assert result.outcome == "ignored" and result.held and "対象地域外" in result.reason
+    entry = await harness.store.get_held_alert(result.held)
+    assert entry.state == "restricted" and entry.hold_code == "private" and entry.municipalities == ()
+    again = await push(harness, intake, raw)
+    assert again.held == result.held  # the same document is one entry
