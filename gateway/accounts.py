@@ -216,10 +216,12 @@ class AccountService:
         for state, count in (await self.store.delivery_state_counts()).items():
             metrics.QUEUE_DEPTH.labels(state).set(count)
 
-    async def run_periodic(self, interval_s: float, *, metrics_interval_s: float = 15.0) -> None:
+    async def run_periodic(self, interval_s: float, *, metrics_interval_s: float = 15.0,
+                           beat: Callable[[], None] | None = None) -> None:
         """Scan for hijacks every `interval_s`; refresh the queue-depth gauge more often.
 
         The first scan waits a minute, so start-up (and its burst of planning) is not slowed by it.
+        A round that fails is logged and the loop goes on (`beat` is called after each good round).
         """
         next_scan = time.monotonic() + min(interval_s, FIRST_SCAN_DELAY_S)
         while True:
@@ -228,7 +230,9 @@ class AccountService:
                 if time.monotonic() >= next_scan:
                     next_scan = time.monotonic() + interval_s
                     await self.hijack_scan_once()
-            except GatewayError:
+                if beat is not None:
+                    beat()
+            except Exception:  # the next round tries again; the supervisor reports a loop without rounds
                 log.exception("account job failed")
             await asyncio.sleep(min(interval_s, metrics_interval_s))
 

@@ -62,10 +62,13 @@ def next_open(at: datetime, hours: Hours) -> datetime:
     day = local.date()
     if local.time() >= hours.open:
         day += timedelta(days=1)
-    for _ in range(_MAX_DAYS_AHEAD):
-        if is_open_day(day, hours):
-            return datetime.combine(day, hours.open, tzinfo=TOKYO).astimezone(at.tzinfo)
-        day += timedelta(days=1)
+    try:
+        for _ in range(_MAX_DAYS_AHEAD):
+            if is_open_day(day, hours):
+                return datetime.combine(day, hours.open, tzinfo=TOKYO).astimezone(at.tzinfo)
+            day += timedelta(days=1)
+    except OverflowError:  # the calendar ends at 9999-12-31
+        pass
     raise ValueError(f"no open day within {_MAX_DAYS_AHEAD} days of {at.isoformat()}")
 
 

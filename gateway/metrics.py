@@ -33,6 +33,22 @@ HIJACK_ALERTS = Counter(
     registry=REGISTRY,
 )
 
+BACKGROUND_FAILURES = Counter(
+    "gateway_background_failures_total", "Failed rounds or crashes of a background loop", ["loop"],
+    registry=REGISTRY,
+)
+BACKGROUND_RESTARTS = Counter(
+    "gateway_background_restarts_total", "Background loops restarted after a crash", ["loop"], registry=REGISTRY,
+)
+BACKGROUND_RUNNING = Gauge(
+    "gateway_background_running", "1 while a background loop runs, 0 while it waits to restart", ["loop"],
+    registry=REGISTRY,
+)
+BACKGROUND_LAST_ROUND = Gauge(
+    "gateway_background_last_round_timestamp_seconds", "When a background loop last completed a round", ["loop"],
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

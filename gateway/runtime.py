@@ -7,9 +7,8 @@ credentials: there is no separate fake path.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +88,8 @@ async def open_runtime(
                 await _listen_for_wake_ups(settings, gateway, stack)
         accounts = _account_service(settings, policies, store, adapters, gateway, clock)
         if start:
-            _run_in_background(stack, accounts.run_periodic(HIJACK_SCAN_SECONDS), "account-job")
+            gateway.supervisor.run(
+                "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
         yield Runtime(settings, policies, store, gateway, adapters, sandbox, accounts)
 
 
@@ -108,17 +108,6 @@ def _account_service(
 
     return AccountService(store=store, policies=policies, adapters=adapters, credentials_rows=rows, clock=clock,
                           wake=gateway.dispatcher.wake)
-
-
-def _run_in_background(stack: contextlib.AsyncExitStack, job: Coroutine[Any, Any, None], name: str) -> None:
-    task = asyncio.create_task(job, name=name)
-
-    async def cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(cancel)
 
 
 async def _platform_adapters(

@@ -15,11 +15,12 @@ import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway import metrics
 from gateway.adapters.base import Adapter
-from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
+from gateway.background import Beat, Supervisor
+from gateway.errors import Conflict, PermanentError, PolicyViolation
 from gateway.models import (
     CheckResult,
     Delivery,
@@ -37,6 +38,7 @@ from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
+from gateway.pipeline.validation import check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, Store
 
@@ -76,7 +78,7 @@ class Gateway:
         self.reconciler = reconciler
         self.clock = clock
         self.housekeeping_seconds = housekeeping_seconds
-        self._housekeeper: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor()
         self._next_checkpoint = 0.0
 
     # -- checks ---------------------------------------------------------------------------
@@ -96,6 +98,7 @@ class Gateway:
         nothing is stored. A repeated idempotency key returns the first submission. `decided_by`
         names the operator who published a held alert (recorded as its approver).
         """
+        check_schedule(message, self.clock())
         targets, result = self.check(message)
         metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
         if result.verdict.value == "block":
@@ -172,14 +175,22 @@ class Gateway:
         """Plan approved messages that have no deliveries yet (a crash between accept and plan).
 
         The periodic sweep leaves messages approved in the last few seconds to the request that is
-        planning them; at start-up (`include_recent`) every one is taken.
+        planning them; at start-up (`include_recent`) every one is taken. A message that cannot be
+        planned is logged and counted and the others are planned all the same: no stored value may
+        stop the sweep, or the start-up.
         """
         count = 0
         settled_before = self.clock() - (timedelta(0) if include_recent else PLAN_GRACE)
         for record in await self.store.list_messages(states=[MessageState.APPROVED], limit=500):
-            if record.updated_at <= settled_before:  # leave in-flight submissions to their own request
+            if record.updated_at > settled_before:  # leave in-flight submissions to their own request
+                continue
+            try:
                 await self.plan(record)
-                count += 1
+            except Exception as exc:  # one message must not block the others
+                log.exception("planning a stored message failed", extra={"message_id": record.id})
+                self.supervisor.failed("plan_pending", exc)
+                continue
+            count += 1
         return count
 
     # -- operator actions -----------------------------------------------------------------
@@ -231,13 +242,25 @@ class Gateway:
         )
 
     # -- background -----------------------------------------------------------------------
-    async def housekeeping_once(self) -> None:
+    async def housekeeping_once(self) -> list[str]:
+        """One round of upkeep; each step runs even when another fails. Returns the failed steps."""
         now = self.clock()
-        released = await self.store.release_held(now)
-        for delivery in released:
+        failed: list[str] = []
+        for name, step in (("release_held", lambda: self._release_held(now)), ("plan_pending", self.plan_pending),
+                           ("reconcile", lambda: self.reconciler.run_once(now)), ("checkpoint", self._checkpoint)):
+            try:
+                await step()
+            except Exception as exc:  # the other steps must still run
+                log.exception("housekeeping step failed", extra={"step": name})
+                self.supervisor.failed("housekeeping", exc)
+                failed.append(name)
+        return failed
+
+    async def _release_held(self, now: datetime) -> None:
+        for delivery in await self.store.release_held(now):
             self.dispatcher.wake(delivery.priority)
-        await self.plan_pending()
-        await self.reconciler.run_once(now)
+
+    async def _checkpoint(self) -> None:
         if time.monotonic() >= self._next_checkpoint:
             self._next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS
             await self.store.checkpoint()
@@ -261,28 +284,33 @@ class Gateway:
                 await warm()
 
     async def start(self) -> None:
-        await self.warm_up()
+        """Start the background work. Nothing stored can stop this: failures are logged, counted and
+        shown in /readyz, and the loops that failed keep being retried."""
+        try:
+            await self.warm_up()
+        except Exception as exc:  # a slower first alert is better than no gateway
+            log.exception("warm-up failed")
+            self.supervisor.failed("warm_up", exc)
         # Everything built so far (dictionaries, compiled statements, SDK models) lives as long as
         # the process: keep it out of the cyclic collector, whose full passes over it would
         # otherwise pause the event loop at random, alerts included.
         gc.freeze()
-        await self.plan_pending(include_recent=True)
-        await self.dispatcher.start()
-        self._housekeeper = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
+        try:
+            await self.plan_pending(include_recent=True)
+        except Exception as exc:  # the housekeeping loop tries again every round
+            log.exception("planning at start-up failed")
+            self.supervisor.failed("plan_pending", exc)
+        await self.dispatcher.start(self.supervisor)
+        self.supervisor.run("housekeeping", self._housekeeping_loop, every=self.housekeeping_seconds)
 
     async def stop(self) -> None:
-        if self._housekeeper is not None:
-            self._housekeeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeper
+        await self.supervisor.stop()
         await self.dispatcher.stop()
 
-    async def _housekeeping_loop(self) -> None:
+    async def _housekeeping_loop(self, beat: Beat) -> None:
         while True:
-            try:
-                await self.housekeeping_once()
-            except GatewayError:
-                log.exception("housekeeping failed")
+            if not await self.housekeeping_once():
+                beat()
             await asyncio.sleep(self.housekeeping_seconds)
 
 

@@ -18,9 +18,10 @@ An unknown `kind` string parses to kind None (rejected as unsupported by the pla
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.alerts import terms
 from gateway.alerts.areas import code_type_of
@@ -75,6 +76,20 @@ class JsonAlert(_Strict):
     headline: str = _Text
     details: JsonDetails = JsonDetails()
 
+    @field_validator("sent", "expires")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        """2000-2100: an offset at the calendar's edge (9999-12-31T23:00-12:00) has no UTC time at all."""
+        if value is None:
+            return value
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not 2000 <= year <= 2100:
+            raise ValueError("日時が範囲外です（2000年〜2100年）")
+        return value
+
 
 def parse_json(raw: bytes, info: RawInfo) -> Alert:
     try:
@@ -86,8 +101,8 @@ def parse_json(raw: bytes, info: RawInfo) -> Alert:
     try:
         body = JsonAlert.model_validate(data)
     except ValidationError as exc:
-        problems = [FieldProblem(".".join(str(p) for p in err["loc"]) or "document", err["type"], err["msg"])
-                    for err in exc.errors()]
+        problems = [FieldProblem(".".join(str(p) for p in err["loc"]) or "document", err["type"],
+                                 str(err["msg"]).removeprefix("Value error, ")) for err in exc.errors()]
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise InputError(f"アラート JSON が不正です: {detail}", problems, code="alert_invalid") from exc
     return _to_alert(body, info)

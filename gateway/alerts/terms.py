@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.errors import FieldProblem, InputError
 
@@ -107,6 +107,13 @@ def parse_datetime(value: str, field: str) -> datetime:
         raise InputError(message, [FieldProblem(field, "bad_datetime", message)], code="alert_invalid") from exc
     if parsed.tzinfo is None:
         message = f"{field}: 日時に時差（+09:00 等）がありません（{value!r}）"
+        raise InputError(message, [FieldProblem(field, "bad_datetime", message)], code="alert_invalid")
+    try:
+        year = parsed.astimezone(UTC).year
+    except OverflowError:  # 0001-01-01T00:00+09:00 or 9999-12-31T23:00-12:00 has no UTC time
+        year = 0
+    if not 2000 <= year <= 2100:
+        message = f"{field}: 日時が範囲外です（2000年〜2100年: {value!r}）"
         raise InputError(message, [FieldProblem(field, "bad_datetime", message)], code="alert_invalid")
     return parsed
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 
 from gateway import metrics
 from gateway.adapters.base import Adapter, IdempotencyKey
+from gateway.background import Beat, Supervisor
 from gateway.errors import (
     AuthError,
     Conflict,
@@ -89,9 +91,14 @@ class Dispatcher:
         self.on_publish_start: Callable[[Delivery], None] | None = None  # for latency figures
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the lanes; under `supervisor` a lane that crashes is restarted and reported."""
         for lane in self.lanes:
-            self._tasks.append(asyncio.create_task(self._lane_loop(lane), name=f"lane-{lane.name}"))
+            if supervisor is not None:
+                supervisor.run(f"lane-{lane.name}", functools.partial(self._lane_loop, lane),
+                               every=self.poll_seconds)
+            else:
+                self._tasks.append(asyncio.create_task(self._lane_loop(lane), name=f"lane-{lane.name}"))
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; give publishes in flight a moment to finish and record their outcome."""
@@ -113,7 +120,7 @@ class Dispatcher:
         self._events["emergency" if emergency else "routine"].set()
 
     # -- work -----------------------------------------------------------------------------
-    async def _lane_loop(self, lane: Lane) -> None:
+    async def _lane_loop(self, lane: Lane, beat: Beat | None = None) -> None:
         """One claimer per lane: it claims as many deliveries as the lane has free slots.
 
         A single claimer (rather than N polling workers) means a wake-up costs one claim, not a
@@ -132,6 +139,8 @@ class Dispatcher:
         # is done). The emergency lane claims at once, for however many slots are free.
         batch = 1 if lane.priorities is not None else max(1, lane.workers // 4)
         while True:
+            if beat is not None:
+                beat()
             event.clear()
             if running and lane.workers - len(running) < batch:
                 with contextlib.suppress(TimeoutError):
@@ -201,9 +210,9 @@ class Dispatcher:
     async def _process_logged(self, delivery: Delivery) -> None:
         try:
             await self.process(delivery)
-        except GatewayError:
-            # The lease stays; when it expires the reconciler settles the delivery.
-            log.exception("recording the outcome failed", extra=_ids(delivery))
+        except Exception:  # one delivery must never take its lane down
+            # The lease stays; when it expires (or its worker is gone) the reconciler settles it.
+            log.exception("processing a delivery failed", extra=_ids(delivery))
 
     async def process(self, delivery: Delivery) -> Delivery:
         """Publish one claimed delivery and record the outcome; never raises a PublishError."""
@@ -217,6 +226,11 @@ class Dispatcher:
             post = await self._render(adapter, message, found[1], delivery)
         except GatewayError as exc:
             return await self._finish(delivery, DeliveryState.FAILED, exc.message, _error_fields(exc))
+        except Exception as exc:  # nothing was sent: a rendering bug fails this delivery only
+            log.exception("rendering failed", extra=_ids(delivery))
+            reason = f"投稿文を作れません（内部エラー: {type(exc).__name__}）"
+            return await self._finish(delivery, DeliveryState.FAILED, reason,
+                                      {"error_code": "render_failed", "error_text": type(exc).__name__})
         if post.skip_reason:
             return await self._finish(delivery, DeliveryState.SKIPPED, post.skip_reason, {})
         paused_until = self._paused.get(delivery.account)

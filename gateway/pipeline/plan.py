@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.hours import describe, next_open
 from gateway.models import DeliveryState, Message, Platform, Priority
 from gateway.policy import Account, Municipality
 from gateway.store.base import NewDelivery
+
+# Intake refuses a not_before further ahead than a year; a stored one from before that rule (or
+# edited in) is held until then rather than making the message unplannable.
+_HORIZON = timedelta(days=366)
 
 
 def plan_deliveries(
@@ -26,7 +30,7 @@ def _plan_one(
     if account.platform not in platforms:
         return NewDelivery(account.id, account.platform, DeliveryState.SKIPPED, None,
                            reason=f"{account.platform.value} への送信機能はまだありません")
-    earliest = max(message.not_before or now, now)
+    earliest = min(max(message.not_before or now, now), now + _HORIZON)
     if message.priority is Priority.EMERGENCY:
         return NewDelivery(account.id, account.platform, DeliveryState.QUEUED, earliest, reason="緊急情報")
     not_before = next_open(earliest, municipality.hours)

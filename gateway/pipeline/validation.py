@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -105,6 +106,23 @@ def parse_message(data: Any) -> Message:
         problem = FieldProblem("not_before", "timezone_aware", _JA_BY_TYPE["timezone_aware"])
         raise InputError(_summary([problem]), [problem])
     return message
+
+
+# A post may be scheduled up to a year ahead (the office-hours calendar reaches that far); anything
+# later, or before 2000, is a typo or an attack, and such a date could not be computed with later.
+SCHEDULE_HORIZON = timedelta(days=366)
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_schedule(message: Message, now: datetime) -> None:
+    """Refuse a `not_before` the gateway could not keep: more than a year ahead, or before 2000."""
+    at = message.not_before
+    if at is None:
+        return
+    if not _EARLIEST <= at <= now + SCHEDULE_HORIZON:
+        problem = FieldProblem("not_before", "out_of_range",
+                               "予約日時は2000年以降、今から1年（366日）以内で指定してください")
+        raise InputError(_summary([problem]), [problem])
 
 
 def parse_message_json(text: str | bytes, *, where: str = "") -> Message:

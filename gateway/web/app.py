@@ -106,11 +106,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers and every background loop is running and completing its rounds."""
     gateway = request.app[GATEWAY]
     try:
         await gateway.store.next_wakeup()
     except StoreError:
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    problems = gateway.supervisor.problems()
+    if problems:
+        return web.json_response({"status": "degraded", "problems": problems}, status=503,
+                                 dumps=functools.partial(json.dumps, ensure_ascii=False))
     return web.json_response({"status": "ready"})
 
 

@@ -19,7 +19,7 @@ from gateway.alerts.route import Narrowed, Refusal, narrow
 from gateway.alerts.templates import municipality_word, when
 from gateway.errors import InputError
 from gateway.policy import Municipality, Policies, load_policies
-from tests.alertdocs import EARLIER, SENT, cap, info
+from tests.alertdocs import EARLIER, SENT, cap, info, json_alert
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "alerts"
@@ -322,3 +322,13 @@ def test_a_telegram_with_nothing_new_posts_nothing(policies: Policies) -> None:
     plan = plan_for(continued, city(policies, "kodaira"), now=continued.sent)
     assert plan.posts == [] and plan.ignored is not None
     assert not any("気象警報が発表されました" in p.text for p in plan.posts)
+
+
+@pytest.mark.parametrize("sent", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+09:00", "1999-12-31T10:00:00Z"])
+def test_an_issue_time_off_the_calendar_is_refused_not_a_crash(policies: Policies, sent: str) -> None:
+    """9999-12-31T23:59-12:00 has no UTC time: it used to raise OverflowError (a 500) when worded."""
+    as_json = json_alert(sent=SENT).replace(SENT.isoformat().encode(), sent.encode())
+    as_cap = cap(info()).replace(SENT.isoformat().encode(), sent.encode())
+    for raw in (as_json, as_cap):
+        result = dry_run(raw, policies, now=NOW)
+        assert result.outcome == "rejected" and "範囲外" in result.reason, result.reason
