@@ -171,6 +171,8 @@ def _build_gateway(
         lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds, clock=clock, worker_id=worker_id,
         drill_adapters=drill_adapters,
     )
-    reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds)
+    reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds,
+                            emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
+                            worker_stale_seconds=settings.worker_stale_seconds)
     return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
                    reconciler=reconciler, clock=clock, housekeeping_seconds=settings.poll_seconds)

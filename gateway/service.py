@@ -12,6 +12,8 @@ import contextlib
 import gc
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
-from gateway.errors import Conflict, PermanentError, PolicyViolation
+from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
 from gateway.models import (
     CheckResult,
     Delivery,
@@ -36,7 +38,7 @@ from gateway.pipeline.approval import approval_rule, check_can_approve
 from gateway.pipeline.checks import CheckEngine, CheckInput
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
-from gateway.pipeline.reconcile import Reconciler
+from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
 from gateway.pipeline.validation import check_schedule
 from gateway.policy import Account, Municipality, Policies
@@ -47,6 +49,7 @@ log = logging.getLogger("gateway.service")
 CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
                DeliveryState.UNCERTAIN)
 PLAN_GRACE = timedelta(seconds=5)
+HEARTBEAT_SECONDS = 1.0
 CHECKPOINT_SECONDS = 5.0
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
 
@@ -80,6 +83,7 @@ class Gateway:
         self.housekeeping_seconds = housekeeping_seconds
         self.supervisor = Supervisor()
         self._next_checkpoint = 0.0
+        self._started_at = clock()
 
     # -- checks ---------------------------------------------------------------------------
     def check(self, message: Message) -> tuple[Targets, CheckResult]:
@@ -195,12 +199,27 @@ class Gateway:
 
     # -- operator actions -----------------------------------------------------------------
     async def retry_delivery(self, delivery_id: str, actor: Actor) -> Delivery:
+        """Send again. A delivery that was cancelled while its outcome was unknown (`uncertain`) may
+        be on the platform already: it goes back to `uncertain`, so the reconciler looks for it
+        before anything is sent (a retry straight to the queue published twice)."""
+        current = await self.store.get_delivery(delivery_id)
+        if (current.state is DeliveryState.CANCELLED and current.platform not in IDEMPOTENT_PLATFORMS
+                and await self._cancelled_while_uncertain(delivery_id)):
+            return await self.store.transition_delivery(
+                delivery_id, expected=[DeliveryState.CANCELLED], new=DeliveryState.UNCERTAIN, actor=actor.name,
+                reason="手動で再送（取消前に送信済みか不明だったため、投稿を確認してから再送します）",
+                fields={"retry_at": None})
         delivery = await self.store.transition_delivery(
             delivery_id, expected=RETRYABLE, new=DeliveryState.QUEUED, actor=actor.name, reason="手動で再送",
             fields={"retry_at": None},
         )
         self.dispatcher.wake(delivery.priority)
         return delivery
+
+    async def _cancelled_while_uncertain(self, delivery_id: str) -> bool:
+        events = await self.store.list_audit(delivery_id=delivery_id, limit=200)
+        into_cancelled = [e for e in events if e.to_state == DeliveryState.CANCELLED.value]
+        return bool(into_cancelled) and into_cancelled[-1].from_state == DeliveryState.UNCERTAIN.value
 
     async def cancel_delivery(self, delivery_id: str, actor: Actor, reason: str = "手動で取消") -> Delivery:
         return await self.store.transition_delivery(
@@ -300,12 +319,34 @@ class Gateway:
         except Exception as exc:  # the housekeeping loop tries again every round
             log.exception("planning at start-up failed")
             self.supervisor.failed("plan_pending", exc)
+        self._started_at = self.clock()
+        try:  # registered before the first claim, so a kill right after start is recovered too
+            await self._beat()
+        except GatewayError as exc:
+            self.supervisor.failed("heartbeat", exc)
+        self.supervisor.run("heartbeat", self._heartbeat_loop, every=HEARTBEAT_SECONDS)
         await self.dispatcher.start(self.supervisor)
         self.supervisor.run("housekeeping", self._housekeeping_loop, every=self.housekeeping_seconds)
 
     async def stop(self) -> None:
         await self.supervisor.stop()
         await self.dispatcher.stop()
+        with contextlib.suppress(GatewayError):  # a stop without the database: the heartbeat goes stale
+            await self.store.worker_stopped(self.dispatcher.worker_id)
+
+    async def _heartbeat_loop(self, beat: Beat) -> None:
+        """This process is alive: others settle its deliveries in flight only once it stops beating."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self._beat()
+                beat()
+            except GatewayError as exc:
+                self.supervisor.failed("heartbeat", exc)
+
+    async def _beat(self) -> None:
+        await self.store.heartbeat(self.dispatcher.worker_id, host=socket.gethostname(), pid=os.getpid(),
+                                   started_at=self._started_at)
 
     async def _housekeeping_loop(self, beat: Beat) -> None:
         while True:

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
     reconcile_after_seconds: float = Field(default=30.0, ge=0)
+    # An emergency's uncertain delivery is resent sooner when the platform does not show it.
+    reconcile_emergency_after_seconds: float = Field(default=5.0, ge=0)
+    # A worker that has not beaten for this long is gone: its deliveries in flight are settled.
+    worker_stale_seconds: float = Field(default=10.0, gt=1)
 
     # Intake
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

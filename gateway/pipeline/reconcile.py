@@ -1,11 +1,12 @@
 """Reconcile: settle deliveries whose outcome is unknown before anything is sent again.
 
-- A `sending` delivery whose lease expired belonged to a worker that died. If the platform has an
-  idempotency key (LINE), resending with the same key is safe, so it goes back to the queue;
+- A `sending` delivery whose worker stopped beating (killed, crashed: `workers` table, within
+  seconds) or whose lease expired (the last resort) belonged to a worker that died. If the platform
+  has an idempotency key (LINE), resending with the same key is safe, so it goes back to the queue;
   otherwise it becomes `uncertain`.
 - An `uncertain` delivery is looked for on the account's recent timeline (exact text, time window).
-  Found: `sent` with the platform's id. Not found after the settle time: queued again. The
-  timeline cannot be read: it stays `uncertain` and is tried on the next round.
+  Found: `sent` with the platform's id. Not found after the settle time (shorter for emergencies):
+  queued again. The timeline cannot be read: it stays `uncertain` and is tried on the next round.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, PublishError
-from gateway.models import Delivery, DeliveryState, Platform, RemotePost
+from gateway.models import Delivery, DeliveryState, Platform, Priority, RemotePost
 from gateway.policy import Policies
 from gateway.store.base import Store
 
@@ -35,21 +36,25 @@ class Reconciler:
     adapters: Mapping[Any, Adapter]
     settle_seconds: float = 30.0
     actor: str = "reconciler"
+    emergency_settle_seconds: float = 5.0
+    worker_stale_seconds: float = 10.0
 
     async def run_once(self, now: datetime) -> int:
-        """One round over expired leases and uncertain deliveries; returns how many changed."""
+        """One round over orphaned and expired leases and uncertain deliveries; returns how many changed."""
         changed = 0
-        for delivery in await self.store.expired_leases(now):
-            changed += await self._expired(delivery)
+        orphaned = await self.store.orphaned_leases(now - timedelta(seconds=self.worker_stale_seconds))
+        expired = await self.store.expired_leases(now)
+        for delivery in {d.id: d for d in (*orphaned, *expired)}.values():
+            changed += await self._expired(delivery, now)
         uncertain = await self.store.list_deliveries(states=[DeliveryState.UNCERTAIN], limit=200)
         for delivery in uncertain:
             changed += await self._uncertain(delivery, now)
         return changed
 
-    async def _expired(self, delivery: Delivery) -> int:
+    async def _expired(self, delivery: Delivery, now: datetime) -> int:
         if delivery.platform in IDEMPOTENT_PLATFORMS:
             new, why = DeliveryState.RETRY_WAIT, "担当ワーカーが停止したため再送（再送キーにより二重送信なし）"
-            fields: dict[str, Any] = {"retry_at": delivery.lease_expires}
+            fields: dict[str, Any] = {"retry_at": now}
         else:
             new, why = DeliveryState.UNCERTAIN, "担当ワーカーが停止したため送信済みか確認します"
             fields = {}
@@ -79,7 +84,8 @@ class Reconciler:
                       "error_code": None, "error_text": None}
             return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.SENT,
                                     "投稿が確認できたため送信済みとしました", fields)
-        if (now - delivery.updated_at).total_seconds() < self.settle_seconds:
+        settle = self.emergency_settle_seconds if delivery.priority is Priority.EMERGENCY else self.settle_seconds
+        if (now - delivery.updated_at).total_seconds() < settle:
             return 0
         return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
                                 "投稿が見つからないため再送します", {"retry_at": now})

@@ -203,6 +203,18 @@ class Store(Protocol):
         go ahead of routine writes waiting for SQLite's single writer slot."""
         ...
 
+    async def heartbeat(self, worker_id: str, *, host: str, pid: int, started_at: datetime) -> None:
+        """Record that this worker (process) is alive now."""
+        ...
+
+    async def worker_stopped(self, worker_id: str) -> None:
+        """This worker stops: its deliveries still `sending` may be settled at once."""
+        ...
+
+    async def orphaned_leases(self, stale_before: datetime) -> list[Delivery]:
+        """Deliveries `sending` under a worker that stopped, or last beat before `stale_before`."""
+        ...
+
     async def expired_leases(self, now: datetime) -> list[Delivery]:
         """Deliveries still `sending` whose lease has expired (their worker died)."""
         ...

@@ -318,3 +318,21 @@ held_alerts = sa.Table(
     sa.Index("ix_held_alerts_state_received", "state", "received_at"),
     sa.Index("ix_held_alerts_content", "content"),
 )
+
+
+# -- the running processes ------------------------------------------------------------------------
+
+# Every gateway process beats here each second. A `sending` delivery whose worker stopped beating
+# (killed, crashed, its host gone) is recovered within seconds, not when its lease runs out: the
+# lease (minutes) stays as the last resort for a worker that never registered.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Index("ix_workers_heartbeat", "heartbeat_at"),
+)

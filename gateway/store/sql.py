@@ -83,6 +83,7 @@ from gateway.store.schema import (
     tokens,
     users,
     utc_now,
+    workers,
 )
 
 Clock = Callable[[], datetime]
@@ -898,6 +899,31 @@ class SqlStore:
         if state is None:
             raise NotFound(f"配信が見つかりません: {delivery_id}")
         return str(state)
+
+    @_shielded
+    async def heartbeat(self, worker_id: str, *, host: str, pid: int, started_at: datetime) -> None:
+        now = self._clock()
+        values = {"worker_id": worker_id, "host": host[:255], "pid": pid, "started_at": started_at,
+                  "heartbeat_at": now, "stopped_at": None}
+        insert = self._dialect_module().insert(workers).values(values)
+        upsert = insert.on_conflict_do_update(index_elements=[workers.c.worker_id],
+                                              set_={"heartbeat_at": now, "stopped_at": None})
+        await self._write(lambda conn: conn.execute(upsert), urgent=True)
+
+    @_shielded
+    async def worker_stopped(self, worker_id: str) -> None:
+        now = self._clock()
+        update = sa.update(workers).where(workers.c.worker_id == worker_id).values(stopped_at=now)
+        await self._write(lambda conn: conn.execute(update))
+
+    @_shielded
+    async def orphaned_leases(self, stale_before: datetime) -> list[Delivery]:
+        gone = sa.or_(workers.c.heartbeat_at < stale_before, workers.c.stopped_at.is_not(None))
+        query = (sa.select(deliveries)
+                 .join(workers, deliveries.c.lease_owner == workers.c.worker_id)
+                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), gone)
+                 .order_by(deliveries.c.priority_rank, deliveries.c.id).limit(500))
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 
     @_shielded
     async def expired_leases(self, now: datetime) -> list[Delivery]:
