@@ -52,7 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from gateway.server import serve_sandbox
 
-    return asyncio.run(serve_sandbox(_settings(args), host=args.host or "127.0.0.1", port=args.port or 8090))
+    return asyncio.run(serve_sandbox(_settings(args), host=args.host or "127.0.0.1", port=args.port or 8090,
+                                     latency_s=args.latency_ms / 1000))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -301,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="only the sandbox platform servers")
     sandbox.add_argument("--port", type=int, default=None)
     sandbox.add_argument("--host", default=None)
+    sandbox.add_argument("--latency-ms", type=float, default=0.0, help="delay every platform request (tests)")
     sandbox.set_defaults(func=cmd_sandbox)
 
     sub.add_parser("demo", help="scripted end-to-end run against the sandbox").set_defaults(func=cmd_demo)

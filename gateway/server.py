@@ -51,14 +51,14 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
-async def serve_sandbox(settings: Settings, *, host: str, port: int) -> int:
+async def serve_sandbox(settings: Settings, *, host: str, port: int, latency_s: float = 0.0) -> int:
     from gateway.policy import load_policies
     from gateway.sandbox.app import SandboxServer, sandbox_state_for
 
     configure_logging(settings.log_level)
     policies = load_policies(settings.config_dir)
     accounts = {a.id: a.platform for m in policies for a in m.accounts}
-    async with SandboxServer(sandbox_state_for(accounts), host=host, port=port) as server:
+    async with SandboxServer(sandbox_state_for(accounts, latency_s=latency_s), host=host, port=port) as server:
         print(f"sandbox: {server.base_url}/_sandbox/", flush=True)
         print("accepted credentials (sandbox only, not secrets of any real account):", flush=True)
         for account, fields in sorted(server.credentials().items()):

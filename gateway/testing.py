@@ -11,7 +11,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.errors import PublishError
 from gateway.models import Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
@@ -44,7 +44,7 @@ class FakeAdapter:
         return Post(platform=self.platform, account=account.id, parts=(PostPart(text=text, media=message.media),),
                     title=message.title, link=message.link, skip_reason=skip)
 
-    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+    async def publish(self, post: Post, key: IdempotencyKey, *, progress: Progress | None = None) -> Receipt:
         self.calls += 1
         if self._failures:
             error, after = self._failures.popleft()

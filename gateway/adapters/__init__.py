@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.adapters.base import Adapter, IdempotencyKey, Limits
+from gateway.adapters.base import Adapter, IdempotencyKey, Limits, Progress
 from gateway.credentials import CredentialSource
 from gateway.models import Platform
 from gateway.policy import Account
 from gateway.settings import Settings
 
-__all__ = ["Adapter", "IdempotencyKey", "Limits", "adapter_types", "build_adapters"]
+__all__ = ["Adapter", "IdempotencyKey", "Limits", "Progress", "adapter_types", "build_adapters"]
 
 
 def adapter_types() -> dict[Platform, Any]:

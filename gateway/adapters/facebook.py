@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import truncate_to
 from gateway.credentials import CredentialSource
 from gateway.errors import (
@@ -95,7 +95,7 @@ class FacebookAdapter:
 
     # -- publish ------------------------------------------------------------------------------
 
-    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+    async def publish(self, post: Post, key: IdempotencyKey, *, progress: Progress | None = None) -> Receipt:
         page = self._page(post.account)
         images = tuple(m for part in post.parts for m in part.media if m.kind is MediaKind.IMAGE)
         extra: tuple[str, ...]

@@ -48,7 +48,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 from yarl import URL
 
-from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import compose_text, split_to, utf16_len
 from gateway.credentials import CredentialSource
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
@@ -199,7 +199,7 @@ class LineAdapter:
     def render(self, message: Message, account: Account) -> Post:
         return render_line(message, account)
 
-    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+    async def publish(self, post: Post, key: IdempotencyKey, *, progress: Progress | None = None) -> Receipt:
         account = self._account(post.account)
         refused = problems(post)
         if refused:

@@ -28,7 +28,7 @@ import tweepy
 from tweepy.asynchronous import AsyncClient
 from twitter_text import parse_tweet
 
-from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
 from gateway.adapters.render import compose_text, fits_x, split_to, truncate_to
 from gateway.adapters.x_wire import (
@@ -126,21 +126,25 @@ class XAdapter:
     def render(self, message: Message, account: Account) -> Post:
         return render_x(message, account)
 
-    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+    async def publish(self, post: Post, key: IdempotencyKey, *, progress: Progress | None = None) -> Receipt:
+        """Post every part (resuming after `progress.done`), recording each as soon as it is out."""
+        progress = progress or Progress()
         account = self._account(post.account)
         auth = self._auth(post.account)
         client = self._client(auth)
-        posted: list[str] = []
-        reply_to = post.reply_to
-        for part in post.parts:
+        posted: list[str] = list(progress.done[:len(post.parts)])
+        reply_to = posted[-1] if posted else post.reply_to
+        for index, part in enumerate(post.parts[len(posted):], start=len(posted)):
             try:
                 media_ids = await self._upload_all(auth, part.media)
                 tweet_id = await self._create(client, auth, part.text, media_ids, reply_to)
             except PublishError as exc:
-                await self._undo(client, auth, posted, exc)
+                if await self._undo(client, auth, posted, exc):
+                    await progress.withdrawn()
                 raise
             posted.append(tweet_id)
             reply_to = tweet_id
+            await progress.record(index, tweet_id)
         log.info("x published", extra={"account": post.account, "remote_id": posted[0], "parts": len(posted)})
         return Receipt(
             platform=Platform.X, account=post.account, remote_id=posted[0], url=self._url(account, posted[0]),
@@ -226,15 +230,16 @@ class XAdapter:
             if exc.code != "http_404":  # already gone is what we wanted
                 raise
 
-    async def _undo(self, client: AsyncClient, auth: XAuth, posted: list[str], exc: PublishError) -> None:
+    async def _undo(self, client: AsyncClient, auth: XAuth, posted: list[str], exc: PublishError) -> bool:
         """Remove the parts of a thread already posted, unless the failure left it uncertain."""
         if not posted or isinstance(exc, UncertainError):
-            return
+            return False
         for tweet_id in reversed(posted):
             try:
                 await self._delete_one(client, auth, tweet_id)
             except PublishError:
                 log.warning("x thread rollback failed", extra={"remote_id": tweet_id})
+        return True
 
     async def _read_timeline(
         self, client: AsyncClient, auth: XAuth, since: datetime, token: str | None

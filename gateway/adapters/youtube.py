@@ -32,7 +32,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaFileUpload, build_http
 
-from gateway.adapters.base import IdempotencyKey, Limits
+from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import truncate_to, utf8_len
 from gateway.credentials import AccountCredentials, CredentialSource
 from gateway.errors import (
@@ -101,7 +101,7 @@ class YoutubeAdapter:
 
     # -- publish ------------------------------------------------------------------------------
 
-    async def publish(self, post: Post, key: IdempotencyKey) -> Receipt:
+    async def publish(self, post: Post, key: IdempotencyKey, *, progress: Progress | None = None) -> Receipt:
         if post.skip_reason:
             raise PermanentError(post.skip_reason, code="skipped")
         video = next((m for p in post.parts for m in p.media if m.kind is MediaKind.VIDEO), None)

@@ -35,6 +35,7 @@ from gateway.errors import (
     UncertainError,
 )
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
+from gateway.pipeline.progress import ledger_progress
 from gateway.pipeline.retry import RetryPolicy
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store
@@ -267,9 +268,10 @@ class Dispatcher:
     async def _publish(self, adapter: Adapter, post: Post, delivery: Delivery) -> Delivery:
         if self.on_publish_start is not None:
             self.on_publish_start(delivery)
+        progress = await ledger_progress(self.store, delivery, self.worker_id) if len(post.parts) > 1 else None
         started = time.perf_counter()
         try:
-            receipt = await adapter.publish(post, IdempotencyKey(delivery.idempotency_key))
+            receipt = await adapter.publish(post, IdempotencyKey(delivery.idempotency_key), progress=progress)
         except PublishError as exc:
             return await self._failed_attempt(delivery, exc)
         except Exception as exc:

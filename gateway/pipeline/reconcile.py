@@ -19,7 +19,8 @@ from typing import Any
 
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, PublishError
-from gateway.models import Delivery, DeliveryState, Platform, Priority, RemotePost
+from gateway.models import Delivery, DeliveryState, Platform, Post, Priority, RemotePost
+from gateway.pipeline.progress import ledger_progress
 from gateway.policy import Policies
 from gateway.store.base import Store
 
@@ -71,14 +72,18 @@ class Reconciler:
                                     "再送キーで再送します", {"retry_at": now})
         account = found[1]
         message = (await self.store.get_message(delivery.message_id)).body
-        expected = adapter.render(message, account).text
+        post = adapter.render(message, account)
         try:
             recent = await adapter.recent(account, delivery.updated_at - LOOKBACK)
         except PublishError as exc:
             log.warning("recent() failed; delivery stays uncertain: %s", exc.code,
                         extra={"delivery_id": delivery.id, "account": delivery.account})
             return 0
-        match = _find(recent, expected)
+        if len(post.parts) > 1:
+            settled = await self._uncertain_thread(delivery, post, recent, now)
+            if settled is not None:
+                return settled
+        match = _find(recent, post.text)
         if match is not None:
             fields = {"remote_id": match.remote_id, "remote_url": match.url, "sent_at": match.created_at or now,
                       "error_code": None, "error_text": None}
@@ -90,13 +95,35 @@ class Reconciler:
         return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
                                 "投稿が見つからないため再送します", {"retry_at": now})
 
+    async def _uncertain_thread(
+        self, delivery: Delivery, post: Post, recent: list[RemotePost], now: datetime,
+    ) -> int | None:
+        """A thread cut short: the parts the ledger knows are out, plus the one in flight if the
+        timeline shows it. All out: sent. Some out: the rest is sent, after them. None: as a post."""
+        progress = await ledger_progress(self.store, delivery, self.actor)
+        done = list(progress.done)
+        if len(done) < len(post.parts) and post.parts[len(done)].text:
+            match = _find(recent, post.parts[len(done)].text)
+            if match is not None:
+                await progress.record(len(done), match.remote_id)
+                done.append(match.remote_id)
+        if len(done) == len(post.parts):
+            fields = {"remote_id": done[0], "sent_at": now, "error_code": None, "error_text": None}
+            return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.SENT,
+                                    "スレッドのすべての投稿が確認できたため送信済みとしました", fields,
+                                    {"extra_ids": done[1:]})
+        if done:
+            return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
+                                    f"スレッドの続き（{len(done) + 1}件目から）を送信します", {"retry_at": now})
+        return None
+
     async def _move(
         self, delivery: Delivery, expected: tuple[DeliveryState, ...], new: DeliveryState, reason: str,
-        fields: Mapping[str, Any],
+        fields: Mapping[str, Any], detail: Mapping[str, Any] | None = None,
     ) -> int:
         try:
             await self.store.transition_delivery(delivery.id, expected=expected, new=new, actor=self.actor,
-                                                 reason=reason, fields=fields)
+                                                 reason=reason, fields=fields, detail=detail)
         except Conflict:
             return 0  # someone else settled it first
         log.info("reconciled to %s", new.value, extra={"delivery_id": delivery.id, "account": delivery.account})

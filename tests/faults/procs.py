@@ -83,9 +83,14 @@ class Proc:
 
 
 class Sandbox(Proc):
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, *, latency_ms: float = 0.0,
+                 config_dir: Path | None = None) -> None:
         self.port = port or free_port()
-        super().__init__([GATEWAY_BIN, "sandbox", "--port", str(self.port)], _base_env(), tmp / "sandbox.log")
+        env = _base_env()
+        if config_dir is not None:
+            env["GATEWAY_CONFIG_DIR"] = str(config_dir)
+        super().__init__([GATEWAY_BIN, "sandbox", "--port", str(self.port), "--latency-ms", str(latency_ms)], env,
+                         tmp / "sandbox.log")
         self.url = f"http://127.0.0.1:{self.port}"
 
     def up(self) -> Sandbox:
