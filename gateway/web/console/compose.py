@@ -97,7 +97,7 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
         submitted = await gw.submit(message, viewer.actor, source="console",
                                     idempotency_key=str(form.get("idempotency_key") or "") or None)
     except PolicyViolation as exc:
-        findings = {"items": exc.findings, "segments": segments(str(fields.get("text", "")),
+        findings = {"entries": exc.findings, "segments": segments(str(fields.get("text", "")),
                                                                 _result_of(exc))}
         return _form(request, gw, viewer, fields, status=422, error=exc.message, findings=findings)
     except InputError as exc:
