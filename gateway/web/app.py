@@ -24,6 +24,7 @@ from gateway.errors import (
     NotFound,
     PolicyViolation,
     StoreError,
+    TooLarge,
 )
 from gateway.pipeline.alerts import AlertIntake
 from gateway.pipeline.validation import require_storable
@@ -45,7 +46,7 @@ TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (InputError, 400), (StoreError, 503),
+    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (StoreError, 503),
 )
 
 
