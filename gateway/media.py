@@ -128,9 +128,6 @@ class MediaStore:
         self._prefix = () if root.is_absolute() else PurePosixPath(root.as_posix()).parts
         self._limits = {MediaKind.IMAGE: image_max_bytes, MediaKind.VIDEO: video_max_bytes}
 
-    def limit(self, kind: MediaKind) -> int:
-        return self._limits[kind]
-
     # -- writing ----------------------------------------------------------------------------------
 
     async def save(self, chunks: AsyncIterable[bytes]) -> StoredMedia:
