@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.adapters import build_adapters
 from gateway.credentials import StaticCredentials
+from gateway.media import MediaStore
 from gateway.models import MessageState, Priority, Role
 from gateway.policy import load_policies
 from gateway.runtime import all_accounts, open_runtime, sandbox_settings
@@ -184,10 +185,12 @@ async def run(backlog: int, alerts: int, latency_s: float) -> list[float]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory(prefix="bench-emergency-") as tmp:
-            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", poll_seconds=1.0)
+            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", poll_seconds=1.0,
+                                var_dir=Path(tmp))
             accounts = all_accounts(load_policies(settings.config_dir))
             credentials = {a: sandbox_credentials(a, acc.platform) for a, acc in accounts.items()}
-            adapters = build_adapters(sandbox_settings(settings, base_url), StaticCredentials(credentials), accounts)
+            adapters = build_adapters(sandbox_settings(settings, base_url), StaticCredentials(credentials), accounts,
+                                      MediaStore(settings.media_root))
             async with open_runtime(settings, adapters=adapters, start=False) as runtime:
                 queued = await make_backlog(runtime, backlog) if backlog else 0
                 await runtime.gateway.start()

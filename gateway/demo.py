@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.hours import is_open
+from gateway.media import MediaStore
 from gateway.models import DeliveryState, Message, Role
 from gateway.runtime import Runtime, open_runtime
 from gateway.service import Actor
@@ -46,11 +47,10 @@ def simulated_clock(start: datetime) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
-def _messages(start: datetime, media_dir: Path) -> list[tuple[str, Message, Actor]]:
-    video = media_dir / "kodaira-tour.mp4"
-    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(300_000))
-    image = media_dir / "poster.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2048))
+def _messages(start: datetime, media: MediaStore) -> list[tuple[str, Message, Actor]]:
+    # Stored exactly as `POST /api/v1/media` stores an upload, and named by the id it returns.
+    video = media.add(b"\x00\x00\x00\x18ftypmp42" + bytes(300_000))
+    image = media.add(b"\x89PNG\r\n\x1a\n" + bytes(2048))
     saturday = start + timedelta(days=(5 - start.weekday()) % 7 or 7)
     return [
         ("event", Message(
@@ -61,13 +61,13 @@ def _messages(start: datetime, media_dir: Path) -> list[tuple[str, Message, Acto
         ("tour video", Message(
             municipality="kodaira", accounts=("kodaira_youtube",), category="tourism",
             title="小平グリーンロードの紅葉", text="小平グリーンロードの紅葉を動画でご紹介します。",
-            media=({"kind": "video", "path": str(video)},),
+            media=({"kind": "video", "id": video.id},),
         ), STAFF),
         ("garbage", Message(
             municipality="kisarazu", category="city_news",
             text="年末年始のごみ収集日程をお知らせします。12月31日から1月3日までは収集がありません。",
             link="https://www.city.kisarazu.lg.jp/", accounts=("kisarazu_x", "kisarazu_facebook", "kisarazu_line"),
-            media=({"kind": "image", "path": str(image), "alt_text": "年末年始のごみ収集日程を示したカレンダー",
+            media=({"kind": "image", "id": image.id, "alt_text": "年末年始のごみ収集日程を示したカレンダー",
                     "url": "https://www.city.kisarazu.lg.jp/images/gomi-calendar.png"},),
         ), STAFF),
         ("website notice", Message(
@@ -87,12 +87,12 @@ def _messages(start: datetime, media_dir: Path) -> list[tuple[str, Message, Acto
     ]
 
 
-async def _script(runtime: Runtime, start: datetime, media_dir: Path) -> list[str]:
+async def _script(runtime: Runtime, start: datetime) -> list[str]:
     gateway = runtime.gateway
     for user in (STAFF, APPROVER, ALERTS):
         await runtime.store.ensure_user(user.name, user.role, actor="demo")
     ids = []
-    for label, message, actor in _messages(start, media_dir):
+    for label, message, actor in _messages(start, runtime.media):
         submitted = await gateway.submit(message, actor, source="demo")
         record = submitted.record
         print(f"提出 {label:<16} {record.id}  {record.state.value}  — {submitted.approval_reason}")
@@ -124,7 +124,7 @@ async def run_demo(settings: Settings) -> int:
         start = scenario_start(load_policies(settings.config_dir), datetime.now(JST))
         print(f"デモ（模擬時刻 {start:%Y-%m-%d %H:%M} JST から開始、一時データベース使用）")
         async with open_runtime(demo_settings, clock=simulated_clock(start)) as runtime:
-            ids = await _script(runtime, start, tmpdir)
+            ids = await _script(runtime, start)
             await _settle(runtime, ids)
             deliveries = [d for i in ids for d in await runtime.store.list_deliveries(message_id=i)]
             print()

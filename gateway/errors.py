@@ -10,6 +10,7 @@ GatewayError
       AuthError                       token invalid/expired: a person must act
   PolicyViolation                     a check blocked the message
   InputError                          bad message / alert / config, with a clear reason
+    TooLarge                          an upload or body over its limit (HTTP 413)
     NotFound                          an id that does not exist
     Conflict                          a state change that is not allowed now
   Forbidden                           the caller's role may not do this
@@ -100,6 +101,10 @@ class InputError(GatewayError):
     ) -> None:
         super().__init__(message, code=code)
         self.problems = tuple(problems)
+
+
+class TooLarge(InputError):
+    code = "too_large"
 
 
 class NotFound(InputError):

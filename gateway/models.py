@@ -10,7 +10,8 @@ import enum
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 MAX_TEXT_CHARS = 20_000
 
@@ -147,11 +148,38 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
 
+# Errors of the id/path rule carry the field to name in this context key (see validation.problems_from).
+MEDIA_FIELD = "media_field"
+
+
 class Media(_Frozen):
+    """One attached file, named by `id` (from `POST /api/v1/media`) or by `path` in the media store, not both.
+
+    Nothing here opens a file: `gateway check` judges media from these fields alone; intake and the
+    adapters find the file through `gateway.media.MediaStore`.
+    """
+
     kind: MediaKind
-    path: NonEmpty = Field(max_length=1024)
+    path: NonEmpty | None = Field(default=None, max_length=1024,
+                                  description="path relative to the gateway's media store (var/media/ by default)")
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description="media id from POST /api/v1/media")
     alt_text: str | None = Field(default=None, max_length=5000)
     url: str | None = Field(default=None, max_length=2000, description="public HTTPS URL (LINE needs one)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Media:
+        if self.path is None and self.id is None:
+            raise PydanticCustomError("missing", "必須項目です（id または path のどちらか一方を指定してください）",
+                                      {MEDIA_FIELD: "path"})
+        if self.path is not None and self.id is not None:
+            raise PydanticCustomError("conflict", "id と path はどちらか一方だけを指定してください",
+                                      {MEDIA_FIELD: "id"})
+        return self
+
+    @property
+    def label(self) -> str:
+        """How staff see the item: its path, or its id."""
+        return self.path or self.id or ""
 
 
 class Share(_Frozen):

@@ -16,6 +16,7 @@ from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
 from gateway.adapters import build_adapters
 from gateway.adapters.base import Adapter
 from gateway.credentials import CredentialSource, StaticCredentials
+from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
@@ -35,6 +36,7 @@ class Runtime:
     store: Store
     gateway: Gateway
     adapters: Mapping[Platform, Adapter]
+    media: MediaStore
     sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
     accounts: AccountService | None = None  # account health, stops, hijack scan
 
@@ -71,16 +73,17 @@ async def open_runtime(
     if migrate:
         await upgrade_async(settings.database_url)
     store = await open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
+    media = MediaStore(settings.media_root)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
         sandbox = None
         drill_adapters: Mapping[Platform, Adapter] | None = adapters
         if adapters is None:
-            adapters, sandbox = await _platform_adapters(settings, policies, stack, sandbox_latency_s)
+            adapters, sandbox = await _platform_adapters(settings, policies, media, stack, sandbox_latency_s)
             drill_adapters = adapters if settings.platforms == "sandbox" else await _drill_adapters(
-                settings, policies, stack)
-        gateway = _build_gateway(settings, policies, store, adapters, engine or default_engine(), clock, worker_id,
-                                 drill_adapters)
+                settings, policies, media, stack)
+        gateway = _build_gateway(settings, policies, store, adapters, media, engine or default_engine(), clock,
+                                 worker_id, drill_adapters)
         if start:
             await gateway.start()
             stack.push_async_callback(gateway.stop)
@@ -90,7 +93,7 @@ async def open_runtime(
         if start:
             gateway.supervisor.run(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
-        yield Runtime(settings, policies, store, gateway, adapters, sandbox, accounts)
+        yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts)
 
 
 def _account_service(
@@ -111,7 +114,7 @@ def _account_service(
 
 
 async def _platform_adapters(
-    settings: Settings, policies: Policies, stack: contextlib.AsyncExitStack, latency_s: float,
+    settings: Settings, policies: Policies, media: MediaStore, stack: contextlib.AsyncExitStack, latency_s: float,
 ) -> tuple[dict[Platform, Adapter], Any | None]:
     accounts = all_accounts(policies)
     sandbox = None
@@ -125,7 +128,7 @@ async def _platform_adapters(
         credentials = StaticCredentials(sandbox.credentials())
     else:
         credentials = live_credentials(settings)
-    adapters = build_adapters(settings, credentials, accounts)
+    adapters = build_adapters(settings, credentials, accounts, media)
     for adapter in adapters.values():
         stack.push_async_callback(adapter.aclose)
     return adapters, sandbox
@@ -152,16 +155,16 @@ async def _listen_for_wake_ups(settings: Settings, gateway: Gateway, stack: cont
 
 
 async def _drill_adapters(
-    settings: Settings, policies: Policies, stack: contextlib.AsyncExitStack,
+    settings: Settings, policies: Policies, media: MediaStore, stack: contextlib.AsyncExitStack,
 ) -> dict[Platform, Adapter]:
     """In live mode, drills still go only to a sandbox started for them."""
     sandbox_only = settings.model_copy(update={"platforms": "sandbox"})
-    adapters, _ = await _platform_adapters(sandbox_only, policies, stack, 0.0)
+    adapters, _ = await _platform_adapters(sandbox_only, policies, media, stack, 0.0)
     return adapters
 
 
 def _build_gateway(
-    settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter],
+    settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter], media: MediaStore,
     engine: CheckEngine, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
 ) -> Gateway:
     retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
@@ -175,4 +178,4 @@ def _build_gateway(
                             emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
                             worker_stale_seconds=settings.worker_stale_seconds)
     return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, clock=clock, housekeeping_seconds=settings.poll_seconds)
+                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds)

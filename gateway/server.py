@@ -31,13 +31,14 @@ async def serve(settings: Settings) -> int:
         secret = settings.alert_hmac_secret.get_secret_value().encode() if settings.alert_hmac_secret else None
         app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes, alert_secret=secret,
                         alert_window_s=settings.alert_replay_window_s, session_secret=console_secret(settings),
-                        media_dir=settings.var_dir / "media", accounts=runtime.accounts)
+                        accounts=runtime.accounts)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         print(f"koho-gateway: http://{settings.host}:{settings.port}/  (API /api/v1, /openapi.json, /metrics)",
               flush=True)
         print(f"  database: {redacted(settings.database_url)}", flush=True)
+        print(f"  media store: {runtime.media.root}", flush=True)
         if runtime.sandbox is not None:
             print(f"  platforms: sandbox {runtime.sandbox.base_url}/_sandbox/", flush=True)
         else:

@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
 from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
+from gateway.media import MediaStore
 from gateway.models import (
     CheckResult,
     Delivery,
@@ -71,9 +72,11 @@ class Submitted:
 class Gateway:
     def __init__(
         self, *, store: Store, policies: Policies, engine: CheckEngine, adapters: Mapping[Platform, Adapter],
-        dispatcher: Dispatcher, reconciler: Reconciler, clock: Clock = utcnow, housekeeping_seconds: float = 1.0,
+        dispatcher: Dispatcher, reconciler: Reconciler, media: MediaStore, clock: Clock = utcnow,
+        housekeeping_seconds: float = 1.0,
     ) -> None:
         self.store = store
+        self.media = media
         self.policies = policies
         self.engine = engine
         self.adapters = adapters
@@ -98,11 +101,14 @@ class Gateway:
     ) -> Submitted:
         """Validate, check, store and (when no approval is needed) plan a message.
 
-        Bad input raises InputError and a blocking finding raises PolicyViolation; either way
+        Bad input raises InputError (a media item that names no file of the media store, or a file
+        of another kind, included) and a blocking finding raises PolicyViolation; either way
         nothing is stored. A repeated idempotency key returns the first submission. `decided_by`
         names the operator who published a held alert (recorded as its approver).
         """
         check_schedule(message, self.clock())
+        if message.media:  # file look-ups in a thread; alerts without media never wait for one
+            await asyncio.to_thread(self.media.check, message.media)
         targets, result = self.check(message)
         metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
         if result.verdict.value == "block":

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=500)
     config_dir: Path = Path("config/municipalities")
     var_dir: Path = Path("var")
+    # Files sent to platforms live here and only here (uploads, and files an operator placed); unset: <var_dir>/media.
+    media_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     platforms: Literal["sandbox", "live"] = "sandbox"
@@ -111,6 +113,11 @@ class Settings(BaseSettings):
         if toml_file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @property
+    def media_root(self) -> Path:
+        """The media store's directory: `GATEWAY_MEDIA_DIR`, or `media` under `var_dir`."""
+        return self.media_dir if self.media_dir is not None else self.var_dir / "media"
 
     @property
     def is_sqlite(self) -> bool:

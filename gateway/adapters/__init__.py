@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.adapters.base import Adapter, IdempotencyKey, Limits, Progress
 from gateway.credentials import CredentialSource
+from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.policy import Account
 from gateway.settings import Settings
@@ -25,8 +26,13 @@ def adapter_types() -> dict[Platform, Any]:
             Platform.YOUTUBE: YoutubeAdapter}
 
 
+# Platforms whose adapters upload files, and so read them, always through the media store.
+# LINE is not one: its image and video messages carry public HTTPS URLs, never file bytes.
+FILE_UPLOADERS = frozenset({Platform.X, Platform.FACEBOOK, Platform.YOUTUBE})
+
+
 def build_adapters(
-    settings: Settings, credentials: CredentialSource, accounts: Mapping[str, Account],
+    settings: Settings, credentials: CredentialSource, accounts: Mapping[str, Account], media: MediaStore,
 ) -> dict[Platform, Adapter]:
     """One adapter per platform, each pointed at its base URL from settings."""
     per_platform: dict[Platform, Any] = {
@@ -34,6 +40,7 @@ def build_adapters(
         Platform.YOUTUBE: settings.youtube,
     }
     return {
-        platform: cls(per_platform[platform], credentials, accounts)
+        platform: cls(per_platform[platform], credentials, accounts,
+                      **({"media": media} if platform in FILE_UPLOADERS else {}))
         for platform, cls in adapter_types().items()
     }

@@ -9,14 +9,11 @@ raises `UncertainError` so that the reconciler looks at `published_posts` before
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -32,6 +29,7 @@ from gateway.errors import (
     RetryableError,
     UncertainError,
 )
+from gateway.media import MediaStore
 from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import FacebookSettings
@@ -69,11 +67,13 @@ class FacebookAdapter:
         credentials: CredentialSource,
         accounts: Mapping[str, Account],
         *,
+        media: MediaStore,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._graph = f"{settings.base_url.rstrip('/')}/{settings.api_version}"
         self._credentials = credentials
         self._accounts = accounts
+        self._media = media
         self._session = session
         self._owns_session = session is None
         # No total timeout: a large photo may take long to send; a silent server may not.
@@ -121,7 +121,7 @@ class FacebookAdapter:
         return _created_id(body, "id")
 
     async def _single_photo(self, page: _Page, text: str, image: Media) -> tuple[str, tuple[str, ...]]:
-        form = await _photo_form(image, {"message": text, "published": "true"})
+        form = await self._photo_form(image, {"message": text, "published": "true"})
         body = await self._call("POST", f"{page.page_id}/photos", page, data=form, publishing=True)
         return _created_id(body, "post_id"), (_created_id(body, "id"),)
 
@@ -131,11 +131,21 @@ class FacebookAdapter:
         photo_ids: list[str] = []
         for image in images:
             # Unpublished photos are invisible until attached, so a lost answer here is not a post.
-            form = await _photo_form(image, {"published": "false", "temporary": "true"})
+            form = await self._photo_form(image, {"published": "false", "temporary": "true"})
             body = await self._call("POST", f"{page.page_id}/photos", page, data=form, publishing=False)
             photo_ids.append(_created_id(body, "id"))
         remote_id = await self._feed(page, text, None, tuple(photo_ids))
         return remote_id, tuple(photo_ids)
+
+    async def _photo_form(self, image: Media, fields: Mapping[str, str]) -> aiohttp.FormData:
+        content, stored = await self._media.read(image)  # PermanentError, never a read, outside the store
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        if image.alt_text:
+            form.add_field("alt_text_custom", image.alt_text)
+        form.add_field("source", content, filename=stored.name, content_type=stored.content_type)
+        return form
 
     # -- delete / recent ----------------------------------------------------------------------
 
@@ -227,22 +237,6 @@ def _fit_alt(media: Media) -> Media:
     if media.alt_text is None or limit is None or len(media.alt_text) <= limit:
         return media
     return media.model_copy(update={"alt_text": truncate_to(media.alt_text, lambda t: len(t) <= limit)})
-
-
-async def _photo_form(image: Media, fields: Mapping[str, str]) -> aiohttp.FormData:
-    path = Path(image.path)
-    try:
-        content = await asyncio.to_thread(path.read_bytes)
-    except OSError as exc:
-        raise PermanentError(f"画像ファイルを読めません: {path.name}", code="media_missing") from exc
-    form = aiohttp.FormData()
-    for name, value in fields.items():
-        form.add_field(name, value)
-    if image.alt_text:
-        form.add_field("alt_text_custom", image.alt_text)
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    form.add_field("source", content, filename=path.name, content_type=content_type)
-    return form
 
 
 async def _json_body(resp: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def problems(post: Post) -> list[str]:
         for media in part.media:
             url = media.url or ""
             if not url.startswith("https://") or len(url) > MAX_URL:
-                found.append(f"画像「{media.path}」に HTTPS の公開URLがありません。"
+                found.append(f"画像「{media.label}」に HTTPS の公開URLがありません。"
                              "LINE の画像メッセージには HTTPS のURL（2,000文字以内）が必要です。")
     return found
 

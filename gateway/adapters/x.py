@@ -15,12 +15,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import mimetypes
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -41,6 +38,7 @@ from gateway.adapters.x_wire import (
 )
 from gateway.credentials import CredentialSource
 from gateway.errors import PermanentError, PublishError, UncertainError
+from gateway.media import MediaStore
 from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import XSettings
@@ -114,11 +112,13 @@ class XAdapter:
         credentials: CredentialSource,
         accounts: Mapping[str, Account],
         *,
+        media: MediaStore,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
         self._accounts = accounts
+        self._media = media
         self._session = session
         self._owns_session = session is None
         self.media_chunk_bytes = MediaUploader.chunk_bytes
@@ -208,8 +208,8 @@ class XAdapter:
         uploader.chunk_bytes = self.media_chunk_bytes
         ids = []
         for item in media:
-            data, content_type = await _read_media(item)
-            ids.append(await uploader.upload(item, data, content_type))
+            data, stored = await self._media.read(item)  # PermanentError, never a read, outside the store
+            ids.append(await uploader.upload(item, data, stored.content_type))
         return ids
 
     async def _create(
@@ -276,13 +276,3 @@ async def _call(request: Any, *, what: str, sent_may_publish: bool) -> Any:
     except tweepy.TweepyException as exc:  # raised before any request was made
         raise PermanentError(f"X {what}: {type(exc).__name__}", code="client_error") from exc
 
-
-async def _read_media(media: Media) -> tuple[bytes, str]:
-    path = Path(media.path)
-    try:
-        data = await asyncio.to_thread(path.read_bytes)
-    except OSError as exc:
-        raise PermanentError(f"メディアファイルを読めません: {media.path}", code="media_missing") from exc
-    guessed = mimetypes.guess_type(path.name)[0]
-    default = "video/mp4" if media.kind is MediaKind.VIDEO else "image/jpeg"
-    return data, guessed or default

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import json
 import logging
-import mimetypes
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -30,7 +29,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
-from googleapiclient.http import MediaFileUpload, build_http
+from googleapiclient.http import MediaIoBaseUpload, build_http
 
 from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import truncate_to, utf8_len
@@ -43,6 +42,7 @@ from gateway.errors import (
     RetryableError,
     UncertainError,
 )
+from gateway.media import MediaStore
 from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import YoutubeSettings
@@ -74,6 +74,7 @@ class YoutubeAdapter:
         credentials: CredentialSource,
         accounts: Mapping[str, Account],
         *,
+        media: MediaStore,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
         if chunk_size <= 0 or chunk_size % CHUNK_UNIT:
@@ -82,6 +83,7 @@ class YoutubeAdapter:
         self._timeout = settings.timeout_s
         self._credentials = credentials
         self._accounts = accounts
+        self._media = media
         self._chunk_size = chunk_size
         self._doc = _discovery_doc(self._base)
         # Refreshed access tokens live here so that each call does not refresh again.
@@ -129,14 +131,11 @@ class YoutubeAdapter:
 
     def _insert(self, google: Credentials, body: dict[str, Any], video: Media) -> dict[str, Any]:
         """The resumable upload, in a worker thread."""
+        handle, stored = self._media.open(video)  # PermanentError, never a read, outside the store
         http = self._http(google)
         try:
-            media = MediaFileUpload(
-                video.path, mimetype=_video_type(video.path), chunksize=self._chunk_size, resumable=True
-            )
-        except OSError as exc:
-            raise PermanentError("動画ファイルを読めません", code="media_missing") from exc
-        try:
+            media = MediaIoBaseUpload(handle, mimetype=stored.content_type, chunksize=self._chunk_size,
+                                      resumable=True)
             request = self._service(http).videos().insert(part="snippet,status", body=body, media_body=media)
             response: dict[str, Any] | None = None
             while response is None:
@@ -147,7 +146,7 @@ class YoutubeAdapter:
                     raise translate(exc, may_have_published=last_chunk) from exc
             return response
         finally:
-            media.stream().close()
+            handle.close()
             _close(http)
 
     # -- delete / recent ----------------------------------------------------------------------
@@ -267,11 +266,6 @@ def fit_description(text: str, link: str | None) -> str:
     link = (link or "").strip()
     tail = f"\n{link}" if link and link not in body else ""
     return truncate_to(body, lambda t: utf8_len(t) <= 5_000, tail=tail)
-
-
-def _video_type(path: str) -> str:
-    guessed = mimetypes.guess_type(path)[0]
-    return guessed if guessed and guessed.startswith("video/") else "application/octet-stream"
 
 
 # -- wire helpers -----------------------------------------------------------------------------

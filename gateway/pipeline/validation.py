@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Message, storable_text_problem
+from gateway.models import MEDIA_FIELD, Message, storable_text_problem
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -31,6 +31,7 @@ _JA_BY_TYPE: Mapping[str, str] = {
     "model_attributes_type": "オブジェクトを指定してください",
     "value_error": "値が正しくありません",
     "timezone_aware": "タイムゾーン付きの日時を指定してください（例: +09:00）",
+    "string_pattern_mismatch": "形式が正しくありません",
 }
 
 
@@ -53,7 +54,10 @@ def problems_from(exc: ValidationError) -> list[FieldProblem]:
             base += f"（最大 {ctx['max_length']}）"
         elif err["type"] == "value_error" and err.get("msg"):
             base = str(err["msg"]).removeprefix("Value error, ")
-        problems.append(FieldProblem(field_path(tuple(err["loc"])), err["type"], base))
+        loc = tuple(err["loc"])
+        if MEDIA_FIELD in ctx:  # a rule across id and path: name the field that is wrong
+            base, loc = str(err["msg"]), (*loc, str(ctx[MEDIA_FIELD]))
+        problems.append(FieldProblem(field_path(loc), err["type"], base))
     return problems
 
 

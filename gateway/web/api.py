@@ -20,6 +20,7 @@ from gateway.pipeline.validation import parse_message, require_storable
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
+from gateway.web.media_api import post_media
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
 
@@ -229,6 +230,9 @@ _HELD_ROUTES: tuple[tuple[str, str, str, frozenset[Role], str, str | None], ...]
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/messages", post_message, STAFF, "投稿を提出する（Idempotency-Key 対応）", "Message"),
+    Route("POST", "/api/v1/media", post_media, STAFF,
+          "画像・動画をアップロードする（multipart/form-data の file、メッセージの media[].id に使う id を返す）",
+          "MediaUpload"),
     Route("GET", "/api/v1/messages/{id}", get_message, READERS, "投稿と配信状況を取得する"),
     Route("POST", "/api/v1/messages/{id}/approve", approve_message, APPROVERS, "承認する（四つの目）", "Approve"),
     Route("POST", "/api/v1/messages/{id}/reject", reject_message, APPROVERS, "差し戻す", "Reject"),

@@ -8,7 +8,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +23,7 @@ from gateway.errors import (
     NotFound,
     PolicyViolation,
     StoreError,
+    TooLarge,
 )
 from gateway.pipeline.alerts import AlertIntake
 from gateway.pipeline.validation import require_storable
@@ -45,7 +45,7 @@ TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (InputError, 400), (StoreError, 503),
+    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (StoreError, 503),
 )
 
 
@@ -134,9 +134,13 @@ def all_routes(app: web.Application) -> list[Route]:
 def build_app(
     gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
     alert_secret: bytes | None = None, alert_window_s: int = 300, session_secret: bytes | None = None,
-    media_dir: Path = Path("var/media"), accounts: AccountService | None = None,
+    accounts: AccountService | None = None,
 ) -> web.Application:
-    """The API and the console. Without `session_secret` console sessions last only as long as the process."""
+    """The API and the console. Without `session_secret` console sessions last only as long as the process.
+
+    `max_body_bytes` bounds JSON and form bodies; uploads (`POST /api/v1/media`, the compose form)
+    are streamed into the gateway's media store and bounded by its per-kind limits instead.
+    """
     app = web.Application(middlewares=[security_headers, errors_middleware], client_max_size=max_body_bytes)
     app[GATEWAY] = gateway
     if accounts is not None:  # without it, the account handlers build one over the gateway
@@ -154,5 +158,5 @@ def build_app(
     app.router.add_get("/api/v1/metrics", metrics_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
-    mount_console(app, secret=session_secret or secrets.token_bytes(32), media_dir=media_dir)
+    mount_console(app, secret=session_secret or secrets.token_bytes(32))
     return app

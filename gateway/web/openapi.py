@@ -25,7 +25,14 @@ _BODIES: dict[str, dict[str, Any]] = {
     "Reason": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
     "Resolve": {"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}},
     "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
+    "MediaUpload": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "JPEG, PNG, GIF or WebP (5 MB) or MP4/MOV (512 MB), typed by content"}}},
 }
+_BODY_TYPES = {"Alert": "application/xml", "MediaUpload": "multipart/form-data"}
+_STORED_MEDIA = {"type": "object", "required": ["id", "kind", "content_type", "size", "sha256"], "properties": {
+    "id": {"type": "string"}, "kind": {"type": "string", "enum": ["image", "video"]},
+    "content_type": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"}}}
 
 _ERROR = {"type": "object", "required": ["error", "message"], "properties": {
     "error": {"type": "string"}, "message": {"type": "string"},
@@ -37,7 +44,7 @@ _ERROR = {"type": "object", "required": ["error", "message"], "properties": {
 def _schemas() -> dict[str, Any]:
     message = TypeAdapter(Message).json_schema(ref_template="#/components/schemas/{model}")
     defs = message.pop("$defs", {})
-    return {"Message": message, **defs, **_BODIES, "Error": _ERROR}
+    return {"Message": message, **defs, **_BODIES, "StoredMedia": _STORED_MEDIA, "Error": _ERROR}
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -60,8 +67,11 @@ def _operation(route: Route) -> dict[str, Any]:
                                  ("422", "blocked by policy checks"))},
         },
     }
+    if route.body == "MediaUpload":
+        op["responses"]["201"] = {"description": "stored", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/StoredMedia"}}}}
     if route.body:
-        media = "application/xml" if route.body == "Alert" else "application/json"
+        media = _BODY_TYPES.get(route.body, "application/json")
         op["requestBody"] = {"required": route.body != "Approve", "content": {
             media: {"schema": {"$ref": f"#/components/schemas/{route.body}"}}}}
     return op

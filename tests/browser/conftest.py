@@ -75,7 +75,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         for name, role in USERS.items():
             await runtime.store.ensure_user(name, role, actor="test")
             await runtime.store.set_password(name, password_hash, actor="test")
-        runner = web.AppRunner(build_app(runtime.gateway, media_dir=tmp_path / "media"), access_log=None)
+        runner = web.AppRunner(build_app(runtime.gateway), access_log=None)
         await runner.setup()
         port = _free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()

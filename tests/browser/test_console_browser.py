@@ -182,3 +182,25 @@ async def test_operator_publishes_a_held_alert_and_dismisses_a_restricted_one(br
     assert await staff.get_by_role("link", name="要確認の防災情報").count() == 0
     response = await staff.goto(served.url + "/console/alerts")
     assert response is not None and response.status == 403
+
+
+async def test_staff_uploads_an_image_and_the_approver_sees_its_thumbnail(browser: Any, served: Served) -> None:
+    from tests.mediafiles import FIXTURE_MEDIA
+
+    staff = await signed_in(browser, served, "sato")
+    await compose(staff, served, CLEAN)
+    assert await staff.get_by_label("またはパス（var/media/…）").count() == 0  # no server paths to type
+    await staff.locator("#image_file_0").set_input_files(str(FIXTURE_MEDIA / "city.png"))
+    await staff.locator("#image_alt_0").fill("小平市役所の外観")
+    await staff.locator(".post p.media").filter(has_text="小平市役所の外観").wait_for()
+    await staff.get_by_role("button", name="提出する").click()
+    await staff.wait_for_url("**/console/messages/*")
+    message_id = staff.url.rsplit("/", 1)[1]
+
+    approver = await signed_in(browser, served, "suzuki")
+    await approver.goto(served.url + "/console/approvals")
+    thumb = approver.locator(f"article:has(#m-{message_id}) img.thumb")
+    await thumb.wait_for()
+    assert await thumb.get_attribute("alt") == "小平市役所の外観"
+    assert await thumb.evaluate("img => img.complete && img.naturalWidth") == 8  # the 8x8 PNG, served by id
+    await screenshot(approver, "12-approval-thumbnail")

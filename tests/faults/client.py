@@ -26,6 +26,7 @@ class Submission:
     accounts: tuple[str, ...]
     message_id: str | None = None
     approved: bool = False
+    media: list[dict[str, Any]] = field(default_factory=list)  # message media items (ids from POST /media)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Client:
         """One attempt; the Idempotency-Key makes a repeat after a kill return the first submission."""
         body = {"municipality": sub.municipality, "accounts": list(sub.accounts), "category": "emergency",
                 "priority": "emergency", "text": marker_text(sub.marker)}
+        if sub.media:
+            body["media"] = sub.media
         response = self._call("POST", "/api/v1/messages", self.staff, json=body,
                               headers={"Idempotency-Key": f"fault-{sub.marker}"})
         if response is None or response.status_code >= 500:

@@ -303,7 +303,9 @@ def _datetimes() -> st.SearchStrategy[Any]:
 def _media() -> st.SearchStrategy[Any]:
     item = st.fixed_dictionaries(
         {"kind": _or_junk(st.sampled_from(["image", "video"])), "path": _or_junk(st.text(max_size=40))},
-        optional={"alt_text": _or_junk(st.text(max_size=40)), "url": _or_junk(st.text(max_size=40))},
+        optional={"alt_text": _or_junk(st.text(max_size=40)), "url": _or_junk(st.text(max_size=40)),
+                  # ids from POST /media: well-formed but unknown, or malformed
+                  "id": _or_junk(st.sampled_from(["0" * 32, "f" * 32, "../" + "0" * 29, "A" * 32]))},
     )
     return st.lists(_or_junk(item), max_size=3)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.media import MediaStore
 from gateway.models import Platform, Role
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.dispatch import Dispatcher
@@ -52,6 +54,7 @@ class Harness:
     clock: Clock
     adapters: dict[Platform, FakeAdapter]
     policies: Policies
+    media: MediaStore
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -69,13 +72,14 @@ def engine() -> CheckEngine:
 
 
 def build_gateway(store: SqlStore, policies: Policies, engine: CheckEngine, clock: Clock,
-                  adapters: dict[Platform, FakeAdapter]) -> Gateway:
+                  adapters: dict[Platform, FakeAdapter], media: MediaStore | None = None) -> Gateway:
     retry = RetryPolicy(base_seconds=5, max_seconds=600, max_attempts=3)
     dispatcher = Dispatcher(store=store, policies=policies, adapters=adapters, retry=retry, routine_workers=2,
                             emergency_workers=1, lease_seconds=60, poll_seconds=0.05, clock=clock, worker_id="t1")
     reconciler = Reconciler(store, policies, adapters, settle_seconds=30)
+    media = media or MediaStore(Path(tempfile.mkdtemp(prefix="gateway-media-")))
     return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, clock=clock, housekeeping_seconds=0.05)
+                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=0.05)
 
 
 # Tuesday 2026-11-24 10:00 JST: office hours in every seed city (Monday 11-23 is 勤労感謝の日).
@@ -83,14 +87,17 @@ OFFICE_HOURS = datetime(2026, 11, 24, 10, 0, tzinfo=JST)
 
 
 @pytest.fixture
-async def harness(database_url: str, policies: Policies, engine: CheckEngine) -> AsyncIterator[Harness]:
+async def harness(database_url: str, policies: Policies, engine: CheckEngine,
+                  tmp_path: Path) -> AsyncIterator[Harness]:
     clock = Clock(OFFICE_HOURS)
+    media = MediaStore(tmp_path / "media")
     await upgrade_async(database_url)
     store = await open_store(database_url, clock=clock)
     adapters = fake_adapters()
     for actor in (STAFF, STAFF2, APPROVER, APPROVER2, ALERTS, OPERATOR):
         await store.ensure_user(actor.name, actor.role, actor="test")
     try:
-        yield Harness(build_gateway(store, policies, engine, clock, adapters), store, clock, adapters, policies)
+        yield Harness(build_gateway(store, policies, engine, clock, adapters, media), store, clock, adapters, policies,
+                      media)
     finally:
         await store.aclose()

@@ -6,7 +6,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -28,8 +27,9 @@ from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 from gateway.settings import FacebookSettings
+from tests.mediafiles import FIXTURE_MEDIA, fixture_store
 
-MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+MEDIA = FIXTURE_MEDIA
 MAIN, OTHER = "kodaira_facebook", "zushi_facebook"
 LINK = "https://www.city.kodaira.tokyo.jp/kurashi/001.html"
 KEY = IdempotencyKey("0" * 32)
@@ -49,7 +49,7 @@ def _message(text: str = "市民まつりを開催します。", **kwargs: objec
 
 
 def _image(name: str, alt: str | None) -> Media:
-    return Media(kind=MediaKind.IMAGE, path=str(MEDIA / name), alt_text=alt)
+    return Media(kind=MediaKind.IMAGE, path=name, alt_text=alt)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Env:
 
     def adapter_with(self, creds: dict[str, dict[str, str]], base_url: str | None = None) -> FacebookAdapter:
         settings = FacebookSettings(base_url=base_url or self.server.base_url, timeout_s=0.5)
-        return FacebookAdapter(settings, StaticCredentials(creds), ACCOUNTS)
+        return FacebookAdapter(settings, StaticCredentials(creds), ACCOUNTS, media=fixture_store())
 
     def posts(self, account: str = MAIN) -> list[dict[str, object]]:
         return [p.as_dict() for p in self.state.live_posts(FB, account)]
@@ -71,7 +71,7 @@ async def env() -> AsyncIterator[Env]:
     state = sandbox_state_for({MAIN: FB, OTHER: FB, "kodaira_youtube": Platform.YOUTUBE})
     async with SandboxServer(state, platforms=[FB], shutdown_timeout=0.1) as server:
         adapter = FacebookAdapter(FacebookSettings(base_url=server.base_url, timeout_s=0.5),
-                                  StaticCredentials(server.credentials()), ACCOUNTS)
+                                  StaticCredentials(server.credentials()), ACCOUNTS, media=fixture_store())
         try:
             yield Env(state, server, adapter)
         finally:
@@ -239,18 +239,19 @@ async def test_connection_refused_is_retryable(env: Env) -> None:
 
 
 async def test_missing_photo_file_is_permanent(env: Env) -> None:
-    post = env.adapter.render(_message(media=[Media(kind=MediaKind.IMAGE, path="/nonexistent/a.png")]),
+    post = env.adapter.render(_message(media=[Media(kind=MediaKind.IMAGE, path="nonexistent.png")]),
                               ACCOUNTS[MAIN])
     with pytest.raises(PermanentError) as caught:
         await env.adapter.publish(post, KEY)
     assert caught.value.code == "media_missing"
+    assert env.posts() == []
 
 
 # -- render -----------------------------------------------------------------------------------
 
 
 def test_render_keeps_images_fits_alt_text_and_drops_video(env: Env) -> None:
-    media = [_image("city.png", "説" * 1500), Media(kind=MediaKind.VIDEO, path=str(MEDIA / "clip.mp4"))]
+    media = [_image("city.png", "説" * 1500), Media(kind=MediaKind.VIDEO, path="clip.mp4")]
     post = env.adapter.render(_message(link=LINK, media=media), ACCOUNTS[MAIN])
     [part] = post.parts
     assert [m.kind for m in part.media] == [MediaKind.IMAGE]

@@ -27,12 +27,14 @@ from gateway.errors import (
     RetryableError,
     UncertainError,
 )
+from gateway.media import MediaStore
 from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart
 from gateway.policy import Account
 from gateway.sandbox import x as x_sandbox
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 from gateway.settings import XSettings
+from tests.mediafiles import fixture_store
 
 MAIN, THREAD = "kodaira_x", "kodaira_mayor_x"
 LINK = "https://www.city.kodaira.tokyo.jp/kurashi/001.html"
@@ -53,6 +55,7 @@ class Env:
     adapter: XAdapter
     base_url: str
     session: aiohttp.ClientSession
+    media: MediaStore
     # (method, path, status, headers) of every answer the adapter's session received
     seen: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
 
@@ -61,11 +64,11 @@ class Env:
 
     def adapter_with(self, creds: dict[str, dict[str, str]]) -> XAdapter:
         return XAdapter(XSettings(base_url=self.base_url, timeout_s=0.5), StaticCredentials(creds), ACCOUNTS,
-                        session=self.session)
+                        media=self.media, session=self.session)
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
     state = SandboxState({MAIN: Platform.X, THREAD: Platform.X, "kodaira_line": Platform.LINE})
     app = web.Application()
     x_sandbox.install(app, state)
@@ -81,9 +84,10 @@ async def env() -> AsyncIterator[Env]:
     session = aiohttp.ClientSession(trace_configs=[trace])
     base_url = str(server.make_url("")).rstrip("/")
     creds = {a: sandbox_credentials(a, Platform.X) for a in ACCOUNTS}
+    media = MediaStore(tmp_path / "media")
     adapter = XAdapter(XSettings(base_url=base_url, timeout_s=0.5), StaticCredentials(creds), ACCOUNTS,
-                       session=session)
-    yield Env(state, adapter, base_url, session, seen)
+                       media=media, session=session)
+    yield Env(state, adapter, base_url, session, media, seen)
     await adapter.aclose()
     await session.close()
     await server.close()
@@ -98,10 +102,9 @@ async def _publish(env: Env, message: Message, account: str = MAIN) -> Any:
     return await env.adapter.publish(post, KEY)
 
 
-def _image(tmp_path: Path, name: str, alt: str | None) -> Media:
-    path = tmp_path / name
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + name.encode() * 50)
-    return Media(kind=MediaKind.IMAGE, path=str(path), alt_text=alt)
+def _image(env: Env, name: str, alt: str | None) -> Media:
+    stored = env.media.add(b"\x89PNG\r\n\x1a\n" + name.encode() * 50)
+    return Media(kind=MediaKind.IMAGE, id=stored.id, alt_text=alt)
 
 
 # --- success paths -------------------------------------------------------------------------------
@@ -116,9 +119,9 @@ async def test_text_post(env: Env) -> None:
     assert receipt.platform is Platform.X and receipt.account == MAIN
 
 
-async def test_images_with_alt_text_set_before_the_post(env: Env, tmp_path: Path) -> None:
-    media = (_image(tmp_path, "a.png", "市役所の外観"), _image(tmp_path, "b.png", "会場の地図"),
-             _image(tmp_path, "c.png", None))
+async def test_images_with_alt_text_set_before_the_post(env: Env) -> None:
+    media = (_image(env, "a.png", "市役所の外観"), _image(env, "b.png", "会場の地図"),
+             _image(env, "c.png", None))
     await _publish(env, _message("写真で見る市役所", media=media))
     [post] = env.state.live_posts(Platform.X, MAIN)
     assert [m["alt_text"] for m in post.media] == ["市役所の外観", "会場の地図", None]
@@ -129,15 +132,15 @@ async def test_images_with_alt_text_set_before_the_post(env: Env, tmp_path: Path
     assert max(i for i, p in enumerate(paths) if p == "/2/media/metadata") < paths.index("/2/tweets")
 
 
-async def test_video_chunked_upload(env: Env, tmp_path: Path) -> None:
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(bytes(range(256)) * 14)  # 3,584 bytes
+async def test_video_chunked_upload(env: Env) -> None:
+    env.media.root.mkdir(parents=True)  # a file an operator put in the store, named by its path
+    (env.media.root / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 14)  # 3,596 bytes
     env.adapter.media_chunk_bytes = 1000
-    media = (Media(kind=MediaKind.VIDEO, path=str(video), alt_text="防災訓練の様子"),)
+    media = (Media(kind=MediaKind.VIDEO, path="clip.mp4", alt_text="防災訓練の様子"),)
     await _publish(env, _message("防災訓練の動画です", media=media))
     [post] = env.state.live_posts(Platform.X, MAIN)
     assert post.media == [{"media_id": post.media[0]["media_id"], "kind": "video", "media_type": "video/mp4",
-                           "size": 3584, "alt_text": "防災訓練の様子"}]
+                           "size": 3596, "alt_text": "防災訓練の様子"}]
     paths = [path for _, _, _, path in env.state.requests]
     assert sum(p.endswith("/append") for p in paths) == 4
     assert sum(p.endswith("/finalize") for p in paths) == 1
@@ -282,7 +285,7 @@ async def test_connection_refused_is_retryable(env: Env) -> None:
     url = str(closed.make_url("")).rstrip("/")
     await closed.close()
     creds = {MAIN: sandbox_credentials(MAIN, Platform.X)}
-    adapter = XAdapter(XSettings(base_url=url, timeout_s=0.5), StaticCredentials(creds), ACCOUNTS)
+    adapter = XAdapter(XSettings(base_url=url, timeout_s=0.5), StaticCredentials(creds), ACCOUNTS, media=env.media)
     try:
         with pytest.raises(RetryableError) as caught:
             await _publish(SimpleNamespace(adapter=adapter), _message("届かない投稿"))  # type: ignore[arg-type]
@@ -346,10 +349,10 @@ async def test_oauth2_bearer_user_token(env: Env) -> None:
 # --- render (pure) -------------------------------------------------------------------------------
 
 
-def test_render_limits_media_to_four_images_or_one_video(tmp_path: Path) -> None:
+def test_render_limits_media_to_four_images_or_one_video() -> None:
     images = tuple(Media(kind=MediaKind.IMAGE, path=f"{i}.png") for i in range(6))
     video = Media(kind=MediaKind.VIDEO, path="v.mp4")
-    adapter = XAdapter(XSettings(), StaticCredentials({}), ACCOUNTS)
+    adapter = XAdapter(XSettings(), StaticCredentials({}), ACCOUNTS, media=fixture_store())
     truncate = adapter.render(_message("写真", media=images), ACCOUNTS[MAIN])
     assert [len(p.media) for p in truncate.parts] == [4]
     thread = adapter.render(_message("写真", media=images), ACCOUNTS[THREAD])
@@ -389,7 +392,7 @@ async def test_form_urlencoded_bodies_are_signed(env: Env) -> None:
 
 
 def test_truncate_keeps_a_link_that_sat_inside_the_text() -> None:
-    adapter = XAdapter(XSettings(), StaticCredentials({}), ACCOUNTS)
+    adapter = XAdapter(XSettings(), StaticCredentials({}), ACCOUNTS, media=fixture_store())
     post = adapter.render(_message(f"詳細は {LINK} をご覧ください。" + "市" * 300, LINK), ACCOUNTS[MAIN])
     [part] = post.parts
     assert part.text.count(LINK) == 1 and part.text.endswith("…\n" + LINK)

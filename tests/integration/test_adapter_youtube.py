@@ -6,7 +6,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,9 @@ from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 from gateway.settings import YoutubeSettings
+from tests.mediafiles import FIXTURE_MEDIA, fixture_store
 
-MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+MEDIA = FIXTURE_MEDIA
 VIDEO = MEDIA / "clip.mp4"  # 600 KiB: three 256 KiB chunks
 MAIN, PRIVATE = "atsugi_youtube", "atsugi_live_youtube"
 LINK = "https://www.city.atsugi.kanagawa.jp/event/1.html"
@@ -57,9 +57,9 @@ ACCOUNTS = {MAIN: _account(MAIN, "unlisted"), PRIVATE: _account(PRIVATE, "privat
 
 
 def _message(text: str = "市長が市民まつりの開会を宣言しました。", *, video: bool = True, **kwargs: Any) -> Message:
-    media = [{"kind": "image", "path": str(MEDIA / "city.png"), "alt_text": "会場"}]
+    media = [{"kind": "image", "path": "city.png", "alt_text": "会場"}]
     if video:
-        media.append({"kind": "video", "path": str(VIDEO)})
+        media.append({"kind": "video", "path": VIDEO.name})
     return Message.model_validate(
         {"municipality": "atsugi", "category": "event", "text": text, "media": media, **kwargs}
     )
@@ -73,7 +73,8 @@ class Env:
 
     def adapter_with(self, creds: dict[str, dict[str, str]], base_url: str | None = None) -> YoutubeAdapter:
         settings = YoutubeSettings(base_url=base_url or self.server.base_url, timeout_s=0.5)
-        return YoutubeAdapter(settings, StaticCredentials(creds), ACCOUNTS, chunk_size=CHUNK_UNIT)
+        return YoutubeAdapter(settings, StaticCredentials(creds), ACCOUNTS, media=fixture_store(),
+                              chunk_size=CHUNK_UNIT)
 
     def posts(self, account: str = MAIN) -> list[Any]:
         return self.state.live_posts(YT, account)
@@ -91,7 +92,8 @@ async def env() -> AsyncIterator[Env]:
     state = sandbox_state_for({MAIN: YT, PRIVATE: YT, "atsugi_facebook": Platform.FACEBOOK})
     async with SandboxServer(state, platforms=[YT], shutdown_timeout=0.1) as server:
         adapter = YoutubeAdapter(YoutubeSettings(base_url=server.base_url, timeout_s=0.5),
-                                 StaticCredentials(server.credentials()), ACCOUNTS, chunk_size=CHUNK_UNIT)
+                                 StaticCredentials(server.credentials()), ACCOUNTS, media=fixture_store(),
+                                 chunk_size=CHUNK_UNIT)
         try:
             yield Env(state, server, adapter)
         finally:
@@ -274,15 +276,16 @@ async def test_connection_refused_is_retryable(env: Env) -> None:
 
 
 async def test_missing_video_file_is_permanent(env: Env) -> None:
-    message = _message(video=False, media=[{"kind": "video", "path": "/nonexistent/v.mp4"}])
+    message = _message(video=False, media=[{"kind": "video", "path": "nonexistent.mp4"}])
     with pytest.raises(PermanentError) as caught:
         await env.publish(message)
     assert caught.value.code == "media_missing"
+    assert env.calls("POST") == []  # refused before any upload session was opened
 
 
 def test_chunk_size_must_be_a_multiple_of_256_kib() -> None:
     with pytest.raises(ValueError, match="256 KiB"):
-        YoutubeAdapter(YoutubeSettings(), StaticCredentials({}), ACCOUNTS, chunk_size=300_000)
+        YoutubeAdapter(YoutubeSettings(), StaticCredentials({}), ACCOUNTS, media=fixture_store(), chunk_size=300_000)
 
 
 def test_uploads_go_to_the_configured_root(env: Env) -> None:
@@ -290,6 +293,6 @@ def test_uploads_go_to_the_configured_root(env: Env) -> None:
     from gateway.adapters.youtube import _discovery_doc
 
     assert f'"rootUrl": "{env.server.base_url}/"' in _discovery_doc(env.server.base_url)
-    media: list[Media] = [Media(kind=MediaKind.VIDEO, path=str(VIDEO))]
+    media: list[Media] = [Media(kind=MediaKind.VIDEO, path=VIDEO.name)]
     assert env.adapter.render(_message(video=False, media=[m.model_dump() for m in media]),
                               ACCOUNTS[MAIN]).skip_reason is None

@@ -14,6 +14,7 @@ from gateway.web.api import ROUTES
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.integration.conftest import Harness
+from tests.mediafiles import PNG
 
 MESSAGE = {"municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"],
            "text": "小平市民まつりを中央公園で開催します。ぜひお越しください。"}
@@ -107,7 +108,8 @@ async def test_bad_input_gets_field_reasons_and_stores_nothing(
 
 
 async def test_policy_block_is_422_with_findings(api: Api, harness: Harness) -> None:
-    body = {**MESSAGE, "media": [{"kind": "image", "path": "var/media/a.jpg"}]}
+    image = harness.media.add(PNG)  # a real image without alt text: the checks block it
+    body = {**MESSAGE, "media": [{"kind": "image", "id": image.id}]}
     response = await api.client.post("/api/v1/messages", data=json.dumps(body), headers=api.headers(Role.STAFF))
     assert response.status == 422
     findings = (await response.json())["findings"]

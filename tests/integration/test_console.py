@@ -18,6 +18,7 @@ from gateway.models import MessageState
 from gateway.web.app import build_app
 from gateway.web.console.passwords import hash_password
 from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
+from tests.mediafiles import PNG
 
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
@@ -29,7 +30,7 @@ FORM = {"municipality": "kodaira", "category": "event", "accounts": "kodaira_x",
 async def app(harness: Harness, tmp_path: Path) -> web.Application:
     for actor in (STAFF, APPROVER, APPROVER2, OPERATOR):
         await harness.store.set_password(actor.name, PASSWORD_HASH, actor="test")
-    return build_app(harness.gateway, media_dir=tmp_path / "media")
+    return build_app(harness.gateway)
 
 
 @pytest.fixture
@@ -202,24 +203,93 @@ async def test_staff_sees_accounts_without_actions(client: TestClient) -> None:
     assert refused.status == 403
 
 
-async def test_image_upload_is_saved_under_a_safe_name(client: TestClient, tmp_path: Path, harness: Harness) -> None:
+async def test_image_upload_goes_into_the_media_store(client: TestClient, harness: Harness) -> None:
     token = await login(client, STAFF.name)
     form = aiohttp.FormData({**FORM, "csrf": token, "idempotency_key": "img", "image_alt_0": "会場の地図"})
-    form.add_field("image_file_0", b"\x89PNG\r\n\x1a\nfake", filename="../../etc/passwd.png", content_type="image/png")
+    form.add_field("image_file_0", PNG, filename="../../etc/passwd.jpg", content_type="image/jpeg")
     created = await client.post("/console/compose", data=form, allow_redirects=False)
     assert created.status == 303, await created.text()
     record = await harness.store.get_message(created.headers["Location"].rsplit("/", 1)[1])
     [media] = record.body.media
-    assert media.alt_text == "会場の地図"
-    saved = Path(media.path)
-    assert saved.parent == tmp_path / "media" and re.fullmatch(r"[0-9a-f]{32}\.png", saved.name)
-    assert saved.read_bytes().startswith(b"\x89PNG")
+    assert media.alt_text == "会場の地図" and media.path is None and media.id is not None
+    # Named by a random id, typed by its content (a PNG, whatever the file name and Content-Type said).
+    assert [p.name for p in harness.media.root.iterdir()] == [f"{media.id}.png"]
+    assert (harness.media.root / f"{media.id}.png").read_bytes() == PNG
 
 
-async def test_typed_media_path_cannot_escape(client: TestClient) -> None:
+async def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(client: TestClient, harness: Harness) -> None:
     token = await login(client, STAFF.name)
-    response = await client.post("/console/compose", data={**FORM, "csrf": token, "image_path_0": "../secret.jpg"})
-    assert response.status == 400 and "パスが正しくありません" in await response.text()
+    form = aiohttp.FormData({**FORM, "csrf": token, "image_alt_0": "地図"})
+    form.add_field("image_file_0", b"just some text, not a picture", filename="map.jpg", content_type="image/jpeg")
+    response = await client.post("/console/compose", data=form)
+    page = await response.text()
+    assert response.status == 400 and "画像1" in page and "対応していない形式" in page
+    assert await harness.store.list_messages() == []
+    assert not harness.media.root.exists() or list(harness.media.root.iterdir()) == []
+
+
+async def test_staff_cannot_name_a_server_path(client: TestClient, harness: Harness) -> None:
+    token = await login(client, STAFF.name)
+    page = await (await client.get("/console/compose")).text()
+    assert 'name="image_path_0"' not in page and 'name="video_path"' not in page
+    for forged in ("../credentials.enc", "/etc/passwd", "0" * 32):
+        response = await client.post("/console/compose", data={**FORM, "csrf": token, "image_id_0": forged,
+                                                                 "image_alt_0": "地図"})
+        assert response.status == 400, forged
+        assert "media[0].id" in await response.text()
+    assert await harness.store.list_messages() == []
+
+
+async def test_upload_before_the_csrf_token_is_refused(client: TestClient, harness: Harness) -> None:
+    await login(client, STAFF.name)
+    form = aiohttp.FormData()
+    form.add_field("image_file_0", PNG, filename="a.png", content_type="image/png")
+    for name, value in FORM.items():
+        form.add_field(name, value)
+    response = await client.post("/console/compose", data=form)
+    assert response.status == 403
+    assert not harness.media.root.exists() or list(harness.media.root.iterdir()) == []
+
+
+async def test_kept_upload_survives_a_refused_submit(client: TestClient, harness: Harness) -> None:
+    token = await login(client, STAFF.name)
+    form = aiohttp.FormData({**FORM, "csrf": token, "image_alt_0": ""})  # no alt text: blocked by the checks
+    form.add_field("image_file_0", PNG, filename="a.png", content_type="image/png")
+    response = await client.post("/console/compose", data=form)
+    assert response.status == 422
+    kept = re.search(r'name="image_id_0" value="([0-9a-f]{32})"', await response.text())
+    assert kept, "the uploaded image is offered again without a second upload"
+    retry = await client.post("/console/compose", data={**FORM, "csrf": token, "image_id_0": kept.group(1),
+                                                         "image_alt_0": "会場の地図"}, allow_redirects=False)
+    assert retry.status == 303, await retry.text()
+
+
+async def test_approver_sees_a_thumbnail_served_by_id_with_its_real_type(client: TestClient, app: web.Application,
+                                                                        harness: Harness) -> None:
+    async with TestClient(TestServer(app)) as staff:
+        token = await login(staff, STAFF.name)
+        form = aiohttp.FormData({**FORM, "csrf": token, "image_alt_0": "会場の地図"})
+        form.add_field("image_file_0", PNG, filename="poster.jpg", content_type="image/jpeg")
+        created = await staff.post("/console/compose", data=form, allow_redirects=False)
+        assert created.status == 303, await created.text()
+    message_id = created.headers["Location"].rsplit("/", 1)[1]
+    [media] = (await harness.store.get_message(message_id)).body.media
+    await login(client, APPROVER.name)
+    page = await (await client.get("/console/approvals")).text()
+    assert f'<img class="thumb" src="/console/media/{media.id}" alt="会場の地図"' in page
+    served = await client.get(f"/console/media/{media.id}")
+    assert served.status == 200 and served.content_type == "image/png"  # from the content, not ".jpg"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert await served.read() == PNG
+    for bad in ("f" * 32, "..%2F..%2Fgateway.db", "credentials.enc", media.id + ".png"):
+        assert (await client.get(f"/console/media/{bad}")).status == 404, bad
+
+
+async def test_media_route_needs_a_signed_in_reader(app: web.Application, harness: Harness) -> None:
+    stored = harness.media.add(PNG)
+    async with TestClient(TestServer(app)) as anonymous:
+        response = await anonymous.get(f"/console/media/{stored.id}", allow_redirects=False)
+        assert response.status == 303 and "/console/login" in response.headers["Location"]
 
 
 REVIEW_TEXT = "小平市民まつりを開催します。詳しくは https://bit.ly/abc123"

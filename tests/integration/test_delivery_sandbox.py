@@ -17,10 +17,9 @@ from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
 from gateway.service import Actor
 from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings, YoutubeSettings
+from tests.mediafiles import FIXTURE_MEDIA
 
 ROOT = Path(__file__).resolve().parents[2]
-VIDEO = ROOT / "tests" / "fixtures" / "media" / "clip.mp4"
-IMAGE = ROOT / "tests" / "fixtures" / "media" / "city.png"
 ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
 
 # One account per platform; emergency posts skip approval and office hours, so the test is about delivery.
@@ -50,7 +49,7 @@ async def runtime(sqlite_url: str, clock: ShiftedClock) -> AsyncIterator[Runtime
         database_url=sqlite_url, platforms="sandbox", config_dir=ROOT / "config" / "municipalities",
         x=XSettings(timeout_s=timeout), line=LineSettings(timeout_s=timeout),
         facebook=FacebookSettings(timeout_s=timeout), youtube=YoutubeSettings(timeout_s=timeout),
-        reconcile_after_seconds=0,
+        reconcile_after_seconds=0, media_dir=FIXTURE_MEDIA,
     )
     async with open_runtime(settings, start=False, clock=clock) as opened:
         await opened.store.ensure_user(ALERTS.name, ALERTS.role, actor="test")
@@ -62,7 +61,7 @@ async def deliver(rt: Runtime, platform: Platform, text: str = "【避難指示�
                               "accounts": [ACCOUNT[platform]], "text": text}
     if platform is Platform.YOUTUBE:
         fields.update(municipality="kodaira", category="tourism", priority="emergency", title="小平の紅葉",
-                      media=[{"kind": "video", "path": str(VIDEO)}])
+                      media=[{"kind": "video", "path": "clip.mp4"}])
     submitted = await rt.gateway.submit(parse_message(fields), ALERTS if platform is not Platform.YOUTUBE
                                         else Actor("admin", Role.ADMIN))
     if submitted.record.state.value == "pending_approval":
@@ -96,7 +95,7 @@ async def test_images_with_alt_text_reach_x_and_facebook(runtime: Runtime) -> No
         submitted = await runtime.gateway.submit(parse_message({
             "municipality": "kisarazu", "category": "emergency", "priority": "emergency",
             "accounts": [ACCOUNT[platform]], "text": "避難所の地図です。",
-            "media": [{"kind": "image", "path": str(IMAGE), "alt_text": "木更津市役所周辺の避難所を示した地図"}]}), ALERTS)
+            "media": [{"kind": "image", "path": "city.png", "alt_text": "木更津市役所周辺の避難所を示した地図"}]}), ALERTS)
         await runtime.gateway.dispatcher.drain()
         done = await runtime.store.get_delivery(submitted.deliveries[0].id)
         assert done.state is DeliveryState.SENT, done.error_text

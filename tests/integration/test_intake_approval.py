@@ -11,6 +11,7 @@ from gateway.errors import Forbidden, InputError, PolicyViolation
 from gateway.models import DeliveryState, Message, MessageState
 from gateway.pipeline.validation import parse_message
 from tests.integration.conftest import ALERTS, APPROVER, APPROVER2, STAFF, Harness
+from tests.mediafiles import PNG
 
 EVACUATION = "【避難指示】警戒レベル4 小平市全域に避難指示を発令しました。"
 
@@ -142,7 +143,7 @@ async def test_category_the_account_does_not_allow_is_blocked_with_clause(harnes
 
 async def test_image_without_alt_text_is_blocked(harness: Harness) -> None:
     with pytest.raises(PolicyViolation) as caught:
-        await harness.gateway.submit(msg(media=[{"kind": "image", "path": "var/media/a.jpg"}]), STAFF)
+        await harness.gateway.submit(msg(media=[{"kind": "image", "id": harness.media.add(PNG).id}]), STAFF)
     assert any(f.rule.startswith("accessibility") for f in caught.value.findings)
     assert await message_count(harness) == 0
 
@@ -153,7 +154,7 @@ def test_schema_problems_name_the_field_in_japanese() -> None:
                        "media": [{"kind": "image"}], "colour": "red", "not_before": "tomorrow"})
     fields = {p.field: p.message for p in caught.value.problems}
     assert "priority" in fields and "指定できない値" in fields["priority"]
-    assert "media[0].path" in fields and fields["media[0].path"] == "必須項目です"
+    assert "media[0].path" in fields and fields["media[0].path"].startswith("必須項目です")
     assert "colour" in fields and "不明な項目" in fields["colour"]
     assert "not_before" in fields
 

@@ -6,7 +6,6 @@ import importlib.util
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,8 +22,8 @@ from gateway.sandbox.app import SandboxServer, build_sandbox_app, sandbox_state_
 from gateway.sandbox.base import SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 from gateway.settings import FacebookSettings, YoutubeSettings
+from tests.mediafiles import fixture_store
 
-MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 FB_ACCOUNT, YT_ACCOUNT, QUIET = "kodaira_facebook", "kodaira_youtube", "zushi_facebook"
 KEY = IdempotencyKey("0" * 32)
 ACCOUNT_PLATFORMS = {FB_ACCOUNT: Platform.FACEBOOK, YT_ACCOUNT: Platform.YOUTUBE, QUIET: Platform.FACEBOOK}
@@ -62,9 +61,10 @@ async def env() -> AsyncIterator[Env]:
     server = SandboxServer(state, platforms=[Platform.FACEBOOK, Platform.YOUTUBE], shutdown_timeout=0.1)
     async with server, aiohttp.ClientSession() as http:
         creds = StaticCredentials(server.credentials())
-        facebook = FacebookAdapter(FacebookSettings(base_url=server.base_url, timeout_s=0.5), creds, ACCOUNTS)
+        facebook = FacebookAdapter(FacebookSettings(base_url=server.base_url, timeout_s=0.5), creds, ACCOUNTS,
+                                   media=fixture_store())
         youtube = YoutubeAdapter(YoutubeSettings(base_url=server.base_url, timeout_s=0.5), creds, ACCOUNTS,
-                                 chunk_size=CHUNK_UNIT)
+                                 media=fixture_store(), chunk_size=CHUNK_UNIT)
         try:
             yield Env(state, server, http, facebook, youtube)
         finally:
@@ -81,7 +81,7 @@ async def _post_facebook(env: Env, text: str = "お知らせです", **kwargs: A
 
 
 async def _post_youtube(env: Env, text: str = "動画のお知らせ") -> None:
-    message = _message(text, title="動画タイトル", media=[{"kind": "video", "path": str(MEDIA / "clip.mp4")}])
+    message = _message(text, title="動画タイトル", media=[{"kind": "video", "path": "clip.mp4"}])
     await env.youtube.publish(env.youtube.render(message, ACCOUNTS[YT_ACCOUNT]), KEY)
 
 
@@ -167,7 +167,7 @@ async def test_requests_are_recorded(env: Env) -> None:
 
 
 async def test_page_shows_posts_per_account_escaped(env: Env) -> None:
-    image = {"kind": "image", "path": str(MEDIA / "city.png"), "alt_text": "<b>太字</b>"}
+    image = {"kind": "image", "path": "city.png", "alt_text": "<b>太字</b>"}
     await _post_facebook(env, "<script>alert('x')</script> & 市役所", media=[image])
     await _post_youtube(env)
     async with env.http.get(env.url("/_sandbox/")) as resp:

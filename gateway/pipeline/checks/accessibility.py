@@ -27,7 +27,7 @@ def check(ctx: Prepared) -> list[Finding]:
         problem = _meaningless(media, ctx.lexicon.words("alt_text_generic"))
         if problem is not None:
             findings.append(ctx.finding("accessibility.alt_text", Severity.BLOCK, clause,
-                                        f"画像{index + 1}（{media.path}）: {problem}"))
+                                        f"画像{index + 1}（{media.label}）: {problem}"))
             continue
         findings.extend(_over_limits(ctx, index, media, clause))
     return findings
@@ -37,7 +37,7 @@ def _meaningless(media: Media, generic: frozenset[str]) -> str | None:
     alt = normalise(media.alt_text or "")[0].strip()
     if not alt:
         return "代替テキスト（画像の説明）がありません。画像に何が写っているかを文章で書いてください。"
-    if _FILE_NAME.match(alt) or _CAMERA_NAME.match(alt) or alt == media.path.rsplit("/", 1)[-1]:
+    if _FILE_NAME.match(alt) or _CAMERA_NAME.match(alt) or alt == media.label.rsplit("/", 1)[-1]:
         return f"代替テキスト「{media.alt_text}」はファイル名です。画像の内容を説明する文章にしてください。"
     core = _TRAILER.sub("", alt).lower()
     if core in generic or len(alt) < _MIN_CHARS:
@@ -54,7 +54,7 @@ def _over_limits(ctx: Prepared, index: int, media: Media, clause: str) -> list[F
         if limit is not None and length > limit:
             findings.append(ctx.finding(
                 "accessibility.alt_text_length", Severity.BLOCK, clause,
-                f"画像{index + 1}（{media.path}）: 代替テキストが{length}文字あり、"
+                f"画像{index + 1}（{media.label}）: 代替テキストが{length}文字あり、"
                 f"{account.platform.value} の上限{limit}文字を超えています。{limit}文字以内に短くしてください。",
                 account=account.id))
     return findings

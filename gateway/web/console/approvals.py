@@ -12,10 +12,12 @@ from gateway.store.base import MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.preview import platform_preview, segments
+from gateway.web.console.uploads import media_views
 
 
 def view_of(gw: Gateway, record: MessageRecord, viewer: Viewer) -> dict[str, Any]:
     return {"record": record, "segments": segments(record.body.text, record.check), "posts": posts_of(gw, record),
+            "media": media_views(record.body.media),
             "reviews": [f for f in record.check.findings if f.severity is Severity.REVIEW],
             "own": record.submitted_by == viewer.actor.name,
             "can_approve": viewer.can(APPROVERS) and record.submitted_by != viewer.actor.name

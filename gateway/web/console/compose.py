@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_request import FileField
 
 from gateway.errors import FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.validation import parse_message
 from gateway.service import Gateway
-from gateway.web.console.context import MEDIA_DIR, Viewer, render
+from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
 from gateway.web.console.preview import preview, segments
+from gateway.web.console.uploads import UploadForm, read_form
 
 CORRECTION_PREFIX = "【訂正】"
 IMAGE_ROWS = 4
-IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
-MAX_UPLOAD = 5 * 1024 * 1024
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
+# The form's file inputs and how staff see them named in a refusal.
+FILE_FIELDS = {**{f"image_file_{row}": f"画像{row + 1}" for row in range(IMAGE_ROWS)}, "video_file": "動画"}
 
 
 def message_from_fields(fields: dict[str, Any]) -> Message:
@@ -53,16 +50,9 @@ def _not_before(value: str) -> str | None:
                          [FieldProblem("not_before", "invalid", "日時を選び直してください")]) from None
 
 
-def safe_media_path(value: str) -> str:
-    if not _SAFE_PATH.match(value) or ".." in value or value.startswith("/"):
-        raise InputError("ファイルのパスが正しくありません",
-                         [FieldProblem("media", "invalid_path", "var/media/ 以下の相対パスを指定してください")])
-    return value
-
-
 async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     fields: dict[str, Any] = {"municipality": request.query.get("municipality", ""), "text": "",
-                              "category": request.query.get("category", ""), "accounts": []}
+                              "category": request.query.get("category", ""), "accounts": [], "images": []}
     original = request.query.get("correction_of")
     if original:
         record = await gw.store.get_message(original)
@@ -89,15 +79,16 @@ async def preview_json(request: web.Request, gw: Gateway, viewer: Viewer) -> web
 
 
 async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request, gw.media, viewer, FILE_FIELDS)
     fields = _fields_of(form)
     try:
-        fields["media"] = await _media_of(form, request.app[MEDIA_DIR])
+        if form.problems:
+            raise InputError("添付ファイルを受け付けられません", form.problems)
         message = message_from_fields(fields)
         submitted = await gw.submit(message, viewer.actor, source="console",
-                                    idempotency_key=str(form.get("idempotency_key") or "") or None)
+                                    idempotency_key=str(form.fields.get("idempotency_key") or "") or None)
     except PolicyViolation as exc:
-        findings = {"items": exc.findings, "segments": segments(str(fields.get("text", "")),
+        findings = {"entries": exc.findings, "segments": segments(str(fields.get("text", "")),
                                                                 _result_of(exc))}
         return _form(request, gw, viewer, fields, status=422, error=exc.message, findings=findings)
     except InputError as exc:
@@ -111,45 +102,30 @@ def _result_of(exc: PolicyViolation) -> Any:
     return CheckResult.of(list(exc.findings))
 
 
-def _fields_of(form: Any) -> dict[str, Any]:
+def _fields_of(form: UploadForm) -> dict[str, Any]:
     names = ("municipality", "category", "text", "title", "link", "priority", "not_before", "correction_of")
-    fields: dict[str, Any] = {name: str(form.get(name) or "") for name in names}
-    fields["accounts"] = [str(a) for a in form.getall("accounts", [])]
-    fields["video_path"] = str(form.get("video_path") or "")
+    fields: dict[str, Any] = {name: str(form.fields.get(name) or "") for name in names}
+    fields["accounts"] = [str(a) for a in form.fields.getall("accounts", [])]
+    fields["images"] = [_image_row(form, row) for row in range(IMAGE_ROWS)]
+    fields["video_id"] = _kept_or_uploaded(form, "video_file", "video_id", "video_drop")
+    fields["media"] = [{"kind": "image", "id": image["id"], "alt_text": image["alt_text"] or None}
+                       for image in fields["images"] if image["id"]]
+    if fields["video_id"]:
+        fields["media"].append({"kind": "video", "id": fields["video_id"]})
     return fields
 
 
-async def _media_of(form: Any, media_dir: Path) -> list[dict[str, Any]]:
-    media: list[dict[str, Any]] = []
-    for row in range(IMAGE_ROWS):
-        path = _image_path(form.get(f"image_file_{row}"), str(form.get(f"image_path_{row}") or ""), media_dir)
-        if path:
-            media.append({"kind": "image", "path": path, "alt_text": str(form.get(f"image_alt_{row}") or "") or None})
-    video = str(form.get("video_path") or "").strip()
-    if video:
-        media.append({"kind": "video", "path": safe_media_path(video)})
-    return media
+def _image_row(form: UploadForm, row: int) -> dict[str, str]:
+    """One image row: the file uploaded now, else the one kept from an earlier try (unless dropped)."""
+    media_id = _kept_or_uploaded(form, f"image_file_{row}", f"image_id_{row}", f"image_drop_{row}")
+    return {"id": media_id, "alt_text": str(form.fields.get(f"image_alt_{row}") or "")}
 
 
-def _image_path(upload: Any, typed: str, media_dir: Path) -> str | None:
-    if isinstance(upload, FileField) and upload.filename:
-        return save_upload(upload, media_dir)
-    return safe_media_path(typed.strip()) if typed.strip() else None
-
-
-def save_upload(upload: FileField, media_dir: Path) -> str:
-    """Save under a random name chosen here: the client's file name never reaches the file system."""
-    suffix = IMAGE_TYPES.get(upload.content_type)
-    if suffix is None:
-        raise InputError("画像は JPEG・PNG・GIF・WebP のいずれかにしてください",
-                         [FieldProblem("media", "unsupported_type", "JPEG・PNG・GIF・WebP のみ")])
-    data = upload.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise InputError("画像が大きすぎます（5MB まで）", [FieldProblem("media", "too_large", "5MB まで")])
-    media_dir.mkdir(parents=True, exist_ok=True)
-    target = media_dir / f"{secrets.token_hex(16)}{suffix}"
-    target.write_bytes(data)
-    return target.as_posix()
+def _kept_or_uploaded(form: UploadForm, file_field: str, id_field: str, drop_field: str) -> str:
+    stored = form.uploads.get(file_field)
+    if stored is not None and stored.id is not None:
+        return stored.id
+    return "" if form.fields.get(drop_field) else str(form.fields.get(id_field) or "").strip()
 
 
 def _dumps(value: Any) -> str:

@@ -23,7 +23,6 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 CODEC: web.AppKey[SessionCodec] = web.AppKey("console_codec", SessionCodec)
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("console_throttle", LoginThrottle)
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("console_jinja", jinja2.Environment)
-MEDIA_DIR: web.AppKey[Path] = web.AppKey("console_media", Path)
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,13 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
 
 
-def page(roles: frozenset[Role]) -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
-    """Wrap a console handler: sign-in, role check, CSRF on writes, errors as Japanese pages."""
+def page(roles: frozenset[Role], *, streamed_form: bool = False,
+         ) -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """Wrap a console handler: sign-in, role check, CSRF on writes, errors as Japanese pages.
+
+    With `streamed_form`, a multipart body is left unread for the handler, which must check CSRF
+    before it stores anything (`uploads.read_form` does).
+    """
     def wrap(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             viewer = await viewer_of(request)
@@ -86,7 +90,8 @@ def page(roles: frozenset[Role]) -> Callable[[Page], Callable[[web.Request], Awa
             try:
                 if not viewer.can(roles):
                     raise Forbidden("この画面・操作の権限がありません")
-                if request.method not in ("GET", "HEAD"):
+                streamed = streamed_form and request.content_type == "multipart/form-data"
+                if request.method not in ("GET", "HEAD") and not streamed:
                     await require_csrf(request, viewer)
                 return await handler(request, gateway_of(request), viewer)
             except GatewayError as exc:

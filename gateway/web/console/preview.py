@@ -63,8 +63,8 @@ def platform_preview(adapter: Adapter | None, message: Message, account: Account
 def post_json(post: Post) -> dict[str, Any]:
     return {
         "title": post.title, "link": post.link, "skip_reason": post.skip_reason,
-        "parts": [{"text": p.text, "media": [{"kind": m.kind.value, "path": m.path, "alt_text": m.alt_text}
-                                             for m in p.media]} for p in post.parts],
+        "parts": [{"text": p.text, "media": [{"kind": m.kind.value, "path": m.path, "id": m.id, "label": m.label,
+                                              "alt_text": m.alt_text} for m in p.media]} for p in post.parts],
     }
 
 

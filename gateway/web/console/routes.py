@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -11,11 +10,10 @@ from gateway.errors import GatewayError
 from gateway.models import Role
 from gateway.service import Gateway
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
-from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, held_alerts, login
+from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, held_alerts, login, uploads
 from gateway.web.console.context import (
     CODEC,
     JINJA,
-    MEDIA_DIR,
     STATIC,
     THROTTLE,
     Page,
@@ -31,8 +29,8 @@ from gateway.web.console.throttle import LoginThrottle
 
 PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("GET", "/console/compose", compose.compose_page, STAFF),
-    ("POST", "/console/compose", compose.submit, STAFF),
     ("POST", "/console/compose/preview", compose.preview_json, STAFF),
+    ("GET", "/console/media/{id}", uploads.serve, READERS),
     ("GET", "/console/approvals", approvals.queue, APPROVERS),
     ("GET", "/console/messages/{id}", approvals.message_page, READERS),
     ("POST", "/console/messages/{id}/approve", approvals.approve, APPROVERS),
@@ -73,12 +71,11 @@ def _guarded_logout(handler: Callable[[web.Request], Awaitable[web.StreamRespons
     return handle
 
 
-def mount(app: web.Application, *, secret: bytes, media_dir: Path) -> None:
+def mount(app: web.Application, *, secret: bytes) -> None:
     """Add the console's routes, static files and state to `app`; `/` redirects to the console."""
     app[CODEC] = SessionCodec(secret)
     app[THROTTLE] = LoginThrottle()
     app[JINJA] = environment()
-    app[MEDIA_DIR] = media_dir
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
     app.router.add_get("/console/", page(frozenset(Role))(home))
@@ -87,4 +84,6 @@ def mount(app: web.Application, *, secret: bytes, media_dir: Path) -> None:
     app.router.add_post("/console/logout", _guarded_logout(login.logout))
     for method, path, handler, roles in PAGES:
         app.router.add_route(method, path, page(roles)(handler))
+    # The compose form streams its files into the media store and checks CSRF in the stream itself.
+    app.router.add_post("/console/compose", page(STAFF, streamed_form=True)(compose.submit))
     app.router.add_static("/console/static/", STATIC)

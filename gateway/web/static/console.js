@@ -31,17 +31,25 @@
   }
 
   function formFields(form) {
+    // A file chosen but not sent yet has no id: the preview names it by a placeholder (it opens no file).
+    const kept = (name, drop) => {
+      const input = form.elements[name];
+      const dropped = form.elements[drop] && form.elements[drop].checked;
+      return input && !dropped ? input.value : "";
+    };
+    const item = (kind, file, id, placeholder, alt) => {
+      if (file && file.files.length) return { kind: kind, path: placeholder, alt_text: alt };
+      return id ? { kind: kind, id: id, alt_text: alt } : null;
+    };
     const media = [];
     for (let i = 0; form.elements["image_alt_" + i]; i++) {
-      const file = form.elements["image_file_" + i];
-      const path = form.elements["image_path_" + i].value.trim();
-      const alt = form.elements["image_alt_" + i].value;
-      if (file.files.length || path) {
-        media.push({ kind: "image", path: path || "var/media/upload-" + i, alt_text: alt || null });
-      }
+      const alt = form.elements["image_alt_" + i].value || null;
+      const image = item("image", form.elements["image_file_" + i], kept("image_id_" + i, "image_drop_" + i),
+        "upload-" + (i + 1), alt);
+      if (image) media.push(image);
     }
-    const video = form.elements.video_path.value.trim();
-    if (video) media.push({ kind: "video", path: video });
+    const video = item("video", form.elements.video_file, kept("video_id", "video_drop"), "upload-video", null);
+    if (video) media.push(video);
     const accounts = Array.from(form.querySelectorAll("input[name=accounts]:checked")).map((b) => b.value);
     const value = (name) => (form.elements[name] ? form.elements[name].value : "");
     return {
@@ -88,7 +96,7 @@
     post.parts.forEach((part) => {
       if (part.text) card.append(el("pre", { class: "part" }, part.text));
       part.media.forEach((m) => card.append(el("p", { class: "media" },
-        (m.kind === "video" ? "動画: " : "画像: ") + m.path + (m.alt_text ? "（代替テキスト: " + m.alt_text + "）" : ""))));
+        (m.kind === "video" ? "動画: " : "画像: ") + m.label + (m.alt_text ? "（代替テキスト: " + m.alt_text + "）" : ""))));
     });
     (post.problems || []).forEach((p) => card.append(el("p", { class: "error" }, p)));
     return card;
