@@ -1,4 +1,4 @@
-"""Console sign-in under attack (issue 12): concurrent guesses, shared office addresses.
+"""Console sign-in under attack (issue 12): concurrent guesses, shared office addresses, copied cookies.
 
 Each client here keeps no cookies of its own: every request names the cookies it sends, as an
 attacker replaying them would.
@@ -161,3 +161,34 @@ async def test_replicas_share_the_count(harness: Harness, database_url: str) -> 
         assert (await other.reserve_login(APPROVER.name, "203.0.113.7", LIMITS)).allowed
     finally:
         await other.aclose()
+
+
+# -- sessions ----------------------------------------------------------------------------------------
+
+async def test_a_copied_cookie_stops_working_after_logout(client: TestClient) -> None:
+    cookie = await session_cookie(client, STAFF.name)
+    home = await client.get("/console/", headers={"Cookie": f"kgw_session={cookie}"})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await home.text())
+    assert csrf and await page_with(client, cookie) == 200
+    out = await client.post("/console/logout", data={"csrf": csrf.group(1)},
+                            headers={"Cookie": f"kgw_session={cookie}"}, allow_redirects=False)
+    assert out.status == 303
+    assert await page_with(client, cookie) == 303  # the copy replayed after logout
+    assert await page_with(client, await session_cookie(client, STAFF.name)) == 200
+
+
+async def test_a_new_password_ends_copied_sessions(client: TestClient, harness: Harness) -> None:
+    cookie = await session_cookie(client, STAFF.name)
+    await harness.store.set_password(STAFF.name, hash_password("another long password"), actor="test")
+    assert await page_with(client, cookie) == 303
+
+
+async def test_disabling_a_user_ends_sessions_for_good(client: TestClient, harness: Harness) -> None:
+    cookie = await session_cookie(client, STAFF.name)
+    await harness.store.set_user_disabled(STAFF.name, True, actor="admin")
+    assert await page_with(client, cookie) == 303
+    await harness.store.set_user_disabled(STAFF.name, False, actor="admin")
+    assert await page_with(client, cookie) == 303  # enabled again, yet the old cookie stays dead
+    assert await page_with(client, await session_cookie(client, STAFF.name)) == 200
+    actions = [e.action for e in await harness.store.list_audit(actor="admin")]
+    assert actions == ["user.disabled", "user.enabled"]

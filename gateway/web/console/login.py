@@ -89,7 +89,7 @@ def _locked_page(request: web.Request, target: str, attempt: LoginAttempt, user:
 
 def _signed_in(request: web.Request, record: User, target: str) -> web.HTTPSeeOther:
     codec = request.app[CODEC]
-    session = codec.issue(record.name, record.password_hash, time.time())
+    session = codec.issue(record.name, record.password_hash, record.session_epoch, time.time())
     response = web.HTTPSeeOther(target)
     response.del_cookie(LOGIN_COOKIE, path="/console/login")
     response.set_cookie(COOKIE, codec.encode(session), max_age=LIFETIME_S, path="/", httponly=True,
@@ -98,9 +98,12 @@ def _signed_in(request: web.Request, record: User, target: str) -> web.HTTPSeeOt
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends the session on the server too: a copy of the cookie no longer signs anyone in."""
     viewer = await viewer_of(request)
     if viewer is not None:
         await require_csrf(request, viewer)
+        name = viewer.actor.name
+        await gateway_of(request).store.end_sessions(name, actor=name)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response
