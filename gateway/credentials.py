@@ -23,12 +23,18 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
 from gateway.errors import AuthError, FieldProblem, InputError
+from gateway.logs import register_secrets
 from gateway.models import Platform
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
 AccountCredentials = Mapping[str, SecretStr]
+
+
+def _masked_in_logs(fields: Mapping[str, str]) -> None:
+    """Have the logs mask these values wherever they appear (ids are not secrets, and stay readable)."""
+    register_secrets(value for name, value in fields.items() if not name.endswith("_id"))
 
 
 class CredentialSource(Protocol):
@@ -44,6 +50,8 @@ class StaticCredentials:
         self._by_account = {
             account: {k: SecretStr(v) for k, v in fields.items()} for account, fields in by_account.items()
         }
+        for fields in by_account.values():
+            _masked_in_logs(fields)
 
     def get(self, account_id: str) -> AccountCredentials:
         try:
@@ -57,6 +65,8 @@ class EnvironmentCredentials:
 
     def __init__(self, by_account: Mapping[str, Mapping[str, SecretStr]]) -> None:
         self._by_account = {account.lower(): dict(fields) for account, fields in by_account.items()}
+        for fields in by_account.values():
+            _masked_in_logs({k: v.get_secret_value() for k, v in fields.items()})
 
     def __repr__(self) -> str:
         return f"EnvironmentCredentials(accounts={sorted(self._by_account)})"
@@ -352,12 +362,15 @@ class EncryptedCredentialFile:
             document = json.loads(self._keys.decrypt(token))
             if document.get("version") != _FORMAT_VERSION:
                 raise ValueError("unknown version")
-            return {str(k): _Entry.from_json(v) for k, v in document["accounts"].items()}
+            entries = {str(k): _Entry.from_json(v) for k, v in document["accounts"].items()}
         except InvalidToken:
             raise self._undecryptable() from None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise InputError(f"{self.path}: 認証情報ファイルの内容が壊れています",
                              code="credentials_corrupt") from None
+        for entry in entries.values():
+            _masked_in_logs({k: v.get_secret_value() for k, v in entry.fields.items()})
+        return entries
 
     def _save(self, entries: Mapping[str, _Entry]) -> None:
         accounts = {k: e.to_json() for k, e in sorted(entries.items())}
