@@ -125,6 +125,7 @@ async def test_a_success_clears_only_its_own_users_failures(client: TestClient) 
     assert (await attempt(client, token, STAFF.name, PASSWORD)).status == 429
 
 
+@pytest.mark.usefixtures("keep_logging")
 async def test_gateway_user_unlock_clears_a_lockout(client: TestClient, database_url: str) -> None:
     token = await login_token(client)
     for i in range(LIMITS.per_user):
@@ -135,6 +136,7 @@ async def test_gateway_user_unlock_clears_a_lockout(client: TestClient, database
     assert (await attempt(client, token, STAFF.name, PASSWORD)).status == 303
 
 
+@pytest.mark.usefixtures("keep_logging")
 async def test_gateway_user_unlock_clears_an_address(client: TestClient, harness: Harness, database_url: str) -> None:
     token = await login_token(client)
     for i in range(LIMITS.per_address):  # a spray of names from the test client's address
