@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from gateway.errors import AuthError, FieldProblem, InputError
 from gateway.logs import register_secrets
 from gateway.models import Platform
+from gateway.private_files import PRIVATE_FILE, make_private_dir, tighten
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -203,6 +204,7 @@ def parse_keys(raw: str) -> MultiFernet:
 
 def _read_key_file(path: Path) -> str:
     try:
+        tighten(path)
         return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: 暗号鍵ファイルを読めません（{type(exc).__name__}）",
@@ -388,9 +390,9 @@ class EncryptedCredentialFile:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise read-modify-write between processes (CLI and server) on this host."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+b") as lock:
+        with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE), "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -425,7 +427,7 @@ def _require_text(**values: str) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write to a 0600 temp file beside `path`, fsync, then rename over it: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)

@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.private_files import make_private_dir, tighten
 from gateway.settings import Settings
 
 COOKIE = "kgw_session"
@@ -78,8 +79,9 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
 def load_or_create_secret(path: Path) -> bytes:
     """The server's session secret from `path`, created (0600) on first start."""
     if path.exists():
+        tighten(path)
         return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     secret = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
