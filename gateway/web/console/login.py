@@ -11,7 +11,7 @@ import time
 from aiohttp import web
 
 from gateway.models import storable_text_problem
-from gateway.store.base import LoginAttempt, User
+from gateway.store.base import LoginAttempt, Store, User
 from gateway.web.console.context import CODEC, THROTTLE, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.labels import JST
 from gateway.web.console.passwords import verify_password
@@ -57,24 +57,24 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
         return _login_page(request, target, status=403, error=EXPIRED, user=user)
     # Counted before the password is checked: concurrent guesses cannot pass the limit.
-    throttle = request.app[THROTTLE]
-    attempt = await throttle.reserve(user, request.remote)
+    throttle, store = request.app[THROTTLE], gateway_of(request).store
+    attempt = await throttle.reserve(store, user, request.remote)
     if not attempt.allowed:
         return _locked_page(request, target, attempt, user)
-    record = await _user_named(request, user)
+    record = await _user_named(store, user)
     stored_hash = record.password_hash if record is not None and not record.disabled else None
     # argon2 verification takes tens of milliseconds of CPU: keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, stored_hash, password)
     if not ok or record is None:
         return _login_page(request, target, status=401, error=WRONG, user=user)
-    await throttle.succeeded(attempt, user, request.remote)
+    await throttle.succeeded(store, attempt, user, request.remote)
     raise _signed_in(request, record, target)
 
 
-async def _user_named(request: web.Request, name: str) -> User | None:
+async def _user_named(store: Store, name: str) -> User | None:
     if not name or len(name) > MAX_NAME or storable_text_problem(name) is not None:
         return None  # no user has such a name; the password is still checked, against a dummy hash
-    return await gateway_of(request).store.get_user(name)
+    return await store.get_user(name)
 
 
 def _locked_page(request: web.Request, target: str, attempt: LoginAttempt, user: str) -> web.Response:

@@ -10,7 +10,6 @@ from aiohttp import web
 from gateway.errors import GatewayError
 from gateway.models import Role
 from gateway.service import Gateway
-from gateway.store.base import Store
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
 from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, held_alerts, login
 from gateway.web.console.context import (
@@ -74,16 +73,10 @@ def _guarded_logout(handler: Callable[[web.Request], Awaitable[web.StreamRespons
     return handle
 
 
-def _store_of(app: web.Application) -> Store:
-    from gateway.web.app import GATEWAY
-
-    return app[GATEWAY].store
-
-
 def mount(app: web.Application, *, secret: bytes, media_dir: Path) -> None:
     """Add the console's routes, static files and state to `app`; `/` redirects to the console."""
     app[CODEC] = SessionCodec(secret)
-    app[THROTTLE] = LoginThrottle(_store_of(app))
+    app[THROTTLE] = LoginThrottle()
     app[JINJA] = environment()
     app[MEDIA_DIR] = media_dir
     app.router.add_get("/", root)

@@ -20,16 +20,15 @@ MAX_ADDRESS = 64
 
 
 class LoginThrottle:
-    def __init__(self, store: Store, limits: LoginLimits | None = None) -> None:
-        self.store = store
+    def __init__(self, limits: LoginLimits | None = None) -> None:
         self.limits = limits or LoginLimits()
 
-    async def reserve(self, user: str, address: str | None) -> LoginAttempt:
+    async def reserve(self, store: Store, user: str, address: str | None) -> LoginAttempt:
         """Count the attempt as failed now, or refuse it (then check no password)."""
-        return await self.store.reserve_login(user_key(user), address_key(address), self.limits)
+        return await store.reserve_login(user_key(user), address_key(address), self.limits)
 
-    async def succeeded(self, attempt: LoginAttempt, user: str, address: str | None) -> None:
-        await self.store.login_succeeded(attempt, user_key(user), address_key(address))
+    async def succeeded(self, store: Store, attempt: LoginAttempt, user: str, address: str | None) -> None:
+        await store.login_succeeded(attempt, user_key(user), address_key(address))
 
 
 def user_key(user: str) -> str:
