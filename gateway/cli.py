@@ -102,6 +102,28 @@ def cmd_user(args: argparse.Namespace) -> int:
     return _with_store(args, run)
 
 
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    """Clear a console sign-in lockout: a user's failures, or everything from one address."""
+    if not args.user and not args.address:
+        raise InputError("--user NAME か --address ADDRESS を指定してください")
+    actor = f"cli:{getpass.getuser()}"
+
+    async def run(store: Any, settings: Settings) -> int:
+        cleared = await store.unlock_logins(actor=actor, user=args.user, address=args.address)
+        print(f"{_unlock_target(args.user, args.address)} のログイン制限を解除しました（失敗の記録 {cleared} 件）")
+        if not args.address:
+            print("  同じアドレスからの失敗が多すぎて制限されている場合は --address ADDRESS で解除してください")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def _unlock_target(user: str | None, address: str | None) -> str:
+    if user and address:
+        return f"アドレス {address} からの利用者 {user}"
+    return f"利用者 {user}" if user else f"アドレス {address}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.checkcli import check_command
 
@@ -326,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     uset = usub.add_parser("set-password", help="set a console user's password")
     uset.add_argument("--user", required=True)
     uset.set_defaults(func=cmd_user)
+    uunlock = usub.add_parser("unlock", help="clear a console sign-in lockout (failed passwords)")
+    uunlock.add_argument("--user", default=None, help="the user's failures, from every address")
+    uunlock.add_argument("--address", default=None, help="every attempt from this client address")
+    uunlock.set_defaults(func=cmd_user_unlock)
 
     check = sub.add_parser("check", help="outbound policy checks only")
     check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")

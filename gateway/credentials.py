@@ -23,12 +23,19 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
 from gateway.errors import AuthError, FieldProblem, InputError
+from gateway.logs import register_secrets
 from gateway.models import Platform
+from gateway.private_files import PRIVATE_FILE, make_private_dir, tighten
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
 AccountCredentials = Mapping[str, SecretStr]
+
+
+def _masked_in_logs(fields: Mapping[str, str]) -> None:
+    """Have the logs mask these values wherever they appear (ids are not secrets, and stay readable)."""
+    register_secrets(value for name, value in fields.items() if not name.endswith("_id"))
 
 
 class CredentialSource(Protocol):
@@ -44,6 +51,8 @@ class StaticCredentials:
         self._by_account = {
             account: {k: SecretStr(v) for k, v in fields.items()} for account, fields in by_account.items()
         }
+        for fields in by_account.values():
+            _masked_in_logs(fields)
 
     def get(self, account_id: str) -> AccountCredentials:
         try:
@@ -57,6 +66,8 @@ class EnvironmentCredentials:
 
     def __init__(self, by_account: Mapping[str, Mapping[str, SecretStr]]) -> None:
         self._by_account = {account.lower(): dict(fields) for account, fields in by_account.items()}
+        for fields in by_account.values():
+            _masked_in_logs({k: v.get_secret_value() for k, v in fields.items()})
 
     def __repr__(self) -> str:
         return f"EnvironmentCredentials(accounts={sorted(self._by_account)})"
@@ -193,6 +204,7 @@ def parse_keys(raw: str) -> MultiFernet:
 
 def _read_key_file(path: Path) -> str:
     try:
+        tighten(path)
         return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: 暗号鍵ファイルを読めません（{type(exc).__name__}）",
@@ -352,12 +364,15 @@ class EncryptedCredentialFile:
             document = json.loads(self._keys.decrypt(token))
             if document.get("version") != _FORMAT_VERSION:
                 raise ValueError("unknown version")
-            return {str(k): _Entry.from_json(v) for k, v in document["accounts"].items()}
+            entries = {str(k): _Entry.from_json(v) for k, v in document["accounts"].items()}
         except InvalidToken:
             raise self._undecryptable() from None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise InputError(f"{self.path}: 認証情報ファイルの内容が壊れています",
                              code="credentials_corrupt") from None
+        for entry in entries.values():
+            _masked_in_logs({k: v.get_secret_value() for k, v in entry.fields.items()})
+        return entries
 
     def _save(self, entries: Mapping[str, _Entry]) -> None:
         accounts = {k: e.to_json() for k, e in sorted(entries.items())}
@@ -375,9 +390,9 @@ class EncryptedCredentialFile:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise read-modify-write between processes (CLI and server) on this host."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+b") as lock:
+        with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE), "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -412,7 +427,7 @@ def _require_text(**values: str) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write to a 0600 temp file beside `path`, fsync, then rename over it: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)

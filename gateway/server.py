@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from gateway.logs import configure_logging
+from gateway.private_files import secure_var
 from gateway.runtime import open_runtime
 from gateway.settings import Settings
 from gateway.store.engine import redacted
@@ -27,6 +28,7 @@ async def _until_stopped() -> None:
 
 async def serve(settings: Settings) -> int:
     configure_logging(settings.log_level)
+    secure_var(settings)
     async with open_runtime(settings) as runtime:
         secret = settings.alert_hmac_secret.get_secret_value().encode() if settings.alert_hmac_secret else None
         app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes, alert_secret=secret,

@@ -7,6 +7,7 @@ PostgreSQL variants are skipped, or fail when GATEWAY_REQUIRE_PG=1.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -98,6 +99,18 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
         yield opened
     finally:
         await opened.aclose()
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """Put the root logger back after a test that runs the CLI (whose `main` configures logging)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 # -- CI guard: a run that silently skipped PostgreSQL must fail --------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gateway.models import (
@@ -102,6 +102,29 @@ class User:
     created_at: datetime
     password_hash: str | None = None
     disabled: bool = False
+    session_epoch: int = 0  # signed into console cookies; moved on to end every older session
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """How many failed sign-ins the console accepts within `window` before it refuses to check more."""
+
+    per_user: int = 5  # of one user name from one address
+    per_address: int = 30  # from one address, whatever the names (a city office shares one address)
+    window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A sign-in attempt, counted as failed until `login_succeeded`; or, refused, when to retry."""
+
+    id: int | None  # None: refused, nothing counted
+    retry_at: datetime | None = None
+    retry_after: timedelta = timedelta(0)
+
+    @property
+    def allowed(self) -> bool:
+        return self.id is not None
 
 
 @dataclass(frozen=True)
@@ -257,9 +280,45 @@ class Store(Protocol):
         """The user a live (unexpired, unrevoked) token belongs to."""
         ...
 
+    async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
+        """Revoke a token (audit `token.revoked`); False when it was unknown or already revoked."""
+        ...
+
+    @property
+    def auth_generation(self) -> int:
+        """Moves on whenever this store revokes a token or disables a user: caches of token look-ups
+        made before are stale."""
+        ...
+
     # -- console ----------------------------------------------------------------------------
     async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
-        """Store a user's password hash (audit `user.password_set`); NotFound for an unknown user."""
+        """Store a user's password hash and end the user's console sessions (audit `user.password_set`);
+        NotFound for an unknown user."""
+        ...
+
+    async def set_user_disabled(self, name: str, disabled: bool, *, actor: str) -> None:
+        """Disable (or enable again) a user; either ends the user's console sessions (audit
+        `user.disabled` / `user.enabled`). NotFound for an unknown user."""
+        ...
+
+    async def end_sessions(self, name: str, *, actor: str) -> None:
+        """End every console session of the user issued so far (sign-out; audit `user.signed_out`)."""
+        ...
+
+    async def reserve_login(self, user: str, address: str, limits: LoginLimits) -> LoginAttempt:
+        """Count a sign-in attempt as failed before its password is checked, in one transaction with
+        the check of `limits`; refused (nothing counted) when the user from this address, or the
+        address, has reached them."""
+        ...
+
+    async def login_succeeded(self, attempt: LoginAttempt, user: str, address: str) -> None:
+        """The attempt was right: uncount it, and clear the user's failures from this address (they
+        still count against the address)."""
+        ...
+
+    async def unlock_logins(self, *, actor: str, user: str | None = None, address: str | None = None) -> int:
+        """Clear a user's failed sign-ins (from every address), or every attempt from an address (audit
+        `user.unlocked`); the number of attempts cleared."""
         ...
 
     # -- account states and hijack alerts ---------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from gateway.errors import InputError
+from gateway.private_files import create_private_file, tighten
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -48,13 +49,18 @@ def redacted(url: str) -> str:
 
 
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the directory of a SQLite file so a fresh checkout can start without setup."""
+    """Create the directory (0700) and the file (0600) of a SQLite database so a fresh checkout can
+    start without setup and nobody else can read the ledger; an existing file readable by others is
+    tightened. SQLite gives its -wal and -shm files the database file's mode."""
     database = make_url(normalize_url(url)).database
     if not database or database == ":memory:" or "mode=memory" in url:
         # Every pooled connection would see its own empty database (and migrations another one).
         raise InputError("SQLite のメモリデータベースは使えません。ファイルのパスを指定してください")
     if not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        create_private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten(path.with_name(path.name + suffix))
 
 
 def create_engine(url: str, *, pooled: bool = True, pool_size: int = PG_POOL_SIZE) -> AsyncEngine:

@@ -223,6 +223,23 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255)),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Signed into each console session cookie: moving it on ends every session issued before.
+    sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Console sign-in attempts inside the throttle's window (store/logins.py). A row is written before the
+# password is checked and deleted when it was right; `cleared` failures count against the address only.
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("user_name", sa.String(128), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("cleared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_login_attempts_address_at", "address", "at"),
+    sa.Index("ix_login_attempts_user_name", "user_name"),
+    sa.Index("ix_login_attempts_at", "at"),
 )
 
 tokens = sa.Table(

@@ -15,7 +15,8 @@ another process holds SQLite's write lock the transaction does not block the loo
 
 Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `delivery.released`, `delivery.claimed`, `delivery.<new state>`, `account.paused`,
-`user.created`, `user.role_changed`, `token.created`, `token.revoked`, `account.stopped`,
+`user.created`, `user.role_changed`, `user.password_set`, `user.disabled`, `user.enabled`,
+`user.signed_out`, `user.unlocked`, `token.created`, `token.revoked`, `account.stopped`,
 `account.resumed`, `credentials.rotated`, `account.hijack_suspected`, `account.hijack_resolved`,
 plus whatever callers pass to `audit()`.
 """
@@ -50,7 +51,7 @@ from gateway.models import (
     Role,
     storable_text_problem,
 )
-from gateway.store import claim, rows, schema
+from gateway.store import claim, logins, rows, schema
 from gateway.store.base import (
     AccountPause,
     AccountState,
@@ -58,6 +59,8 @@ from gateway.store.base import (
     HeldAlert,
     HijackAlert,
     LedgerPost,
+    LoginAttempt,
+    LoginLimits,
     MessageRecord,
     NewDelivery,
     NewHeldAlert,
@@ -284,6 +287,7 @@ class SqlStore:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._stops: tuple[float, dict[str, str]] | None = None  # (read at, stops): see stopped_accounts
         self._stops_generation = 0
+        self._auth_generation = 0  # see auth_generation
 
     @property
     def engine(self) -> AsyncEngine:
@@ -1029,7 +1033,7 @@ class SqlStore:
                 to_state=role.value, detail={"user": name},
             )])
             return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
-                        disabled=user.disabled)
+                        disabled=user.disabled, session_epoch=user.session_epoch)
 
         return await self._write(ensure)
 
@@ -1066,7 +1070,7 @@ class SqlStore:
 
     @_shielded
     async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
-        """Revoke a token (not part of the Store protocol yet); False when it was unknown or revoked."""
+        """Revoke a token; False when it was unknown or already revoked."""
         now = self._clock()
         query = (sa.update(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))
                  .values(revoked=True).returning(tokens.c.user))
@@ -1080,22 +1084,71 @@ class SqlStore:
             )])
             return True
 
-        return await self._write(revoke)
+        try:
+            return await self._write(revoke)
+        finally:
+            self._auth_generation += 1  # even on an error: it may have committed
+
+    @property
+    def auth_generation(self) -> int:
+        """Moves on when this store revokes a token or disables a user (see `web.auth.TokenCache`)."""
+        return self._auth_generation
 
     # -- console ----------------------------------------------------------------------------
 
     @_shielded
     async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
+        await self._update_user(name, {"password_hash": password_hash}, actor=actor, action="user.password_set")
+
+    @_shielded
+    async def set_user_disabled(self, name: str, disabled: bool, *, actor: str) -> None:
+        action = "user.disabled" if disabled else "user.enabled"
+        try:
+            await self._update_user(name, {"disabled": disabled}, actor=actor, action=action)
+        finally:
+            self._auth_generation += 1
+
+    @_shielded
+    async def end_sessions(self, name: str, *, actor: str) -> None:
+        await self._update_user(name, {}, actor=actor, action="user.signed_out")
+
+    async def _update_user(self, name: str, values: Mapping[str, Any], *, actor: str, action: str) -> None:
+        """Change the user's row, moving its session epoch on (every console session so far ends)."""
         now = self._clock()
-        query = sa.update(users).where(users.c.name == name).values(password_hash=password_hash)
+        query = (sa.update(users).where(users.c.name == name)
+                 .values(**values, session_epoch=users.c.session_epoch + 1))
 
         def store(conn: Connection) -> None:
             if conn.execute(query).rowcount == 0:
                 raise NotFound(f"利用者が見つかりません: {name}")
-            self._add_audit(conn, [rows.audit_values(at=now, actor=actor, action="user.password_set",
-                                                     detail={"user": name})])
+            self._add_audit(conn, [rows.audit_values(at=now, actor=actor, action=action, detail={"user": name})])
 
         await self._write(store)
+
+    @_shielded
+    async def reserve_login(self, user: str, address: str, limits: LoginLimits) -> LoginAttempt:
+        now = self._clock()
+        return await self._write(lambda conn: logins.reserve(conn, user=user, address=address, now=now,
+                                                             limits=limits))
+
+    @_shielded
+    async def login_succeeded(self, attempt: LoginAttempt, user: str, address: str) -> None:
+        if attempt.id is None:
+            raise ValueError("a refused attempt cannot succeed")
+        attempt_id = attempt.id
+        await self._write(lambda conn: logins.succeeded(conn, attempt_id=attempt_id, user=user, address=address))
+
+    @_shielded
+    async def unlock_logins(self, *, actor: str, user: str | None = None, address: str | None = None) -> int:
+        now = self._clock()
+
+        def unlock(conn: Connection) -> int:
+            cleared = logins.unlock(conn, user=user, address=address)
+            self._add_audit(conn, [rows.audit_values(at=now, actor=actor, action="user.unlocked",
+                                                     detail={"user": user, "address": address, "cleared": cleared})])
+            return cleared
+
+        return await self._write(unlock)
     # -- account states and hijack alerts -------------------------------------------------------
 
     @_shielded

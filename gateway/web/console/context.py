@@ -59,7 +59,8 @@ async def viewer_of(request: web.Request) -> Viewer | None:
     if session is None:
         return None
     user = await gateway_of(request).store.get_user(session.user)
-    if user is None or user.disabled or fingerprint(user.password_hash) != session.fingerprint:
+    if (user is None or user.disabled or user.session_epoch != session.epoch
+            or fingerprint(user.password_hash) != session.fingerprint):
         return None
     return Viewer(Actor(user.name, user.role), session)
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import secrets
 import time
 
 from aiohttp import web
 
+from gateway.models import storable_text_problem
+from gateway.store.base import LoginAttempt, Store, User
 from gateway.web.console.context import CODEC, THROTTLE, gateway_of, render, require_csrf, viewer_of
+from gateway.web.console.labels import JST
 from gateway.web.console.passwords import verify_password
 from gateway.web.console.session import COOKIE, LIFETIME_S
-from gateway.web.console.throttle import WINDOW_S, keys_for
+from gateway.web.console.throttle import MAX_NAME
 
-LOCKED = f"ログインの失敗が続いたため、{WINDOW_S // 60}分間ログインできません。時間をおいてやり直してください"
+LOCKED = ("ログインの失敗が続いたため、{at}（約{minutes}分後）までログインできません。その後にやり直してください。"
+          "急ぐときは管理者に解除を依頼してください")
 WRONG = "利用者名またはパスワードが正しくありません"
 EXPIRED = "ログイン画面の有効期限が切れました。もう一度入力してください"
 LOGIN_COOKIE = "kgw_login"
@@ -51,30 +56,54 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
         return _login_page(request, target, status=403, error=EXPIRED, user=user)
-    keys = keys_for(user, request.remote)
-    throttle = request.app[THROTTLE]
-    if throttle.locked(keys, time.time()):
-        return _login_page(request, target, status=429, error=LOCKED, user=user)
-    record = await gateway_of(request).store.get_user(user) if user else None
+    # Counted before the password is checked: concurrent guesses cannot pass the limit.
+    throttle, store = request.app[THROTTLE], gateway_of(request).store
+    attempt = await throttle.reserve(store, user, request.remote)
+    if not attempt.allowed:
+        return _locked_page(request, target, attempt, user)
+    record = await _user_named(store, user)
     stored_hash = record.password_hash if record is not None and not record.disabled else None
     # argon2 verification takes tens of milliseconds of CPU: keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, stored_hash, password)
     if not ok or record is None:
-        throttle.fail(keys, time.time())
         return _login_page(request, target, status=401, error=WRONG, user=user)
-    throttle.succeed(keys)
+    await throttle.succeeded(store, attempt, user, request.remote)
+    raise _signed_in(request, record, target)
+
+
+async def _user_named(store: Store, name: str) -> User | None:
+    if not name or len(name) > MAX_NAME or storable_text_problem(name) is not None:
+        return None  # no user has such a name; the password is still checked, against a dummy hash
+    return await store.get_user(name)
+
+
+def _locked_page(request: web.Request, target: str, attempt: LoginAttempt, user: str) -> web.Response:
+    """Refused without checking the password; says when to try again."""
+    seconds = max(1, math.ceil(attempt.retry_after.total_seconds()))
+    at = attempt.retry_at.astimezone(JST).strftime("%H時%M分") if attempt.retry_at else "しばらく"
+    response = _login_page(request, target, status=429, user=user,
+                           error=LOCKED.format(at=at, minutes=math.ceil(seconds / 60)))
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _signed_in(request: web.Request, record: User, target: str) -> web.HTTPSeeOther:
     codec = request.app[CODEC]
+    session = codec.issue(record.name, record.password_hash, record.session_epoch, time.time())
     response = web.HTTPSeeOther(target)
     response.del_cookie(LOGIN_COOKIE, path="/console/login")
-    response.set_cookie(COOKIE, codec.encode(codec.issue(record.name, record.password_hash, time.time())),
-                        max_age=LIFETIME_S, path="/", httponly=True, samesite="Strict", secure=request.secure)
-    raise response
+    response.set_cookie(COOKIE, codec.encode(session), max_age=LIFETIME_S, path="/", httponly=True,
+                        samesite="Strict", secure=request.secure)
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends the session on the server too: a copy of the cookie no longer signs anyone in."""
     viewer = await viewer_of(request)
     if viewer is not None:
         await require_csrf(request, viewer)
+        name = viewer.actor.name
+        await gateway_of(request).store.end_sessions(name, actor=name)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response

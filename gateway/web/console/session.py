@@ -1,9 +1,12 @@
-"""Console sessions: a signed cookie (HMAC-SHA256) carrying user, role, expiry and the CSRF token.
+"""Console sessions: a signed cookie (HMAC-SHA256) carrying user, expiry, the CSRF token and the
+user's session epoch.
 
-Nothing is stored server-side, so several processes share sessions through the secret alone.
-The cookie also carries a fingerprint of the password hash: setting a new password ends every
-older session. Every request re-reads the user, so a disabled user or changed role takes effect
-at once.
+Every request re-reads the user, whose row holds the only server-side state: its session epoch.
+Sign-out, a new password and disabling the user move the epoch on, which ends every cookie issued
+before, copies included (a cookie alone cannot be withdrawn from a browser that kept it). The cookie
+also carries a fingerprint of the password hash, so that a password set outside the store's
+`set_password` still ends older sessions. Several processes share sessions through the secret and
+the database.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.private_files import make_private_dir, tighten
 from gateway.settings import Settings
 
 COOKIE = "kgw_session"
@@ -29,6 +33,7 @@ class Session:
     expires: float
     csrf: str
     fingerprint: str
+    epoch: int
 
 
 def fingerprint(password_hash: str | None) -> str:
@@ -41,13 +46,13 @@ class SessionCodec:
             raise ValueError("session secret must be at least 32 bytes")
         self._secret = secret
 
-    def issue(self, user: str, password_hash: str | None, now: float) -> Session:
+    def issue(self, user: str, password_hash: str | None, epoch: int, now: float) -> Session:
         return Session(user=user, expires=now + LIFETIME_S, csrf=secrets.token_urlsafe(24),
-                       fingerprint=fingerprint(password_hash))
+                       fingerprint=fingerprint(password_hash), epoch=epoch)
 
     def encode(self, session: Session) -> str:
         payload = json.dumps({"u": session.user, "e": session.expires, "c": session.csrf,
-                              "f": session.fingerprint}, separators=(",", ":")).encode()
+                              "f": session.fingerprint, "g": session.epoch}, separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sign(body)}"
 
@@ -58,7 +63,7 @@ class SessionCodec:
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
             session = Session(user=str(data["u"]), expires=float(data["e"]), csrf=str(data["c"]),
-                              fingerprint=str(data["f"]))
+                              fingerprint=str(data["f"]), epoch=int(data["g"]))
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.expires > now else None
@@ -74,8 +79,9 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
 def load_or_create_secret(path: Path) -> bytes:
     """The server's session secret from `path`, created (0600) on first start."""
     if path.exists():
+        tighten(path)
         return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     secret = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

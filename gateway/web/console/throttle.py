@@ -1,43 +1,42 @@
-"""Login throttling: after 5 failures within 15 minutes, a user name or client address is locked.
+"""Login throttling: failures count per (user name, client address), with a higher cap per address.
 
-In memory per process; behind several replicas an attacker gets at most 5 tries per replica,
-which argon2's cost already makes slow.
+Five wrong passwords for one user from one address lock that user out from that address for 15
+minutes; thirty failures from one address, whatever the names, lock the address (a city office
+signs in from one address, so one person's typos must not lock out the others). An attempt is
+counted before its password is checked, so concurrent guesses cannot pass the limit; a right
+password uncounts only its own user's failures from that address. The counts live in the database
+(`store/logins.py`): every replica shares them and `gateway user unlock` clears them.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+import hashlib
 
-MAX_FAILURES = 5
-WINDOW_S = 15 * 60
+from gateway.models import storable_text_problem
+from gateway.store.base import LoginAttempt, LoginLimits, Store
+
+MAX_NAME = 128  # users.name
+MAX_ADDRESS = 64
 
 
-@dataclass
 class LoginThrottle:
-    max_failures: int = MAX_FAILURES
-    window_s: float = WINDOW_S
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    def __init__(self, limits: LoginLimits | None = None) -> None:
+        self.limits = limits or LoginLimits()
 
-    def locked(self, keys: tuple[str, ...], now: float) -> bool:
-        return any(len(self._recent(key, now)) >= self.max_failures for key in keys)
+    async def reserve(self, store: Store, user: str, address: str | None) -> LoginAttempt:
+        """Count the attempt as failed now, or refuse it (then check no password)."""
+        return await store.reserve_login(user_key(user), address_key(address), self.limits)
 
-    def fail(self, keys: tuple[str, ...], now: float) -> None:
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 10_000:  # bound memory under a spray of names
-            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window_s}
-
-    def succeed(self, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
+    async def succeeded(self, store: Store, attempt: LoginAttempt, user: str, address: str | None) -> None:
+        await store.login_succeeded(attempt, user_key(user), address_key(address))
 
 
-def keys_for(user: str, address: str | None) -> tuple[str, ...]:
-    return (f"user:{user}", f"addr:{address or '-'}")
+def user_key(user: str) -> str:
+    """The name as stored; one no user could have (too long, control characters) by its digest."""
+    if len(user) <= MAX_NAME and storable_text_problem(user) is None:
+        return user
+    return "#" + hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def address_key(address: str | None) -> str:
+    return (address or "-")[:MAX_ADDRESS]

@@ -1,0 +1,70 @@
+"""The console's sign-in throttle in the database, shared by every replica and the CLI.
+
+An attempt is a row written before the password is checked, in the same transaction that checks the
+limits, so that concurrent guesses are counted one after another and cannot pass them: on SQLite the
+write lock serialises that transaction, on PostgreSQL a transaction-scoped advisory lock per address
+does (every limit is counted within one address). A right password deletes its row and marks the
+user's earlier failures from that address `cleared`: they stop counting against that user, never
+against the address. Rows older than the window are deleted as attempts come in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.store.base import LoginAttempt, LoginLimits
+from gateway.store.schema import login_attempts
+
+# Advisory-lock namespace (PostgreSQL int4 key) for sign-ins from one address.
+_ADDRESS_LOCKS = 0x6B6F_0A01
+_T = login_attempts
+
+
+def reserve(conn: Connection, *, user: str, address: str, now: datetime, limits: LoginLimits) -> LoginAttempt:
+    """Count the attempt unless the user from `address`, or `address`, is at its limit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADDRESS_LOCKS, sa.func.hashtext(address))))
+    since = now - limits.window
+    conn.execute(sa.delete(_T).where(_T.c.at <= since))
+    recent = sa.select(_T.c.at).where(_T.c.address == address, _T.c.at > since).order_by(_T.c.at.desc())
+    by_user = conn.execute(recent.where(_T.c.user_name == user, _T.c.cleared.is_(False))
+                           .limit(limits.per_user)).scalars().all()
+    by_address = conn.execute(recent.limit(limits.per_address)).scalars().all()
+    lifts = [_lifts_at(times, limit, limits) for times, limit in ((by_user, limits.per_user),
+                                                                  (by_address, limits.per_address))]
+    retry_at = max((at for at in lifts if at is not None), default=None)
+    if retry_at is not None:
+        return LoginAttempt(id=None, retry_at=retry_at, retry_after=retry_at - now)
+    inserted = conn.execute(_T.insert().values(address=address, user_name=user, at=now, cleared=False)
+                            .returning(_T.c.id)).scalar_one()
+    return LoginAttempt(id=int(inserted))
+
+
+def _lifts_at(newest_first: Sequence[datetime], limit: int, limits: LoginLimits) -> datetime | None:
+    """When the oldest of the `limit` newest failures leaves the window; None when under the limit."""
+    if len(newest_first) < limit:
+        return None
+    return newest_first[limit - 1] + limits.window
+
+
+def succeeded(conn: Connection, *, attempt_id: int, user: str, address: str) -> None:
+    conn.execute(sa.delete(_T).where(_T.c.id == attempt_id))
+    conn.execute(sa.update(_T).where(_T.c.address == address, _T.c.user_name == user, _T.c.cleared.is_(False))
+                 .values(cleared=True))
+
+
+def unlock(conn: Connection, *, user: str | None, address: str | None) -> int:
+    """Clear the user's failures (they still count against their addresses), or drop an address's attempts."""
+    if address is not None:
+        query = sa.delete(_T).where(_T.c.address == address)
+        if user is not None:
+            query = query.where(_T.c.user_name == user)
+        return int(conn.execute(query).rowcount or 0)
+    if user is None:
+        raise ValueError("unlock needs a user or an address")
+    cleared = sa.update(_T).where(_T.c.user_name == user, _T.c.cleared.is_(False)).values(cleared=True)
+    return int(conn.execute(cleared).rowcount or 0)
