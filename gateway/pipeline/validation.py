@@ -37,8 +37,18 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     """`("media", 0, "alt_text")` -> `media[0].alt_text`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{shown_key(part)}" if out else shown_key(part))
     return out or "(本文)"
+
+
+SHOWN_KEY_CHARS = 100
+
+
+def shown_key(key: str) -> str:
+    """An object key as it may appear in an error: characters that cannot be shown (NUL, lone
+    surrogates, controls) as \\u escapes, and no longer than SHOWN_KEY_CHARS."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:SHOWN_KEY_CHARS])
+    return shown + "…" if len(key) > SHOWN_KEY_CHARS else shown
 
 
 def problems_from(exc: ValidationError) -> list[FieldProblem]:
@@ -67,7 +77,7 @@ def unstorable_text(value: Any, path: str = "") -> list[FieldProblem]:
     if isinstance(value, dict):
         problems = []
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
+            where = f"{path}.{shown_key(str(key))}" if path else shown_key(str(key))
             problems += unstorable_text(str(key), where) + unstorable_text(item, where)
         return problems
     if isinstance(value, list):

@@ -6,7 +6,6 @@ The table drives routing, the role checks and /openapi.json, so the three cannot
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +15,11 @@ from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState, Role, ascii_digits
-from gateway.pipeline.validation import parse_message, require_storable
+from gateway.pipeline.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
+from gateway.web.jsonio import dumps, loads_body
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
 
@@ -75,16 +75,7 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "text/json"):
         problem = FieldProblem("Content-Type", "unsupported_media_type", "application/json を指定してください")
         raise InputError("Content-Type は application/json にしてください", [problem])
-    raw = await request.read()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f"{exc.lineno}行 {exc.colno}文字目" if isinstance(exc, json.JSONDecodeError) else "文字コード"
-        raise InputError(f"JSONとして読めません（{where}）",
-                         [FieldProblem("(本文)", "invalid_json", f"JSONとして読めません（{where}）")],
-                         code="invalid_json") from exc
-    require_storable(data)
-    return data
+    return loads_body(await request.read())
 
 
 def _object_field(data: Any, name: str, kind: type) -> Any:
@@ -195,7 +186,7 @@ async def _post_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.St
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)
 
 
 def _alerts_api(name: str) -> Handler:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.models import MessageState
 from gateway.web.app import build_app
 from gateway.web.console.passwords import hash_password
+from tests.fuzz.apiclient import assert_secured
 from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
 
 PASSWORD = "correct horse battery"
@@ -305,3 +306,14 @@ def test_emergency_deliveries_are_pinned_on_top() -> None:
     rows = [delivery(1, Priority.EMERGENCY), delivery(2, Priority.NORMAL), delivery(3, Priority.HIGH),
             delivery(0, Priority.EMERGENCY)]
     assert [d.id for d in ordered(rows)] == ["d1", "d0", "d3", "d2"]
+
+
+@pytest.mark.parametrize("body", [b"[" * 500 + b"]" * 500, b'{"text": ' + b"9" * 5000 + b"}", b'{"\\ud800": 1}'],
+                         ids=["deep", "huge-int", "surrogate-key"])
+async def test_preview_refuses_hostile_json(client: TestClient, body: bytes) -> None:
+    token = await login(client, STAFF.name)
+    response = await client.post("/console/compose/preview", data=body, headers={
+        "X-CSRF-Token": token, "Accept": "application/json", "Content-Type": "application/json"})
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"] in ("too_deep", "number_too_long", "invalid_unicode")
+    assert_secured("/console/compose/preview", response.headers)

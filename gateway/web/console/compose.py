@@ -18,6 +18,7 @@ from gateway.service import Gateway
 from gateway.web.console.context import MEDIA_DIR, Viewer, render
 from gateway.web.console.labels import JST
 from gateway.web.console.preview import preview, segments
+from gateway.web.jsonio import dumps, loads_body
 
 CORRECTION_PREFIX = "【訂正】"
 IMAGE_ROWS = 4
@@ -81,7 +82,7 @@ def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, A
 
 
 async def preview_json(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    data = await request.json()
+    data = loads_body(await request.read())
     if not isinstance(data, dict):
         raise InputError("形式が正しくありません", [FieldProblem("(本文)", "not_an_object", "JSONオブジェクト")])
     message = message_from_fields(data)
@@ -153,6 +154,4 @@ def save_upload(upload: FileField, media_dir: Path) -> str:
 
 
 def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)
