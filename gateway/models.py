@@ -120,6 +120,21 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+MAX_ROW_ID = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER
+
+
+def row_id(text: str) -> int | None:
+    """A database row id (1..MAX_ROW_ID) written in 0-9, or None.
+
+    A larger number overflows the column type (PostgreSQL refuses the query), and `int` refuses
+    more than 4,300 digits outright, so the length is checked before converting.
+    """
+    if not ascii_digits(text) or len(text) > len(str(MAX_ROW_ID)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 def storable_text_problem(value: str) -> str | None:
     """Why no database row can hold `value` (NUL, lone surrogates), or None when it can.
 

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
-from gateway.models import ascii_digits
+from gateway.models import row_id
+from gateway.pipeline.validation import shown_key
 from gateway.service import Actor, Gateway
 from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
 
@@ -91,10 +92,10 @@ async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) ->
 
 
 async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not ascii_digits(raw):
-        raise NotFound(f"乗っ取り警告が見つかりません: {raw}")
-    alert = await service_for(request, gw).resolve_hijack(int(raw), actor.name, await _text(request, "note"))
+    alert_id = row_id(request.match_info["id"])
+    if alert_id is None:
+        raise NotFound(f"乗っ取り警告が見つかりません: {shown_key(request.match_info['id'])}")
+    alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, await _text(request, "note"))
     return web.json_response(hijack_json(alert), dumps=_dumps)
 
 

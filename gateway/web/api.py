@@ -154,7 +154,7 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "500")
-    if not ascii_digits(raw) or not 1 <= int(raw) <= 5000:
+    if not ascii_digits(raw) or len(raw) > 4 or not 1 <= int(raw) <= 5000:
         raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
     return int(raw)
 

@@ -19,7 +19,9 @@ translates encoding errors). Found by the fuzzers:
 
 Issue 12 ("hold every promise under attack"), all fixed at the web boundary:
 - A JSON body nested ~500 deep: a RecursionError in the walk that looks for unstorable text (500).
-- An integer of more than 4,300 digits: `json.loads` raises ValueError (500).
+- An integer of more than 4,300 digits: `json.loads` raises ValueError (500); so did `int()` of
+  such a `limit` or hijack alert id.
+- A hijack alert id of 2^63 or more: PostgreSQL refuses the bigint (503), SQLite's driver overflows (500).
 - NUL or a lone surrogate in a JSON key: refused, but the problem named the key as is, the error
   answer could not be encoded, and the client got aiohttp's plain-text 500 without security headers.
 """
@@ -203,6 +205,18 @@ async def test_lone_surrogate_or_nul_in_a_key_is_bad_input(api: Api, path: str, 
     payload = await _refused(api, path, role, body)
     assert payload["error"] in ("invalid_unicode", "nul_character")
     assert all(p["field"].isprintable() for p in payload["problems"]), payload["problems"]
+
+
+@pytest.mark.parametrize("alert_id", [str(2**63), str(2**64), "9" * 5000, "0"])
+async def test_hijack_alert_id_out_of_range_is_not_found(api: Api, alert_id: str) -> None:
+    payload = await _refused(api, f"/api/v1/hijack-alerts/{alert_id}/resolve", Role.OPERATOR, b'{"note": "x"}')
+    assert payload["error"] == "not_found"
+
+
+async def test_limit_with_thousands_of_digits_is_bad_input(api: Api) -> None:
+    response = await api.client.get(f"/api/v1/deliveries?limit={'9' * 5000}",
+                                    headers={"Authorization": f"Bearer {api.tokens[Role.STAFF]}"})
+    assert response.status == 400, await response.text()
 
 
 async def test_unexpected_error_is_json_with_security_headers(harness: Harness) -> None:

@@ -317,3 +317,11 @@ async def test_preview_refuses_hostile_json(client: TestClient, body: bytes) -> 
     assert response.status == 400, await response.text()
     assert (await response.json())["error"] in ("too_deep", "number_too_long", "invalid_unicode")
     assert_secured("/console/compose/preview", response.headers)
+
+
+@pytest.mark.parametrize("alert_id", [str(2**63), "9" * 5000])
+async def test_console_hijack_id_out_of_range_is_bad_input(client: TestClient, alert_id: str) -> None:
+    token = await login(client, OPERATOR.name)
+    response = await client.post(f"/console/hijack-alerts/{alert_id}/resolve", data={"csrf": token, "note": "確認"})
+    assert response.status == 400, await response.text()
+    assert "警告の番号" in await response.text()

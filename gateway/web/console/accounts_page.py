@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
-from gateway.models import ascii_digits
+from gateway.models import row_id
 from gateway.service import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
@@ -51,8 +51,8 @@ async def rotation(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Str
 
 
 async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not ascii_digits(raw):
+    alert_id = row_id(request.match_info["id"])
+    if alert_id is None:
         raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
-    await service_for(request, gw).resolve_hijack(int(raw), viewer.actor.name, await _reason(request, "note"))
+    await service_for(request, gw).resolve_hijack(alert_id, viewer.actor.name, await _reason(request, "note"))
     raise web.HTTPSeeOther("/console/accounts?notice=resolved")
