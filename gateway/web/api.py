@@ -19,6 +19,7 @@ from gateway.pipeline.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
+from gateway.web.fields import idempotency_key
 from gateway.web.jsonio import dumps, loads_body
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
@@ -90,10 +91,7 @@ def _object_field(data: Any, name: str, kind: type) -> Any:
 
 async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     message = parse_message(await read_json(request))
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 200):
-        raise InputError("Idempotency-Key は1〜200文字にしてください",
-                         [FieldProblem("Idempotency-Key", "invalid_idempotency_key", "1〜200文字にしてください")])
+    key = idempotency_key(request.headers.get("Idempotency-Key"))
     submitted = await gw.submit(message, actor, source="api", idempotency_key=key)
     deliveries = await gw.store.list_deliveries(message_id=submitted.record.id)
     body = message_json(submitted.record, deliveries)

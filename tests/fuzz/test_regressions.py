@@ -20,15 +20,20 @@ translates encoding errors). Found by the fuzzers:
 Issue 12 ("hold every promise under attack"), all fixed at the web boundary:
 - A JSON body nested ~500 deep: a RecursionError in the walk that looks for unstorable text (500).
 - An integer of more than 4,300 digits: `json.loads` raises ValueError (500); so did `int()` of
-  such a `limit` or hijack alert id.
+  such a `limit`, hijack alert id or alert signature time.
 - A hijack alert id of 2^63 or more: PostgreSQL refuses the bigint (503), SQLite's driver overflows (500).
 - NUL or a lone surrogate in a JSON key: refused, but the problem named the key as is, the error
   answer could not be encoded, and the client got aiohttp's plain-text 500 without security headers.
+- Header and cookie values that are not ASCII (bytes that are not UTF-8 arrive as lone
+  surrogates): the bearer token could not be hashed, and `hmac.compare_digest` raises on the
+  session cookie's signature, the CSRF field or header and the alert signature (500 each); such an
+  Idempotency-Key failed the INSERT (503).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +41,7 @@ import pytest
 
 from gateway.models import DeliveryState, Message, MessageState, Role
 from gateway.web.auth import create_token
-from tests.fuzz.apiclient import MESSAGE, Api, assert_fully_stored, assert_secured, ledger
+from tests.fuzz.apiclient import MESSAGE, Api, assert_fully_stored, assert_secured, ledger, raw_request
 from tests.integration.conftest import APPROVER, STAFF, Harness
 
 NUL, SURROGATE = "\u0000", "\ud800"
@@ -217,6 +222,46 @@ async def test_limit_with_thousands_of_digits_is_bad_input(api: Api) -> None:
     response = await api.client.get(f"/api/v1/deliveries?limit={'9' * 5000}",
                                     headers={"Authorization": f"Bearer {api.tokens[Role.STAFF]}"})
     assert response.status == 400, await response.text()
+
+
+# (Control characters in a header never reach the app: aiohttp's parser answers 400 itself.)
+@pytest.mark.parametrize("value", [b"Bearer \xff\xfe", b"Bearer kgw_\xe3\x81\x82", b"Bearer kgw_\xc3", b"\xff",
+                                   b"Bearer " + b"a" * 5000])
+async def test_malformed_authorization_is_unauthenticated(api: Api, value: bytes) -> None:
+    response = await raw_request(api.client, "GET", "/api/v1/deliveries", [b"Authorization: " + value])
+    assert response.status == 401, response.body[:300]
+    assert response.json()["error"] == "unauthenticated"
+    assert_secured("/api/v1/deliveries", response.headers)
+
+
+@pytest.mark.parametrize("key", [b"\xff", b"k\xc3", b"\xed\xa0\x80", b"k" * 201])
+async def test_malformed_idempotency_key_is_bad_input(api: Api, key: bytes) -> None:
+    before = await ledger(api.store)
+    token = api.tokens[Role.STAFF].encode()
+    response = await raw_request(api.client, "POST", "/api/v1/messages", [
+        b"Authorization: Bearer " + token, b"Content-Type: application/json", b"Idempotency-Key: " + key],
+        json.dumps(MESSAGE).encode())
+    assert response.status == 400, response.body[:300]
+    assert response.json()["problems"][0]["field"] == "Idempotency-Key"
+    assert_secured("/api/v1/messages", response.headers)
+    assert await ledger(api.store) == before
+
+
+@pytest.mark.parametrize("signature", [
+    "t={now},v1=あ".encode(), b"t={now},v1=\xff\xfe", b"t=" + b"9" * 5000 + b",v1=00", b"\xff",
+    b"t={now},v1=" + b"a" * 5000, "t=１２,v1=00".encode(),
+], ids=["japanese", "not-utf8", "long-time", "no-fields", "long-digest", "wide-digits"])
+async def test_malformed_alert_signature_is_refused(signed_api: Api, signature: bytes) -> None:
+    signature = signature.replace(b"{now}", str(int(time.time())).encode())  # inside the window: reach the compare
+    before = await ledger(signed_api.store)
+    token = signed_api.tokens[Role.ALERT_SYSTEM].encode()
+    response = await raw_request(signed_api.client, "POST", "/api/v1/alerts", [
+        b"Authorization: Bearer " + token, b"Content-Type: application/json", b"X-Koho-Signature: " + signature],
+        b"{}")
+    assert response.status == 401, response.body[:300]
+    assert response.json()["error"] == "bad_signature"
+    assert_secured("/api/v1/alerts", response.headers)
+    assert await ledger(signed_api.store) == before
 
 
 async def test_unexpected_error_is_json_with_security_headers(harness: Harness) -> None:

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import aiohttp
 import pytest
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.models import MessageState
 from gateway.web.app import build_app
 from gateway.web.console.passwords import hash_password
-from tests.fuzz.apiclient import assert_secured
+from tests.fuzz.apiclient import assert_secured, raw_request
 from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
 
 PASSWORD = "correct horse battery"
@@ -306,6 +307,52 @@ def test_emergency_deliveries_are_pinned_on_top() -> None:
     rows = [delivery(1, Priority.EMERGENCY), delivery(2, Priority.NORMAL), delivery(3, Priority.HIGH),
             delivery(0, Priority.EMERGENCY)]
     assert [d.id for d in ordered(rows)] == ["d1", "d0", "d3", "d2"]
+
+
+# -- issue 12: hostile cookies, CSRF values and JSON ----------------------------------------------
+
+def _session_cookie(client: TestClient) -> bytes:
+    [value] = [c.value for c in client.session.cookie_jar if c.key == "kgw_session"]
+    return value.encode()
+
+
+@pytest.mark.parametrize("cookie", ["kgw_session=あ.い".encode(), b"kgw_session=\xff.\xfe", b"kgw_session=abc.\xff",
+                                    "kgw_session=eyJ1Ijoic2F0byJ9.０１２".encode()])
+async def test_malformed_session_cookie_is_signed_out(client: TestClient, cookie: bytes) -> None:
+    page = await raw_request(client, "GET", "/console/deliveries", [b"Cookie: " + cookie])
+    assert page.status == 303 and page.headers["location"].startswith("/console/login"), page.body[:300]
+    assert_secured("/console/deliveries", page.headers)
+    stream = await raw_request(client, "GET", "/console/deliveries/events", [b"Cookie: " + cookie])
+    assert stream.status == 401 and stream.json()["error"] == "unauthenticated", stream.body[:300]
+    assert_secured("/console/deliveries/events", stream.headers)
+
+
+@pytest.mark.parametrize("field", ["csrf=%E3%81%82", "csrf=%FF", "csrf=%00"])
+async def test_malformed_login_csrf_is_an_expired_form(client: TestClient, field: str) -> None:
+    await client.get("/console/login")
+    [cookie] = [c.value for c in client.session.cookie_jar if c.key == "kgw_login"]
+    for login_cookie in (cookie.encode(), "あ".encode(), b"\xff"):
+        response = await raw_request(client, "POST", "/console/login", [
+            b"Cookie: kgw_login=" + login_cookie, b"Content-Type: application/x-www-form-urlencoded"],
+            f"user=sato&password=x&{field}".encode())
+        assert response.status == 403, response.body[:300]
+        assert "有効期限" in response.body.decode()
+        assert_secured("/console/login", response.headers)
+
+
+@pytest.mark.parametrize("token", ["あ".encode(), b"\xff\xfe", b"\xc3\x28"])
+async def test_malformed_csrf_header_or_field_is_forbidden(client: TestClient, harness: Harness, token: bytes) -> None:
+    await login(client, OPERATOR.name)
+    cookie = b"Cookie: kgw_session=" + _session_cookie(client)
+    by_header = await raw_request(client, "POST", "/console/accounts/kodaira_x/stop", [
+        cookie, b"X-CSRF-Token: " + token, b"Content-Type: application/x-www-form-urlencoded"], b"reason=x")
+    by_field = await raw_request(client, "POST", "/console/accounts/kodaira_x/stop", [
+        cookie, b"Content-Type: application/x-www-form-urlencoded"], b"reason=x&csrf=" + quote_from_bytes(token).encode())
+    for response in (by_header, by_field):
+        assert response.status == 403, response.body[:300]
+        assert "CSRF" in response.body.decode() and response.headers["content-type"].startswith("text/html")
+        assert_secured("/console/accounts/kodaira_x/stop", response.headers)
+    assert await harness.store.list_audit(action="account.stopped") == []
 
 
 @pytest.mark.parametrize("body", [b"[" * 500 + b"]" * 500, b'{"text": ' + b"9" * 5000 + b"}", b'{"\\ud800": 1}'],

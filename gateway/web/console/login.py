@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import secrets
 import time
 
@@ -11,7 +10,7 @@ from aiohttp import web
 
 from gateway.web.console.context import CODEC, THROTTLE, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.passwords import verify_password
-from gateway.web.console.session import COOKIE, LIFETIME_S
+from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import WINDOW_S, keys_for
 
 LOCKED = f"ログインの失敗が続いたため、{WINDOW_S // 60}分間ログインできません。時間をおいてやり直してください"
@@ -49,7 +48,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+    if not same_token(expected, str(form.get("csrf", ""))):
         return _login_page(request, target, status=403, error=EXPIRED, user=user)
     keys = keys_for(user, request.remote)
     throttle = request.app[THROTTLE]
