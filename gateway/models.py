@@ -7,6 +7,8 @@ body of `POST /api/v1/messages` and the input of `gateway check`.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -194,6 +196,14 @@ class Message(_Frozen):
     # Follow-ups: a correction (逗子 3-5(1)) or an alert update posts as a reply/correction of another.
     correction_of: str | None = Field(default=None, max_length=64)
     drill: bool = False
+
+
+def message_digest(message: Message) -> str:
+    """SHA-256 of the message's canonical JSON: sorted keys, defaults left out, so the same message
+    has the same digest however its JSON was written (key order, spacing, defaults spelled out)."""
+    canonical = json.dumps(message.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 class Finding(_Frozen):

@@ -87,6 +87,27 @@ async def test_idempotency_key_over_http(api: Api, harness: Harness) -> None:
     assert len(await harness.store.list_messages()) == 1
 
 
+async def test_idempotency_key_reused_with_another_body_is_409(api: Api, harness: Harness) -> None:
+    headers = api.headers(Role.STAFF, **{"Idempotency-Key": "abc-123"})
+    first = await api.client.post("/api/v1/messages", data=json.dumps(MESSAGE), headers=headers)
+    assert first.status == 201
+    other = {**MESSAGE, "text": "小平市民まつりは雨天のため中止します。"}
+    reused = await api.client.post("/api/v1/messages", data=json.dumps(other), headers=headers)
+    assert reused.status == 409, await reused.text()
+    payload = await reused.json()
+    assert payload["error"] == "idempotency_key_reused" and "Idempotency-Key" in payload["message"]
+    assert [p["field"] for p in payload["problems"]] == ["Idempotency-Key"]
+    assert "Idempotent-Replayed" not in reused.headers
+    # The same message written differently (key order, spacing, a default spelled out) is the same message.
+    same = json.dumps({"priority": "normal", **dict(reversed(list(MESSAGE.items())))}, indent=2)
+    replayed = await api.client.post("/api/v1/messages", data=same, headers=headers)
+    assert replayed.status == 200 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert (await replayed.json())["id"] == (await first.json())["id"]
+    [stored] = await harness.store.list_messages()
+    assert stored.body.text == MESSAGE["text"]
+    assert len(await harness.store.list_audit(action="message.accepted")) == 1
+
+
 @pytest.mark.parametrize(("body", "status", "field", "code"), [
     ("{not json", 400, "(本文)", "invalid_json"),
     (json.dumps({**MESSAGE, "municipality": "osaka"}), 400, "municipality", "unknown_municipality"),

@@ -372,3 +372,18 @@ async def test_console_hijack_id_out_of_range_is_bad_input(client: TestClient, a
     response = await client.post(f"/console/hijack-alerts/{alert_id}/resolve", data={"csrf": token, "note": "確認"})
     assert response.status == 400, await response.text()
     assert "警告の番号" in await response.text()
+
+
+async def test_form_key_reused_with_another_text_is_refused(client: TestClient, harness: Harness) -> None:
+    token = await login(client, STAFF.name)
+    first = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "form-1"},
+                              allow_redirects=False)
+    assert first.status == 303
+    again = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "form-1"},
+                              allow_redirects=False)
+    assert again.status == 303 and again.headers["Location"] == first.headers["Location"]
+    edited = await client.post("/console/compose", data={**FORM, "text": TEXT + "（雨天中止）", "csrf": token,
+                                                         "idempotency_key": "form-1"}, allow_redirects=False)
+    assert edited.status == 409, await edited.text()
+    assert "別の内容" in await edited.text()
+    assert len(await harness.store.list_messages()) == 1

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from gateway.errors import FieldProblem, InputError, PolicyViolation
+from gateway.errors import Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.validation import parse_message
 from gateway.service import Gateway
@@ -102,7 +102,8 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
                                                                 _result_of(exc))}
         return _form(request, gw, viewer, fields, status=422, error=exc.message, findings=findings)
     except InputError as exc:
-        return _form(request, gw, viewer, fields, status=400, error=exc.message, problems=list(exc.problems))
+        status = 409 if isinstance(exc, Conflict) else 400
+        return _form(request, gw, viewer, fields, status=status, error=exc.message, problems=list(exc.problems))
     raise web.HTTPSeeOther(f"/console/messages/{submitted.record.id}")
 
 
