@@ -17,6 +17,7 @@ from gateway.models import row_id
 from gateway.pipeline.validation import shown_key
 from gateway.service import Actor, Gateway
 from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
+from gateway.web.fields import bounded
 
 ACCOUNT_SERVICE: web.AppKey[AccountService] = web.AppKey("account_service", AccountService)
 
@@ -105,7 +106,7 @@ async def _text(request: web.Request, name: str) -> str:
     if not isinstance(data, dict):
         raise InputError("本文はJSONオブジェクトにしてください",
                          [FieldProblem("(本文)", "invalid_type", "JSONオブジェクトにしてください")])
-    value = (_object_field(data, name, str) or "").strip()
+    value = bounded(_object_field(data, name, str) or "", name).strip()
     if not value:
         label = "理由" if name == "reason" else "対応内容"
         raise InputError(f"{label}（{name}）を入力してください", [FieldProblem(name, "missing", "必須項目です")])

@@ -19,7 +19,7 @@ from gateway.pipeline.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
-from gateway.web.fields import idempotency_key
+from gateway.web.fields import bounded, bounded_overrides, idempotency_key
 from gateway.web.jsonio import dumps, loads_body
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
@@ -113,20 +113,21 @@ async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> we
     if not all(isinstance(v, str) for v in overrides.values()):
         raise InputError("overrides の理由は文字列で指定してください",
                          [FieldProblem("overrides", "invalid_type", "理由は文字列で指定してください")])
+    bounded_overrides(overrides)
     submitted = await gw.approve(request.match_info["id"], actor, overrides)
     return web.json_response(message_json(submitted.record, submitted.deliveries), dumps=_dumps)
 
 
 async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    comment = _object_field(data, "comment", str) or ""
+    comment = bounded(_object_field(data, "comment", str) or "", "comment")
     record = await gw.reject(request.match_info["id"], actor, comment)
     return web.json_response(message_json(record), dumps=_dumps)
 
 
 async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    reason = (_object_field(data, "reason", str) or "").strip()
+    reason = bounded(_object_field(data, "reason", str) or "", "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     deliveries = await gw.retract(request.match_info["id"], actor, reason)

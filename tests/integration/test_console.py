@@ -387,3 +387,56 @@ async def test_form_key_reused_with_another_text_is_refused(client: TestClient, 
     assert edited.status == 409, await edited.text()
     assert "別の内容" in await edited.text()
     assert len(await harness.store.list_messages()) == 1
+
+
+# -- free text is bounded (issue 12) -----------------------------------------------------------------
+
+LONG = "あ" * 2001
+
+
+@pytest.mark.parametrize(("actor", "path", "form", "field"), [
+    (APPROVER, "/console/messages/{id}/approve", {"override_links.shortener": LONG}, "override_links.shortener"),
+    (APPROVER, "/console/messages/{id}/reject", {"comment": LONG}, "comment"),
+    (APPROVER, "/console/messages/{id}/retract", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/stop", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/resume", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/rotation", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/hijack-alerts/1/resolve", {"note": LONG}, "note"),
+    (OPERATOR, "/console/held-alerts/h_x/publish", {"note": LONG}, "note"),
+    (OPERATOR, "/console/held-alerts/h_x/dismiss", {"note": LONG}, "note"),
+])
+async def test_console_free_text_longer_than_its_limit_is_refused(
+    client: TestClient, app: web.Application, harness: Harness, actor: object, path: str, form: dict[str, str],
+    field: str,
+) -> None:
+    message_id = await submitted(app, STAFF, REVIEW_TEXT)
+    token = await login(client, actor.name)  # type: ignore[attr-defined]
+    audit_before = len(await harness.store.list_audit(limit=10_000))
+    response = await client.post(path.format(id=message_id), data={"csrf": token, **form},
+                                 headers={"Accept": "application/json"})
+    assert response.status == 400, await response.text()
+    payload = await response.json()
+    assert payload["error"] == "too_long" and [p["field"] for p in payload["problems"]] == [field]
+    assert (await harness.store.get_message(message_id)).state is MessageState.PENDING_APPROVAL
+    assert len(await harness.store.list_audit(limit=10_000)) == audit_before
+
+
+@pytest.mark.parametrize("name", ["text", "actor", "action", "message_id"])
+async def test_audit_search_terms_are_bounded(client: TestClient, name: str) -> None:
+    await login(client, OPERATOR.name)
+    for path in ("/console/audit", "/console/audit.csv"):
+        response = await client.get(path, params={name: "a" * 201})
+        assert response.status == 400, await response.text()
+        assert "200文字以内" in await response.text()
+    assert (await client.get("/console/audit", params={name: "a" * 200})).status == 200
+
+
+@pytest.mark.parametrize("key", ["k" * 201, "k" * 300, "k\x01"])
+async def test_console_idempotency_key_is_checked(client: TestClient, harness: Harness, key: str) -> None:
+    token = await login(client, STAFF.name)
+    response = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": key},
+                                 allow_redirects=False)
+    assert response.status == 400, await response.text()
+    assert "idempotency_key" in await response.text()
+    assert await harness.store.list_messages() == []
+

@@ -16,6 +16,7 @@ from gateway.service import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
+from gateway.web.fields import bounded
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -27,7 +28,7 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
 
 
 async def _reason(request: web.Request, field: str = "reason") -> str:
-    value = str((await request.post()).get(field) or "").strip()
+    value = bounded(str((await request.post()).get(field) or ""), field).strip()
     if not value:
         raise InputError("理由を入力してください", [FieldProblem(field, "missing", "必須項目です")])
     return value

@@ -18,6 +18,7 @@ from gateway.service import Gateway
 from gateway.web.console.context import MEDIA_DIR, Viewer, render
 from gateway.web.console.labels import JST
 from gateway.web.console.preview import preview, segments
+from gateway.web.fields import idempotency_key
 from gateway.web.jsonio import dumps, loads_body
 
 CORRECTION_PREFIX = "【訂正】"
@@ -95,8 +96,8 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
     try:
         fields["media"] = await _media_of(form, request.app[MEDIA_DIR])
         message = message_from_fields(fields)
-        submitted = await gw.submit(message, viewer.actor, source="console",
-                                    idempotency_key=str(form.get("idempotency_key") or "") or None)
+        key = idempotency_key(str(form.get("idempotency_key") or "") or None, "idempotency_key")
+        submitted = await gw.submit(message, viewer.actor, source="console", idempotency_key=key)
     except PolicyViolation as exc:
         findings = {"items": exc.findings, "segments": segments(str(fields.get("text", "")),
                                                                 _result_of(exc))}

@@ -15,6 +15,7 @@ from gateway.models import Delivery, DeliveryState, Platform, Priority
 from gateway.service import Gateway
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
+from gateway.web.fields import bounded
 
 POLL_S = 0.5  # the SSE handler re-reads the store: works the same with several processes on PostgreSQL
 KEEPALIVE_S = 15.0
@@ -107,7 +108,7 @@ async def cancel(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
 
 async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     form = await request.post()
-    reason = str(form.get("reason") or "").strip()
+    reason = bounded(str(form.get("reason") or ""), "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     message_id = request.match_info["id"]
