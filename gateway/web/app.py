@@ -31,6 +31,7 @@ from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
 from gateway.web.console import mount as mount_console
+from gateway.web.console.streams import TooManyStreams
 from gateway.web.jsonio import dumps
 from gateway.web.openapi import openapi_document
 from gateway.web.security import security_headers
@@ -44,7 +45,7 @@ TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (InputError, 400), (StoreError, 503),
+    (PolicyViolation, 422), (InputError, 400), (TooManyStreams, 429), (StoreError, 503),
 )
 
 

@@ -440,3 +440,38 @@ async def test_console_idempotency_key_is_checked(client: TestClient, harness: H
     assert "idempotency_key" in await response.text()
     assert await harness.store.list_messages() == []
 
+
+
+# -- live streams per user (issue 12) ------------------------------------------------------------------
+
+async def test_event_streams_are_capped_per_user_and_a_closed_one_frees_its_slot(
+    client: TestClient, app: web.Application, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway.web.console import deliveries
+
+    monkeypatch.setattr(deliveries, "POLL_S", 0.02)
+    await login(client, OPERATOR.name)
+    streams = [await client.get("/console/deliveries/events") for _ in range(4)]
+    try:
+        assert [s.status for s in streams] == [200] * 4
+        assert_secured("/console/deliveries/events", streams[0].headers)
+        refused = await client.get("/console/deliveries/events")
+        assert refused.status == 429, await refused.text()
+        assert "4画面まで" in await refused.text()
+        assert_secured("/console/deliveries/events", refused.headers)
+        async with TestClient(TestServer(app)) as other:  # another user has slots of their own
+            await login(other, APPROVER.name)
+            theirs = await other.get("/console/deliveries/events")
+            assert theirs.status == 200
+            theirs.close()
+        streams.pop(0).close()
+        for _ in range(200):  # the handler notices the closed connection at its next poll
+            again = await client.get("/console/deliveries/events")
+            if again.status == 200:
+                break
+            await asyncio.sleep(0.02)
+        assert again.status == 200
+        streams.append(again)
+    finally:
+        for stream in streams:
+            stream.close()

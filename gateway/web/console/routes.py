@@ -27,6 +27,7 @@ from gateway.web.console.context import (
     viewer_of,
 )
 from gateway.web.console.session import SessionCodec
+from gateway.web.console.streams import STREAMS, StreamSlots
 from gateway.web.console.throttle import LoginThrottle
 
 PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
@@ -79,6 +80,7 @@ def mount(app: web.Application, *, secret: bytes, media_dir: Path) -> None:
     app[THROTTLE] = LoginThrottle()
     app[JINJA] = environment()
     app[MEDIA_DIR] = media_dir
+    app[STREAMS] = StreamSlots()
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
     app.router.add_get("/console/", page(frozenset(Role))(home))
