@@ -260,7 +260,7 @@ def mutated_json_alert(draw: st.DrawFn) -> bytes:
 def alert_documents() -> st.SearchStrategy[bytes]:
     fixtures = st.sampled_from(fixture_names()).map(fixture_bytes)
     return st.one_of(st.binary(max_size=2000), fixtures, mutated_fixture(), mutated_tree(), mutated_tree(),
-                     generated_tree(), mutated_json_alert())
+                     generated_tree(), mutated_json_alert(), hostile_json_bodies())
 
 
 # -- message bodies for POST /api/v1/messages -----------------------------------------------------
