@@ -150,6 +150,17 @@ def storable_text_problem(value: str) -> str | None:
     return None
 
 
+SHOWN_KEY_CHARS = 100
+
+
+def shown_key(key: str) -> str:
+    """An object key (or any name taken from input) as it may appear in an error or the audit log:
+    what cannot be shown or stored (NUL, lone surrogates, controls) as \\u escapes, and no longer
+    than SHOWN_KEY_CHARS."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:SHOWN_KEY_CHARS])
+    return shown + "…" if len(key) > SHOWN_KEY_CHARS else shown
+
+
 def _strip_nonempty(value: str) -> str:
     stripped = value.strip()
     if not stripped:

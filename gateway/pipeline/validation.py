@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Message, storable_text_problem
+from gateway.models import Message, shown_key, storable_text_problem
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -39,16 +39,6 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{shown_key(part)}" if out else shown_key(part))
     return out or "(本文)"
-
-
-SHOWN_KEY_CHARS = 100
-
-
-def shown_key(key: str) -> str:
-    """An object key as it may appear in an error: characters that cannot be shown (NUL, lone
-    surrogates, controls) as \\u escapes, and no longer than SHOWN_KEY_CHARS."""
-    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:SHOWN_KEY_CHARS])
-    return shown + "…" if len(key) > SHOWN_KEY_CHARS else shown
 
 
 def problems_from(exc: ValidationError) -> list[FieldProblem]:

@@ -13,8 +13,7 @@ from aiohttp import web
 
 from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
-from gateway.models import row_id
-from gateway.pipeline.validation import shown_key
+from gateway.models import row_id, shown_key
 from gateway.service import Actor, Gateway
 from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
 from gateway.web.fields import bounded

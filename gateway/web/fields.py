@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.errors import FieldProblem, InputError
-from gateway.pipeline.validation import shown_key
+from gateway.models import shown_key
 
 MAX_TEXT_CHARS = 2000  # a reason, comment or note
 MAX_SEARCH_CHARS = 200  # a search term or filter typed into a form

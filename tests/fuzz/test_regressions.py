@@ -28,6 +28,8 @@ Issue 12 ("hold every promise under attack"), all fixed at the web boundary:
   surrogates): the bearer token could not be hashed, and `hmac.compare_digest` raises on the
   session cookie's signature, the CSRF field or header and the alert signature (500 each); such an
   Idempotency-Key failed the INSERT (503).
+- NUL in a key of a JSON alert (found by the alert fuzzer once it sent hostile JSON): the key
+  was named in the rejection reason, which PostgreSQL could not store in the audit row (503).
 """
 
 from __future__ import annotations
@@ -288,3 +290,14 @@ async def test_unexpected_error_is_json_with_security_headers(harness: Harness) 
             assert response.content_type == "application/json"
             assert (await response.json())["message"]
             assert_secured(path, response.headers)
+
+
+@pytest.mark.parametrize("raw", [b'{"\\u0000": 1}', b'{"id": "x", "a\\u0000b": {"c": 1}}', b'{"details": {"\\u0000": 1}}'])
+async def test_json_alert_with_nul_in_a_key_is_rejected_as_input(api: Api, raw: bytes) -> None:
+    """Found by the alert fuzzer once it sent hostile JSON: the key reached the rejection's audit row (503)."""
+    before = await ledger(api.store)
+    status, payload = await _post(api, "/api/v1/alerts", Role.ALERT_SYSTEM, raw)
+    assert status == 400, payload
+    assert payload["outcome"] == "rejected" and "\x00" not in payload["message"]
+    assert await ledger(api.store) == before
+    assert await api.store.list_audit(action="alert.rejected", limit=5), "the rejection must be audited"
