@@ -7,6 +7,8 @@ body of `POST /api/v1/messages` and the input of `gateway check`.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -121,6 +123,21 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+MAX_ROW_ID = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER
+
+
+def row_id(text: str) -> int | None:
+    """A database row id (1..MAX_ROW_ID) written in 0-9, or None.
+
+    A larger number overflows the column type (PostgreSQL refuses the query), and `int` refuses
+    more than 4,300 digits outright, so the length is checked before converting.
+    """
+    if not ascii_digits(text) or len(text) > len(str(MAX_ROW_ID)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 def storable_text_problem(value: str) -> str | None:
     """Why no database row can hold `value` (NUL, lone surrogates), or None when it can.
 
@@ -132,6 +149,17 @@ def storable_text_problem(value: str) -> str | None:
     if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         return "invalid_unicode"
     return None
+
+
+SHOWN_KEY_CHARS = 100
+
+
+def shown_key(key: str) -> str:
+    """An object key (or any name taken from input) as it may appear in an error or the audit log:
+    what cannot be shown or stored (NUL, lone surrogates, controls) as \\u escapes, and no longer
+    than SHOWN_KEY_CHARS."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:SHOWN_KEY_CHARS])
+    return shown + "…" if len(key) > SHOWN_KEY_CHARS else shown
 
 
 def _strip_nonempty(value: str) -> str:
@@ -207,6 +235,14 @@ class Message(_Frozen):
     # Follow-ups: a correction (逗子 3-5(1)) or an alert update posts as a reply/correction of another.
     correction_of: str | None = Field(default=None, max_length=64)
     drill: bool = False
+
+
+def message_digest(message: Message) -> str:
+    """SHA-256 of the message's canonical JSON: sorted keys, defaults left out, so the same message
+    has the same digest however its JSON was written (key order, spacing, defaults spelled out)."""
+    canonical = json.dumps(message.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 class Finding(_Frozen):

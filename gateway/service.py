@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
-from gateway.errors import Conflict, GatewayError, PermanentError, PolicyViolation
+from gateway.errors import Conflict, FieldProblem, GatewayError, PermanentError, PolicyViolation
 from gateway.media import MediaStore
 from gateway.models import (
     CheckResult,
@@ -69,6 +69,15 @@ class Submitted:
     deliveries: list[Delivery] = field(default_factory=list)
 
 
+def _require_same_message(record: MessageRecord, message: Message) -> None:
+    """A reused idempotency key must bring the message it was first used with."""
+    if not record.submitted_as(message):
+        reason = "別の内容の投稿ですでに使われたキーです。新しい投稿には新しいキーを指定してください"
+        raise Conflict(f"この Idempotency-Key は{reason}",
+                       [FieldProblem("Idempotency-Key", "idempotency_key_reused", reason)],
+                       code="idempotency_key_reused")
+
+
 class Gateway:
     def __init__(
         self, *, store: Store, policies: Policies, engine: CheckEngine, adapters: Mapping[Platform, Adapter],
@@ -103,8 +112,9 @@ class Gateway:
 
         Bad input raises InputError (a media item that names no file of the media store, or a file
         of another kind, included) and a blocking finding raises PolicyViolation; either way
-        nothing is stored. A repeated idempotency key returns the first submission. `decided_by`
-        names the operator who published a held alert (recorded as its approver).
+        nothing is stored. A repeated idempotency key returns the first submission when it comes
+        with the same message, and raises Conflict (storing nothing) when not. `decided_by` names
+        the operator who published a held alert (recorded as its approver).
         """
         check_schedule(message, self.clock())
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
@@ -125,6 +135,8 @@ class Gateway:
         planned = None if rule.needed else self._new_deliveries(
             message, targets.municipality, targets.accounts, await self.store.stopped_accounts())
         record, created, deliveries = await self.store.add_planned_message(new, planned, actor=actor.name)
+        if not created and alert_key is None:  # an alert's repeat is matched by its own key, whatever the text
+            _require_same_message(record, message)
         if created and deliveries:
             self.dispatcher.remember(record.id, message)
             self.dispatcher.wake(message.priority)

@@ -27,6 +27,7 @@ from gateway.alerts import terms
 from gateway.alerts.areas import code_type_of
 from gateway.alerts.model import Action, Alert, AlertArea, CodeType, Detail, RawInfo
 from gateway.errors import FieldProblem, InputError
+from gateway.models import shown_key
 from gateway.policy import ALERT_KINDS
 
 FORMAT = "koho-alert/1"
@@ -101,7 +102,9 @@ def parse_json(raw: bytes, info: RawInfo) -> Alert:
     try:
         body = JsonAlert.model_validate(data)
     except ValidationError as exc:
-        problems = [FieldProblem(".".join(str(p) for p in err["loc"]) or "document", err["type"],
+        # A key from the document may hold NUL or a lone surrogate: shown escaped, it cannot fail
+        # the audit row of the rejection (PostgreSQL refuses both) or the answer's encoding.
+        problems = [FieldProblem(".".join(shown_key(str(p)) for p in err["loc"]) or "document", err["type"],
                                  str(err["msg"]).removeprefix("Value error, ")) for err in exc.errors()]
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise InputError(f"アラート JSON が不正です: {detail}", problems, code="alert_invalid") from exc

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import MEDIA_FIELD, Message, storable_text_problem
+from gateway.models import MEDIA_FIELD, Message, shown_key, storable_text_problem
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -39,7 +39,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     """`("media", 0, "alt_text")` -> `media[0].alt_text`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{shown_key(part)}" if out else shown_key(part))
     return out or "(本文)"
 
 
@@ -72,7 +72,7 @@ def unstorable_text(value: Any, path: str = "") -> list[FieldProblem]:
     if isinstance(value, dict):
         problems = []
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
+            where = f"{path}.{shown_key(str(key))}" if path else shown_key(str(key))
             problems += unstorable_text(str(key), where) + unstorable_text(item, where)
         return problems
     if isinstance(value, list):

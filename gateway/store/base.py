@@ -21,6 +21,7 @@ from gateway.models import (
     Platform,
     Priority,
     Role,
+    message_digest,
 )
 
 
@@ -54,6 +55,11 @@ class MessageRecord:
     alert_key: str | None = None  # dedupe key of the alert it came from
     note: str | None = None  # approver's comment (send back)
     alert: AlertStamp | None = None
+    body_sha256: str | None = None  # message_digest(body) at intake; None on rows from before it was kept
+
+    def submitted_as(self, message: Message) -> bool:
+        """Whether `message` is the one stored (a row without a digest is taken to match)."""
+        return self.body_sha256 is None or self.body_sha256 == message_digest(message)
 
 
 @dataclass(frozen=True)

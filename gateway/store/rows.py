@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role
+from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role, message_digest
 from gateway.store.base import (
     AccountPause,
     AccountState,
@@ -38,6 +38,7 @@ def message_values(new: NewMessage, *, message_id: str, now: datetime) -> dict[s
         "submitted_by": new.submitted_by,
         "source": new.source,
         "body": new.body.model_dump(mode="json"),
+        "body_sha256": message_digest(new.body),
         "check": new.check.model_dump(mode="json"),
         "accounts": list(new.accounts),
         "idempotency_key": new.idempotency_key,
@@ -74,6 +75,7 @@ def to_message(row: RowLike) -> MessageRecord:
         alert_key=row["alert_key"],
         note=row["note"],
         alert=_stamp(row),
+        body_sha256=row.get("body_sha256"),
     )
 
 

@@ -118,6 +118,8 @@ messages = sa.Table(
     sa.Column("alert_content", sa.String(64)),
     sa.Column("alert_issued", UTCDateTime),
     sa.Column("alert_rank", sa.Integer),
+    # message_digest(body): a reused idempotency key must come with the same message (NULL on older rows).
+    sa.Column("body_sha256", sa.String(64)),
     sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_messages_submitter_idempotency_key"),
     sa.UniqueConstraint("municipality", "alert_key", name="uq_messages_municipality_alert_key"),
     sa.Index("ix_messages_state_created", "state", "created_at"),

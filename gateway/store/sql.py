@@ -42,6 +42,7 @@ from sqlalchemy.pool import QueuePool
 
 from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
 from gateway.models import (
+    MAX_ROW_ID,
     Delivery,
     DeliveryState,
     Message,
@@ -1381,6 +1382,8 @@ class SqlStore:
 
     @_shielded
     async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:
+        if not 1 <= alert_id <= MAX_ROW_ID:  # no row has it, and PostgreSQL would refuse the query
+            raise NotFound("乗っ取り警告が見つかりません（番号が範囲外です）")
         now = self._clock()
 
         def resolve(conn: Connection) -> HijackAlert:

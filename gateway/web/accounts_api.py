@@ -13,9 +13,10 @@ from aiohttp import web
 
 from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
-from gateway.models import ascii_digits
+from gateway.models import row_id, shown_key
 from gateway.service import Actor, Gateway
 from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
+from gateway.web.fields import bounded
 
 ACCOUNT_SERVICE: web.AppKey[AccountService] = web.AppKey("account_service", AccountService)
 
@@ -91,10 +92,10 @@ async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) ->
 
 
 async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not ascii_digits(raw):
-        raise NotFound(f"乗っ取り警告が見つかりません: {raw}")
-    alert = await service_for(request, gw).resolve_hijack(int(raw), actor.name, await _text(request, "note"))
+    alert_id = row_id(request.match_info["id"])
+    if alert_id is None:
+        raise NotFound(f"乗っ取り警告が見つかりません: {shown_key(request.match_info['id'])}")
+    alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, await _text(request, "note"))
     return web.json_response(hijack_json(alert), dumps=_dumps)
 
 
@@ -104,7 +105,7 @@ async def _text(request: web.Request, name: str) -> str:
     if not isinstance(data, dict):
         raise InputError("本文はJSONオブジェクトにしてください",
                          [FieldProblem("(本文)", "invalid_type", "JSONオブジェクトにしてください")])
-    value = (_object_field(data, name, str) or "").strip()
+    value = bounded(_object_field(data, name, str) or "", name).strip()
     if not value:
         label = "理由" if name == "reason" else "対応内容"
         raise InputError(f"{label}（{name}）を入力してください", [FieldProblem(name, "missing", "必須項目です")])

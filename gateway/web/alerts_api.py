@@ -3,7 +3,6 @@ alerts held for an operator (`/api/v1/held-alerts`): too old, expired, future-da
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +12,8 @@ from gateway.pipeline.alerts import AlertIntake
 from gateway.service import Actor, Gateway
 from gateway.store.base import HeldAlert
 from gateway.web.api import _limit, _object_field, read_json
+from gateway.web.fields import bounded
+from gateway.web.jsonio import dumps
 from gateway.web.signature import HEADER, SignatureVerifier
 
 ALERT_INTAKE: web.AppKey[AlertIntake] = web.AppKey("alert_intake", AlertIntake)
@@ -23,7 +24,7 @@ _REJECTED_STATUS = {"too_large": 413, "empty": 400, "alert_unsupported": 422, "a
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)
 
 
 async def post_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -104,9 +105,7 @@ async def _note(request: web.Request, *, required: bool) -> str | None:
     if not isinstance(data, dict):
         raise InputError("本文はJSONオブジェクトにしてください",
                          [FieldProblem("(本文)", "invalid_type", "JSONオブジェクトにしてください")])
-    value = (_object_field(data, "note", str) or "").strip()
+    value = bounded(_object_field(data, "note", str) or "", "note").strip()
     if required and not value:
         raise InputError("見送る理由（note）を入力してください", [FieldProblem("note", "missing", "必須項目です")])
-    if len(value) > 2000:
-        raise InputError("note は2000文字以内にしてください", [FieldProblem("note", "too_long", "2000文字以内")])
     return value or None

@@ -6,7 +6,6 @@ The table drives routing, the role checks and /openapi.json, so the three cannot
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +15,12 @@ from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState, Role, ascii_digits
-from gateway.pipeline.validation import parse_message, require_storable
+from gateway.pipeline.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.service import Actor, Gateway
 from gateway.store.base import MessageRecord
+from gateway.web.fields import bounded, bounded_overrides, idempotency_key
+from gateway.web.jsonio import dumps, loads_body
 from gateway.web.media_api import post_media
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
@@ -76,16 +77,7 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "text/json"):
         problem = FieldProblem("Content-Type", "unsupported_media_type", "application/json を指定してください")
         raise InputError("Content-Type は application/json にしてください", [problem])
-    raw = await request.read()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f"{exc.lineno}行 {exc.colno}文字目" if isinstance(exc, json.JSONDecodeError) else "文字コード"
-        raise InputError(f"JSONとして読めません（{where}）",
-                         [FieldProblem("(本文)", "invalid_json", f"JSONとして読めません（{where}）")],
-                         code="invalid_json") from exc
-    require_storable(data)
-    return data
+    return loads_body(await request.read())
 
 
 def _object_field(data: Any, name: str, kind: type) -> Any:
@@ -100,10 +92,7 @@ def _object_field(data: Any, name: str, kind: type) -> Any:
 
 async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     message = parse_message(await read_json(request))
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 200):
-        raise InputError("Idempotency-Key は1〜200文字にしてください",
-                         [FieldProblem("Idempotency-Key", "invalid_idempotency_key", "1〜200文字にしてください")])
+    key = idempotency_key(request.headers.get("Idempotency-Key"))
     submitted = await gw.submit(message, actor, source="api", idempotency_key=key)
     deliveries = await gw.store.list_deliveries(message_id=submitted.record.id)
     body = message_json(submitted.record, deliveries)
@@ -125,20 +114,21 @@ async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> we
     if not all(isinstance(v, str) for v in overrides.values()):
         raise InputError("overrides の理由は文字列で指定してください",
                          [FieldProblem("overrides", "invalid_type", "理由は文字列で指定してください")])
+    bounded_overrides(overrides)
     submitted = await gw.approve(request.match_info["id"], actor, overrides)
     return web.json_response(message_json(submitted.record, submitted.deliveries), dumps=_dumps)
 
 
 async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    comment = _object_field(data, "comment", str) or ""
+    comment = bounded(_object_field(data, "comment", str) or "", "comment")
     record = await gw.reject(request.match_info["id"], actor, comment)
     return web.json_response(message_json(record), dumps=_dumps)
 
 
 async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    reason = (_object_field(data, "reason", str) or "").strip()
+    reason = bounded(_object_field(data, "reason", str) or "", "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     deliveries = await gw.retract(request.match_info["id"], actor, reason)
@@ -164,7 +154,7 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "500")
-    if not ascii_digits(raw) or not 1 <= int(raw) <= 5000:
+    if not ascii_digits(raw) or len(raw) > 4 or not 1 <= int(raw) <= 5000:
         raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
     return int(raw)
 
@@ -196,7 +186,7 @@ async def _post_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.St
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)
 
 
 def _alerts_api(name: str) -> Handler:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -33,6 +31,8 @@ from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
 from gateway.web.console import mount as mount_console
+from gateway.web.console.streams import TooManyStreams
+from gateway.web.jsonio import dumps
 from gateway.web.openapi import openapi_document
 from gateway.web.security import security_headers
 from gateway.web.signature import SignatureError, SignatureVerifier
@@ -45,7 +45,7 @@ TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (StoreError, 503),
+    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (TooManyStreams, 429), (StoreError, 503),
 )
 
 
@@ -61,32 +61,48 @@ def error_body(exc: GatewayError) -> dict[str, Any]:
 def error_response(exc: GatewayError) -> web.Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
-    return web.json_response(error_body(exc), status=status, headers=headers,
-                             dumps=functools.partial(json.dumps, ensure_ascii=False))
+    return web.json_response(error_body(exc), status=status, headers=headers, dumps=dumps)
+
+
+def internal_error() -> web.Response:
+    return web.json_response({"error": "internal", "message": "内部エラーが発生しました"}, status=500, dumps=dumps)
 
 
 @web.middleware
 async def errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
+    """Every failure becomes a JSON answer; nothing escapes to aiohttp's plain-text 500, which the
+    security headers middleware never sees."""
     try:
         return await handler(request)
-    except GatewayError as exc:
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        failure: Exception = exc
+    except Exception as exc:
+        failure = exc
+    try:
+        return _failure_response(request, failure)
+    except Exception:
+        log.exception("error while answering an error", extra={"path": request.path})
+        return internal_error()
+
+
+def _failure_response(request: web.Request, exc: Exception) -> web.Response:
+    if isinstance(exc, GatewayError):
         return error_response(exc)
-    except web.HTTPRequestEntityTooLarge:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
         limit = request.app._client_max_size
         problem = FieldProblem("(本文)", "too_large", f"本文が大きすぎます（上限 {limit} バイト）")
         response = error_response(InputError(problem.message, [problem], code="too_large"))
         response.set_status(413)
         return response
-    except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type != "application/json":
-            return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
-                                     status=exc.status)
-        raise
-    except Exception:
-        log.exception("unhandled error", extra={"path": request.path})
-        return web.json_response({"error": "internal", "message": "内部エラーが発生しました"}, status=500)
+    if isinstance(exc, web.HTTPException):
+        return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+                                 status=exc.status)
+    log.error("unhandled error", exc_info=exc, extra={"path": request.path})
+    return internal_error()
 
 
 def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -115,7 +131,7 @@ async def readyz(request: web.Request) -> web.Response:
     problems = gateway.supervisor.problems()
     if problems:
         return web.json_response({"status": "degraded", "problems": problems}, status=503,
-                                 dumps=functools.partial(json.dumps, ensure_ascii=False))
+                                 dumps=dumps)
     return web.json_response({"status": "ready"})
 
 

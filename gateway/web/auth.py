@@ -72,6 +72,8 @@ async def authenticate(request: web.Request, store: Store, now: datetime, cache:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("認証が必要です（Authorization: Bearer <token>）")
+    if not _token_shaped(token.strip()):  # e.g. bytes that were not UTF-8, which hash_token cannot encode
+        raise Unauthenticated("トークンが無効か期限切れです")
     token_hash = hash_token(token.strip())
     generation, read_from = store.auth_generation, time.monotonic()
     actor = cache.get(token_hash, generation) if cache is not None else None
@@ -84,6 +86,11 @@ async def authenticate(request: web.Request, store: Store, now: datetime, cache:
     if cache is not None:
         cache.put(token_hash, actor, generation=generation, read_from=read_from)
     return actor
+
+
+def _token_shaped(token: str) -> bool:
+    """Printable ASCII of a sane length: every token this gateway issues is; nothing else is looked up."""
+    return len(token) <= 512 and token.isascii() and token.isprintable()
 
 
 def require_role(actor: Actor, roles: frozenset[Role]) -> None:

@@ -10,21 +10,25 @@ from pydantic import TypeAdapter
 
 from gateway import __version__
 from gateway.models import Message
+from gateway.web.fields import MAX_IDEMPOTENCY_KEY_CHARS, MAX_OVERRIDES, MAX_RULE_CHARS, MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
     from gateway.web.api import Route
 
+_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+
 _BODIES: dict[str, dict[str, Any]] = {
     "Approve": {"type": "object", "properties": {
-        "overrides": {"type": "object", "additionalProperties": {"type": "string"},
+        "overrides": {"type": "object", "additionalProperties": _TEXT, "maxProperties": MAX_OVERRIDES,
+                      "propertyNames": {"maxLength": MAX_RULE_CHARS},
                       "description": "review finding rule id -> reason for overriding it"}}},
-    "Reject": {"type": "object", "properties": {"comment": {"type": "string"}}},
+    "Reject": {"type": "object", "properties": {"comment": _TEXT}},
     "Retract": {"type": "object", "required": ["reason"], "properties": {
-        "reason": {"type": "string"}, "correction": {"type": "string"}}},
+        "reason": _TEXT, "correction": {"type": "string"}}},
     "Alert": {"type": "string", "description": "JMA XML, L-Alert EDXL-DE, CAP 1.1/1.2 or the gateway's JSON"},
-    "Reason": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
-    "Resolve": {"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}},
-    "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
+    "Reason": {"type": "object", "required": ["reason"], "properties": {"reason": _TEXT}},
+    "Resolve": {"type": "object", "required": ["note"], "properties": {"note": _TEXT}},
+    "Note": {"type": "object", "properties": {"note": _TEXT}},
     "MediaUpload": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary",
                  "description": "JPEG, PNG, GIF or WebP (5 MB) or MP4/MOV (512 MB), typed by content"}}},
@@ -51,7 +55,8 @@ def _operation(route: Route) -> dict[str, Any]:
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in re.findall(r"{(\w+)}", route.path)]
     if route.path.endswith("/messages") and route.method == "POST":
-        params.append({"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}})
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS}})
     op: dict[str, Any] = {
         "summary": route.summary,
         "operationId": f"{route.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', route.path.lower()).strip('_')}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections import OrderedDict
 
@@ -15,6 +16,8 @@ from gateway.errors import GatewayError
 from gateway.models import ascii_digits
 
 HEADER = "X-Koho-Signature"
+MAX_HEADER_CHARS = 200  # "t=" + 10 digits + ",v1=" + 64 hex digits, with room
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class SignatureError(GatewayError):
@@ -36,10 +39,7 @@ class SignatureVerifier:
         now = time.time() if now is None else now
         if not header:
             raise SignatureError(f"署名がありません（{HEADER} ヘッダーが必要です）")
-        parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
-        timestamp, digest = parts.get("t", ""), parts.get("v1", "")
-        if not ascii_digits(timestamp) or not digest:
-            raise SignatureError(f"{HEADER} の形式が正しくありません（t=...,v1=...）")
+        timestamp, digest = _fields(header)
         if abs(now - int(timestamp)) > self._window_s:
             raise SignatureError(f"署名の時刻が許容範囲（±{self._window_s}秒）の外です")
         expected = sign(self._secret, body, int(timestamp)).split("v1=", 1)[1]
@@ -53,3 +53,17 @@ class SignatureVerifier:
         if digest in self._seen:
             raise SignatureError("同じ署名の要求が再送されました（リプレイ）")
         self._seen[digest] = now
+
+
+def _fields(header: str) -> tuple[str, str]:
+    """(t, v1) of a well-formed header: a time of at most 12 digits and 64 lower-case hex digits.
+
+    Anything else is refused before `int` (which fails beyond 4,300 digits) or `compare_digest`
+    (which fails on non-ASCII text, and a header that was not UTF-8 arrives as lone surrogates).
+    """
+    parts = dict(item.split("=", 1) for item in header[:MAX_HEADER_CHARS].split(",") if "=" in item)
+    timestamp, digest = parts.get("t", ""), parts.get("v1", "")
+    if len(header) > MAX_HEADER_CHARS or not (ascii_digits(timestamp) and len(timestamp) <= 12
+                                               and _DIGEST.fullmatch(digest)):
+        raise SignatureError(f"{HEADER} の形式が正しくありません（t=...,v1=...）")
+    return timestamp, digest

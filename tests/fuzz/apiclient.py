@@ -19,6 +19,9 @@ BIG = 10**6
 MESSAGE = {"municipality": "kodaira", "category": "event", "accounts": ["kodaira_x", "kodaira_facebook"],
            "text": "小平市民まつりを中央公園で開催します。ぜひお越しください。"}
 
+# What security_headers sets on every response (API responses also get Cache-Control: no-store).
+SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
+
 @dataclass
 class Api:
     client: TestClient
@@ -34,6 +37,43 @@ class Api:
             response = await self.client.request(method, path, data=body, headers=sent)
             raw = await response.read()
         return response, _checked_json(response, raw)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_request(client: TestClient, method: str, path: str, headers: list[bytes],
+                      body: bytes = b"") -> RawResponse:
+    """One request written byte for byte: header values no HTTP client would send (non-UTF-8, controls)."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    head = [f"{method} {path} HTTP/1.1".encode(), b"Host: localhost", b"Connection: close",
+            f"Content-Length: {len(body)}".encode(), *headers]
+    try:
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            raw = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    header_block, _, payload = rest.partition(b"\r\n\r\n")
+    fields = dict(line.decode("latin-1").split(": ", 1) for line in header_block.split(b"\r\n") if b": " in line)
+    return RawResponse(int(status_line.split()[1]), {k.lower(): v for k, v in fields.items()}, payload)
+
+
+def assert_secured(path: str, headers: Any) -> None:
+    """The security headers are there, whatever went wrong (headers: any case-insensitive or lower-case mapping)."""
+    names = {name.lower(): value for name, value in headers.items()}
+    missing = [name for name in SECURITY_HEADERS if name.lower() not in names]
+    assert not missing, f"{path}: no {missing} in {names}"
+    if path.startswith("/api/"):
+        assert names.get("cache-control") == "no-store", names
 
 
 def _checked_json(response: ClientResponse, raw: bytes) -> Any:

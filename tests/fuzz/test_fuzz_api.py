@@ -3,21 +3,40 @@
 Every request is followed by a look at the ledger: a 4xx left the messages, deliveries and the
 targeted message exactly as they were; a 2xx left the message with all its deliveries, and an
 audit row for the message and for each delivery.
+
+Hostile inputs (issue 12) must be refused with a 4xx, the security headers and no trace at all:
+JSON nested past the limit, integers beyond Python's 4,300 digits, NUL and lone surrogates in
+keys, out-of-range numeric path ids, and header and cookie values sent byte for byte (not ASCII,
+not UTF-8, long, near-valid) in Authorization, Idempotency-Key, X-Koho-Signature, the session
+and login cookies and the CSRF header.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import NotFound
+from gateway.errors import InputError, NotFound
 from gateway.models import Message, Role
 from gateway.store import SqlStore
+from gateway.web.console.context import CODEC
+from gateway.web.fields import idempotency_key
 from tests.fuzz import strategies as fz
-from tests.fuzz.apiclient import BIG, MESSAGE, Api, assert_fully_stored, ledger
+from tests.fuzz.apiclient import (
+    BIG,
+    MESSAGE,
+    Api,
+    RawResponse,
+    assert_fully_stored,
+    assert_secured,
+    ledger,
+    raw_request,
+)
 from tests.integration.conftest import APPROVER, STAFF, Harness
 
 API_FUZZ = settings(max_examples=fz.examples(60), deadline=None,
@@ -141,3 +160,119 @@ async def test_post_alerts(api: Api, raw: bytes, data: st.DataObject) -> None:
     assert after.messages == before.messages + len(set(payload["messages"]))
     for message_id in payload["messages"]:
         await assert_fully_stored(api.store, message_id)
+
+
+# -- hostile JSON, path ids and header values (issue 12) ---------------------------------------------
+
+JSON_ACTIONS = (
+    ("/api/v1/messages", Role.STAFF), ("/api/v1/messages/{id}/approve", Role.APPROVER),
+    ("/api/v1/messages/{id}/reject", Role.APPROVER), ("/api/v1/messages/{id}/retract", Role.OPERATOR),
+    ("/api/v1/accounts/kodaira_x/stop", Role.OPERATOR), ("/api/v1/accounts/kodaira_x/resume", Role.OPERATOR),
+    ("/api/v1/accounts/kodaira_x/rotation", Role.OPERATOR), ("/api/v1/hijack-alerts/1/resolve", Role.OPERATOR),
+    ("/api/v1/held-alerts/h_x/publish", Role.OPERATOR), ("/api/v1/held-alerts/h_x/dismiss", Role.OPERATOR),
+)
+
+
+async def _refused_unchanged(api: Api, method: str, path: str, role: Role, body: bytes | None,
+                             **headers: str) -> tuple[int, Any]:
+    """Send, then check: 4xx, the error shape, the security headers, and a ledger as it was."""
+    before = await ledger(api.store)
+    audit_before = len(await api.store.list_audit(limit=BIG))
+    response, payload = await api.send(method, path, role=role, body=body, **headers)
+    assert 400 <= response.status < 500, (response.status, payload)
+    assert_secured(path, response.headers)
+    assert await ledger(api.store) == before
+    assert len(await api.store.list_audit(limit=BIG)) == audit_before, "a refused request left an audit row"
+    return response.status, payload
+
+
+@API_FUZZ
+@given(raw=fz.hostile_json_bodies(), data=st.data())
+async def test_hostile_json_is_refused_and_changes_nothing(api: Api, harness: Harness, raw: bytes,
+                                                            data: st.DataObject) -> None:
+    path, role = data.draw(st.sampled_from(JSON_ACTIONS))
+    if "{id}" in path:
+        submitted = await harness.gateway.submit(Message.model_validate(MESSAGE), STAFF, source="api")
+        path = path.format(id=submitted.record.id)
+    status, payload = await _refused_unchanged(api, "POST", path, role, raw)
+    event(f"{status} {payload['error']}")
+    assert status == 400 and payload["error"] in ("too_deep", "number_too_long", "invalid_unicode", "nul_character")
+    assert all(p["field"].isprintable() for p in payload["problems"]), payload
+
+
+_PATH_IDS = st.one_of(
+    st.integers(min_value=2**63 - 2, max_value=10**40).map(str), st.integers(max_value=0).map(str),
+    st.integers(min_value=4301, max_value=7000).map(lambda n: "9" * n),  # (a request line is at most 8190 bytes)
+    st.text(alphabet="0123456789", min_size=20, max_size=40), st.sampled_from(["\u00b9", "\u2460", "\u0661", "\uff11"]),
+)
+
+
+@API_FUZZ
+@given(alert_id=_PATH_IDS)
+async def test_numeric_path_ids_are_range_checked(api: Api, alert_id: str) -> None:
+    path = f"/api/v1/hijack-alerts/{quote(alert_id)}/resolve"
+    status, payload = await _refused_unchanged(api, "POST", path, Role.OPERATOR, '{"note": "確認済み"}'.encode())
+    assert (status, payload["error"]) == (404, "not_found")
+
+
+def _operator_cookie(api: Api) -> bytes:
+    """A valid session cookie of the operator (no password, so the fingerprint is of none; epoch 0, never moved)."""
+    codec = api.client.server.app[CODEC]
+    return codec.encode(codec.issue(f"user-{Role.OPERATOR.value}", None, 0, time.time())).encode()
+
+
+def _expected_key(value: bytes) -> bool:
+    """Whether the gateway takes `value` as an Idempotency-Key (as aiohttp decodes and trims it)."""
+    try:
+        idempotency_key(value.decode("utf-8", "surrogateescape").strip(" \t"))
+    except InputError:
+        return False
+    return True
+
+
+async def _header_case(api: Api, name: str, value: bytes) -> tuple[str, RawResponse]:
+    token = api.tokens  # role -> bearer token
+    if name == "authorization":
+        return "/api/v1/deliveries", await raw_request(api.client, "GET", "/api/v1/deliveries",
+                                                       [b"Authorization: " + value])
+    if name == "idempotency":
+        return "/api/v1/messages", await raw_request(api.client, "POST", "/api/v1/messages", [
+            b"Authorization: Bearer " + token[Role.STAFF].encode(), b"Content-Type: application/json",
+            b"Idempotency-Key: " + value], json.dumps(MESSAGE).encode())
+    if name == "signature":
+        return "/api/v1/alerts", await raw_request(api.client, "POST", "/api/v1/alerts", [
+            b"Authorization: Bearer " + token[Role.ALERT_SYSTEM].encode(), b"Content-Type: application/json",
+            b"X-Koho-Signature: " + value], b"{}")
+    if name == "session":
+        return "/console/deliveries", await raw_request(api.client, "GET", "/console/deliveries", [
+            b"Cookie: kgw_session=" + value, b"Accept: application/json"])
+    if name == "login":
+        form = b"user=sato&password=x&csrf=" + quote_from_bytes(value + b"x").encode()
+        return "/console/login", await raw_request(api.client, "POST", "/console/login", [
+            b"Cookie: kgw_login=" + value, b"Content-Type: application/x-www-form-urlencoded"], form)
+    path = "/console/accounts/kodaira_x/stop"  # csrf: a signed-in operator, the header fuzzed
+    return path, await raw_request(api.client, "POST", path, [
+        b"Cookie: kgw_session=" + _operator_cookie(api), b"X-CSRF-Token: " + value,
+        b"Content-Type: application/x-www-form-urlencoded"], b"reason=x")
+
+
+_REFUSED_WITH = {"authorization": (401,), "signature": (401,), "session": (401,), "login": (401, 403, 429),
+                 "csrf": (403,), "idempotency": (400,)}
+
+
+@API_FUZZ
+@given(name=st.sampled_from(sorted(_REFUSED_WITH)), value=fz.header_values())
+async def test_hostile_header_values_are_refused_and_change_nothing(signed_api: Api, name: str, value: bytes) -> None:
+    api = signed_api
+    before, audit_before = await ledger(api.store), len(await api.store.list_audit(limit=BIG))
+    path, response = await _header_case(api, name, value)
+    event(f"{name} -> {response.status}")
+    assert_secured(path, response.headers)
+    if name == "idempotency" and _expected_key(value):
+        assert response.status in (200, 201), response.body[:300]
+        return
+    assert response.status in _REFUSED_WITH[name], (response.status, response.body[:300])
+    if path.startswith("/api/") or "application/json" in response.headers.get("content-type", ""):
+        assert response.json()["error"] and response.json()["message"]
+    assert await ledger(api.store) == before
+    assert len(await api.store.list_audit(limit=BIG)) == audit_before

@@ -88,6 +88,27 @@ async def test_idempotency_key_over_http(api: Api, harness: Harness) -> None:
     assert len(await harness.store.list_messages()) == 1
 
 
+async def test_idempotency_key_reused_with_another_body_is_409(api: Api, harness: Harness) -> None:
+    headers = api.headers(Role.STAFF, **{"Idempotency-Key": "abc-123"})
+    first = await api.client.post("/api/v1/messages", data=json.dumps(MESSAGE), headers=headers)
+    assert first.status == 201
+    other = {**MESSAGE, "text": "小平市民まつりは雨天のため中止します。"}
+    reused = await api.client.post("/api/v1/messages", data=json.dumps(other), headers=headers)
+    assert reused.status == 409, await reused.text()
+    payload = await reused.json()
+    assert payload["error"] == "idempotency_key_reused" and "Idempotency-Key" in payload["message"]
+    assert [p["field"] for p in payload["problems"]] == ["Idempotency-Key"]
+    assert "Idempotent-Replayed" not in reused.headers
+    # The same message written differently (key order, spacing, a default spelled out) is the same message.
+    same = json.dumps({"priority": "normal", **dict(reversed(list(MESSAGE.items())))}, indent=2)
+    replayed = await api.client.post("/api/v1/messages", data=same, headers=headers)
+    assert replayed.status == 200 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert (await replayed.json())["id"] == (await first.json())["id"]
+    [stored] = await harness.store.list_messages()
+    assert stored.body.text == MESSAGE["text"]
+    assert len(await harness.store.list_audit(action="message.accepted")) == 1
+
+
 @pytest.mark.parametrize(("body", "status", "field", "code"), [
     ("{not json", 400, "(本文)", "invalid_json"),
     (json.dumps({**MESSAGE, "municipality": "osaka"}), 400, "municipality", "unknown_municipality"),
@@ -144,3 +165,47 @@ async def test_health_and_metrics_need_no_token(api: Api) -> None:
     assert (await api.client.get("/readyz")).status == 200
     metrics = await (await api.client.get("/metrics")).text()
     assert "gateway_deliveries_total" in metrics
+
+
+# -- free text is bounded (issue 12) -----------------------------------------------------------------
+
+LONG = "あ" * 2001
+
+
+@pytest.mark.parametrize(("path", "role", "body", "field"), [
+    ("/messages/{id}/approve", Role.APPROVER, {"overrides": {"links.shortener": LONG}}, "overrides.links.shortener"),
+    ("/messages/{id}/approve", Role.APPROVER, {"overrides": {"r" * 201: "理由"}}, "overrides"),
+    ("/messages/{id}/approve", Role.APPROVER, {"overrides": {f"r{i}": "理由" for i in range(101)}}, "overrides"),
+    ("/messages/{id}/reject", Role.APPROVER, {"comment": LONG}, "comment"),
+    ("/messages/{id}/retract", Role.APPROVER, {"reason": LONG}, "reason"),
+    ("/accounts/kodaira_x/stop", Role.OPERATOR, {"reason": LONG}, "reason"),
+    ("/accounts/kodaira_x/resume", Role.OPERATOR, {"reason": LONG}, "reason"),
+    ("/accounts/kodaira_x/rotation", Role.OPERATOR, {"reason": LONG}, "reason"),
+    ("/hijack-alerts/1/resolve", Role.OPERATOR, {"note": LONG}, "note"),
+    ("/held-alerts/h_x/dismiss", Role.OPERATOR, {"note": LONG}, "note"),
+    ("/held-alerts/h_x/publish", Role.OPERATOR, {"note": LONG}, "note"),
+])
+async def test_free_text_longer_than_its_limit_is_refused_with_the_field(
+    api: Api, harness: Harness, path: str, role: Role, body: dict[str, object], field: str,
+) -> None:
+    created = await api.client.post("/api/v1/messages", data=json.dumps(MESSAGE), headers=api.headers(Role.STAFF))
+    message_id = (await created.json())["id"]
+    audit_before = len(await harness.store.list_audit(limit=10_000))
+    response = await api.client.post("/api/v1" + path.format(id=message_id), data=json.dumps(body),
+                                     headers=api.headers(role))
+    assert response.status == 400, await response.text()
+    payload = await response.json()
+    assert payload["error"] == "too_long" and [p["field"] for p in payload["problems"]] == [field]
+    assert "文字以内" in payload["message"] or "件以内" in payload["message"]
+    assert (await harness.store.get_message(message_id)).state.value == "pending_approval"
+    assert len(await harness.store.list_audit(limit=10_000)) == audit_before
+
+
+async def test_free_text_at_its_limit_is_taken(api: Api, harness: Harness) -> None:
+    created = await api.client.post("/api/v1/messages", data=json.dumps(MESSAGE), headers=api.headers(Role.STAFF))
+    message_id = (await created.json())["id"]
+    response = await api.client.post(f"/api/v1/messages/{message_id}/reject", data=json.dumps({"comment": "あ" * 2000}),
+                                     headers=api.headers(Role.APPROVER))
+    assert response.status == 200, await response.text()
+    assert (await harness.store.get_message(message_id)).note == "あ" * 2000
+

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.models import MessageState
 from gateway.web.app import build_app
 from gateway.web.console.passwords import hash_password
+from tests.fuzz.apiclient import assert_secured, raw_request
 from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
 from tests.mediafiles import PNG
 
@@ -375,3 +377,171 @@ def test_emergency_deliveries_are_pinned_on_top() -> None:
     rows = [delivery(1, Priority.EMERGENCY), delivery(2, Priority.NORMAL), delivery(3, Priority.HIGH),
             delivery(0, Priority.EMERGENCY)]
     assert [d.id for d in ordered(rows)] == ["d1", "d0", "d3", "d2"]
+
+
+# -- issue 12: hostile cookies, CSRF values and JSON ----------------------------------------------
+
+def _session_cookie(client: TestClient) -> bytes:
+    [value] = [c.value for c in client.session.cookie_jar if c.key == "kgw_session"]
+    return value.encode()
+
+
+@pytest.mark.parametrize("cookie", ["kgw_session=あ.い".encode(), b"kgw_session=\xff.\xfe", b"kgw_session=abc.\xff",
+                                    "kgw_session=eyJ1Ijoic2F0byJ9.０１２".encode()])
+async def test_malformed_session_cookie_is_signed_out(client: TestClient, cookie: bytes) -> None:
+    page = await raw_request(client, "GET", "/console/deliveries", [b"Cookie: " + cookie])
+    assert page.status == 303 and page.headers["location"].startswith("/console/login"), page.body[:300]
+    assert_secured("/console/deliveries", page.headers)
+    stream = await raw_request(client, "GET", "/console/deliveries/events", [b"Cookie: " + cookie])
+    assert stream.status == 401 and stream.json()["error"] == "unauthenticated", stream.body[:300]
+    assert_secured("/console/deliveries/events", stream.headers)
+
+
+@pytest.mark.parametrize("field", ["csrf=%E3%81%82", "csrf=%FF", "csrf=%00"])
+async def test_malformed_login_csrf_is_an_expired_form(client: TestClient, field: str) -> None:
+    await client.get("/console/login")
+    [cookie] = [c.value for c in client.session.cookie_jar if c.key == "kgw_login"]
+    for login_cookie in (cookie.encode(), "あ".encode(), b"\xff"):
+        response = await raw_request(client, "POST", "/console/login", [
+            b"Cookie: kgw_login=" + login_cookie, b"Content-Type: application/x-www-form-urlencoded"],
+            f"user=sato&password=x&{field}".encode())
+        assert response.status == 403, response.body[:300]
+        assert "有効期限" in response.body.decode()
+        assert_secured("/console/login", response.headers)
+
+
+@pytest.mark.parametrize("token", ["あ".encode(), b"\xff\xfe", b"\xc3\x28"])
+async def test_malformed_csrf_header_or_field_is_forbidden(client: TestClient, harness: Harness, token: bytes) -> None:
+    await login(client, OPERATOR.name)
+    cookie = b"Cookie: kgw_session=" + _session_cookie(client)
+    by_header = await raw_request(client, "POST", "/console/accounts/kodaira_x/stop", [
+        cookie, b"X-CSRF-Token: " + token, b"Content-Type: application/x-www-form-urlencoded"], b"reason=x")
+    by_field = await raw_request(client, "POST", "/console/accounts/kodaira_x/stop", [
+        cookie, b"Content-Type: application/x-www-form-urlencoded"], b"reason=x&csrf=" + quote_from_bytes(token).encode())
+    for response in (by_header, by_field):
+        assert response.status == 403, response.body[:300]
+        assert "CSRF" in response.body.decode() and response.headers["content-type"].startswith("text/html")
+        assert_secured("/console/accounts/kodaira_x/stop", response.headers)
+    assert await harness.store.list_audit(action="account.stopped") == []
+
+
+@pytest.mark.parametrize("body", [b"[" * 500 + b"]" * 500, b'{"text": ' + b"9" * 5000 + b"}", b'{"\\ud800": 1}'],
+                         ids=["deep", "huge-int", "surrogate-key"])
+async def test_preview_refuses_hostile_json(client: TestClient, body: bytes) -> None:
+    token = await login(client, STAFF.name)
+    response = await client.post("/console/compose/preview", data=body, headers={
+        "X-CSRF-Token": token, "Accept": "application/json", "Content-Type": "application/json"})
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"] in ("too_deep", "number_too_long", "invalid_unicode")
+    assert_secured("/console/compose/preview", response.headers)
+
+
+@pytest.mark.parametrize("alert_id", [str(2**63), "9" * 5000])
+async def test_console_hijack_id_out_of_range_is_bad_input(client: TestClient, alert_id: str) -> None:
+    token = await login(client, OPERATOR.name)
+    response = await client.post(f"/console/hijack-alerts/{alert_id}/resolve", data={"csrf": token, "note": "確認"})
+    assert response.status == 400, await response.text()
+    assert "警告の番号" in await response.text()
+
+
+async def test_form_key_reused_with_another_text_is_refused(client: TestClient, harness: Harness) -> None:
+    token = await login(client, STAFF.name)
+    first = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "form-1"},
+                              allow_redirects=False)
+    assert first.status == 303
+    again = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": "form-1"},
+                              allow_redirects=False)
+    assert again.status == 303 and again.headers["Location"] == first.headers["Location"]
+    edited = await client.post("/console/compose", data={**FORM, "text": TEXT + "（雨天中止）", "csrf": token,
+                                                         "idempotency_key": "form-1"}, allow_redirects=False)
+    assert edited.status == 409, await edited.text()
+    assert "別の内容" in await edited.text()
+    assert len(await harness.store.list_messages()) == 1
+
+
+# -- free text is bounded (issue 12) -----------------------------------------------------------------
+
+LONG = "あ" * 2001
+
+
+@pytest.mark.parametrize(("actor", "path", "form", "field"), [
+    (APPROVER, "/console/messages/{id}/approve", {"override_links.shortener": LONG}, "override_links.shortener"),
+    (APPROVER, "/console/messages/{id}/reject", {"comment": LONG}, "comment"),
+    (APPROVER, "/console/messages/{id}/retract", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/stop", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/resume", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/accounts/kodaira_x/rotation", {"reason": LONG}, "reason"),
+    (OPERATOR, "/console/hijack-alerts/1/resolve", {"note": LONG}, "note"),
+    (OPERATOR, "/console/held-alerts/h_x/publish", {"note": LONG}, "note"),
+    (OPERATOR, "/console/held-alerts/h_x/dismiss", {"note": LONG}, "note"),
+])
+async def test_console_free_text_longer_than_its_limit_is_refused(
+    client: TestClient, app: web.Application, harness: Harness, actor: object, path: str, form: dict[str, str],
+    field: str,
+) -> None:
+    message_id = await submitted(app, STAFF, REVIEW_TEXT)
+    token = await login(client, actor.name)  # type: ignore[attr-defined]
+    audit_before = len(await harness.store.list_audit(limit=10_000))
+    response = await client.post(path.format(id=message_id), data={"csrf": token, **form},
+                                 headers={"Accept": "application/json"})
+    assert response.status == 400, await response.text()
+    payload = await response.json()
+    assert payload["error"] == "too_long" and [p["field"] for p in payload["problems"]] == [field]
+    assert (await harness.store.get_message(message_id)).state is MessageState.PENDING_APPROVAL
+    assert len(await harness.store.list_audit(limit=10_000)) == audit_before
+
+
+@pytest.mark.parametrize("name", ["text", "actor", "action", "message_id"])
+async def test_audit_search_terms_are_bounded(client: TestClient, name: str) -> None:
+    await login(client, OPERATOR.name)
+    for path in ("/console/audit", "/console/audit.csv"):
+        response = await client.get(path, params={name: "a" * 201})
+        assert response.status == 400, await response.text()
+        assert "200文字以内" in await response.text()
+    assert (await client.get("/console/audit", params={name: "a" * 200})).status == 200
+
+
+@pytest.mark.parametrize("key", ["k" * 201, "k" * 300, "k\x01"])
+async def test_console_idempotency_key_is_checked(client: TestClient, harness: Harness, key: str) -> None:
+    token = await login(client, STAFF.name)
+    response = await client.post("/console/compose", data={**FORM, "csrf": token, "idempotency_key": key},
+                                 allow_redirects=False)
+    assert response.status == 400, await response.text()
+    assert "idempotency_key" in await response.text()
+    assert await harness.store.list_messages() == []
+
+
+
+# -- live streams per user (issue 12) ------------------------------------------------------------------
+
+async def test_event_streams_are_capped_per_user_and_a_closed_one_frees_its_slot(
+    client: TestClient, app: web.Application, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway.web.console import deliveries
+
+    monkeypatch.setattr(deliveries, "POLL_S", 0.02)
+    await login(client, OPERATOR.name)
+    streams = [await client.get("/console/deliveries/events") for _ in range(4)]
+    try:
+        assert [s.status for s in streams] == [200] * 4
+        assert_secured("/console/deliveries/events", streams[0].headers)
+        refused = await client.get("/console/deliveries/events")
+        assert refused.status == 429, await refused.text()
+        assert "4画面まで" in await refused.text()
+        assert_secured("/console/deliveries/events", refused.headers)
+        async with TestClient(TestServer(app)) as other:  # another user has slots of their own
+            await login(other, APPROVER.name)
+            theirs = await other.get("/console/deliveries/events")
+            assert theirs.status == 200
+            theirs.close()
+        streams.pop(0).close()
+        for _ in range(200):  # the handler notices the closed connection at its next poll
+            again = await client.get("/console/deliveries/events")
+            if again.status == 200:
+                break
+            await asyncio.sleep(0.02)
+        assert again.status == 200
+        streams.append(again)
+    finally:
+        for stream in streams:
+            stream.close()

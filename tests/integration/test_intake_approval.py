@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import Forbidden, InputError, PolicyViolation
+from gateway.errors import Conflict, Forbidden, InputError, PolicyViolation
 from gateway.models import DeliveryState, Message, MessageState
 from gateway.pipeline.validation import parse_message
 from tests.integration.conftest import ALERTS, APPROVER, APPROVER2, STAFF, Harness
@@ -104,11 +104,19 @@ async def test_staff_emergency_still_needs_approval(harness: Harness) -> None:
 
 async def test_idempotency_key_returns_the_first_submission(harness: Harness) -> None:
     first = await harness.gateway.submit(msg(), STAFF, idempotency_key="k-1")
-    again = await harness.gateway.submit(msg(text="別の本文でも同じキーなら最初の受付を返します。"), STAFF,
-                                         idempotency_key="k-1")
+    again = await harness.gateway.submit(msg(), STAFF, idempotency_key="k-1")
     assert first.created and not again.created
     assert again.record.id == first.record.id
     assert await message_count(harness) == 1
+
+
+async def test_idempotency_key_with_another_message_is_a_conflict(harness: Harness) -> None:
+    await harness.gateway.submit(msg(), STAFF, idempotency_key="k-1")
+    with pytest.raises(Conflict) as refused:
+        await harness.gateway.submit(msg(text="別の本文で同じキーを使うと受け付けません。"), STAFF, idempotency_key="k-1")
+    assert refused.value.code == "idempotency_key_reused"
+    assert await message_count(harness) == 1
+    assert len(await harness.store.list_audit(action="message.accepted")) == 1
 
 
 async def test_concurrent_duplicate_submissions_store_one(harness: Harness) -> None:

@@ -28,7 +28,10 @@ from gateway.models import (
     Priority,
     Role,
     Severity,
+    message_digest,
 )
+from gateway.pipeline.checks import CheckEngine
+from gateway.policy import Policies
 from gateway.store import (
     MessageRecord,
     NewDelivery,
@@ -848,3 +851,48 @@ async def test_0004_fills_the_thread_of_existing_alert_messages_and_downgrades(d
             assert (await conn.execute(sa.text("SELECT count(*) FROM messages"))).scalar_one() == 2
     finally:
         await engine.dispose()
+
+
+async def test_0005_messages_from_before_the_body_hash_replay_whatever_the_body(
+    database_url: str, policies: Policies, engine: CheckEngine,
+) -> None:
+    """A key used before 0005 has no hash to compare: the first message is returned, as it was then."""
+    from alembic import command
+
+    from gateway.store.migrate import alembic_config
+    from gateway.testing import fake_adapters
+    from tests.integration.conftest import OFFICE_HOURS, STAFF, Clock, build_gateway
+
+    def migrate(conn: Connection, target: str) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, target)
+
+    body = '{"municipality": "kodaira", "category": "event", "text": "t", "accounts": ["kodaira_x"]}'
+    engine_ = create_engine(database_url, pooled=False)
+    try:
+        async with engine_.begin() as conn:
+            await conn.run_sync(migrate, "0004")
+            await conn.execute(sa.text(
+                "INSERT INTO messages (id, municipality, state, priority, priority_rank, submitted_by, source,"
+                " body, \"check\", accounts, overrides, idempotency_key, created_at, updated_at) VALUES ('m_old',"
+                " 'kodaira', 'pending_approval', 'normal', 2, :user, 'api', :body, :check, '[\"kodaira_x\"]', '{}',"
+                " 'k-old', :at, :at)"),
+                {"user": STAFF.name, "body": body, "check": '{"verdict": "pass", "findings": []}',
+                 "at": datetime(2026, 7, 1, tzinfo=UTC)})
+        async with engine_.begin() as conn:
+            await conn.run_sync(migrate, "head")
+            hashes = (await conn.execute(sa.text("SELECT body_sha256 FROM messages"))).scalars().all()
+        assert hashes == [None]
+    finally:
+        await engine_.dispose()
+    store = await open_store(database_url)
+    try:
+        gateway = build_gateway(store, policies, engine, Clock(OFFICE_HOURS), fake_adapters())
+        other = Message(municipality="kodaira", category="event", text="別の本文", accounts=("kodaira_x",))
+        submitted = await gateway.submit(other, STAFF, idempotency_key="k-old")
+        assert (submitted.record.id, submitted.created) == ("m_old", False)
+        fresh = await gateway.submit(other, STAFF, idempotency_key="k-new")
+        assert fresh.created and fresh.record.body_sha256 == message_digest(other)
+    finally:
+        await store.aclose()

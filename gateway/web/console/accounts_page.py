@@ -11,11 +11,12 @@ from aiohttp import web
 
 from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
-from gateway.models import ascii_digits
+from gateway.models import row_id
 from gateway.service import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
+from gateway.web.fields import bounded
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -27,7 +28,7 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
 
 
 async def _reason(request: web.Request, field: str = "reason") -> str:
-    value = str((await request.post()).get(field) or "").strip()
+    value = bounded(str((await request.post()).get(field) or ""), field).strip()
     if not value:
         raise InputError("理由を入力してください", [FieldProblem(field, "missing", "必須項目です")])
     return value
@@ -51,8 +52,8 @@ async def rotation(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Str
 
 
 async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    if not ascii_digits(raw):
+    alert_id = row_id(request.match_info["id"])
+    if alert_id is None:
         raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
-    await service_for(request, gw).resolve_hijack(int(raw), viewer.actor.name, await _reason(request, "note"))
+    await service_for(request, gw).resolve_hijack(alert_id, viewer.actor.name, await _reason(request, "note"))
     raise web.HTTPSeeOther("/console/accounts?notice=resolved")

@@ -13,6 +13,7 @@ from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.preview import platform_preview, segments
 from gateway.web.console.uploads import media_views
+from gateway.web.fields import bounded, bounded_overrides
 
 
 def view_of(gw: Gateway, record: MessageRecord, viewer: Viewer) -> dict[str, Any]:
@@ -50,6 +51,7 @@ async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stre
     form = await request.post()
     overrides = {key.removeprefix("override_"): str(value) for key, value in form.items()
                  if key.startswith("override_") and str(value).strip()}
+    bounded_overrides(overrides, prefix="override_")
     # Only reasons the approver typed are sent; check_can_approve names each review finding left open.
     record = await gw.approve(request.match_info["id"], viewer.actor, overrides)
     raise web.HTTPSeeOther(f"/console/messages/{record.record.id}?notice=approved")
@@ -57,5 +59,5 @@ async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stre
 
 async def reject(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     form = await request.post()
-    await gw.reject(request.match_info["id"], viewer.actor, str(form.get("comment") or ""))
+    await gw.reject(request.match_info["id"], viewer.actor, bounded(str(form.get("comment") or ""), "comment"))
     raise web.HTTPSeeOther("/console/approvals?notice=rejected")

@@ -13,13 +13,15 @@ from gateway.service import Gateway
 from gateway.store.base import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst
+from gateway.web.fields import MAX_SEARCH_CHARS, bounded
 
 LIMIT = 1000
 COLUMNS = ("日時", "実行者", "操作", "投稿ID", "配信ID", "変更前", "変更後", "理由", "詳細")
 
 
 async def search(request: web.Request, gw: Gateway) -> tuple[dict[str, str], list[AuditEvent]]:
-    q = {k: request.query.get(k, "").strip() for k in ("actor", "action", "message_id", "text")}
+    q = {k: bounded(request.query.get(k, ""), k, MAX_SEARCH_CHARS).strip()
+         for k in ("actor", "action", "message_id", "text")}
     events = await gw.store.list_audit(actor=q["actor"] or None, action=q["action"] or None,
                                        message_id=q["message_id"] or None, limit=LIMIT)
     needle = q["text"].casefold()

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import FieldProblem, InputError, PolicyViolation
+from gateway.errors import Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.validation import parse_message
 from gateway.service import Gateway
@@ -16,6 +16,8 @@ from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
 from gateway.web.console.preview import preview, segments
 from gateway.web.console.uploads import UploadForm, read_form
+from gateway.web.fields import idempotency_key
+from gateway.web.jsonio import dumps, loads_body
 
 CORRECTION_PREFIX = "【訂正】"
 IMAGE_ROWS = 4
@@ -71,7 +73,7 @@ def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, A
 
 
 async def preview_json(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    data = await request.json()
+    data = loads_body(await request.read())
     if not isinstance(data, dict):
         raise InputError("形式が正しくありません", [FieldProblem("(本文)", "not_an_object", "JSONオブジェクト")])
     message = message_from_fields(data)
@@ -85,14 +87,15 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
         if form.problems:
             raise InputError("添付ファイルを受け付けられません", form.problems)
         message = message_from_fields(fields)
-        submitted = await gw.submit(message, viewer.actor, source="console",
-                                    idempotency_key=str(form.fields.get("idempotency_key") or "") or None)
+        key = idempotency_key(str(form.fields.get("idempotency_key") or "") or None, "idempotency_key")
+        submitted = await gw.submit(message, viewer.actor, source="console", idempotency_key=key)
     except PolicyViolation as exc:
         findings = {"entries": exc.findings, "segments": segments(str(fields.get("text", "")),
                                                                 _result_of(exc))}
         return _form(request, gw, viewer, fields, status=422, error=exc.message, findings=findings)
     except InputError as exc:
-        return _form(request, gw, viewer, fields, status=400, error=exc.message, problems=list(exc.problems))
+        status = 409 if isinstance(exc, Conflict) else 400
+        return _form(request, gw, viewer, fields, status=status, error=exc.message, problems=list(exc.problems))
     raise web.HTTPSeeOther(f"/console/messages/{submitted.record.id}")
 
 
@@ -129,6 +132,4 @@ def _kept_or_uploaded(form: UploadForm, file_field: str, id_field: str, drop_fie
 
 
 def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from gateway.models import Delivery, DeliveryState, Platform, Priority
 from gateway.service import Gateway
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
+from gateway.web.console.streams import STREAMS
+from gateway.web.fields import bounded
+from gateway.web.security import apply_security_headers
 
 POLL_S = 0.5  # the SSE handler re-reads the store: works the same with several processes on PostgreSQL
 KEEPALIVE_S = 15.0
@@ -75,12 +79,22 @@ async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
 async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     """Server-Sent Events: one `row` event per delivery whose updated_at changed since the last poll."""
     filters = Filters.of(request)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"})
-    await response.prepare(request)
+    with request.app[STREAMS].hold(viewer.actor.name):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                               "X-Accel-Buffering": "no"})
+        apply_security_headers(request, response)  # the middleware cannot add them once it is sent
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # the browser went away between two polls
+            await _stream(request, response, gw, viewer, filters)
+        return response
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, gw: Gateway, viewer: Viewer,
+                  filters: Filters) -> None:
+    """Write changed rows until the connection closes (the handler is not cancelled when it does)."""
     seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw)}
     idle = 0.0
-    while True:
+    while _connected(request):
         await asyncio.sleep(POLL_S)
         changed = [d for d in await filters.load(gw) if seen.get(d.id) != d.updated_at]
         for delivery in reversed(changed):
@@ -95,6 +109,11 @@ async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
             idle = 0.0
 
 
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def retry(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     await gw.retry_delivery(request.match_info["id"], viewer.actor)
     raise web.HTTPSeeOther("/console/deliveries?notice=retried")
@@ -107,7 +126,7 @@ async def cancel(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
 
 async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     form = await request.post()
-    reason = str(form.get("reason") or "").strip()
+    reason = bounded(str(form.get("reason") or ""), "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     message_id = request.match_info["id"]

@@ -15,6 +15,7 @@ from gateway.service import Gateway
 from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
+from gateway.web.fields import bounded
 
 _VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed")}
 
@@ -30,14 +31,19 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
 
 
 async def publish(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    note = str((await request.post()).get("note") or "").strip() or None
+    note = await _note(request) or None
     _, result = await request.app[ALERT_INTAKE].publish_held(request.match_info["id"], viewer.actor, note)
     raise web.HTTPSeeOther(f"/console/alerts?notice=published:{len(result.messages)}")
 
 
 async def dismiss(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    note = str((await request.post()).get("note") or "").strip()
+    note = await _note(request)
     if not note:
         raise InputError("掲載しない理由を入力してください", [FieldProblem("note", "missing", "必須項目です")])
     await request.app[ALERT_INTAKE].dismiss_held(request.match_info["id"], viewer.actor, note)
     raise web.HTTPSeeOther("/console/alerts?notice=dismissed")
+
+
+async def _note(request: web.Request) -> str:
+    return bounded(str((await request.post()).get("note") or ""), "note").strip()
+

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import math
 import secrets
 import time
@@ -15,7 +14,7 @@ from gateway.store.base import LoginAttempt, Store, User
 from gateway.web.console.context import CODEC, THROTTLE, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.labels import JST
 from gateway.web.console.passwords import verify_password
-from gateway.web.console.session import COOKIE, LIFETIME_S
+from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import MAX_NAME
 
 LOCKED = ("ログインの失敗が続いたため、{at}（約{minutes}分後）までログインできません。その後にやり直してください。"
@@ -54,7 +53,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+    if not same_token(expected, str(form.get("csrf", ""))):
         return _login_page(request, target, status=403, error=EXPIRED, user=user)
     # Counted before the password is checked: concurrent guesses cannot pass the limit.
     throttle, store = request.app[THROTTLE], gateway_of(request).store

@@ -25,6 +25,7 @@ from gateway.web.console.context import (
     viewer_of,
 )
 from gateway.web.console.session import SessionCodec
+from gateway.web.console.streams import STREAMS, StreamSlots
 from gateway.web.console.throttle import LoginThrottle
 
 PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
@@ -76,6 +77,7 @@ def mount(app: web.Application, *, secret: bytes) -> None:
     app[CODEC] = SessionCodec(secret)
     app[THROTTLE] = LoginThrottle()
     app[JINJA] = environment()
+    app[STREAMS] = StreamSlots()
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
     app.router.add_get("/console/", page(frozenset(Role))(home))

@@ -58,7 +58,7 @@ class SessionCodec:
 
     def decode(self, value: str, now: float) -> Session | None:
         body, _, signature = value.partition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+        if not body or not body.isascii() or not same_token(self._sign(body), signature):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -73,7 +73,14 @@ class SessionCodec:
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
+    return same_token(session.csrf, presented)
+
+
+def same_token(expected: str, presented: str | None) -> bool:
+    """Constant-time equality of two non-empty ASCII tokens (`compare_digest` raises on other text)."""
+    if not expected or not presented or not (expected.isascii() and presented.isascii()):
+        return False
+    return hmac.compare_digest(expected, presented)
 
 
 def load_or_create_secret(path: Path) -> bytes:
