@@ -11,6 +11,7 @@ also contains an exception (election-commission wording, warnings about the thin
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -89,7 +90,8 @@ class Rule:
         hits = self.match.spans(view)
         if not hits:
             return []
-        exceptions = self.unless.spans(view) if self.unless else []
+        exceptions = _Starts(self.unless.spans(view) if self.unless else [])
+        within_companions = _Starts(companions) if companions is not None else None
         result: list[Span] = []
         seen_sentences: set[Span] = set()
         whole = (0, len(view.norm))
@@ -97,17 +99,26 @@ class Rule:
             sentence = view.sentence_of(span[0])
             if sentence in seen_sentences:
                 continue
-            if companions is not None and not _within(companions, whole if self.with_in_text else sentence):
+            if within_companions is not None and not within_companions.any_in(
+                    whole if self.with_in_text else sentence):
                 continue
-            if _within(exceptions, whole if self.unless_in_text else sentence):
+            if exceptions.any_in(whole if self.unless_in_text else sentence):
                 continue
             seen_sentences.add(sentence)
             result.append(span)
         return result
 
 
-def _within(spans: Iterable[Span], sentence: Span) -> bool:
-    return any(sentence[0] <= s < sentence[1] for s, _ in spans)
+class _Starts:
+    """Where spans start, sorted, to ask "does any start inside this range?" by bisection (asked once
+    per hit, a scan of every span made a text with thousands of both quadratic)."""
+
+    def __init__(self, spans: Iterable[Span]) -> None:
+        self._starts = sorted(start for start, _ in spans)
+
+    def any_in(self, range_: Span) -> bool:
+        index = bisect.bisect_left(self._starts, range_[0])
+        return index < len(self._starts) and self._starts[index] < range_[1]
 
 
 @dataclass(frozen=True)

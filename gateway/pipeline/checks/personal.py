@@ -20,7 +20,9 @@ from gateway.pipeline.checks.names import name_findings
 _NUMBER = re.compile(r"(?<![\d.,])\d(?:(?:[ \-]|\s-\s)?\d)*(?![.,]\d)")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\s?\d{7}(?![0-9])")
 _YUCHO = re.compile(r"記号\s*[:：]?\s*\d{5}.{0,6}?番号\s*[:：]?\s*\d{6,8}")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@(?P<domain>[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+# From the start of a run of local-part characters only (the same matches: a later start in the run
+# reaches the same "@"), so that a long run without one is scanned once, not once per character.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@(?P<domain>[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
 _MOBILE = re.compile(r"0[789]0\d{8}")
 _WINDOW = 25
 

@@ -99,8 +99,16 @@ class TextView:
             ranges.append((begin, len(self.norm)))
         return tuple(ranges)
 
+    @cached_property
+    def _sentence_begins(self) -> tuple[int, ...]:
+        return tuple(begin for begin, _ in self.sentences)
+
     def sentence_of(self, pos: int) -> tuple[int, int]:
-        for begin, end in self.sentences:
+        """The sentence holding `pos`: a bisection (a rule firing in each of 10,000 one-line
+        sentences asked 10,000 times, and a scan made that seconds)."""
+        index = bisect.bisect_right(self._sentence_begins, pos) - 1
+        if index >= 0:
+            begin, end = self.sentences[index]
             if begin <= pos < end:
                 return begin, end
         return 0, len(self.norm)
