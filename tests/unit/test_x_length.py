@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twitter_text import parse_tweet
@@ -15,11 +18,14 @@ from gateway.adapters.render import fits_x
 PIECES = st.sampled_from([
     "あ", "漢", "a", "Z", "1", " ", "\n", ".", "a.jp", "x.co", "t.co/ab", "https://e.jp/", "例え.jp", "。",
     "👍", "👨‍👩‍👧", "🇯🇵", "e\u0301", "\u0344", "\u0958", "ｱ", "＃", "@koho", "#防災",
+    # for the quick upper bound: keycaps (a digit in an emoji), full-width digits and signs, kana
+    # with a combining sound mark, a long URL (23 however long), a word glued to a URL
+    "1\ufe0f\u20e3", "１", "－", "ー", "か\u3099", "https://example.jp/" + "a" * 200, "詳細はexample.jp/を",
 ])
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(PIECES, min_size=0, max_size=300))
+@given(st.lists(PIECES, min_size=0, max_size=600))
 def test_fits_x_agrees_with_twitter_text(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert fits_x(text) == (parse_tweet(text).weightedLength <= MAX_WEIGHTED), text
@@ -29,3 +35,21 @@ def test_many_short_urls_do_not_slip_under_the_quick_bound() -> None:
     text = " ".join(["a.jp"] * 12)  # 59 characters, but 12 URLs weigh 23 each
     assert parse_tweet(text).weightedLength > MAX_WEIGHTED
     assert not fits_x(text)
+
+
+def test_a_long_text_is_settled_without_measuring_it_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 characters take twitter-text ~0.1 s per measure, on the event loop: rendering such a
+    post for a truncating account used to measure it whole, and then halves of it, several times."""
+    from gateway.adapters import render
+
+    measured: list[int] = []
+
+    def counting(text: str) -> Any:
+        measured.append(len(text))
+        return parse_tweet(text)
+
+    monkeypatch.setattr(render, "parse_tweet", counting)
+    text = "１－" * 10_000
+    cut = render.truncate_to(text, fits_x)
+    assert fits_x(cut) and cut.endswith("…") and len(cut) < 300
+    assert max(measured) < 1_000, measured
