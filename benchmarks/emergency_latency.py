@@ -124,7 +124,7 @@ async def make_backlog(runtime: Any, deliveries: int) -> int:
         n += 1
         message = parse_message({"municipality": "mine", "category": "tourism", "accounts": ["mine_x", "mine_facebook"],
                                  "text": f"秋芳洞の紅葉が見頃です。週末はぜひお越しください。（{n}）"})
-        targets, result = gateway.check(message)
+        targets, result = await gateway.check(message)
         record, _ = await runtime.store.add_message(NewMessage(
             municipality="mine", body=message, state=MessageState.APPROVED, priority=Priority.NORMAL,
             submitted_by=actor.name, source="bench", check=result, accounts=tuple(a.id for a in targets.accounts),
@@ -191,7 +191,7 @@ async def run(backlog: int, alerts: int, latency_s: float) -> list[float]:
             credentials = {a: sandbox_credentials(a, acc.platform) for a, acc in accounts.items()}
             adapters = build_adapters(sandbox_settings(settings, base_url), StaticCredentials(credentials), accounts,
                                       MediaStore(settings.media_root))
-            async with open_runtime(settings, adapters=adapters, start=False) as runtime:
+            async with open_runtime(settings, adapters=adapters, start=False, check_processes=True) as runtime:
                 queued = await make_backlog(runtime, backlog) if backlog else 0
                 await runtime.gateway.start()
                 try:

@@ -121,3 +121,13 @@ class Forbidden(GatewayError):
 
 class StoreError(GatewayError):
     code = "store_error"
+
+
+class Busy(GatewayError):
+    """Too much work queued (no check worker came free in time): retry later (503 with Retry-After)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

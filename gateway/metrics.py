@@ -25,6 +25,21 @@ RATE_LIMIT_PAUSES = Counter(
 CHECK_VERDICTS = Counter(
     "gateway_check_verdicts_total", "Outbound check verdicts at intake", ["verdict"], registry=REGISTRY,
 )
+CHECK_SECONDS = Histogram(
+    "gateway_check_seconds", "Time of one message's checks in a check worker, by lane", ["lane"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+CHECK_OVERRUNS = Counter(
+    "gateway_check_overruns_total", "Messages whose checks exceeded the time budget (worker replaced)", ["lane"],
+    registry=REGISTRY,
+)
+CHECK_WORKERS = Gauge(
+    "gateway_check_workers", "Check worker processes ready, by lane", ["lane"], registry=REGISTRY,
+)
+CHECK_WORKER_RESTARTS = Counter(
+    "gateway_check_worker_restarts_total", "Check workers replaced (budget exceeded, died, abandoned)", ["lane"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "gateway_queue_depth", "Deliveries not yet final, by state", ["state"], registry=REGISTRY,
 )

@@ -19,6 +19,7 @@ from gateway.credentials import CredentialSource, StaticCredentials
 from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.pipeline.checks import CheckEngine, default_engine
+from gateway.pipeline.checks.runner import CheckRunner, InlineRunner, ProcessRunner
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.retry import RetryPolicy
@@ -66,9 +67,12 @@ def live_credentials(settings: Settings) -> CredentialSource:
 async def open_runtime(
     settings: Settings, *, clock: Clock = utcnow, migrate: bool = True, start: bool = True,
     adapters: Mapping[Platform, Adapter] | None = None, engine: CheckEngine | None = None,
-    sandbox_latency_s: float = 0.0, worker_id: str | None = None,
+    sandbox_latency_s: float = 0.0, worker_id: str | None = None, check_processes: bool | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build and (with `start`) run the gateway; everything is closed on exit."""
+    """Build and (with `start`) run the gateway; everything is closed on exit.
+
+    Checks run in worker processes when the gateway is started here (or `check_processes` says so),
+    in-process otherwise (one-off commands) or when `engine` is given."""
     policies = load_policies(settings.config_dir)
     if migrate:
         await upgrade_async(settings.database_url)
@@ -82,8 +86,9 @@ async def open_runtime(
             adapters, sandbox = await _platform_adapters(settings, policies, media, stack, sandbox_latency_s)
             drill_adapters = adapters if settings.platforms == "sandbox" else await _drill_adapters(
                 settings, policies, media, stack)
-        gateway = _build_gateway(settings, policies, store, adapters, media, engine or default_engine(), clock,
-                                 worker_id, drill_adapters)
+        checks = _check_runner(settings, engine, processes=start if check_processes is None else check_processes)
+        stack.push_async_callback(checks.aclose)
+        gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters)
         if start:
             await gateway.start()
             stack.push_async_callback(gateway.stop)
@@ -94,6 +99,15 @@ async def open_runtime(
             gateway.supervisor.run(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
         yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts)
+
+
+def _check_runner(settings: Settings, engine: CheckEngine | None, *, processes: bool) -> CheckRunner:
+    """Worker processes for a running gateway; the engine in-process for one-off commands (nothing
+    else shares their loop), for a given engine, or when `check_workers` is 0."""
+    if engine is not None or not processes or settings.check_workers == 0:
+        return InlineRunner(engine or default_engine())
+    return ProcessRunner(routine=settings.check_workers, budget_s=settings.check_budget_seconds,
+                         queue_s=settings.check_queue_seconds)
 
 
 def _account_service(
@@ -165,7 +179,7 @@ async def _drill_adapters(
 
 def _build_gateway(
     settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter], media: MediaStore,
-    engine: CheckEngine, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
+    checks: CheckRunner, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
 ) -> Gateway:
     retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
     dispatcher = Dispatcher(
@@ -177,5 +191,5 @@ def _build_gateway(
     reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds,
                             emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
                             worker_stale_seconds=settings.worker_stale_seconds)
-    return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
+    return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
                    reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds)

@@ -36,7 +36,8 @@ from gateway.models import (
     Role,
 )
 from gateway.pipeline.approval import approval_rule, check_can_approve
-from gateway.pipeline.checks import CheckEngine, CheckInput
+from gateway.pipeline.checks import CheckInput
+from gateway.pipeline.checks.runner import CheckRunner
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
@@ -80,14 +81,14 @@ def _require_same_message(record: MessageRecord, message: Message) -> None:
 
 class Gateway:
     def __init__(
-        self, *, store: Store, policies: Policies, engine: CheckEngine, adapters: Mapping[Platform, Adapter],
+        self, *, store: Store, policies: Policies, checks: CheckRunner, adapters: Mapping[Platform, Adapter],
         dispatcher: Dispatcher, reconciler: Reconciler, media: MediaStore, clock: Clock = utcnow,
         housekeeping_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.media = media
         self.policies = policies
-        self.engine = engine
+        self.checks = checks
         self.adapters = adapters
         self.dispatcher = dispatcher
         self.reconciler = reconciler
@@ -98,9 +99,12 @@ class Gateway:
         self._started_at = clock()
 
     # -- checks ---------------------------------------------------------------------------
-    def check(self, message: Message) -> tuple[Targets, CheckResult]:
+    async def check(self, message: Message) -> tuple[Targets, CheckResult]:
+        """The message's targets and check result. The checks run in a worker process within a time
+        budget (emergencies on a worker of their own): no text can hold up the event loop."""
         targets = resolve_targets(message, self.policies)
-        result = self.engine.check(CheckInput(message, targets.municipality, targets.accounts))
+        result = await self.checks.check(CheckInput(message, targets.municipality, targets.accounts),
+                                         emergency=message.priority is Priority.EMERGENCY)
         return targets, result
 
     # -- intake ---------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class Gateway:
         check_schedule(message, self.clock())
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
-        targets, result = self.check(message)
+        targets, result = await self.check(message)
         metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
         if result.verdict.value == "block":
             raise PolicyViolation("投稿ポリシーに反するため受け付けられません", result.findings)
@@ -311,7 +315,7 @@ class Gateway:
             if account is not None:
                 probe = Message(municipality=municipality.id, accounts=(account.id,), category="emergency",
                                 text="【避難指示】警戒レベル4 起動時の確認です。", priority=Priority.EMERGENCY)
-                self.check(probe)
+                await self.check(probe)
                 adapter = self.adapters.get(account.platform)
                 if adapter is not None:
                     adapter.render(probe, account)
@@ -324,6 +328,7 @@ class Gateway:
         """Start the background work. Nothing stored can stop this: failures are logged, counted and
         shown in /readyz, and the loops that failed keep being retried."""
         try:
+            await self.checks.start()
             await self.warm_up()
         except Exception as exc:  # a slower first alert is better than no gateway
             log.exception("warm-up failed")

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # Intake
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     token_ttl_days: int = Field(default=365, ge=1)
+    # Checks run in worker processes: this many for staff posts, plus one kept for emergencies.
+    # 0 runs them in the gateway process (debugging only: a slow text then holds up everything).
+    check_workers: int = Field(default=1, ge=0, le=64)
+    # A message whose checks take longer gets a `check.timeout` review finding (its worker is replaced).
+    check_budget_seconds: float = Field(default=2.0, gt=0, le=600)
+    # A staff post that waits longer than this for a free check worker is refused with 503 (retry).
+    check_queue_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Secrets
     credentials_file: Path = Path("var/credentials.enc")

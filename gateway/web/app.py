@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway import metrics
 from gateway.accounts import AccountService
 from gateway.errors import (
+    Busy,
     Conflict,
     FieldProblem,
     Forbidden,
@@ -46,6 +47,7 @@ TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (TooManyStreams, 429), (StoreError, 503),
+    (Busy, 503),
 )
 
 
@@ -61,6 +63,8 @@ def error_body(exc: GatewayError) -> dict[str, Any]:
 def error_response(exc: GatewayError) -> web.Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
+    if isinstance(exc, Busy):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return web.json_response(error_body(exc), status=status, headers=headers, dumps=dumps)
 
 
@@ -128,7 +132,7 @@ async def readyz(request: web.Request) -> web.Response:
         await gateway.store.next_wakeup()
     except StoreError:
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-    problems = gateway.supervisor.problems()
+    problems = gateway.supervisor.problems() + gateway.checks.problems()
     if problems:
         return web.json_response({"status": "degraded", "problems": problems}, status=503,
                                  dumps=dumps)

@@ -14,6 +14,7 @@ import pytest
 from gateway.media import MediaStore
 from gateway.models import Platform, Role
 from gateway.pipeline.checks import CheckEngine, default_engine
+from gateway.pipeline.checks.runner import CheckRunner, InlineRunner
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.retry import RetryPolicy
@@ -72,13 +73,14 @@ def engine() -> CheckEngine:
 
 
 def build_gateway(store: SqlStore, policies: Policies, engine: CheckEngine, clock: Clock,
-                  adapters: dict[Platform, FakeAdapter], media: MediaStore | None = None) -> Gateway:
+                  adapters: dict[Platform, FakeAdapter], media: MediaStore | None = None,
+                  checks: CheckRunner | None = None) -> Gateway:
     retry = RetryPolicy(base_seconds=5, max_seconds=600, max_attempts=3)
     dispatcher = Dispatcher(store=store, policies=policies, adapters=adapters, retry=retry, routine_workers=2,
                             emergency_workers=1, lease_seconds=60, poll_seconds=0.05, clock=clock, worker_id="t1")
     reconciler = Reconciler(store, policies, adapters, settle_seconds=30)
     media = media or MediaStore(Path(tempfile.mkdtemp(prefix="gateway-media-")))
-    return Gateway(store=store, policies=policies, engine=engine, adapters=adapters, dispatcher=dispatcher,
+    return Gateway(store=store, policies=policies, checks=checks or InlineRunner(engine), adapters=adapters, dispatcher=dispatcher,
                    reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=0.05)
 
 

@@ -126,7 +126,7 @@ async def _forced(env: Env, platform: Platform, path: str) -> str:
         "municipality": municipality, "category": category, "accounts": [ACCOUNT[platform]], "priority": "emergency",
         "text": "市役所からのお知らせです。", "title": "お知らせ",
         "media": [{"kind": kind, "path": path, "alt_text": "市役所の外観の写真"}]})
-    targets, result = runtime.gateway.check(message)
+    targets, result = await runtime.gateway.check(message)
     record, _ = await runtime.store.add_message(NewMessage(
         municipality=municipality, body=message, state=MessageState.APPROVED, priority=Priority.EMERGENCY,
         submitted_by="sato", source="api", check=result, accounts=tuple(a.id for a in targets.accounts),

@@ -243,7 +243,7 @@ async def test_message_accepted_but_not_planned_is_planned_once_on_restart(
 ) -> None:
     """Simulate a crash between accepting and planning: the row is `approved` with no deliveries."""
     message = msg(municipality="mine", accounts=None, category="tourism")
-    targets, result = harness.gateway.check(message)
+    targets, result = await harness.gateway.check(message)
     record, _ = await harness.store.add_message(NewMessage(
         municipality="mine", body=message, state=MessageState.APPROVED, priority=Priority.NORMAL,
         submitted_by=STAFF.name, source="api", check=result, accounts=tuple(a.id for a in targets.accounts),

@@ -54,7 +54,7 @@ async def stored_poison(h: Harness) -> str:
     record, _ = await h.store.add_message(NewMessage(
         municipality="kodaira", body=message(not_before=FAR.isoformat()), state=MessageState.APPROVED,
         priority=Priority.NORMAL, submitted_by=STAFF.name, source="api",
-        check=(h.gateway.check(message()))[1], accounts=("kodaira_x",), approved_by=APPROVER.name,
+        check=(await h.gateway.check(message()))[1], accounts=("kodaira_x",), approved_by=APPROVER.name,
     ), actor="test")
     return record.id
 

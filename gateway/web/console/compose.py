@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import Conflict, FieldProblem, InputError, PolicyViolation
+from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.validation import parse_message
 from gateway.service import Gateway
@@ -77,7 +77,7 @@ async def preview_json(request: web.Request, gw: Gateway, viewer: Viewer) -> web
     if not isinstance(data, dict):
         raise InputError("形式が正しくありません", [FieldProblem("(本文)", "not_an_object", "JSONオブジェクト")])
     message = message_from_fields(data)
-    return web.json_response(preview(gw, message), dumps=_dumps)
+    return web.json_response(await preview(gw, message), dumps=_dumps)
 
 
 async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -96,6 +96,8 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
     except InputError as exc:
         status = 409 if isinstance(exc, Conflict) else 400
         return _form(request, gw, viewer, fields, status=status, error=exc.message, problems=list(exc.problems))
+    except Busy as exc:  # nothing stored: the same form, filled in, to send again
+        return _form(request, gw, viewer, fields, status=503, error=exc.message)
     raise web.HTTPSeeOther(f"/console/messages/{submitted.record.id}")
 
 

@@ -16,8 +16,8 @@ from gateway.policy import Account
 from gateway.service import Gateway
 
 
-def preview(gw: Gateway, message: Message) -> dict[str, Any]:
-    targets, result = gw.check(message)
+async def preview(gw: Gateway, message: Message) -> dict[str, Any]:
+    targets, result = await gw.check(message)
     return {
         "verdict": result.verdict.value,
         "findings": [finding_json(f) for f in result.findings],
