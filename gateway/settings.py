@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     routine_workers: int = Field(default=4, ge=1)
     # Publishes in flight at once per lane; the emergency lane's are reserved for alerts.
     emergency_workers: int = Field(default=16, ge=1)
-    lease_seconds: float = Field(default=120.0, gt=0)
+    lease_seconds: float = Field(default=120.0, gt=0, le=86400)
     poll_seconds: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_seconds: float = Field(default=5.0, gt=0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import time
 import uuid
@@ -40,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from gateway.errors import Conflict, GatewayError, InputError, NotFound, StoreError
+from gateway.errors import Conflict, GatewayError, InputError, NotFound, StorageFull, StoreError
 from gateway.models import (
     MAX_ROW_ID,
     Delivery,
@@ -128,7 +129,27 @@ def _translated() -> Iterator[None]:
     except IntegrityError as exc:
         raise IntegrityConflict("データの一意性または参照の制約に反するため保存できませんでした") from exc
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
+        if _disk_full(exc):
+            raise StorageFull("データベースのディスクに空きがないため保存できませんでした。何も保存していません。"
+                              "システム管理者に連絡し、空きができてから送り直してください") from exc
         raise StoreError("データベースの操作に失敗しました") from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) or ENOSPC, however the driver wraps it."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if getattr(seen, "sqlstate", None) == "53100" or getattr(seen, "pgcode", None) == "53100":
+            return True
+        text = str(seen)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 WAKE_CHANNEL = "gateway_wake"
@@ -137,6 +158,8 @@ STOPS_CHANGED = "accounts"
 # How long a process trusts its copy of the stopped accounts when no NOTIFY says otherwise.
 STOPS_CACHE_SECONDS = 1.0
 SQLITE_LOCK_WAIT_S = 30.0
+# The longest lease a claim gives (settings.lease_seconds is bounded by it).
+MAX_LEASE = timedelta(days=1)
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -932,9 +955,12 @@ class SqlStore:
 
     @_shielded
     async def expired_leases(self, now: datetime) -> list[Delivery]:
-        """Deliveries still `sending` whose lease has expired (their worker died)."""
+        """Deliveries still `sending` whose lease has expired (their worker died), or whose lease ends
+        further ahead than any claim grants (`lease_seconds` is at most a day): such a lease was not
+        written by a claim, and waiting for it would strand the delivery for ever."""
+        ended = sa.or_(deliveries.c.lease_expires <= now, deliveries.c.lease_expires > now + MAX_LEASE)
         query = (sa.select(deliveries)
-                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), deliveries.c.lease_expires <= now)
+                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), ended)
                  .order_by(deliveries.c.lease_expires, deliveries.c.id))
         return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 

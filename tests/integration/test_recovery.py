@@ -7,7 +7,7 @@ instead of after the lease (120 s in production). Real databases, the real recon
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.errors import UncertainError
@@ -75,6 +75,17 @@ async def test_an_unregistered_worker_falls_back_to_its_lease(harness: Harness) 
     await harness.gateway.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.SENDING}
     harness.clock.advance(seconds=LEASE)
+    await harness.gateway.reconciler.run_once(harness.clock.now)
+    assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
+
+
+async def test_a_lease_no_claim_could_give_does_not_strand_the_delivery(harness: Harness) -> None:
+    """Poison: `sending` under an unknown worker with a lease until 9999 used to wait for ever."""
+    await claimed_by(harness, "w-unknown", beat=False)
+    for delivery in await harness.store.list_deliveries():
+        await harness.store.transition_delivery(
+            delivery.id, expected=[DeliveryState.SENDING], new=DeliveryState.SENDING, actor="test", reason="poison",
+            fields={"lease_expires": datetime(9999, 12, 31, tzinfo=UTC)})
     await harness.gateway.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
 
