@@ -34,6 +34,7 @@ from gateway.errors import (
     StoreError,
     UncertainError,
 )
+from gateway.logs import log_failure
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
 from gateway.pipeline.progress import ledger_progress
 from gateway.pipeline.retry import RetryPolicy
@@ -144,8 +145,7 @@ class Dispatcher:
                 beat()
             event.clear()
             if running and lane.workers - len(running) < batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+                await _woken(event, self.poll_seconds)
                 continue
             claimed = await self._claim(lane, lane.workers - len(running))
             for delivery in claimed:
@@ -155,8 +155,7 @@ class Dispatcher:
                 task.add_done_callback(finished)
             if claimed and len(running) < lane.workers:
                 continue  # there may be more due right now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
+            await _woken(event, self.poll_seconds)
 
     async def _claim(self, lane: Lane, free: int) -> list[Delivery]:
         if free <= 0:
@@ -166,8 +165,8 @@ class Dispatcher:
                 worker=self.worker_id, now=self.clock(), limit=free, lease_seconds=self.lease_seconds,
                 priorities=lane.priorities,
             )
-        except GatewayError:
-            log.exception("claim failed", extra={"lane": lane.name})
+        except GatewayError as exc:
+            log_failure(log, "claim failed", exc, lane=lane.name)
             return []
         await self._prefetch(claimed)
         return claimed
@@ -211,9 +210,9 @@ class Dispatcher:
     async def _process_logged(self, delivery: Delivery) -> None:
         try:
             await self.process(delivery)
-        except Exception:  # one delivery must never take its lane down
+        except Exception as exc:  # one delivery must never take its lane down
             # The lease stays; when it expires (or its worker is gone) the reconciler settles it.
-            log.exception("processing a delivery failed", extra=_ids(delivery))
+            log_failure(log, "processing a delivery failed", exc, **_ids(delivery))
 
     async def process(self, delivery: Delivery) -> Delivery:
         """Publish one claimed delivery and record the outcome; never raises a PublishError."""
@@ -391,6 +390,14 @@ class Dispatcher:
 
 def _error_fields(exc: GatewayError) -> dict[str, Any]:
     return {"error_code": exc.code, "error_text": exc.message[:2000]}
+
+
+async def _woken(event: asyncio.Event, seconds: float) -> None:
+    """Wait for `event` or `seconds`. Not `asyncio.wait_for`: on Python 3.11 it can swallow a
+    cancellation that arrives as the event is set, and the lane then never stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _ids(delivery: Delivery) -> dict[str, str]:

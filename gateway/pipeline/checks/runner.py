@@ -132,7 +132,8 @@ class _Worker:
         fd = self.conn.fileno()
         loop.add_reader(fd, _set_once, readable)
         try:
-            await asyncio.wait_for(readable, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+                await readable
         finally:
             loop.remove_reader(fd)
         try:
