@@ -27,6 +27,7 @@ from typing import Any
 from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, FieldProblem, GatewayError, InputError, NotFound
+from gateway.logs import log_failure
 from gateway.models import Platform, Priority, RemotePost
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import AccountState, HijackAlert, LedgerPost, Store, SuspectPost
@@ -232,8 +233,8 @@ class AccountService:
                     await self.hijack_scan_once()
                 if beat is not None:
                     beat()
-            except Exception:  # the next round tries again; the supervisor reports a loop without rounds
-                log.exception("account job failed")
+            except Exception as exc:  # the next round tries again; the supervisor reports a loop without rounds
+                log_failure(log, "account job failed", exc)
             await asyncio.sleep(min(interval_s, metrics_interval_s))
 
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway import metrics
+from gateway.logs import log_failure
 
 log = logging.getLogger("gateway.background")
 
@@ -100,7 +101,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # whatever it was, the loop must come back
-                log.exception("background loop failed; restarting", extra={"loop": health.name})
+                log_failure(log, "background loop failed; restarting", exc, loop=health.name)
                 health.running = False
                 metrics.BACKGROUND_RUNNING.labels(health.name).set(0)
                 metrics.BACKGROUND_RESTARTS.labels(health.name).inc()

@@ -120,7 +120,17 @@ class Forbidden(GatewayError):
 
 
 class StoreError(GatewayError):
+    """The database failed (503; retry later)."""
+
     code = "store_error"
+    retry_after_s = 5
+
+
+class StorageFull(StoreError):
+    """The database's disk is full: nothing was written; retry once an administrator has freed space."""
+
+    code = "storage_full"
+    retry_after_s = 30
 
 
 class Busy(GatewayError):

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.errors import StoreError
+
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _SECRET_HINTS = ("token", "secret", "password", "authorization", "key")
 MASK = "***"
@@ -147,3 +149,12 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in _QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, **extra: object) -> None:
+    """Log a caught failure: the database being down or full is an operational fault, logged as
+    one line with its code; anything else is a bug and keeps its traceback."""
+    if isinstance(exc, StoreError):
+        logger.error("%s: %s (%s)", message, exc.code, exc.message, extra=extra)
+    else:
+        logger.error(message, exc_info=exc, extra=extra)

@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
 from gateway.errors import Conflict, FieldProblem, GatewayError, PermanentError, PolicyViolation
+from gateway.logs import log_failure
 from gateway.media import MediaStore
 from gateway.models import (
     CheckResult,
@@ -213,7 +214,7 @@ class Gateway:
             try:
                 await self.plan(record)
             except Exception as exc:  # one message must not block the others
-                log.exception("planning a stored message failed", extra={"message_id": record.id})
+                log_failure(log, "planning a stored message failed", exc, message_id=record.id)
                 self.supervisor.failed("plan_pending", exc)
                 continue
             count += 1
@@ -292,7 +293,7 @@ class Gateway:
             try:
                 await step()
             except Exception as exc:  # the other steps must still run
-                log.exception("housekeeping step failed", extra={"step": name})
+                log_failure(log, "housekeeping step failed", exc, step=name)
                 self.supervisor.failed("housekeeping", exc)
                 failed.append(name)
         return failed
@@ -340,7 +341,7 @@ class Gateway:
         try:
             await self.plan_pending(include_recent=True)
         except Exception as exc:  # the housekeeping loop tries again every round
-            log.exception("planning at start-up failed")
+            log_failure(log, "planning at start-up failed", exc)
             self.supervisor.failed("plan_pending", exc)
         self._started_at = self.clock()
         try:  # registered before the first claim, so a kill right after start is recovered too

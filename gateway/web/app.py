@@ -63,7 +63,7 @@ def error_body(exc: GatewayError) -> dict[str, Any]:
 def error_response(exc: GatewayError) -> web.Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
-    if isinstance(exc, Busy):
+    if isinstance(exc, Busy | StoreError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return web.json_response(error_body(exc), status=status, headers=headers, dumps=dumps)
 

@@ -65,3 +65,22 @@ def test_records_are_masked_in_message_extras_and_traceback() -> None:
     out = json.loads(line)
     assert out["msg"] == "call failed: Bearer ***" and out["detail"] == "oauth_token=***"
     assert "access_token=***" in out["exc"]
+
+
+def test_a_database_fault_is_one_line_and_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.errors import StorageFull
+    from gateway.logs import log_failure
+
+    logger = logging.getLogger("gateway.test_failure")
+    with caplog.at_level(logging.ERROR, logger="gateway.test_failure"):
+        try:
+            raise StorageFull("ディスクに空きがありません")
+        except StorageFull as exc:
+            log_failure(logger, "recording failed", exc, delivery_id="d_1")
+        try:
+            raise ZeroDivisionError("bug")
+        except ZeroDivisionError as exc:
+            log_failure(logger, "recording failed", exc, delivery_id="d_2")
+    full, bug = caplog.records
+    assert full.exc_info is None and "storage_full" in full.getMessage() and full.delivery_id == "d_1"  # type: ignore[attr-defined]
+    assert bug.exc_info is not None and bug.exc_info[0] is ZeroDivisionError
