@@ -27,6 +27,7 @@ class FaultKind(enum.StrEnum):
     DUPLICATE = "duplicate"  # the platform's duplicate-content rejection
     EXPIRED_TOKEN = "expired_token"  # the platform's invalid/expired token error
     REJECT = "reject"  # a content rejection (400) that is the sender's fault
+    READ_ERROR = "read_error"  # reading the account's timeline fails (5xx); publishing is not affected
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,11 @@ class Faults:
     def clear(self) -> None:
         self._queue.clear()
 
-    def take(self, platform: Platform, account: str | None) -> Fault | None:
+    def take(self, platform: Platform, account: str | None, *, reading: bool = False) -> Fault | None:
+        """The next fault for a publishing request, or (`reading`) for a timeline read."""
         for fault in self._queue:
-            if fault.platform is platform and fault.account in (None, account):
+            if (fault.platform is platform and fault.account in (None, account)
+                    and (fault.kind is FaultKind.READ_ERROR) == reading):
                 self._queue.remove(fault)
                 return fault
         return None

@@ -129,6 +129,9 @@ class FacebookSandbox:
         params = await _params(request)
         page_id = request.match_info["page_id"]
         account = self._authorize(request, params, page_id)
+        fault = self.state.faults.take(PLATFORM, account, reading=True)
+        if fault is not None:
+            raise fault_failure(fault, page_id)
         since = _since(params.fields.get("since"))
         limit = params.fields.get("limit") or "25"
         if not ascii_digits(limit):

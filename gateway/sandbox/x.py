@@ -14,6 +14,7 @@ which tweepy needs) and rate-limit headers. Authentication is verified for real 
 | DUPLICATE | 403 "You are not allowed to create a Tweet with duplicate content." |
 | EXPIRED_TOKEN | 401 Unauthorized |
 | REJECT | 400 invalid request |
+| READ_ERROR | the timeline read (`GET /2/users/{id}/tweets`) answers 503; publishing is untouched |
 
 Exact duplicate text of a live post of the same account is refused with the same 403, as X does.
 """
@@ -131,7 +132,7 @@ class XSandbox:
         if kind is FaultKind.QUOTA:
             window = self.rate_headers(account, "tweets")
             return _too_many({**window, **_daily(limit=17, remaining=0, reset=now + fault.reset_s)})
-        if kind in (FaultKind.SERVER_ERROR, FaultKind.TIMEOUT_BEFORE):
+        if kind in (FaultKind.SERVER_ERROR, FaultKind.TIMEOUT_BEFORE, FaultKind.READ_ERROR):
             if kind is FaultKind.TIMEOUT_BEFORE:
                 await asyncio.sleep(fault.hang_s)
             return problem_response(fault.status or 503, {
@@ -168,6 +169,9 @@ class XSandbox:
                 "value": user_id, "detail": f"Could not find user with id: [{user_id}].",
                 "title": "Not Found Error", "resource_type": "user", "parameter": "id",
                 "resource_id": user_id, "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+        fault = self.state.faults.take(Platform.X, owner, reading=True)
+        if fault is not None:
+            return await self._fail(fault, owner)
         query = request.rel_url.query
         posts = _timeline(self.state.live_posts(Platform.X, owner), query.get("start_time"),
                           query.get("end_time"))
