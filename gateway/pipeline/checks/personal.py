@@ -92,6 +92,9 @@ def _classify(ctx: Prepared, number: _Number, before: str,
             ids.card_issuer_prefix(digits) or _has(ctx, "card_context", before)):
         return "personal.card", Severity.BLOCK, _CARD
     if _has(ctx, "insurance_context", before) and 8 <= len(digits) <= 12:
+        # ゆうちょの「口座記号番号」also says 記号番号: an organisation's published donation account.
+        if donation and _has(ctx, "bank_context", before):
+            return None
         return "personal.insurance_number", Severity.BLOCK, _PENSION
     if 6 <= len(digits) <= 8 and _has(ctx, "bank_context", before) and not donation:
         return "personal.bank_account", Severity.BLOCK, _BANK
