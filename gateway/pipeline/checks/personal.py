@@ -81,6 +81,8 @@ def _classify(ctx: Prepared, number: _Number, before: str,
     digits = number.digits
     if len(digits) == 13 and ids.corporate_number_valid(digits):
         return None
+    if donation and _has(ctx, "bank_context", before) and not _has(ctx, "my_number_strong_context", before):
+        return None  # an organisation's published donation account (口座記号番号 00130-8-635289)
     if _has(ctx, "licence_context", before) and len(digits) == 12:
         return "personal.driver_licence", Severity.BLOCK, _LICENCE
     if len(digits) == 12 and _has(ctx, "my_number_strong_context", before):
@@ -92,9 +94,6 @@ def _classify(ctx: Prepared, number: _Number, before: str,
             ids.card_issuer_prefix(digits) or _has(ctx, "card_context", before)):
         return "personal.card", Severity.BLOCK, _CARD
     if _has(ctx, "insurance_context", before) and 8 <= len(digits) <= 12:
-        # ゆうちょの「口座記号番号」also says 記号番号: an organisation's published donation account.
-        if donation and _has(ctx, "bank_context", before):
-            return None
         return "personal.insurance_number", Severity.BLOCK, _PENSION
     if 6 <= len(digits) <= 8 and _has(ctx, "bank_context", before) and not donation:
         return "personal.bank_account", Severity.BLOCK, _BANK

@@ -84,8 +84,10 @@ def _links(ctx: Prepared) -> Iterator[Finding]:
     clause = links.clause or ctx.clause("links")
     shorteners = ctx.lexicon.words("url_shorteners")
     allowed = (*links.allowed_domains, *_PUBLIC_SUFFIXES)
+    official = ctx.message.share is not None and _official_account(
+        ctx.message.share, ctx.lexicon.words("public_body_accounts"))
     for url in urls(ctx):
-        if not url.host:
+        if not url.host or (official and url.label == "シェア元URL"):
             continue
         finding = _link_finding(ctx, url, clause, shorteners, allowed)
         if finding is not None:
