@@ -210,14 +210,15 @@ def political_support(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
     before = reading.previous(s)
     if not (_SUPPORT.search(s.text) or (before is not None and _SUPPORT.search(before.text))):
         return None
+    # The cheap tests first: the target may need the named-entity recogniser.
+    if not (_DIRECTIVE.search(s.text) or re.search(r"全力で|唯一の人|こそ", s.text)):
+        return None
+    if re.search(r"選挙管理委員会|推薦することはありません|禁止されて", s.text):
+        return None
     target = candidate_or_party(s, reading)
     if target is None and before is not None and _SUPPORT.search(before.text):
         target = candidate_or_party(before, reading)
     if target is None:
-        return None
-    if not (_DIRECTIVE.search(s.text) or re.search(r"全力で|唯一の人|こそ", s.text)):
-        return None
-    if re.search(r"選挙管理委員会|推薦することはありません|禁止されて", s.text):
         return None
     return Hit("political.support", Severity.BLOCK,
                f"特定の候補者・政党等（{target}）への投票や支持を呼びかける内容です。市の発信は政治的に中立である"
@@ -230,13 +231,13 @@ _NAMED_ROLE = re.compile(r"(?:^|の|、|は|「)(?!市議会|県議会|国会|�
 
 def political_attack(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """A named politician attacked."""
-    if not _POLITICIAN.search(s.text):
+    if not _POLITICIAN.search(s.text) or _NOTICE.search(s.text):
+        return None
+    word = screen.has("disparage", s)
+    if word is None:
         return None
     if not (_any_name(s) or _NAMED_ROLE.search(s.text)
             or any(e.label in ("Person", "Political_Party") for e in s.entities(reading))):
-        return None
-    word = screen.has("disparage", s)
-    if word is None or _NOTICE.search(s.text):
         return None
     return Hit("political.attack", Severity.BLOCK,
                f"名前を挙げて政治家を非難する内容です（「{word}」）。市の発信は政治的に中立である必要があります。"
@@ -338,7 +339,7 @@ def _named_person(s: Sentence) -> str | None:
 _HEARSAY = re.compile(r"聞きました|聞いた(?:話)?|という話|との(?:うわさ|噂|情報)|(?:うわさ|噂|ウワサ)(?:が|に|に?なって)|"
                       r"と言われて|という人がいる|人がいるよう|(?:る|た|い|だ)そうです|らしい(?:です|と|よ|。)|かもしれないとの|"
                       r"の話では|話によると|(?:の間|近所|巷)で(?:は)?(?:言われ|噂|うわさ|話題)")
-_SOURCE = re.compile(r"気象庁|警察|消防|発表|公式|市の|市ホームページ|ホームページ|によると|によれば|確認しま|事実ではありません|"
+_SOURCE = re.compile(r"気象庁|警察|消防|発表|公式|市の調査|市が確認|市ホームページ|ホームページ|によると|によれば|確認しま|事実ではありません|"
                      r"惑わされ|デマ|根拠のない|ご意見|通報を受け")
 
 
