@@ -53,6 +53,28 @@ def check_lines(lines: Iterable[str], policies: Policies, engine: CheckEngine, o
     return status
 
 
+def evaluate_command(files: list[str], *, config_dir: Path) -> int:
+    """Figures per labelled set: each FILE, and each corpus file of a directory, then their total."""
+    from gateway.pipeline.checks.evaluate import EvaluationReport, corpus_files, evaluate_file
+
+    sets = [f for name in files for f in corpus_files(Path(name))]
+    missing = [str(f) for f in sets if not f.is_file()]
+    if missing or not sets:
+        sys.stderr.write(f"{', '.join(missing) or files}: 読み込めません\n")
+        return EXIT_UNREADABLE
+    policies, engine = load_policies(config_dir), default_engine()
+    total = EvaluationReport()
+    for index, path in enumerate(sets):
+        report = evaluate_file(path, engine, policies)
+        total.outcomes.extend(report.outcomes)
+        print(("" if index == 0 else "\n") + f"== {path}")
+        print(report.render())
+    if len(sets) > 1:
+        print(f"\n== total ({len(sets)} sets)")
+        print(total.render())
+    return EXIT_OK
+
+
 def check_command(file: str, *, jsonl: bool, evaluate: bool, config_dir: Path) -> int:
     if evaluate:
         from gateway.pipeline.checks.evaluate import evaluate_file

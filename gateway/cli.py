@@ -127,7 +127,15 @@ def _unlock_target(user: str | None, address: str | None) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.checkcli import check_command
 
-    return check_command(args.file, jsonl=args.jsonl, evaluate=args.evaluate, config_dir=_settings(args).config_dir)
+    files = args.file or ["-"]
+    if args.evaluate:
+        from gateway.checkcli import evaluate_command
+
+        return evaluate_command(files, config_dir=_settings(args).config_dir)
+    if len(files) > 1:
+        sys.stderr.write("check: FILE は1つだけ指定できます（--evaluate では複数可）\n")
+        return 2
+    return check_command(files[0], jsonl=args.jsonl, evaluate=False, config_dir=_settings(args).config_dir)
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
@@ -355,8 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="outbound policy checks only")
     check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")
-    check.add_argument("--evaluate", action="store_true", help="FILE is a labelled corpus: print precision/recall")
-    check.add_argument("file", nargs="?", default="-")
+    check.add_argument("--evaluate", action="store_true",
+                       help="FILE... are labelled corpora (or directories of them): figures per set")
+    check.add_argument("file", nargs="*")
     check.set_defaults(func=cmd_check)
 
     alert = sub.add_parser("alert", help="push an alert file (JMA XML, L-Alert, CAP, JSON)")

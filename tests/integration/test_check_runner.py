@@ -258,3 +258,20 @@ async def test_workers_that_cannot_start_are_reported_and_alerts_go_to_a_person(
             await checks.check(check_input(policies, "お知らせです。"), emergency=False)
     finally:
         await checks.aclose()
+
+
+# -- the linguistic layer in the workers (issue 13) -------------------------------------------------
+
+async def test_the_linguistic_layer_runs_in_the_worker(runner: ProcessRunner, policies: Policies) -> None:
+    inp = check_input(policies, "ベトナム人は夜中に騒ぐので、アパートの管理には注意が必要です。")
+    result = await runner.check(inp, emergency=False)
+    assert "discrimination.group" in {f.rule for f in result.findings}
+    assert result.verdict is Verdict.BLOCK
+
+
+async def test_alert_template_posts_skip_the_linguistic_layer(runner: ProcessRunner, policies: Policies) -> None:
+    text = "【避難指示】ベトナム人は夜中に騒ぐので注意が必要です。"  # what the layer would block, to show it is skipped
+    staff = check_input(policies, text, emergency=True)
+    template = CheckInput(staff.message, staff.municipality, staff.accounts, generated=True)
+    assert "discrimination.group" in {f.rule for f in (await runner.check(staff, emergency=True)).findings}
+    assert not any(f.rule.startswith("discrimination") for f in (await runner.check(template, emergency=True)).findings)

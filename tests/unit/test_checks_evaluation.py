@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +32,16 @@ def test_corpus_meets_targets() -> None:
     assert "precision" in report.render()
 
 
-def test_engine_starts_within_one_second() -> None:
+def test_exact_layer_starts_within_one_second() -> None:
     started = time.perf_counter()
-    CheckEngine()
+    CheckEngine(linguistic=False)
     assert time.perf_counter() - started <= 1.0
+
+
+def test_whole_engine_starts_within_three_seconds() -> None:
+    """In a fresh interpreter: imports, the language model (GiNZA) and the lexicons."""
+    code = ("import time; t = time.perf_counter()\n"
+            "from gateway.pipeline.checks import CheckEngine\n"
+            "CheckEngine(); print(time.perf_counter() - t)")
+    took = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    assert took <= 3.0

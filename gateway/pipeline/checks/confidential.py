@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from gateway.models import Finding, Severity
 from gateway.pipeline.checks.context import Field, Prepared
 from gateway.pipeline.checks.secrets import token_spans
+from gateway.pipeline.checks.text import normalise
 
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -50,13 +51,27 @@ _CREDENTIAL = re.compile(
     re.IGNORECASE)
 
 
+_DRAFT_STAMP = re.compile(r"[【\[(〔<《「『]\s*(?:案|素案|原案|改定案|検討中)\s*[】\])〕>》」』]")
+
+
 def check(ctx: Prepared) -> list[Finding]:
-    findings = ctx.rule_findings("confidential")
+    findings = [f for f in ctx.rule_findings("confidential") if not _published_draft(ctx, f)]
     clause = ctx.clause("security", "confidential")
     for fld in ctx.fields:
         findings.extend(_internal(ctx, fld, clause))
         findings.extend(_credentials(ctx, fld, clause))
     return findings
+
+
+def _published_draft(ctx: Prepared, finding: Finding) -> bool:
+    """A 「…（案）」 in a public-comment notice names a draft the city has published, not a stamp."""
+    if finding.rule != "confidential.stamp" or finding.start is None or finding.end is None:
+        return False
+    stamp = ctx.message.text[finding.start:finding.end]
+    if not _DRAFT_STAMP.fullmatch(normalise(stamp)[0].strip()):
+        return False
+    body = ctx.body.view.norm
+    return any(word in body for word in ctx.lexicon.words("public_comment_context"))
 
 
 def _internal(ctx: Prepared, fld: Field, clause: str) -> Iterator[Finding]:

@@ -17,6 +17,9 @@ class CheckInput:
     message: Message
     municipality: Municipality
     accounts: tuple[Account, ...]  # resolved target accounts
+    # An alert post the gateway wrote from a template (JMA, L-Alert, CAP): the linguistic layer is
+    # skipped for it, so an alert never waits on the language model.
+    generated: bool = False
 
 
 @dataclass(frozen=True)

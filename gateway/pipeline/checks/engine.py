@@ -18,6 +18,7 @@ from gateway.pipeline.checks import (
     categories,
     confidential,
     forbidden,
+    language,
     personal,
     political,
     secrets,
@@ -25,6 +26,7 @@ from gateway.pipeline.checks import (
 )
 from gateway.pipeline.checks.context import CheckInput, Field, Prepared
 from gateway.pipeline.checks.lexicon import LexiconStore
+from gateway.pipeline.checks.screening import Screen
 from gateway.pipeline.checks.text import SudachiTokenizer, Tokenizer, view
 
 Check = Callable[[Prepared], list[Finding]]
@@ -56,9 +58,14 @@ DEFAULT_LEXICON_DIR = Path(__file__).resolve().parents[3] / "config" / "lexicons
 
 
 class CheckEngine:
+    """The exact layer (identifiers, stamps, secrets, lexicons) and, unless `linguistic=False`, the
+    linguistic layer (GiNZA: screening.py). Alert posts the gateway writes from templates
+    (`CheckInput.generated`) skip the linguistic layer: they must never wait on it."""
+
     def __init__(self, lexicon_dir: Path | None = None, *,
                  alt_text_limits: Mapping[Platform, int | None] | None = None,
-                 tokenizer: Tokenizer | None = None) -> None:
+                 tokenizer: Tokenizer | None = None, linguistic: bool = True) -> None:
+        self._screen = Screen(language.load()) if linguistic else None
         self._tokenizer = tokenizer or SudachiTokenizer()
         self._lexicons = LexiconStore(lexicon_dir or DEFAULT_LEXICON_DIR, self._tokenizer)
         self._alt_limits = {**DEFAULT_ALT_TEXT_LIMITS, **(alt_text_limits or {})}
@@ -69,7 +76,13 @@ class CheckEngine:
         findings: list[Finding] = []
         for check in CHECKS:
             findings.extend(check(ctx))
+        if self._screen is not None and not inp.generated:
+            findings.extend(self._screen.findings(ctx))
         return CheckResult.of(_ordered(findings))
+
+    @property
+    def linguistic(self) -> bool:
+        return self._screen is not None
 
     def prepare(self, inp: CheckInput) -> Prepared:
         return Prepared(

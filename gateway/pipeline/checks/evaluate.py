@@ -90,6 +90,16 @@ class EvaluationReport:
         hit = sum((o.case.rules & wanted) <= o.rules for o in cases)
         return hit, len(cases)
 
+    def block_recall(self) -> tuple[int, int]:
+        """Cases expected to block that the checks block."""
+        cases = [o for o in self.outcomes if o.case.verdict is Verdict.BLOCK]
+        return sum(o.result.verdict is Verdict.BLOCK for o in cases), len(cases)
+
+    def review_recall(self) -> tuple[int, int]:
+        """Cases expected to go to review that the checks send to review or block."""
+        cases = [o for o in self.outcomes if o.case.verdict is Verdict.REVIEW]
+        return sum(o.result.verdict is not Verdict.PASS for o in cases), len(cases)
+
     def verdict_accuracy(self) -> float:
         return sum(o.result.verdict is o.case.verdict for o in self.outcomes) / max(len(self.outcomes), 1)
 
@@ -123,7 +133,15 @@ class EvaluationReport:
             hit, total = self.group_recall(rules)
             lines.append(f"target {name:<12} recall {hit}/{total} = {_fmt(hit / total if total else 1.0)}"
                          f" (target {target:.2f})")
+        blocked, must_block = self.block_recall()
+        reviewed, must_review = self.review_recall()
         lines += [
+            f"block recall (expected block -> block): {blocked}/{must_block} = "
+            f"{_fmt(blocked / must_block if must_block else 1.0)}",
+            f"review recall (expected review -> review or block): {reviewed}/{must_review} = "
+            f"{_fmt(reviewed / must_review if must_review else 1.0)}",
+            f"false block rate (legitimate -> block): {self.false_block_rate():.2%}",
+            f"false review rate (legitimate -> review): {self.false_review_rate():.2%}",
             f"false blocks on legitimate posts: {self.false_block_rate():.2%} (target <= {MAX_FALSE_BLOCK_RATE:.0%})",
             f"reviews on legitimate posts: {self.false_review_rate():.2%}",
             f"verdict accuracy: {self.verdict_accuracy():.2%}",
@@ -144,9 +162,14 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
+def corpus_files(path: Path) -> list[Path]:
+    """A corpus file, or every `*.jsonl` of a directory (not its subdirectories)."""
+    return sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+
+
 def load_cases(path: Path, policies: Policies) -> list[Case]:
     """Read a corpus file, or every `*.jsonl` in a directory."""
-    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    files = corpus_files(path)
     cases: list[Case] = []
     for file in files:
         for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):

@@ -81,6 +81,8 @@ def _classify(ctx: Prepared, number: _Number, before: str,
     digits = number.digits
     if len(digits) == 13 and ids.corporate_number_valid(digits):
         return None
+    if donation and _has(ctx, "bank_context", before) and not _has(ctx, "my_number_strong_context", before):
+        return None  # an organisation's published donation account (口座記号番号 00130-8-635289)
     if _has(ctx, "licence_context", before) and len(digits) == 12:
         return "personal.driver_licence", Severity.BLOCK, _LICENCE
     if len(digits) == 12 and _has(ctx, "my_number_strong_context", before):

@@ -43,6 +43,7 @@ from gateway.pipeline.checks.engine import CheckEngine
 log = logging.getLogger("gateway.checks")
 
 START_TIMEOUT_S = 60.0  # a worker loads the dictionary and the lexicons: about 0.2 s, far more on a loaded host
+# (the language model is loaded by the fork server before the first worker: about 2 s, once)
 RESPAWN_BACKOFF_MAX_S = 30.0
 EMERGENCY_WAIT_S = 5.0  # an alert waits this long for a check worker (a replacement starts in ~0.2 s)
 ROUTINE, EMERGENCY = "routine", "emergency"
@@ -172,7 +173,10 @@ class ProcessRunner:
         self._sizes = {ROUTINE: routine, EMERGENCY: 1}
         self._engine_args = (lexicon_dir, dict(alt_text_limits) if alt_text_limits else None)
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["gateway.pipeline.checks.engine"])
+        # The fork server imports the engine and loads the language model (GiNZA, about 2 s) once, before
+        # the first worker starts: every worker, the emergency one and each replacement, is forked with
+        # the model in memory and is ready in a fraction of a second.
+        self._context.set_forkserver_preload(["gateway.pipeline.checks.engine", "gateway.pipeline.checks.preload"])
         self._idle: dict[str, asyncio.Queue[_Worker]] = {}
         self._live: set[_Worker] = set()
         self._spawning: set[asyncio.Task[None]] = set()

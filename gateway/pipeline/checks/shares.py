@@ -22,6 +22,7 @@ _CLASS_LABELS = {
     ShareSourceClass.OTHER_APPROVED: "その他（要承認）",
 }
 _PUBLIC_SUFFIXES = ("go.jp", "lg.jp")
+_SOCIAL_HOSTS = ("x.com", "twitter.com", "facebook.com", "youtube.com", "instagram.com", "line.me")
 
 
 def check(ctx: Prepared) -> list[Finding]:
@@ -37,7 +38,8 @@ def _share(ctx: Prepared, share: Share) -> Iterator[Finding]:
     if share.source_class not in rules.allowed_classes:
         yield ctx.finding("shares.source_class", Severity.BLOCK, clause,
                           f"シェア元の種別「{label}」はこの自治体ではシェアできません。")
-    elif rules.public_bodies_only and not (_public_body(share) or _listed(share, rules.allowed_sources)):
+    elif rules.public_bodies_only and not (_public_body(share) or _listed(share, rules.allowed_sources)
+                                           or _official_account(share, ctx.lexicon.words("public_body_accounts"))):
         yield ctx.finding("shares.unconfirmed_public_body", Severity.BLOCK, clause,
                           f"シェア元「{share.source}」は公式であることが確認できる公的機関"
                           "（go.jp・lg.jp のサイト等）ではありません。公的機関の発信のみ引用できます。")
@@ -59,6 +61,18 @@ def _listed(share: Share, sources: tuple[str, ...]) -> bool:
     return any(w and (w in source or host == w or host.endswith("." + w)) for w in wanted)
 
 
+def _official_account(share: Share, handles: frozenset[str]) -> bool:
+    """A confirmed official account of a public body (a ministry's X account, say), named by its
+    handle in `source` or in the share URL's path (x.com/MHLWitter/status/...)."""
+    host, _ = host_of(share.url)
+    named = {share.source.lower().strip().lstrip("@")}
+    if domain_matches(host, _SOCIAL_HOSTS):
+        path = share.url.split("://", 1)[-1].split("/", 2)
+        if len(path) > 1:
+            named.add(path[1].lower().lstrip("@"))
+    return bool(named & handles)
+
+
 def _public_body(share: Share) -> bool:
     host, _ = host_of(share.url)
     source = share.source.lower()
@@ -70,8 +84,10 @@ def _links(ctx: Prepared) -> Iterator[Finding]:
     clause = links.clause or ctx.clause("links")
     shorteners = ctx.lexicon.words("url_shorteners")
     allowed = (*links.allowed_domains, *_PUBLIC_SUFFIXES)
+    official = ctx.message.share is not None and _official_account(
+        ctx.message.share, ctx.lexicon.words("public_body_accounts"))
     for url in urls(ctx):
-        if not url.host:
+        if not url.host or (official and url.label == "シェア元URL"):
             continue
         finding = _link_finding(ctx, url, clause, shorteners, allowed)
         if finding is not None:

@@ -187,7 +187,9 @@ class SudachiTokenizer:
         from sudachipy import Dictionary, SplitMode
 
         self._dict = Dictionary()
-        self._tok = self._dict.tokenizer(mode=SplitMode.C)
+        # SudachiPy 0.7 names it `tokenizer`; 0.6 (which GiNZA 5 requires) only has `create`.
+        make = getattr(self._dict, "tokenizer", None) or self._dict.create
+        self._tok = make(mode=SplitMode.C)
         self._pos: dict[int, tuple[str, ...]] = {}
 
     def tokenize(self, text: str) -> Sequence[Token]:

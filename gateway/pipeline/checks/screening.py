@@ -1,0 +1,460 @@
+"""The linguistic layer: who or what a sentence is about, and what it says of them.
+
+Each rule names a subject (a private person, a candidate or party, a faith, a nationality or group,
+a company) and what is said of it (an exposing attribute, a request for support, a recommendation,
+an exclusion or generalisation, permission to break a rule, hearsay), and drops sentences that
+deny, warn against or quote the thing (election-commission notices, 宗教法人 tax notices, shrines
+as shelters, fraud warnings). A clear violation blocks; a possible one goes to review. Findings
+cite the municipality's clause for the family, as the exact layer's do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from gateway.models import Finding, Severity
+from gateway.pipeline.checks.concepts import CONCEPTS, Concepts
+from gateway.pipeline.checks.context import Field, Prepared
+from gateway.pipeline.checks.language import Language, Reading, Sentence
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: str
+    severity: Severity
+    message: str
+    clause_keys: tuple[str, ...]
+
+
+Rule = Callable[["Screen", Sentence, Reading], Hit | None]
+
+_HONORIFIC = ("さん", "様", "氏", "くん", "君", "ちゃん")
+_PUBLIC_ROLE = re.compile(r"市長|副市長|知事|議長|大臣|講師|先生|教授|館長|校長|署長|職員|国際交流員|選手|監督|会長が|社長が")
+_NOTICE = re.compile(r"ご注意|注意して|注意を|詐欺|デマ|事実ではありません|惑わされ|許されません|禁止されて|犯罪です|"
+                     r"を名乗る|根拠のない|発表|によると|によれば|相談")
+_DIRECTIVE = re.compile(r"ください|下さい|ましょう|しよう|ませんか|お願い|よろしく|頼みます|ぜひ|是非|を$|へ。$|支えて")
+
+
+class Screen:
+    """The linguistic rules with the concepts they share; one per engine."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+        self.concepts = Concepts(language, CONCEPTS)
+
+    def findings(self, ctx: Prepared) -> list[Finding]:
+        out: list[Finding] = []
+        for fld in ctx.fields:
+            reading = self.language.read(fld.view.norm)
+            out.extend(self._field(ctx, fld, reading))
+        return out
+
+    def _field(self, ctx: Prepared, fld: Field, reading: Reading) -> Iterator[Finding]:
+        for sentence in reading.sentences:
+            for rule in RULES:
+                hit = rule(self, sentence, reading)
+                if hit is not None:
+                    span = (sentence.start, sentence.start + len(sentence.text.rstrip("。!?\n")))
+                    yield ctx.finding(hit.rule, hit.severity, ctx.clause(*hit.clause_keys),
+                                      _quote(hit.message, sentence.text), field=fld, span=span)
+
+    def has(self, concept: str, sentence: Sentence) -> str | None:
+        return self.concepts.find(concept, sentence)
+
+
+def _quote(message: str, sentence: str) -> str:
+    excerpt = " ".join(sentence.split())
+    if len(excerpt) > 30:
+        excerpt = excerpt[:29] + "…"
+    return f"「{excerpt}」: {message}"
+
+
+# -- who: the subjects ----------------------------------------------------------------------------
+
+def private_person(sentence: Sentence) -> str | None:
+    """A person named with an honorific or by family and given name, not introduced in a public role."""
+    words = sentence.words
+    for i, word in enumerate(words):
+        if not word.is_name:
+            continue
+        j = i
+        while j + 1 < len(words) and words[j + 1].is_name:
+            j += 1
+        after = words[j + 1].surface if j + 1 < len(words) else ""
+        named = j > i or after in _HONORIFIC
+        before = sentence.text[max(0, words[i].start - 6):words[i].start]
+        role = _PUBLIC_ROLE.search(before + after) or _PUBLIC_ROLE.match(sentence.text[words[j].end:words[j].end + 4])
+        if named and not role:
+            return sentence.text[words[i].start:words[j].end]
+    return None
+
+
+_GROUP = re.compile(r"(?:外国人|外国籍|在日|移民|難民|アジア系|黒人|白人|[ァ-ヶー一-龯]{1,6}(?:人|系)(?:の|は|が|って|観光客|労働者|住民|実習生)|"
+                    r"[ァ-ヶー一-龯]{1,6}出身の(?:女性|男性|人|方)|生活保護の人|障害のある(?:子|人|方)|障がいのある(?:子|人|方))")
+_NOT_GROUP = re.compile(r"^(?:個人|本人|大人|一人|二人|三人|住人|友人|知人|他人|市民|外人墓地|成人|法人|役人|老人|"
+                        r"何人|犯人|証人|新人|達人|名人|職人|商人|美人|恋人|主人|管理人|代理人|保証人|発起人|世話人|"
+                        r"芸人|病人|怪我人|故人|旅人|日本人|地元の人|周りの人|近所の人|町の人|都会の人|家の人)")
+
+
+def group(sentence: Sentence, reading: Reading) -> str | None:
+    """A nationality or other group of people: GiNZA's Nationality entity, or a listed group noun."""
+    for m in _GROUP.finditer(sentence.text):
+        word = m.group()
+        stem = re.sub(r"(?:の|は|が|って|観光客|労働者|住民|実習生)$", "", word)
+        listed = stem.startswith(("生活保護の人", "障害のある", "障がいのある"))
+        if not listed and (_NOT_GROUP.match(stem) or stem.endswith(("の人", "する人", "ない人"))):
+            continue
+        needs_nation = not listed and stem.endswith(("人", "系")) and not stem.startswith(("外国", "アジア"))
+        if needs_nation and not _nationality(sentence, reading, stem):
+            continue
+        return word
+    return None
+
+
+def _nationality(sentence: Sentence, reading: Reading, stem: str) -> bool:
+    root = stem[:-1]
+    if any(w.is_country and w.surface in (root, stem) for w in sentence.words):
+        return True
+    return any((e.label in ("Nationality", "Ethnic_Group_Other") and stem in e.text) or
+               (e.label == "Country" and e.text == root) for e in sentence.entities(reading))
+
+
+_PARTY = re.compile(r"[ァ-ヶー一-龯]{1,8}党|[ァ-ヶー一-龯]{1,8}の会|支持する会|応援する会|後援会|陣営")
+_CANDIDATE = re.compile(r"候補(?!者の(?:主張|政策|経歴|情報))|市議|県議|議員|知事|代議士|(?:氏|さん)(?:を|に|の後援|こそ)")
+_GENERIC_PARTY = re.compile(r"^(?:政党|各政党|与党|野党|全政党|届出政党)$")
+
+
+def candidate_or_party(sentence: Sentence, reading: Reading) -> str | None:
+    for m in _PARTY.finditer(sentence.text):
+        if (not _GENERIC_PARTY.match(m.group()) and not m.group().endswith(("の会", "会"))) or \
+                re.search(r"支持|応援|後援|創る|つくる|の会", m.group()):
+            if m.group().endswith("の会") and not re.search(r"支持|応援|創る|つくる|守る|を", m.group()):
+                continue
+            return m.group()
+    if any(e.label == "Political_Party" for e in sentence.entities(reading)):
+        return "政党"
+    name = _any_name(sentence)
+    cand = _CANDIDATE.search(sentence.text)
+    if name and cand:
+        return name
+    return None
+
+
+def _any_name(sentence: Sentence) -> str | None:
+    for word in sentence.words:
+        if word.is_name:
+            return word.surface
+    return None
+
+
+_COMPANY = re.compile(r"(?:株式会社|有限会社|合同会社)[^\s、。]{1,12}|[^\s、。「」]{1,12}(?:株式会社|有限会社|商事|商会|商店|工務店|不動産|"
+                      r"食品|交通|建設|医院|整骨院|接骨院|歯科|病院|クリニック|ホーム|ガス|電気|銀行|薬局|ストア|亭|"
+                      r"喫茶店|食堂|旅館|ホテル|タクシー)|スーパー[ァ-ヶー]+|[ァ-ヶー]{2,}(?:店|屋)")
+
+
+def company(sentence: Sentence, reading: Reading) -> str | None:
+    m = _COMPANY.search(sentence.text)
+    if m:
+        return m.group()
+    for e in sentence.entities(reading):
+        if e.label in ("Company", "Corporation_Other", "Company_Group"):
+            return e.text
+    return None
+
+
+# -- rules ------------------------------------------------------------------------------------------
+
+def personal_exposure(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A private person's name with an attribute that identifies or exposes them."""
+    person = private_person(s)
+    if person is None:
+        return None
+    what = _exposure(screen, s)
+    if what is None:
+        return None
+    return Hit("personal.exposure", Severity.BLOCK,
+               f"個人（{person}）の氏名と{what}が結び付いています。本人が特定され、プライバシーを侵害します。"
+               f"氏名か{what}を削除してください。", ("personal",))
+
+
+def _exposure(screen: Screen, s: Sentence) -> str | None:
+    text = s.text
+    if screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
+        return "生年月日"
+    if screen.has("illness", s) and not re.search(r"検診|予防|相談|申請|手続き|代理人", text):
+        return "病気・入院などの健康情報"
+    if screen.has("welfare", s):
+        return "福祉の受給の情報"
+    if screen.has("fire", s) and re.search(r"自宅|宅|家|住宅|住まい", text):
+        return "自宅の火災"
+    if re.search(r"(?:小学校|中学校|小学|中学|高校|学園)[^。]{0,6}?\d\s*年|\d\s*年生|[（(]\s*\d\s*年\s*[)）]", text):
+        return "学校と学年"
+    # A missing-person appeal names the district on purpose (with the family's consent): the exact
+    # layer's name-and-age finding sends it to an approver instead.
+    lives = screen.has("residence", s) or re.search(r"[（(][^）)]{1,8}(?:町|丁目|番地|台|山)[^）)]{0,4}[)）]", text)
+    if lives and re.search(r"住|在住|宅|[（(]", text) and not _NOT_HOME.search(text):
+        return "住所"
+    return None
+
+
+_NOT_HOME = re.compile(r"市役所|庁舎|公民館|会場|行方不明|捜して|探して")
+
+
+_SUPPORT = re.compile(r"応援|支持|支援|投票|一票|1票|清き|よろしくお願い|力を貸|支え|当選|入会|推し|推す|推薦|全力で|唯一の人|こそ")
+
+
+def political_support(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A request for votes or support for a named candidate, a party or its supporters' group."""
+    before = reading.previous(s)
+    if not (_SUPPORT.search(s.text) or (before is not None and _SUPPORT.search(before.text))):
+        return None
+    # The cheap tests first: the target may need the named-entity recogniser.
+    if not (_DIRECTIVE.search(s.text) or re.search(r"全力で|唯一の人|こそ", s.text)):
+        return None
+    if re.search(r"選挙管理委員会|推薦することはありません|禁止されて", s.text):
+        return None
+    target = candidate_or_party(s, reading)
+    if target is None and before is not None and _SUPPORT.search(before.text):
+        target = candidate_or_party(before, reading)
+    if target is None:
+        return None
+    return Hit("political.support", Severity.BLOCK,
+               f"特定の候補者・政党等（{target}）への投票や支持を呼びかける内容です。市の発信は政治的に中立である"
+               "必要があります。呼びかけを削除し、選挙は選挙管理委員会の中立的な案内に限ってください。", ("political",))
+
+
+_POLITICIAN = re.compile(r"議員|市議|県議|知事|大臣|首相|総理|代議士|政治家")
+_NAMED_ROLE = re.compile(r"(?:^|の|、|は|「)(?!市議会|県議会|国会|各|全)[一-龯ぁ-んァ-ヶ]{1,4}(?:議員|市議|県議|知事|大臣)")
+
+
+def political_attack(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A named politician attacked."""
+    if not _POLITICIAN.search(s.text) or _NOTICE.search(s.text):
+        return None
+    word = screen.has("disparage", s)
+    if word is None:
+        return None
+    if not (_any_name(s) or _NAMED_ROLE.search(s.text)
+            or any(e.label in ("Person", "Political_Party") for e in s.entities(reading))):
+        return None
+    return Hit("political.attack", Severity.BLOCK,
+               f"名前を挙げて政治家を非難する内容です（「{word}」）。市の発信は政治的に中立である必要があります。"
+               "該当部分を削除してください。", ("political",))
+
+
+_FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|イスラム教|天理教|[ァ-ヶー一-龯]{1,4}教の|信仰|教え|お題目|念仏|"
+                    r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)")
+_FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
+                            r"ご利益|御利益|病気が治|心が救われ")
+_FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう")
+_FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|"
+                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税")
+
+
+def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """The city recommending a faith or promising a religious benefit."""
+    faith = _FAITH.search(s.text)
+    if faith is None or _FAITH_CIVIC.search(s.text) or _NOTICE.search(s.text):
+        return None
+    benefit = _FAITH_BENEFIT.search(s.text)
+    invite = _FAITH_INVITE.search(s.text)
+    if not (benefit or invite):
+        return None
+    if not benefit and not re.search(r"信仰|教え|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様", s.text):
+        return None
+    return Hit("religious.recommendation", Severity.BLOCK,
+               f"信仰や寺社・宗教（{faith.group()}）を勧める、または宗教による利益をうたう内容です。市の発信は宗教的に"
+               "中立である必要があります。該当部分を削除してください（寺社を会場・避難所・観光地として案内するのは"
+               "問題ありません）。", ("religious",))
+
+
+_INCLUSIVE = re.compile(r"のための|向け|も利用でき|もご利用|共生|交流|人権|差別|偏見|ヘイト|相談|支援|講師|ようこそ|歓迎|協力して|"
+                        r"皆さんが|皆さんと|参加してくれ|研修|案内|通訳")
+
+
+def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Exclusion of, or a generalisation about, people of a nationality or group."""
+    who = group(s, reading)
+    if who is None or _INCLUSIVE.search(s.text):
+        return None
+    trait = screen.has("bad_trait", s)
+    exclude = screen.has("exclude", s)
+    generalise = re.search(r"べき|がち|みんな|全員|どうせ|いつも|すぐ|増え(?:ると|てから|たら)", s.text)
+    if exclude or (trait and (generalise or re.search(r"は|が|って", s.text))) or (generalise and "べき" in s.text):
+        said = exclude or trait or "一般化"
+        return Hit("discrimination.group", Severity.BLOCK,
+                   f"国籍・属性（{who}）を理由に人を排除し、または一律に決めつける内容です（「{said}」）。差別を"
+                   "助長する表現は発信できません。削除してください。", ("discrimination",))
+    return None
+
+
+_UNWATCHED = re.compile(r"誰も見て(?:い)?ない|誰にも(?:見られ|分から|わから|ばれ|バレ)|監視(?:員|カメラ)(?:が|の)(?:い)?ない|"
+                        r"(?:警察|パトカー|取り締まり)(?:が|は)?(?:い|来)?ない|見つからなければ|ばれなければ|バレなければ|"
+                        r"人通りの少ない|深夜なら|夜なら|早朝なら|山の中なら|少しぐらい|少しくらい|少しだけなら|ちょっとなら|"
+                        r"調べられることは")
+_PERMIT = re.compile(r"(?:ても|でも)[^。]{0,24}?(?:大丈夫|問題(?:は)?(?:ない|ありません)|構わない|構いません|平気|OK|"
+                     r"いい(?:です|んです)?(?:よ)?(?:[。!]|$)|ばれ(?:ない|ません)|バレ(?:ない|ません)|分かりません|"
+                     r"分からない|わかりません|取り締まりは)|(?:取り締まり|罰金)(?:は|も)(?:ありません|ない)|"
+                     r"調べられることは(?:ない|ありません)|(?:なければ|なきゃ)(?:問題|大丈夫|OK)")
+
+
+def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Advice that a rule may be broken where nobody is watching."""
+    if not _PERMIT.search(s.text) or re.search(r"やめましょう|守りましょう|いけません|犯罪です|禁止", s.text):
+        return None
+    if not (_UNWATCHED.search(s.text) or re.search(r"捨て|燃や|駐車|たき火|スピード|釣|飲酒|置いて", s.text)):
+        return None
+    return Hit("illegal.unwatched", Severity.BLOCK,
+               "見られていなければ法令・ルールを破ってよいと勧める内容です。違法行為を助長する表現は発信できません。"
+               "削除し、ルールを守るよう呼びかける表現にしてください。", ("illegal",))
+
+
+def defamation_named(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A named person or company called dishonest, or named for residents to avoid."""
+    accuse = screen.has("accuse", s)
+    boycott = screen.has("boycott", s)
+    if not (accuse or boycott) or _POLITICIAN.search(s.text):
+        return None
+    if _NOTICE.search(s.text) or re.search(r"を名乗る|かたる|装った|行政処分|業務停止", s.text):
+        return None
+    target = company(s, reading) or _named_person(s)
+    if target is None:
+        return None
+    return Hit("defamation.named", Severity.BLOCK,
+               f"特定の個人・事業者（{target}）の名誉を傷つけ、または利用を避けるよう呼びかける内容です（「"
+               f"{accuse or boycott}」）。経済的・精神的な損害を与えるおそれがあるため発信できません。削除してください。",
+               ("defamation", "harm"))
+
+
+def _named_person(s: Sentence) -> str | None:
+    name = private_person(s)
+    if name:
+        return name
+    m = re.search(r"(?:院長|社長|会長|店長|店主|町内会長)", s.text)
+    return m.group() if m else None
+
+
+_HEARSAY = re.compile(r"聞きました|聞いた(?:話)?|という話|との(?:うわさ|噂|情報)|(?:うわさ|噂|ウワサ)(?:が|に|に?なって)|"
+                      r"と言われて|という人がいる|人がいるよう|(?:る|た|い|だ)そうです|らしい(?:です|と|よ|。)|かもしれないとの|"
+                      r"の話では|話によると|(?:の間|近所|巷)で(?:は)?(?:言われ|噂|うわさ|話題)")
+_SOURCE = re.compile(r"気象庁|警察|消防|発表|公式|市の調査|市が確認|市ホームページ|ホームページ|によると|によれば|確認しま|事実ではありません|"
+                     r"惑わされ|デマ|根拠のない|ご意見|通報を受け")
+
+
+def rumour_hearsay(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Hearsay about dangers or services, passed on without a source."""
+    m = _HEARSAY.search(s.text)
+    if m is None or _SOURCE.search(s.text):
+        return None
+    return Hit("rumour.hearsay_claim", Severity.REVIEW,
+               f"伝聞・うわさ（「{m.group()}」）を確かめずに伝える内容です。市が確認した事実と出典を示すか、"
+               "削除してください。", ("rumour",))
+
+
+_FAVOUR = re.compile(r"一番|最も|断然|以外は|だけで(?:し|買)|比べものに|価値がありません|価値がない|に任せる|おすすめします|"
+                     r"をおすすめ|がおすすめ|が断然|ほかの(?:店|地区|地域)|他の(?:店|地区|地域)|住みにくい|遅れて")
+_EQUAL = re.compile(r"全ての|すべての|全地域|各地区|各地域|市内の全|参加店|取扱店|\d+店舗|\d+事業者|高い山|長い|古い|大きな")
+
+
+def bias_favouring(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """One business or district favoured over (or disparaged against) the others."""
+    m = _FAVOUR.search(s.text)
+    if m is None or _EQUAL.search(s.text):
+        return None
+    target = company(s, reading) or _district(s)
+    if target is None:
+        return None
+    return Hit("bias.favouring", Severity.REVIEW,
+               f"特定の事業者・地区（{target}）をほかより優遇し、または劣ると評する内容です（「{m.group()}」）。"
+               "市の発信としての公平性を確認し、客観的な情報に改めてください。", ("bias", "ideology"))
+
+
+def _district(s: Sentence) -> str | None:
+    m = re.search(r"[一-龯ァ-ヶー]{1,6}(?:地区|地域|町|駅周辺|北部|南部|東部|西部|商店街)", s.text)
+    if m:
+        return m.group()
+    return next((w.surface for w in s.words if w.is_place), None)
+
+
+_TAUNT = re.compile(r"本当にいるんですか|資格がありません|資格はない|何度言っても|人が悪い|騒ぐなんて|大げさ|文句は言えません|"
+                    r"後悔すればいい|取り残され|考えられないのでしょうか|分からない人|わからない人|知らないなんて|恥ずかしくない|"
+                    r"自業自得|自己責任ですよ|笑っちゃ|情けない")
+
+
+def provocation_taunt(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _TAUNT.search(s.text)
+    if m is None:
+        return None
+    return Hit("provocation.taunt_sentence", Severity.REVIEW,
+               f"住民を挑発・揶揄すると受け取られる表現です（「{m.group()}」）。事実と依頼だけを丁寧に伝える表現に"
+               "改めてください。", ("provocation",))
+
+
+_HARMFUL = re.compile(r"飲酒運転|ポイ捨て|寝たばこ|被害|不法投棄|スピードを出|踏み台を置|事故|火遊び|信号無視|詐欺")
+_ENCOURAGE = re.compile(r"広め|増や|心がけ|ましょう|推進|しよう")
+_PREVENT = re.compile(r"なくし|減ら|やめ|防|撲滅|控え|禁止|注意|気をつけ|追放|ストップ|ゼロ|防止|させない|しない")
+_PROTECTIVE = re.compile(r"水分補給|手洗い|換気|シートベルト|ヘルメット|戸締まり|うがい|避難")
+_CAMPAIGN = re.compile(r"運動|週間|キャンペーン|予防|防止|防ぐ|ため|安全")
+
+
+def accuracy_inversion(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A wording (often a typo) that says the opposite of the campaign it belongs to."""
+    text = s.text
+    for harmful in _HARMFUL.finditer(text):
+        after = text[harmful.end():harmful.end() + 14]
+        if _ENCOURAGE.search(after) and not _PREVENT.search(after):
+            return _accuracy(harmful.group())
+    protective = _PROTECTIVE.search(text)
+    if protective and _CAMPAIGN.search(text):
+        after = text[protective.end():protective.end() + 10]
+        if re.search(r"控え|やめ|しないで|禁止", after):
+            return _accuracy(protective.group())
+    return None
+
+
+def _accuracy(word: str) -> Hit:
+    return Hit("accuracy.inverted", Severity.REVIEW,
+               f"「{word}」について、呼びかけの意味が逆になっています（誤字・脱字のおそれ）。意図した表現"
+               "（〜をなくしましょう、〜を心がけましょう等）になっているか確認してください。", ("accuracy", "rumour"))
+
+
+_DOUBLE = re.compile(r"熱い夜|ムラムラ|イキまく|イっちゃ|昇天する|朝までハッスル|濡れ濡れ|ヌルヌル|大人だけの|悶絶|絶頂")
+_TRIVIAL = re.compile(r"死ぬほど|殺人的|ラッキー|よかったね|怖くない|ゲーム感覚|楽しもう|遊びに行こう")
+_DISASTER = re.compile(r"台風|地震|大雨|休校|災害|防災|津波|洪水|避難")
+
+
+def obscene_phrase(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Everyday phrases a reader can take as sexual, or that make light of death and disaster."""
+    m = _DOUBLE.search(s.text)
+    if m is None:
+        trivial = _TRIVIAL.search(s.text)
+        if trivial is None or (trivial.group() not in ("死ぬほど", "殺人的") and not _DISASTER.search(s.text)):
+            return None
+        m = trivial
+    return Hit("obscene.innuendo", Severity.REVIEW,
+               f"性的な意味に受け取られる、または死や災害を軽く扱うと受け取られる表現です（「{m.group()}」）。"
+               "公式の発信にふさわしい表現に改めてください。", ("obscene", "public_order"))
+
+
+_FORCE = re.compile(r"押しかけ|思い知らせ|突き落と|パンクさせ|取り囲ん|謝らせ|懲らしめ|痛い目|吊るし上げ|袋叩き|殴って|脅して|"
+                    r"追い詰め")
+_URGE = re.compile(r"やりましょう|ましょう|ればいい|やりたい|てやれ|しよう|やろう")
+
+
+def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Urging residents to use force or intimidation against someone."""
+    m = _FORCE.search(s.text)
+    if m is None or not _URGE.search(s.text[m.start():]) or _NOTICE.search(s.text):
+        return None
+    return Hit("public_order.force", Severity.BLOCK,
+               f"人に対する実力行使・威圧を促す表現です（「{m.group()}」）。公序良俗に反する内容は発信できません。"
+               "削除してください。", ("public_order", "illegal"))
+
+
+RULES: tuple[Rule, ...] = (
+    personal_exposure, political_support, political_attack, religious_recommendation, discrimination_group,
+    illegal_unwatched, defamation_named, rumour_hearsay, bias_favouring, provocation_taunt, accuracy_inversion,
+    obscene_phrase, public_order_force,
+)

@@ -1,0 +1,93 @@
+"""The linguistic layer's rules (issue 13): each fires on what it is for and not on the city's own notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.models import Severity, Verdict
+from gateway.pipeline.checks import evaluate_file
+from tests.unit.test_checks_fixtures import check, engine, rules
+
+SCREENING = Path(__file__).resolve().parents[1] / "corpus" / "screening"
+
+FIRES = [
+    ("本町に住む鈴木花子さん（1948年5月3日生まれ）が米寿のお祝いを受けました。", "personal.exposure", Severity.BLOCK),
+    ("清見台に住む田中正さんは、先月からがんで入院しています。", "personal.exposure", Severity.BLOCK),
+    ("市長選挙では、子育て支援に熱心な山田太郎候補をよろしくお願いします。", "political.support", Severity.BLOCK),
+    ("中村議員は公約を何一つ守らない、無責任な政治家です。", "political.attack", Severity.BLOCK),
+    ("光明寺のお守りを持てば病気が治ると評判です。市としてもおすすめします。", "religious.recommendation", Severity.BLOCK),
+    ("ベトナム人は夜中に騒ぐので、アパートの管理には注意が必要です。", "discrimination.group", Severity.BLOCK),
+    ("外国人の方の公園の利用はご遠慮ください。", "discrimination.group", Severity.BLOCK),
+    ("深夜なら誰も見ていないので、粗大ごみを公園に置いていっても大丈夫です。", "illegal.unwatched", Severity.BLOCK),
+    ("株式会社山田建設の社長はうそつきなので、工事を頼まないほうがいいです。", "defamation.named", Severity.BLOCK),
+    ("来月から市のバス路線が廃止されるという話を聞きました。", "rumour.hearsay_claim", Severity.REVIEW),
+    ("市としては、湘南ガス株式会社の料金プランへの切り替えをおすすめします。", "bias.favouring", Severity.REVIEW),
+    ("ごみの分別も守れない人は、この市に住む資格がありません。", "provocation.taunt_sentence", Severity.REVIEW),
+    ("交通安全週間です。みんなで飲酒運転を広めましょう。", "accuracy.inverted", Severity.REVIEW),
+    ("秋吉台の夜は、ムラムラするほど星がきれいです。", "obscene.innuendo", Severity.REVIEW),
+    ("違法駐車の車は、タイヤをパンクさせてやればいいんです。", "public_order.force", Severity.BLOCK),
+]
+
+PASSES = [
+    "市長選挙の期日前投票は、市役所本庁舎1階で行っています。投票所入場券をお持ちください。",
+    "候補者の主張を比べて、大切な一票を投じましょう（選挙管理委員会）。",
+    "宗教法人が所有する土地でも、宗教活動に使われていない部分には固定資産税がかかります。",
+    "地震のときは、小野神社の境内が一時避難場所になります。",
+    "外国人のための無料相談会を開きます。英語・中国語・ベトナム語の通訳がいます。",
+    "誰も見ていないところでも、ごみのポイ捨てはやめましょう。",
+    "飲酒運転をなくしましょう。ハンドルキーパー運動にご協力ください。",
+    "「水道水が汚染されている」という情報がSNSで広まっていますが、事実ではありません。",
+    "小林洋子市長が市内の保育園を訪問しました。",
+    "日本赤十字社の義援金口座（ゆうちょ銀行 口座記号番号 00130-8-635289）へお振り込みください。",
+    "「第三次環境基本計画（案）」について意見を募集します（パブリックコメント）。",
+]
+
+
+@pytest.mark.parametrize(("text", "rule", "severity"), FIRES)
+def test_a_rule_fires_on_what_it_is_for(text: str, rule: str, severity: Severity) -> None:
+    found = [f for f in check(text).findings if f.rule == rule]
+    assert found, rules(check(text))
+    assert found[0].severity is severity
+    assert found[0].clause and "「" in found[0].message
+
+
+@pytest.mark.parametrize("text", PASSES)
+def test_the_citys_own_notices_pass(text: str) -> None:
+    assert check(text).verdict is Verdict.PASS, rules(check(text))
+
+
+def test_a_draft_stamp_without_a_public_comment_still_blocks() -> None:
+    assert "confidential.stamp" in rules(check("（案）来年度の組織改正について"))
+
+
+def test_a_donation_account_needs_the_donation_context() -> None:
+    assert "personal.insurance_number" in rules(check("被保険者の記号番号 00130-8-635289 です"))
+
+
+def test_the_layer_can_be_left_out() -> None:
+    from gateway.pipeline.checks import CheckEngine
+
+    assert engine().linguistic is True
+    assert CheckEngine(linguistic=False).linguistic is False
+
+
+def test_training_set_meets_the_targets() -> None:
+    report = evaluate_file(SCREENING / "train.jsonl", engine())
+    blocked, must_block = report.block_recall()
+    reviewed, must_review = report.review_recall()
+    assert blocked / must_block >= 0.95 and reviewed / must_review >= 0.90, list(report.misses())
+    assert report.false_block_rate() <= 0.01 and report.false_review_rate() <= 0.05, list(report.misses())
+
+
+def test_dev_set_figures() -> None:
+    """The dev set is evaluated, not tuned on: the bar is lower than the targets."""
+    report = evaluate_file(SCREENING / "dev.jsonl", engine())
+    blocked, must_block = report.block_recall()
+    assert blocked / must_block >= 0.85 and report.false_block_rate() <= 0.05, list(report.misses())
+
+
+def test_training_set_is_large_enough() -> None:
+    lines = (SCREENING / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 200
