@@ -16,6 +16,7 @@ from gateway.pipeline.checks import (
     accessibility,
     alert_wording,
     categories,
+    classifier,
     confidential,
     forbidden,
     language,
@@ -59,13 +60,16 @@ DEFAULT_LEXICON_DIR = Path(__file__).resolve().parents[3] / "config" / "lexicons
 
 class CheckEngine:
     """The exact layer (identifiers, stamps, secrets, lexicons) and, unless `linguistic=False`, the
-    linguistic layer (GiNZA: screening.py). Alert posts the gateway writes from templates
-    (`CheckInput.generated`) skip the linguistic layer: they must never wait on it."""
+    linguistic layer (GiNZA: screening.py) and the trained layer (classifier.py), which adds findings
+    only for families the other layers did not find. Alert posts the gateway writes from templates
+    (`CheckInput.generated`) skip both: they must never wait on them."""
 
     def __init__(self, lexicon_dir: Path | None = None, *,
                  alt_text_limits: Mapping[Platform, int | None] | None = None,
-                 tokenizer: Tokenizer | None = None, linguistic: bool = True) -> None:
+                 tokenizer: Tokenizer | None = None, linguistic: bool = True,
+                 trained: bool | None = None) -> None:
         self._screen = Screen(language.load()) if linguistic else None
+        self._classifier = classifier.Classifier() if (linguistic if trained is None else trained) else None
         self._tokenizer = tokenizer or SudachiTokenizer()
         self._lexicons = LexiconStore(lexicon_dir or DEFAULT_LEXICON_DIR, self._tokenizer)
         self._alt_limits = {**DEFAULT_ALT_TEXT_LIMITS, **(alt_text_limits or {})}
@@ -78,6 +82,9 @@ class CheckEngine:
             findings.extend(check(ctx))
         if self._screen is not None and not inp.generated:
             findings.extend(self._screen.findings(ctx))
+        if self._classifier is not None and not inp.generated:
+            found = frozenset(f.rule.split(".", 1)[0] for f in findings)
+            findings.extend(self._classifier.findings(ctx, found))
         return CheckResult.of(_ordered(findings))
 
     @property

@@ -1,0 +1,217 @@
+"""The trained layer: a linear classifier over character n-grams, one score per violation family.
+
+The model is trained by `python -m gateway.pipeline.checks.train` on the training corpora and stored
+as plain arrays in `data/classifier.npz` (vocabulary, idf weights, coefficients, intercepts and the
+thresholds calibrated by cross-validation; no pickle). Prediction is reimplemented here with numpy:
+TF-IDF with sublinear term frequency and L2 normalisation, then a logistic function per family.
+
+A text is scored as a whole and sentence by sentence; for review the highest score counts, so that a
+violation embedded in an ordinary announcement is not diluted by it. A family scoring above its
+review threshold is a `review` finding (`<family>.model`); a `block` needs the whole text's score
+above the family's block threshold, and only families the policies forbid outright have one. Alert
+template posts skip this layer, as they skip the linguistic one.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from gateway.models import Finding, Severity
+from gateway.pipeline.checks.context import Field, Prepared
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "classifier.npz"
+NGRAMS = (1, 2, 3)
+# Texts and sentences with fewer characters than this outside ASCII (Japanese, in practice) are not
+# scored on their own: a few characters are too little evidence (「秋らしい景色です」 is not hearsay).
+MIN_SENTENCE = 15
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?\n]*")
+_SPACE = re.compile(r"\s+")
+# Latin words, numbers, URLs and addresses: the exact layer reads those (identifiers, credentials,
+# links); to this layer they are one placeholder, so that an e-mail address or an English sentence
+# does not look like the credentials and stamps among the training violations.
+_ASCII = re.compile(r"[a-z0-9][a-z0-9._%+\-@:/?=&#~]*")
+_PLACEHOLDERS = re.compile(r"0(?:[\s,.;:()'\"\-]*0)+")  # an English phrase: one placeholder
+
+# What each family's finding tells the author (the model gives no reason, only a likelihood).
+ADVICE: Mapping[str, str] = {
+    "personal": "個人を特定できる情報（氏名と住所・生年月日・病気・福祉・学校など）を含む可能性があります。"
+                "本人の同意と掲載の必要性を確認してください",
+    "political": "特定の候補者・政党・政治家の支持または批判に当たる可能性があります。"
+                 "選挙管理委員会の周知など中立な内容か確認してください",
+    "religious": "特定の宗教・信仰を市が勧める表現の可能性があります。施設の利用案内など中立な内容か確認してください",
+    "discrimination": "国籍・民族・属性などで人をひとくくりにする、または排除する表現の可能性があります。"
+                      "表現を確認してください",
+    "illegal": "法令・ルール違反を勧める、または容認する表現の可能性があります。内容を確認してください",
+    "defamation": "特定の個人・企業をおとしめる、または不買を呼びかける表現の可能性があります。"
+                  "事実と表現を確認してください",
+    "rumour": "伝聞・うわさに基づく、確認されていない情報の可能性があります。出典と事実を確認してください",
+    "bias": "特定の事業者や地区を優遇する表現の可能性があります。公平な内容か確認してください",
+    "provocation": "市民を挑発・揶揄する表現の可能性があります。表現を確認してください",
+    "obscene": "わいせつ・不適切な表現の可能性があります。表現を確認してください",
+    "public_order": "暴力や秩序を乱す行為をあおる表現の可能性があります。内容を確認してください",
+    "confidential": "公表前・内部限りの情報を含む可能性があります。公表してよい情報か確認してください",
+    "accuracy": "呼びかけの意味が逆になっている（誤記の）可能性があります。文意を確認してください",
+}
+# The clauses a family's finding cites, as the linguistic layer's do.
+CLAUSE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "political": ("political", "ideology"),
+    "religious": ("religious", "ideology"),
+    "discrimination": ("discrimination", "harm"),
+    "defamation": ("defamation", "harm"),
+    "public_order": ("public_order", "illegal"),
+    "accuracy": ("accuracy", "rumour"),
+}
+
+
+def normalise(text: str) -> str:
+    """The form both training and prediction see: NFKC'd text (the engine's `TextView.norm`),
+    lower-case, each run of Latin letters, digits and URL characters as `0`, runs of white space as
+    one space."""
+    return _SPACE.sub(" ", _PLACEHOLDERS.sub("0", _ASCII.sub("0", text.lower()))).strip()
+
+
+def ngrams(text: str) -> list[str]:
+    """Character n-grams of a normalised text (the analyzer of training and prediction alike)."""
+    return [text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+
+
+def segments(text: str) -> list[tuple[int, int]]:
+    """The whole text and, if it has more than one, each sentence: (start, end) in `text`; only those
+    with at least MIN_SENTENCE characters outside ASCII."""
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if _evidence(m.group()) >= MIN_SENTENCE]
+    whole = [(0, len(text))] if _evidence(text) >= MIN_SENTENCE else []
+    return whole + spans if len(spans) > 1 else whole
+
+
+def _evidence(text: str) -> int:
+    """Characters outside ASCII: the Japanese text the model can read."""
+    return sum(1 for ch in text if ch > "\x7f")
+
+
+@dataclass(frozen=True)
+class Score:
+    family: str
+    probability: float
+    span: tuple[int, int]
+
+
+class Model:
+    def __init__(self, vocab: Mapping[str, int], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                 families: tuple[str, ...], review: np.ndarray, block: np.ndarray) -> None:
+        self.vocab = vocab
+        self.idf = idf
+        self.coef = coef  # (features, families)
+        self.intercept = intercept
+        self.families = families
+        self.review = review  # per family; +inf: never
+        self.block = block
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> Model:
+        with np.load(path, allow_pickle=False) as data:
+            vocab_list = [str(v) for v in data["vocab"]]
+            return cls({v: i for i, v in enumerate(vocab_list)}, data["idf"].astype(np.float64),
+                       data["coef"].astype(np.float64), data["intercept"].astype(np.float64),
+                       tuple(str(f) for f in data["families"]), data["review"].astype(np.float64),
+                       data["block"].astype(np.float64))
+
+    def decision(self, text: str) -> np.ndarray:
+        """Logit per family of one normalised text."""
+        counts = Counter(g for g in ngrams(text) if g in self.vocab)
+        if not counts:
+            return self.intercept.copy()
+        index = np.fromiter((self.vocab[g] for g in counts), dtype=np.int64, count=len(counts))
+        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
+        weights = tf * self.idf[index]
+        weights /= np.sqrt(np.dot(weights, weights))
+        logits: np.ndarray = weights @ self.coef[index] + self.intercept
+        return logits
+
+    def probabilities(self, text: str) -> np.ndarray:
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision(text)))
+        return probs
+
+    def best(self, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """Probability per family of the whole text, highest probability per family over the text
+        and its sentences, and where that was."""
+        whole = np.zeros(len(self.families))
+        best = np.zeros(len(self.families))
+        where = [(0, len(text))] * len(self.families)
+        for start, end in segments(text):
+            probs = self.probabilities(text[start:end].strip())
+            if start == 0 and end == len(text):
+                whole = probs
+            for k in np.nonzero(probs > best)[0]:
+                best[k] = probs[k]
+                where[k] = (start, end)
+        return whole, best, where
+
+    def scores(self, text: str) -> Iterator[tuple[Score, Severity]]:
+        """Families over their review threshold, with the severity their probability earns."""
+        norm = normalise(text)
+        if not norm:
+            return
+        whole, best, where = self.best(norm)
+        for k, family in enumerate(self.families):
+            if whole[k] >= self.block[k]:
+                yield Score(family, float(whole[k]), (0, len(norm))), Severity.BLOCK
+            elif best[k] >= self.review[k]:
+                yield Score(family, float(best[k]), where[k]), Severity.REVIEW
+
+
+class Classifier:
+    """The trained layer in the engine; one per engine, the model loaded once per process."""
+
+    def __init__(self, model: Model | None = None) -> None:
+        self.model = model or load()
+
+    def findings(self, ctx: Prepared, found: frozenset[str] = frozenset()) -> list[Finding]:
+        """Findings for the families no earlier layer found in the message (`found`)."""
+        out: list[Finding] = []
+        for fld in ctx.fields:
+            out.extend(self._field(ctx, fld, found))
+        return out
+
+    def _field(self, ctx: Prepared, fld: Field, found: frozenset[str]) -> Iterator[Finding]:
+        text = fld.view.norm
+        for score, severity in self.model.scores(text):
+            if score.family in found:
+                continue
+            # Spans of the normalised-and-collapsed text approximate those of the view's text;
+            # mark the whole field when they may not line up.
+            span = score.span if normalise(text) == text else None
+            message = (f"{ADVICE.get(score.family, '内容を確認してください')}"
+                       f"（分類モデルの判定、確率 {score.probability:.2f}）。")
+            yield ctx.finding(f"{score.family}.model", severity,
+                              ctx.clause(*CLAUSE_KEYS.get(score.family, (score.family,))),
+                              message, field=fld, span=span)
+
+
+@lru_cache(maxsize=1)
+def load() -> Model:
+    """The committed model, loaded once per process (the check workers' fork server preloads it)."""
+    return Model.load()
+
+
+def write(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays as an .npz whose bytes depend only on the arrays (fixed member timestamps), so that
+    retraining on the same data reproduces the committed file exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())

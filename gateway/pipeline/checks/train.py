@@ -1,0 +1,180 @@
+"""Train the classifier layer: `python -m gateway.pipeline.checks.train [--out PATH] [--check]`.
+
+Reads the training corpora (TRAIN_FILES; never the dev or held-out files) except the cases that name
+exact rules (identifiers, stamps, credentials: fixed formats the exact layer owns), fits a TF-IDF over
+character 1-3-grams and one logistic regression per violation family (liblinear, balanced class
+weights: deterministic), calibrates each family's review and block thresholds on out-of-fold scores
+of a k-fold cross-validation over the same training data, and writes `data/classifier.npz`. The same
+data gives the same file byte for byte. Needs scikit-learn (`pip install -e '.[train]'`); the gateway
+itself only needs numpy to predict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gateway.pipeline.checks import classifier
+from gateway.pipeline.checks.text import normalise as nfkc
+
+CORPUS_DIR = Path(__file__).resolve().parents[3] / "tests" / "corpus"
+TRAIN_FILES = ("legitimate.jsonl", "violations.jsonl", "screening/train.jsonl", "screening/train2.jsonl")
+FAMILIES = tuple(classifier.ADVICE)
+# Families the policies forbid outright: only these may block, and only when very likely.
+BLOCK_FAMILIES = frozenset({"personal", "political", "religious", "discrimination", "illegal", "defamation",
+                            "public_order", "confidential"})
+MIN_POSITIVES = 8
+C = 10.0
+FOLDS = 5
+# Calibration targets on the legitimate training posts' out-of-fold scores, below the policy limits
+# (false blocks <= 1 %, false reviews <= 5 %) to leave room for text unlike the training data.
+REVIEW_RATE = 0.03
+BLOCK_RATE = 0.005
+REVIEW_FLOOR = 0.5
+BLOCK_FLOOR = 0.85
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    families: frozenset[str]
+
+
+def load_examples(files: Sequence[Path] | None = None) -> list[Example]:
+    out = []
+    for path in files or [CORPUS_DIR / f for f in TRAIN_FILES]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            if case["expect"].get("rules"):
+                continue  # identifiers, stamps, credentials: the exact layer's, not this layer's
+            text = case["message"].get("text") or ""
+            out.append(Example(classifier.normalise(nfkc(text)[0]), frozenset(case["expect"].get("families", []))))
+    return out
+
+
+def augmented(examples: Sequence[Example]) -> list[Example]:
+    """The examples, and each sentence of a legitimate one on its own (legitimate too): the layer
+    scores sentences, so it must learn that an election notice's 「一票を投じましょう」 is fine."""
+    out = list(examples)
+    for e in examples:
+        if not e.families:
+            spans = classifier.segments(e.text)[1:]
+            out.extend(Example(e.text[a:b].strip(), e.families) for a, b in spans)
+    return out
+
+
+def fit(examples: Sequence[Example], families: Sequence[str]) -> classifier.Model:
+    """Vectoriser and one model per family, as a `classifier.Model` without thresholds."""
+    examples = augmented(examples)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(analyzer=classifier.ngrams, sublinear_tf=True, min_df=2, norm="l2", dtype=np.float64)
+    x = vec.fit_transform([e.text for e in examples])
+    coef = np.zeros((x.shape[1], len(families)))
+    intercept = np.zeros(len(families))
+    for k, family in enumerate(families):
+        y = np.array([family in e.families for e in examples], dtype=int)
+        lr = LogisticRegression(C=C, solver="liblinear", class_weight="balanced", random_state=0, max_iter=1000)
+        lr.fit(x, y)
+        coef[:, k] = lr.coef_[0]
+        intercept[k] = lr.intercept_[0]
+    vocab = {str(term): int(i) for term, i in vec.vocabulary_.items()}
+    inf = np.full(len(families), np.inf)
+    return classifier.Model(vocab, np.asarray(vec.idf_, dtype=np.float64), coef, intercept, tuple(families),
+                            inf, inf)
+
+
+def out_of_fold(examples: Sequence[Example], families: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's whole-text and best (over its sentences) score per family from a model trained
+    on the other folds."""
+    from sklearn.model_selection import KFold
+
+    whole = np.zeros((len(examples), len(families)))
+    best = np.zeros((len(examples), len(families)))
+    for train_idx, test_idx in KFold(FOLDS, shuffle=True, random_state=0).split(np.arange(len(examples))):
+        model = fit([examples[i] for i in train_idx], families)
+        for i in test_idx:
+            whole[i], best[i], _ = model.best(examples[i].text)
+    return whole, best
+
+
+def thresholds(legit: np.ndarray, rate: float, floor: float, allowed: np.ndarray) -> np.ndarray:
+    """Per-family thresholds, as low as possible while the share of legitimate posts over any
+    family's threshold stays within `rate`; each at least `floor`; +inf where not `allowed`."""
+    n = len(legit)
+    ordered = -np.sort(-legit, axis=0)  # descending per family
+    best = np.full(legit.shape[1], np.inf)
+    for q in np.arange(0.0, rate + 1e-9, 0.0005):
+        k = int(q * n)
+        cut = np.where(allowed, np.maximum(ordered[min(k, n - 1)] + 1e-6, floor), np.inf)
+        if np.any(legit >= cut, axis=1).mean() <= rate:
+            best = cut
+    return best
+
+
+def train(examples: Sequence[Example], report: bool = True) -> dict[str, np.ndarray]:
+    families = [f for f in FAMILIES if sum(f in e.families for e in examples) >= MIN_POSITIVES]
+    whole, oof = out_of_fold(examples, families)
+    is_legit = np.array([not e.families for e in examples])
+    review = thresholds(oof[is_legit], REVIEW_RATE, REVIEW_FLOOR, np.ones(len(families), dtype=bool))
+    block = thresholds(whole[is_legit], BLOCK_RATE, BLOCK_FLOOR,
+                       np.array([f in BLOCK_FAMILIES for f in families]))
+    if report:
+        _report(examples, families, whole, oof, is_legit, review, block)
+    model = fit(examples, families)
+    terms = sorted(model.vocab, key=model.vocab.__getitem__)
+    return {
+        "vocab": np.array(terms, dtype=str),
+        "idf": model.idf.astype(np.float32),
+        "coef": model.coef.astype(np.float32),
+        "intercept": model.intercept.astype(np.float32),
+        "families": np.array(families, dtype=str),
+        "review": review.astype(np.float64),
+        "block": block.astype(np.float64),
+    }
+
+
+def _report(examples: Sequence[Example], families: Sequence[str], whole: np.ndarray, oof: np.ndarray,
+            is_legit: np.ndarray, review: np.ndarray, block: np.ndarray) -> None:
+    over_review = np.any(oof >= review, axis=1)
+    over_block = np.any(whole >= block, axis=1)
+    print(f"{len(examples)} training messages, {int(is_legit.sum())} legitimate; {FOLDS}-fold out-of-fold:")
+    print(f"  legitimate over a review threshold {over_review[is_legit].mean():.2%}, "
+          f"over a block threshold {over_block[is_legit].mean():.2%}")
+    for k, family in enumerate(families):
+        pos = np.array([family in e.families for e in examples])
+        print(f"  {family:15} n={int(pos.sum()):3}"
+              f"  review>={review[k]:.3f} recall {np.mean(oof[pos, k] >= review[k]):.2f}"
+              f"  block>={block[k]:.3f} recall {np.mean(whole[pos, k] >= block[k]):.2f}"
+              f"  any-flag {np.mean(over_review[pos]):.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=classifier.MODEL_PATH)
+    parser.add_argument("--check", action="store_true", help="exit 1 if retraining changes the committed file")
+    args = parser.parse_args(argv)
+    arrays = train(load_examples())
+    if args.check:
+        tmp = args.out.with_suffix(".check.npz")
+        classifier.write(tmp, arrays)
+        same = tmp.read_bytes() == args.out.read_bytes()
+        tmp.unlink()
+        print("model file reproduced" if same else "model file differs from a retraining")
+        return 0 if same else 1
+    classifier.write(args.out, arrays)
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The trained layer (classifier.py): loads, predicts deterministically, is reproduced by retraining,
+catches what the rules miss and leaves the city's ordinary posts alone."""
+
+from __future__ import annotations
+
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.models import Message, Severity, Verdict
+from gateway.pipeline.checks import CheckEngine, CheckInput, classifier
+from tests.unit.test_checks_fixtures import check, municipality, rules
+
+# Written for these tests (in no corpus); the exact and linguistic layers pass every one of them.
+MUST_FLAG = [
+    ("この神社のお札を玄関に貼れば、家内安全間違いなしです。市もおすすめします。", "religious.model"),
+    ("夜中なら河原でごみを燃やしても誰にも迷惑はかかりませんよ。", "illegal.model"),
+    ("外国人が多い地区は夜は出歩かないようにしましょう。", "discrimination.model"),
+    ("防災のため、非常食は賞味期限が切れるまで買わないようにしましょう。", "accuracy.model"),
+]
+MUST_PASS = [
+    "来週の日曜日、市民体育館で卓球大会を開きます。参加は無料です。",
+    "市長選挙の投票日は11月9日です。期日前投票もご利用ください。",
+    "熱中症に気をつけて、こまめに水分をとりましょう。",
+    "秋らしい景色です。素晴らしい紅葉をお楽しみください。",
+    "Coastal areas between Unimak Pass and Attu, Alaska: tsunami warning issued by the center.",
+]
+
+
+@lru_cache(maxsize=1)
+def without_model() -> CheckEngine:
+    return CheckEngine(trained=False)
+
+
+def _check_without_model(text: str) -> Verdict:
+    city = municipality()
+    message = Message(municipality=city.id, category="city_news", text=text)
+    return without_model().check(CheckInput(message, city, city.accounts_for("city_news"))).verdict
+
+
+def test_the_model_file_is_plain_arrays() -> None:
+    with zipfile.ZipFile(classifier.MODEL_PATH) as zf:
+        assert sorted(zf.namelist()) == sorted(f"{n}.npy" for n in
+                                               ("vocab", "idf", "coef", "intercept", "families", "review", "block"))
+    model = classifier.Model.load()  # allow_pickle=False: an object array would not load
+    assert model.coef.shape == (len(model.vocab), len(model.families))
+    assert set(model.families) <= set(classifier.ADVICE)
+    assert np.all(model.block >= 0.85) and np.all(model.review >= 0.5)
+    # Only families the policies forbid outright may block.
+    for family, threshold in zip(model.families, model.block, strict=True):
+        if family in ("rumour", "bias", "provocation", "obscene", "accuracy"):
+            assert np.isinf(threshold), family
+
+
+def test_prediction_is_deterministic() -> None:
+    text = classifier.normalise("夜中なら河原でごみを燃やしても誰にも迷惑はかかりませんよ。")
+    first = classifier.Model.load().probabilities(text)
+    second = classifier.Model.load().probabilities(text)
+    assert np.array_equal(first, second)
+    assert np.array_equal(classifier.load().probabilities(text), first)
+
+
+@pytest.mark.parametrize(("text", "rule"), MUST_FLAG)
+def test_the_model_flags_what_the_rules_miss(text: str, rule: str) -> None:
+    assert _check_without_model(text) is Verdict.PASS
+    result = check(text)
+    found = [f for f in result.findings if f.rule == rule]
+    assert found, rules(result)
+    assert found[0].clause.startswith("テスト市運用方針")  # the city's clause for the family
+    assert "可能性があります" in found[0].message and "確認してください" in found[0].message
+    assert result.verdict is not Verdict.PASS
+
+
+@pytest.mark.parametrize("text", MUST_PASS)
+def test_ordinary_posts_pass(text: str) -> None:
+    result = check(text)
+    assert not [f for f in result.findings if f.rule.endswith(".model")], rules(result)
+
+
+def test_review_only_families_never_block() -> None:
+    result = check("防災のため、非常食は賞味期限が切れるまで買わないようにしましょう。")
+    assert all(f.severity is Severity.REVIEW for f in result.findings if f.rule == "accuracy.model")
+
+
+def test_alert_template_posts_skip_the_model() -> None:
+    city = municipality()
+    text = "夜中なら河原でごみを燃やしても誰にも迷惑はかかりませんよ。"
+    message = Message(municipality=city.id, category="city_news", text=text)
+    result = CheckEngine().check(CheckInput(message, city, city.accounts_for("city_news"), generated=True))
+    assert not [f for f in result.findings if f.rule.endswith(".model")]
+
+
+def test_families_another_layer_found_are_not_repeated() -> None:
+    result = check("市議会議員の森本は嘘ばかりの政治家です。次は落としましょう。")
+    assert "political.model" not in rules(result)
+
+
+@pytest.mark.slow
+def test_retraining_reproduces_the_committed_file(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from gateway.pipeline.checks import train
+
+    out = tmp_path / "classifier.npz"
+    assert train.main(["--out", str(out)]) == 0
+    assert out.read_bytes() == classifier.MODEL_PATH.read_bytes()
