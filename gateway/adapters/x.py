@@ -23,11 +23,10 @@ from typing import Any, ClassVar
 import aiohttp
 import tweepy
 from tweepy.asynchronous import AsyncClient
-from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
-from gateway.adapters.render import compose_text, fits_x, split_to, truncate_to
+from gateway.adapters.render import compose_text, fits_x, split_to, truncate_to, x_clean
 from gateway.adapters.x_wire import (
     TRANSPORT_ERRORS,
     MediaUploader,
@@ -54,10 +53,6 @@ def _no_request_dumps(record: logging.LogRecord) -> bool:
 logging.getLogger("tweepy.asynchronous.client").addFilter(_no_request_dumps)
 
 MAX_IMAGES = 4
-
-
-def weighted_length(text: str) -> int:
-    return int(parse_tweet(text).weightedLength)
 
 
 def _thread_marker(index: int, total: int) -> str:
@@ -92,6 +87,7 @@ def render_x(message: Message, account: Account) -> Post:
         texts += [""] * (len(groups) - len(texts))  # media-only parts for further image groups
     else:
         texts = [_truncated(message)]
+    texts = [x_clean(text) for text in texts]  # fits_x measured them without these already
     parts = tuple(
         PostPart(text=text, media=groups[i] if i < len(groups) else ()) for i, text in enumerate(texts)
     )

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from twitter_text import parse_tweet
 
+from gateway.adapters.render import X_MAX_WEIGHTED, x_length
 from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_user_id
@@ -100,7 +100,7 @@ class XSandbox:
         media_ids = [str(m) for m in (body.get("media") or {}).get("media_ids", [])]
         if not text and not media_ids:
             raise invalid("text", text, "Tweet text or media is required.")
-        if parse_tweet(text).weightedLength > 280:
+        if x_length(text).weighted_length > X_MAX_WEIGHTED:
             raise problem(403, "Forbidden", "Your Tweet text is too long. For more information on how X "
                           "determines text length see https://github.com/twitter/twitter-text.")
         media = self.media.attach(account, media_ids)

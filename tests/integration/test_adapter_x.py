@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey
+from gateway.adapters.render import x_length
 from gateway.adapters.x import XAdapter
 from gateway.adapters.x_wire import X_HOST, XAuth
 from gateway.credentials import StaticCredentials
@@ -165,6 +166,27 @@ async def test_truncate_overflow_keeps_link(env: Env) -> None:
     assert post.text.endswith("…\n" + LINK)
     assert parse_tweet(post.text).weightedLength <= 280
     assert receipt.extra_ids == ()
+
+
+async def test_crlf_counts_two_and_the_cut_is_accepted(env: Env) -> None:
+    """CR LF weighs 2 on X: counted as 1 (twitter-text-parser), the cut text was 20 over and refused."""
+    await _publish(env, _message("お知らせ\r\n" * 60))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text.endswith("…") and x_length(post.text).valid
+    assert 270 < x_length(post.text).weighted_length <= 280
+
+
+async def test_invalid_characters_are_left_out(env: Env) -> None:
+    await _publish(env, _message("\ufeff小平市からの\ufffeお知らせです\uffff"))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text == "小平市からのお知らせです"
+
+
+async def test_alt_text_is_cut_on_a_whole_character(env: Env) -> None:
+    family = "👨\u200d👩\u200d👧"
+    await _publish(env, _message("写真", media=(_image(env, "a.png", "あ" * 996 + family),)))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.media[0]["alt_text"] == "あ" * 996
 
 
 async def test_reply_to(env: Env) -> None:
