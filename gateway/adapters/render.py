@@ -31,13 +31,25 @@ Fits = Callable[[str], bool]
 _BREAKS: tuple[str, ...] = ("\n\n", "\n", "。", "！", "？", "!", "?", "、", " ", "　")
 
 
-def compose_text(message: Message) -> str:
-    """The body as posted: the text, then the link on its own line unless the text already has it."""
+def share_url(message: Message) -> str | None:
+    """The URL of the shared post or page, exactly as the checks saw it (it is published unchanged)."""
+    return message.share.url if message.share is not None else None
+
+
+def post_urls(message: Message, *, with_share: bool = True) -> list[str]:
+    """The URLs a post carries after its text: the link, then the shared URL (each once)."""
+    urls = [(message.link or "").strip(), (share_url(message) or "") if with_share else ""]
+    return [url for i, url in enumerate(urls) if url and url not in urls[:i]]
+
+
+def compose_text(message: Message, *, with_share: bool = True) -> str:
+    """The body as posted: the text, then the link and the shared URL, each on its own line unless
+    the text already has it. `with_share=False` when the platform carries the share otherwise (an X quote)."""
     text = message.text.strip()
-    link = (message.link or "").strip()
-    if not link or link in text:
-        return text
-    return f"{text}\n{link}"
+    for url in post_urls(message, with_share=with_share):
+        if url not in text:
+            text = f"{text}\n{url}"
+    return text
 
 
 def utf16_len(text: str) -> int:
