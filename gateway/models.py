@@ -307,6 +307,7 @@ class Post(_Frozen):
     title: str | None = None
     link: str | None = None
     reply_to: str | None = None  # remote id to reply to (X thread / alert follow-up)
+    quote_of: str | None = None  # remote id of the post a share quotes (X: quote_tweet_id)
     skip_reason: str | None = None  # set when the message does not apply (YouTube without video)
 
     @property

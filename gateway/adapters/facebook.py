@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from gateway.adapters.base import IdempotencyKey, Limits, Progress
-from gateway.adapters.render import truncate_to
+from gateway.adapters.render import post_urls, share_url, truncate_to
 from gateway.credentials import CredentialSource
 from gateway.errors import (
     AuthError,
@@ -86,11 +86,12 @@ class FacebookAdapter:
     def render(self, message: Message, account: Account) -> Post:
         images = tuple(_fit_alt(m) for m in message.media if m.kind is MediaKind.IMAGE)
         images = images[: self.limits.max_media]
-        body = _body(message, link_in_text=bool(images))
+        feed_link = _feed_link(message)  # sent as `link` only on a feed post without photos
+        body = _body(message, None if images else feed_link)
         text = truncate_to(body, lambda t: len(t) <= self.limits.max_text)
         return Post(
             platform=self.platform, account=account.id, parts=(PostPart(text=text, media=images),),
-            title=message.title, link=message.link,
+            title=message.title, link=feed_link,
         )
 
     # -- publish ------------------------------------------------------------------------------
@@ -220,15 +221,21 @@ class FacebookAdapter:
             raise _transport_error(exc, publishing) from exc
 
 
-def _body(message: Message, *, link_in_text: bool) -> str:
-    """Title as a heading line, then the text; photos have no link field, so the link joins the text."""
+def _feed_link(message: Message) -> str | None:
+    """The feed post's `link`: the shared page (shown as its preview card, exactly the URL checked), else the link."""
+    return share_url(message) or (message.link or "").strip() or None
+
+
+def _body(message: Message, feed_link: str | None) -> str:
+    """Title as a heading line, then the text; URLs that are not the feed post's `link` (all of them on
+    a photo post, which has no link field) join the text."""
     text = message.text.strip()
     title = (message.title or "").strip()
     if title and not text.startswith(title):
         text = f"{title}\n\n{text}"
-    link = (message.link or "").strip()
-    if link_in_text and link and link not in text:
-        text = f"{text}\n{link}"
+    for url in post_urls(message):
+        if url != feed_link and url not in text:
+            text = f"{text}\n{url}"
     return text
 
 

@@ -1,18 +1,25 @@
-"""Platform-neutral text helpers used by every adapter's `render()`.
+"""Platform-neutral text helpers used by every adapter's `render()`, and X's weighted length.
 
 Each platform measures text differently (X: twitter-text weighted length, LINE: UTF-16 code
 units, YouTube: bytes), so the fitting helpers take a `fits(text) -> bool` predicate instead of
-a number. Cuts never split a surrogate-free code point sequence that belongs together: combining
-marks, variation selectors, skin-tone modifiers and zero-width-joiner emoji stay whole.
+a number. Cuts fall only on extended grapheme cluster boundaries (Unicode UAX #29, via `regex`'s
+`\\X`): flags, keycaps, ZWJ emoji, skin tones, kanji with an ideographic variation selector and
+half-width kana with their sound marks (ﾊﾟ) are never split, whatever the limit.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from math import floor
 
-from twitter_text import parse_tweet
+import regex
+from twitter_text.config import config as twitter_text_config
+from twitter_text.extract_emojis import extract_emojis_with_indices
+from twitter_text.extract_urls import extract_urls_with_indices
 
 from gateway.models import Message
 
@@ -24,13 +31,25 @@ Fits = Callable[[str], bool]
 _BREAKS: tuple[str, ...] = ("\n\n", "\n", "。", "！", "？", "!", "?", "、", " ", "　")
 
 
-def compose_text(message: Message) -> str:
-    """The body as posted: the text, then the link on its own line unless the text already has it."""
+def share_url(message: Message) -> str | None:
+    """The URL of the shared post or page, exactly as the checks saw it (it is published unchanged)."""
+    return message.share.url if message.share is not None else None
+
+
+def post_urls(message: Message, *, with_share: bool = True) -> list[str]:
+    """The URLs a post carries after its text: the link, then the shared URL (each once)."""
+    urls = [(message.link or "").strip(), (share_url(message) or "") if with_share else ""]
+    return [url for i, url in enumerate(urls) if url and url not in urls[:i]]
+
+
+def compose_text(message: Message, *, with_share: bool = True) -> str:
+    """The body as posted: the text, then the link and the shared URL, each on its own line unless
+    the text already has it. `with_share=False` when the platform carries the share otherwise (an X quote)."""
     text = message.text.strip()
-    link = (message.link or "").strip()
-    if not link or link in text:
-        return text
-    return f"{text}\n{link}"
+    for url in post_urls(message, with_share=with_share):
+        if url not in text:
+            text = f"{text}\n{url}"
+    return text
 
 
 def utf16_len(text: str) -> int:
@@ -42,48 +61,64 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _joins_previous(char: str) -> bool:
-    """True when `char` must stay attached to the code point before it."""
-    code = ord(char)
-    return (
-        unicodedata.combining(char) != 0
-        or code == 0x200D  # zero-width joiner
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin-tone modifiers
-        or 0xE0020 <= code <= 0xE007F  # tag characters (flag subdivisions)
-        or unicodedata.category(char) == "Mc"
-    )
+_GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_ends(text: str, upto: int | None = None) -> Iterator[int]:
+    """The end of each grapheme cluster of `text`, in order; with `upto`, only as far as needed to pass it.
+
+    A boundary depends only on the code points before it and the one after it (UAX #29), so a
+    scan that stops one code point past `upto` still places every boundary up to `upto` exactly.
+    """
+    end = len(text) if upto is None else min(len(text), upto + 1)
+    for match in _GRAPHEME.finditer(text, 0, end):
+        yield match.end()
 
 
 def safe_cut(text: str, index: int) -> int:
-    """The largest cut position <= index that does not split a character sequence."""
+    """The largest grapheme cluster boundary <= index: a cut there splits no character."""
     index = max(0, min(index, len(text)))
-    while 0 < index < len(text) and (_joins_previous(text[index]) or text[index - 1] == "\u200d"):
-        index -= 1
-    return index
+    if index in (0, len(text)):
+        return index
+    best = 0
+    for end in grapheme_ends(text, index):
+        if end > index:
+            break
+        best = end
+    return best
+
+
+def cut_graphemes(text: str, limit: int) -> str:
+    """At most `limit` code points of `text`, cut on a grapheme boundary (for fields counted in characters)."""
+    return text[:safe_cut(text, limit)]
 
 
 def longest_prefix(text: str, fits: Fits, suffix: str = "") -> int:
-    """The largest safe cut `n` with `fits(text[:n] + suffix)`; 0 when even the suffix alone does not fit.
+    """The largest grapheme boundary `n` with `fits(text[:n] + suffix)`; 0 when even the suffix alone does not fit.
 
-    The predicates we use (weighted length, UTF-16 units, bytes) grow with the prefix, so a search
-    works: galloping up from 64 characters first, so that a 20,000-character text is never measured
-    whole to find the few hundred that fit (twitter-text takes ~0.1 s for it, on the event loop).
+    The search runs over whole grapheme clusters (a prefix ending inside a ZWJ emoji can weigh more
+    than the whole emoji, so cutting code points would not even be monotonic). It gallops up from
+    64 clusters first, so that a 20,000-character text is never segmented or measured whole to find
+    the few hundred characters that fit (twitter-text takes ~0.1 s for it, on the event loop).
     """
-    low, high = 0, len(text)
-    probe = 64
-    while probe < high:
-        if not fits(text[:probe] + suffix):
+    ends: list[int] = [0]
+    clusters = grapheme_ends(text)
+    low, high, probe = 0, None, 64
+    while high is None:
+        ends.extend(islice(clusters, probe + 1 - len(ends)))
+        if len(ends) <= probe:  # the whole text is shorter than the probe
+            high = len(ends) - 1
+        elif fits(text[:ends[probe]] + suffix):
+            low, probe = probe, probe * 2
+        else:
             high = probe - 1
-            break
-        low, probe = probe, probe * 2
     while low < high:
         mid = (low + high + 1) // 2
-        if fits(text[:mid] + suffix):
+        if fits(text[:ends[mid]] + suffix):
             low = mid
         else:
             high = mid - 1
-    return safe_cut(text, low)
+    return ends[low]
 
 
 def truncate_to(text: str, fits: Fits, ellipsis: str = ELLIPSIS, *, tail: str = "") -> str:
@@ -144,20 +179,83 @@ def _split_raw(text: str, fits: Fits, reserve: str) -> list[str]:
     return parts
 
 
-X_MAX_WEIGHTED = 280
+# --- X: twitter-text v3 weighted length ------------------------------------------------------------
+
+X_CONFIG = twitter_text_config["version3"]
+X_MAX_WEIGHTED: int = X_CONFIG["max_weighted_tweet_length"]
+_X_SCALE: int = X_CONFIG["scale"]
+_X_URL_WEIGHT: int = X_CONFIG["transformed_url_length"] * _X_SCALE
+_X_LIGHT: tuple[tuple[int, int], ...] = tuple((r["start"], r["end"]) for r in X_CONFIG["ranges"])
+# twitter-text's invalid characters: a text holding any of them is not a valid post.
+X_INVALID = re.compile("[\ufffe\ufeff\uffff]")
+
+
+@dataclass(frozen=True)
+class XLength:
+    """twitter-text's `parseTweet` result (ranges in UTF-16 code units, as twitter-text gives them)."""
+
+    weighted_length: int
+    valid: bool
+    permillage: int
+    valid_range_end: int
+    display_range_end: int
+
+
+def _x_weight(char: str) -> int:
+    code = ord(char)
+    return _X_SCALE if any(start <= code <= end for start, end in _X_LIGHT) else X_CONFIG["default_weight"]
+
+
+def x_length(text: str) -> XLength:
+    """X's weighted length and validity: the one implementation the gateway uses (render, sandbox, console).
+
+    As twitter-text's reference implementations count (checked against its conformance suite,
+    tests/unit/test_x_conformance.py): NFC first, every URL 23, an emoji sequence 2, other code
+    points 1 or 2 by range; U+FFFE, U+FEFF and U+FFFF make a text invalid. Unlike twitter-text-parser
+    (whose URL and emoji extractors this reuses), CR LF is not folded into one LF: it counts 2.
+    """
+    normalized = unicodedata.normalize("NFC", text)
+    urls = {e["indices"][0]: e["indices"][1] for e in extract_urls_with_indices(normalized)}
+    emojis = {e["indices"][0]: e["indices"][1] for e in extract_emojis_with_indices(normalized)}
+    weighted, valid, last_valid, index = 0, True, 0, 0
+    while index < len(normalized):
+        if index in urls:
+            weighted, index = weighted + _X_URL_WEIGHT, urls[index] - 1
+        elif index in emojis:
+            weighted, index = weighted + X_CONFIG["default_weight"], emojis[index] - 1
+        else:
+            weighted += _x_weight(normalized[index])
+        valid = valid and not X_INVALID.match(normalized, index)
+        if valid and weighted <= X_MAX_WEIGHTED * _X_SCALE:
+            last_valid = index
+        index += 1
+    length = weighted // _X_SCALE
+    offset = utf16_len(text) - utf16_len(normalized)
+    return XLength(
+        weighted_length=length, valid=valid and 0 < length <= X_MAX_WEIGHTED,
+        permillage=floor(length / X_MAX_WEIGHTED * 1000),
+        valid_range_end=utf16_len(normalized[:last_valid + 1]) - 1 + offset,
+        display_range_end=max(utf16_len(text) - 1, 0),
+    )
+
+
+def x_clean(text: str) -> str:
+    """The text without twitter-text's invalid characters (a stray byte-order mark, noncharacters),
+    which would make X refuse the whole post; they carry no meaning in a message."""
+    return X_INVALID.sub("", text)
 
 
 def fits_x(text: str) -> bool:
-    """Within X's weighted limit (twitter-text v3). Short texts are settled without twitter-text's
-    parse (its emoji scan is slow, and fitting an alert text asks many times): after NFC, as
-    twitter-text counts, no code point weighs more than 2, and a URL (which needs an ASCII dot and
-    at least four characters, "a.jp") weighs 23, at most 15 more than twice its length."""
-    normalized = unicodedata.normalize("NFC", text)
+    """Within X's weighted limit once cleaned (`x_clean`, as `render_x` sends it). Short texts are
+    settled without the full parse (its emoji scan is slow, and fitting an alert text asks many
+    times): after NFC no code point weighs more than 2, and a URL (which needs an ASCII dot and at
+    least four characters, "a.jp") weighs 23, at most 15 more than twice its length."""
+    normalized = unicodedata.normalize("NFC", x_clean(text))
     if 2 * len(normalized) + 15 * normalized.count(".") <= X_MAX_WEIGHTED:
         return True
     if _weighs_at_least(normalized) > X_MAX_WEIGHTED:
         return False
-    return int(parse_tweet(text).weightedLength) <= X_MAX_WEIGHTED
+    return x_length(normalized).weighted_length <= X_MAX_WEIGHTED
 
 
 # Code points that weigh at least 1 in twitter-text v3 and cannot share their weight with another of

@@ -4,6 +4,9 @@
 - Overflow per account (`Account.x_overflow`): "truncate" cuts the text with "…" and keeps the
   link on its own line; "thread" splits into numbered parts sent as a reply chain
   (`Receipt.remote_id` = the first post, `extra_ids` = the rest).
+- Shares: a shared X post (any x.com / twitter.com status URL) is quoted (`quote_tweet_id`, on
+  the first part of a thread); any other shared URL is posted after the text, like the link, and
+  kept whole when the text is cut.
 - Media: up to 4 images or 1 video per post. Alt text is set with `/2/media/metadata` before
   the post is created. With a video, images are left out; in thread mode further groups of
   images ride on further parts, in truncate mode only the first group is sent.
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -23,11 +27,18 @@ from typing import Any, ClassVar
 import aiohttp
 import tweepy
 from tweepy.asynchronous import AsyncClient
-from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey, Limits, Progress
 from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
-from gateway.adapters.render import compose_text, fits_x, split_to, truncate_to
+from gateway.adapters.render import (
+    compose_text,
+    fits_x,
+    post_urls,
+    share_url,
+    split_to,
+    truncate_to,
+    x_clean,
+)
 from gateway.adapters.x_wire import (
     TRANSPORT_ERRORS,
     MediaUploader,
@@ -56,10 +67,6 @@ logging.getLogger("tweepy.asynchronous.client").addFilter(_no_request_dumps)
 MAX_IMAGES = 4
 
 
-def weighted_length(text: str) -> int:
-    return int(parse_tweet(text).weightedLength)
-
-
 def _thread_marker(index: int, total: int) -> str:
     return f" ({index}/{total})"
 
@@ -73,29 +80,48 @@ def _media_groups(media: Sequence[Media]) -> list[tuple[Media, ...]]:
     return [tuple(images[i:i + MAX_IMAGES]) for i in range(0, len(images), MAX_IMAGES)]
 
 
-def _truncated(message: Message) -> str:
-    text, link = message.text.strip(), (message.link or "").strip()
-    if not link:
-        return truncate_to(text, fits_x)
-    composed = compose_text(message)
-    if fits_x(composed):
-        return composed
-    # The link is what readers follow for the rest: keep it whole after the cut.
-    body = text.replace(link, "").strip() if link in text else text
-    return truncate_to(body, fits_x, tail="\n" + link)
+# A post on X, by any of its URL forms: x.com or twitter.com (www., mobile.), a handle or i/web.
+_X_POST_URL = re.compile(
+    r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?:i/web|i|[A-Za-z0-9_]{1,15})/status/([0-9]{1,19})"
+    r"(?:[/?#][^\s]*)?", re.IGNORECASE)
+
+
+def quoted_post_id(message: Message) -> str | None:
+    """The id of the X post a share quotes, when the shared URL is one (else None: the URL is posted)."""
+    url = share_url(message)
+    match = _X_POST_URL.fullmatch(url) if url else None
+    return match.group(1) if match else None
+
+
+def _truncated(message: Message, *, with_share: bool) -> str:
+    text = message.text.strip()
+    urls = post_urls(message, with_share=with_share)
+    composed = compose_text(message, with_share=with_share)
+    if not urls or fits_x(composed):
+        return composed if urls else truncate_to(text, fits_x)
+    # The URLs are what readers follow for the rest (and a shared URL goes out exactly as checked):
+    # keep them whole after the cut.
+    body = text
+    for url in urls:
+        body = body.replace(url, "").strip()
+    return truncate_to(body, fits_x, tail="".join(f"\n{url}" for url in urls))
 
 
 def render_x(message: Message, account: Account) -> Post:
+    """Text (cut or threaded), media groups, and a share as a quote of the X post it names."""
     groups = _media_groups(message.media)
+    quote = quoted_post_id(message)
     if account.x_overflow == "thread":
-        texts = split_to(compose_text(message), fits_x, marker=_thread_marker)
+        texts = split_to(compose_text(message, with_share=quote is None), fits_x, marker=_thread_marker)
         texts += [""] * (len(groups) - len(texts))  # media-only parts for further image groups
     else:
-        texts = [_truncated(message)]
+        texts = [_truncated(message, with_share=quote is None)]
+    texts = [x_clean(text) for text in texts]  # fits_x measured them without these already
     parts = tuple(
         PostPart(text=text, media=groups[i] if i < len(groups) else ()) for i, text in enumerate(texts)
     )
-    return Post(platform=Platform.X, account=account.id, parts=parts, title=message.title, link=message.link)
+    return Post(platform=Platform.X, account=account.id, parts=parts, title=message.title, link=message.link,
+                quote_of=quote)
 
 
 class XAdapter:
@@ -137,7 +163,8 @@ class XAdapter:
         for index, part in enumerate(post.parts[len(posted):], start=len(posted)):
             try:
                 media_ids = await self._upload_all(auth, part.media)
-                tweet_id = await self._create(client, auth, part.text, media_ids, reply_to)
+                quote = post.quote_of if index == 0 else None
+                tweet_id = await self._create(client, auth, part.text, media_ids, reply_to, quote)
             except PublishError as exc:
                 if await self._undo(client, auth, posted, exc):
                     await progress.withdrawn()
@@ -213,11 +240,12 @@ class XAdapter:
         return ids
 
     async def _create(
-        self, client: AsyncClient, auth: XAuth, text: str, media_ids: list[str], reply_to: str | None
+        self, client: AsyncClient, auth: XAuth, text: str, media_ids: list[str], reply_to: str | None,
+        quote: str | None,
     ) -> str:
         response = await _call(
-            client.create_tweet(text=text or None, media_ids=media_ids or None,
-                                in_reply_to_tweet_id=reply_to, user_auth=auth.oauth1),
+            client.create_tweet(text=text or None, media_ids=media_ids or None, in_reply_to_tweet_id=reply_to,
+                                quote_tweet_id=quote, user_auth=auth.oauth1),
             what="投稿", sent_may_publish=True,
         )
         return str(response.data["id"])

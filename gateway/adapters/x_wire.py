@@ -24,6 +24,7 @@ from oauthlib.oauth1 import Client as OAuthClient  # type: ignore[import-untyped
 from pydantic import SecretStr
 from yarl import URL
 
+from gateway.adapters.render import cut_graphemes
 from gateway.errors import (
     AuthError,
     PermanentError,
@@ -196,7 +197,7 @@ class MediaUploader:
             media_id = await self._upload_image(data, content_type)
         if media.alt_text:
             await self._call("POST", "/2/media/metadata", what="代替テキスト", json={
-                "id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:1000]}}})
+                "id": media_id, "metadata": {"alt_text": {"text": cut_graphemes(media.alt_text, 1000)}}})
         return media_id
 
     async def _upload_image(self, data: bytes, content_type: str) -> str:

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from twitter_text import parse_tweet
 
+from gateway.adapters.render import X_MAX_WEIGHTED, x_length
 from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_user_id
@@ -101,18 +101,33 @@ class XSandbox:
         media_ids = [str(m) for m in (body.get("media") or {}).get("media_ids", [])]
         if not text and not media_ids:
             raise invalid("text", text, "Tweet text or media is required.")
-        if parse_tweet(text).weightedLength > 280:
+        if x_length(text).weighted_length > X_MAX_WEIGHTED:
             raise problem(403, "Forbidden", "Your Tweet text is too long. For more information on how X "
                           "determines text length see https://github.com/twitter/twitter-text.")
         media = self.media.attach(account, media_ids)
         reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         self._check_reply(reply_to)
+        quote = self._quote(body.get("quote_tweet_id"))
         if text and any(p.text == text for p in self.state.live_posts(Platform.X, account)):
             raise Problem(403, DUPLICATE)
         return self.state.publish(PublishedPost(
             platform=Platform.X, account=account, remote_id=self.state.next_id(), text=text,
             created_at=datetime.now(UTC), media=media, reply_to=str(reply_to) if reply_to else None,
+            extra={"quote_tweet_id": quote} if quote else {},
         ))
+
+    def _quote(self, quote: Any) -> str | None:
+        """A quoted post is any post id (most belong to other accounts, which the sandbox does not
+        hold); one of its own that was deleted is refused, as X refuses it."""
+        if quote is None:
+            return None
+        if not isinstance(quote, str) or not ascii_digits(quote) or len(quote) > 19:
+            raise invalid("quote_tweet_id", quote, f"The `quote_tweet_id` query parameter value [{quote}] "
+                          "does not match ^[0-9]{1,19}$")
+        own = next((p for p in self.state.posts if p.platform is Platform.X and p.remote_id == quote), None)
+        if own is not None and own.deleted:
+            raise problem(403, "Forbidden", "You attempted to quote a Tweet that is deleted or not visible to you.")
+        return quote
 
     def _check_reply(self, reply_to: Any) -> None:
         if reply_to is None:
@@ -264,6 +279,8 @@ def _timeline_body(page: list[PublishedPost], next_token: str | None, fields: se
                                 "edit_history_tweet_ids": [post.remote_id]}
         if "created_at" in fields:
             item["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if "referenced_tweets" in fields and post.extra.get("quote_tweet_id"):
+            item["referenced_tweets"] = [{"type": "quoted", "id": post.extra["quote_tweet_id"]}]
         data.append(item)
     meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0].remote_id,
                             "oldest_id": page[-1].remote_id}

@@ -120,6 +120,30 @@ async def test_multi_photo_post_uses_attached_media(env: Env) -> None:
     assert calls == [f"/v26.0/{sandbox_user_id(MAIN)}/photos"] * 2 + [f"/v26.0/{sandbox_user_id(MAIN)}/feed"]
 
 
+SHARED = "https://www.metro.tokyo.lg.jp/information/press/2026/12/04_01.html?lang=ja&utm_source=fb#top"
+SHARE = {"url": SHARED, "source": "metro.tokyo.lg.jp", "source_class": "public_body"}
+
+
+async def test_share_is_the_feed_posts_link(env: Env) -> None:
+    await _publish(env, _message(link=LINK, share=SHARE))
+    [post] = env.posts()
+    assert post["extra"]["link"] == SHARED  # exactly the URL the checks saw
+    assert post["text"] == f"市民まつりを開催します。\n{LINK}"  # the city's own link stays in the text
+
+
+async def test_share_without_a_link(env: Env) -> None:
+    await _publish(env, _message(share=SHARE))
+    [post] = env.posts()
+    assert post["extra"]["link"] == SHARED and post["text"] == "市民まつりを開催します。"
+
+
+async def test_share_on_a_photo_post_goes_in_the_text(env: Env) -> None:
+    await _publish(env, _message(link=LINK, share=SHARE, media=[_image("city.png", "市役所の外観")]))
+    [post] = env.posts()
+    assert post["text"] == f"市民まつりを開催します。\n{LINK}\n{SHARED}"
+    assert "link" not in post["extra"]
+
+
 async def test_delete_removes_post_and_is_idempotent(env: Env) -> None:
     _, receipt = await _publish(env, _message())
     await env.adapter.delete(receipt)

@@ -19,7 +19,7 @@ from gateway.adapters.line import LineAdapter, _env_proxy, next_month_start, pro
 from gateway.adapters.render import utf16_len
 from gateway.credentials import StaticCredentials
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
-from gateway.models import Media, MediaKind, Message, Platform, Receipt
+from gateway.models import Media, MediaKind, Message, Platform, Receipt, Share, ShareSourceClass
 from gateway.policy import Account
 from gateway.sandbox import line as line_sandbox
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
@@ -97,6 +97,16 @@ async def test_broadcast_text(env: Env) -> None:
     assert post.extra["retry_key"] == str(uuid.UUID(key))  # the delivery's key, in LINE's UUID form
     assert receipt.remote_id == post.remote_id == post.extra["request_id"]
     assert receipt.platform is Platform.LINE and receipt.url is None
+
+
+async def test_share_url_is_in_the_text(env: Env) -> None:
+    url = "https://www.metro.tokyo.lg.jp/information/press/2026/12/04_01.html?lang=ja#top"
+    share = Share(url=url, source="metro.tokyo.lg.jp", source_class=ShareSourceClass.PUBLIC_BODY)
+    message = _message("都からのお知らせです。", "https://www.city.kodaira.tokyo.jp/").model_copy(update={"share": share})
+    await _publish(env.adapter, message, _key())
+    [post] = env.state.live_posts(Platform.LINE, MAIN)
+    assert post.text == f"都からのお知らせです。\nhttps://www.city.kodaira.tokyo.jp/\n{url}"
+    assert post.extra["messages"][0] == {"type": "text", "text": post.text}
 
 
 async def test_images_carry_their_description_as_text(env: Env) -> None:

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey
+from gateway.adapters.render import x_length
 from gateway.adapters.x import XAdapter
 from gateway.adapters.x_wire import X_HOST, XAuth
 from gateway.credentials import StaticCredentials
@@ -28,7 +29,7 @@ from gateway.errors import (
     UncertainError,
 )
 from gateway.media import MediaStore
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart
+from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Share, ShareSourceClass
 from gateway.policy import Account
 from gateway.sandbox import x as x_sandbox
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
@@ -165,6 +166,92 @@ async def test_truncate_overflow_keeps_link(env: Env) -> None:
     assert post.text.endswith("…\n" + LINK)
     assert parse_tweet(post.text).weightedLength <= 280
     assert receipt.extra_ids == ()
+
+
+async def test_crlf_counts_two_and_the_cut_is_accepted(env: Env) -> None:
+    """CR LF weighs 2 on X: counted as 1 (twitter-text-parser), the cut text was 20 over and refused."""
+    await _publish(env, _message("お知らせ\r\n" * 60))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text.endswith("…") and x_length(post.text).valid
+    assert 270 < x_length(post.text).weighted_length <= 280
+
+
+async def test_invalid_characters_are_left_out(env: Env) -> None:
+    await _publish(env, _message("\ufeff小平市からの\ufffeお知らせです\uffff"))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text == "小平市からのお知らせです"
+
+
+async def test_alt_text_is_cut_on_a_whole_character(env: Env) -> None:
+    family = "👨\u200d👩\u200d👧"
+    await _publish(env, _message("写真", media=(_image(env, "a.png", "あ" * 996 + family),)))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.media[0]["alt_text"] == "あ" * 996
+
+
+# --- shares ---------------------------------------------------------------------------------------
+
+SOURCE_ID = "1861234567890123456"
+
+
+def _share(url: str) -> Share:
+    return Share(url=url, source="@tokyo_bousai", source_class=ShareSourceClass.PUBLIC_BODY)
+
+
+@pytest.mark.parametrize("url", [
+    f"https://x.com/tokyo_bousai/status/{SOURCE_ID}",
+    f"https://twitter.com/tokyo_bousai/status/{SOURCE_ID}?s=20&t=abc",
+    f"https://mobile.twitter.com/i/web/status/{SOURCE_ID}",
+    f"https://www.x.com/tokyo_bousai/status/{SOURCE_ID}/photo/1",
+])
+async def test_share_of_an_x_post_is_a_quote(env: Env, url: str) -> None:
+    message = _message("東京都防災の投稿をご覧ください。", LINK).model_copy(update={"share": _share(url)})
+    await _publish(env, message)
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.extra == {"quote_tweet_id": SOURCE_ID}  # what the sandbox received in POST /2/tweets
+    assert post.text == f"東京都防災の投稿をご覧ください。\n{LINK}"  # the quote carries the source, not a URL
+
+
+async def test_share_of_a_page_posts_the_checked_url_exactly(env: Env) -> None:
+    url = "https://www.metro.tokyo.lg.jp/information/press/2026/12/04_01.html?utm_source=x&lang=ja#top"
+    message = _message("都からのお知らせです。", LINK).model_copy(update={"share": _share(url)})
+    await _publish(env, message)
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text == f"都からのお知らせです。\n{LINK}\n{url}"
+    assert post.extra == {}
+
+
+async def test_a_cut_keeps_the_shared_url_whole(env: Env) -> None:
+    url = "https://www.pref.kanagawa.jp/docs/bousai/" + "a" * 120 + ".html"
+    await _publish(env, _message("市" * 300).model_copy(update={"share": _share(url)}))
+    [post] = env.state.live_posts(Platform.X, MAIN)
+    assert post.text.endswith(f"…\n{url}") and x_length(post.text).valid
+
+
+async def test_a_thread_quotes_on_its_first_part_only(env: Env) -> None:
+    text = "".join(f"{i}番目のお知らせです。" for i in range(60))
+    url = f"https://x.com/tokyo_bousai/status/{SOURCE_ID}"
+    await _publish(env, _message(text).model_copy(update={"share": _share(url)}), account=THREAD)
+    posts = env.state.live_posts(Platform.X, THREAD)
+    assert len(posts) > 1
+    assert [p.extra.get("quote_tweet_id") for p in posts] == [SOURCE_ID] + [None] * (len(posts) - 1)
+    assert all(url not in p.text for p in posts)
+
+
+async def test_a_quote_id_x_refuses_is_a_permanent_error(env: Env) -> None:
+    post = env.adapter.render(_message("引用です"), ACCOUNTS[MAIN]).model_copy(update={"quote_of": "abc"})
+    with pytest.raises(PermanentError) as caught:
+        await env.adapter.publish(post, KEY)
+    assert caught.value.code == "http_400"
+    assert env.state.live_posts(Platform.X, MAIN) == []
+
+
+async def test_quoting_a_deleted_post_is_refused(env: Env) -> None:
+    first = await _publish(env, _message("元の投稿"))
+    await env.adapter.delete(first)
+    post = env.adapter.render(_message("引用です"), ACCOUNTS[MAIN]).model_copy(update={"quote_of": first.remote_id})
+    with pytest.raises(PermanentError):
+        await env.adapter.publish(post, KEY)
 
 
 async def test_reply_to(env: Env) -> None:

@@ -103,6 +103,41 @@ async def test_images_with_alt_text_reach_x_and_facebook(runtime: Runtime) -> No
         assert "木更津市役所周辺の避難所を示した地図" in str(post.media)
 
 
+@pytest.mark.parametrize(("url", "quoted"), [
+    ("https://x.com/CAO_BOUSAI/status/1861234567890123456?s=20", "1861234567890123456"),
+    ("https://www.bousai.go.jp/kohou/oshirase/index.html?from=top#news", None),
+])
+async def test_a_share_goes_out_as_a_share_with_the_checked_url(
+    runtime: Runtime, url: str, quoted: str | None,
+) -> None:
+    """Checked, approved, then published: X quotes an X post (else posts the URL), Facebook links it,
+    LINE carries it in the text; the URL is the one the checks saw, unchanged."""
+    accounts = [ACCOUNT[p] for p in (Platform.X, Platform.LINE, Platform.FACEBOOK)]
+    submitted = await runtime.gateway.submit(parse_message({
+        "municipality": "kisarazu", "category": "emergency", "priority": "emergency", "accounts": accounts,
+        "text": "内閣府防災の発信をお知らせします。",
+        "share": {"url": url, "source": "内閣府防災", "source_class": "public_body"}}), ALERTS)
+    assert submitted.record.body.share is not None and submitted.record.body.share.url == url
+    if submitted.record.state.value == "pending_approval":  # a review finding (x.com is not a city domain)
+        await runtime.store.ensure_user("boss", Role.APPROVER, actor="test")
+        overrides = {f.rule: "確認済み" for f in submitted.record.check.findings}
+        submitted = await runtime.gateway.approve(submitted.record.id, Actor("boss", Role.APPROVER), overrides)
+    await runtime.gateway.dispatcher.drain()
+    assert len(submitted.deliveries) == 3
+    for delivery in submitted.deliveries:
+        done = await runtime.store.get_delivery(delivery.id)
+        assert done.state is DeliveryState.SENT, done.error_text
+    (x_post,) = posts(runtime, Platform.X)
+    (line_post,) = posts(runtime, Platform.LINE)
+    (fb_post,) = posts(runtime, Platform.FACEBOOK)
+    if quoted:
+        assert x_post.extra == {"quote_tweet_id": quoted} and url not in x_post.text
+    else:
+        assert x_post.extra == {} and x_post.text.endswith("\n" + url)
+    assert line_post.text.endswith("\n" + url)
+    assert fb_post.extra["link"] == url
+
+
 @pytest.mark.parametrize("platform", [Platform.X, Platform.LINE, Platform.FACEBOOK])
 async def test_rate_limit_waits_until_reset_and_pauses_the_account(runtime: Runtime, platform: Platform) -> None:
     fault(runtime, FaultKind.RATE_LIMIT, platform, reset_s=900)

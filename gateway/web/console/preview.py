@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import twitter_text
-
 from gateway.adapters.base import Adapter
 from gateway.adapters.line import problems as line_problems
-from gateway.adapters.render import utf8_len, utf16_len
+from gateway.adapters.render import utf8_len, utf16_len, x_length
 from gateway.errors import GatewayError
 from gateway.models import CheckResult, Finding, Message, Platform, Post
 from gateway.policy import Account
@@ -73,7 +71,7 @@ def counters(adapter: Adapter, post: Post) -> dict[str, Any]:
     texts = [p.text for p in post.parts if p.text]
     out: dict[str, Any] = {"problems": [], "counts": []}
     if post.platform is Platform.X:
-        out["counts"] = [{"label": f"{i + 1}件目", "value": twitter_text.parse_tweet(t).weightedLength,
+        out["counts"] = [{"label": f"{i + 1}件目", "value": x_length(t).weighted_length,
                           "max": limits.max_text} for i, t in enumerate(texts)]
     elif post.platform is Platform.LINE:
         out["counts"] = [{"label": "UTF-16", "value": sum(utf16_len(t) for t in texts), "max": limits.max_text},
