@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from gateway.access import require_any_city
 from gateway.alerts import Alert, AlertPost, CityPlan, addressed_municipalities, parse_document, plan_for
 from gateway.alerts.areas import concerned_municipalities
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
 from gateway.alerts.templates import KIND_LABELS, when
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import DeliveryState, Message, Priority, Role
+from gateway.models import DeliveryState, Message, Priority, Role, Scope
 from gateway.policy import Municipality
 from gateway.service import CANCELLABLE, Actor, Gateway
 from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
@@ -217,6 +218,9 @@ class AlertIntake:
         for municipality, forced, sandbox_only in cities:
             if only is not None and municipality.id not in only:
                 continue
+            if not actor.scope.covers(municipality.id):  # an alert system scoped to some cities posts for those only
+                result.reasons.append(f"{municipality.name}: この防災情報システムの担当範囲外のため掲載しません")
+                continue
             plan = plan_for(alert, municipality, forced=forced, sandbox_only=sandbox_only, now=now,
                             allow_stale=allow_stale)
             if plan.ignored is not None:
@@ -320,13 +324,14 @@ class AlertIntake:
     async def publish_held(self, held_id: str, actor: Actor, note: str | None = None) -> tuple[HeldAlert, AlertResult]:
         """Post a held alert as it arrived, for the municipalities it was held for (audited)."""
         entry = await self.gateway.store.get_held_alert(held_id)
+        require_any_city(actor, entry.municipalities, "この防災情報の掲載")  # deciding it decides for every city
         if entry.state != "held":
             raise Conflict(f"この防災情報は公開できません（状態: {entry.state}）")
         alerts = parse_document(entry.raw.encode("utf-8"), max_bytes=max(self.max_bytes, len(entry.raw) * 4))
         narrowed = narrow(alerts, self.gateway.policies, entry.forced) if entry.forced else None
         if isinstance(narrowed, Refusal):
             raise Conflict(narrowed.reason)
-        source = Actor(entry.received_by, Role.ALERT_SYSTEM)
+        source = Actor(entry.received_by, Role.ALERT_SYSTEM, Scope.of(*entry.municipalities))
         result = await self._plan_document(alerts, entry.raw.encode("utf-8"), source, narrowed, allow_stale=True,
                                            only=set(entry.municipalities), decided_by=actor.name)
         decided = await self.gateway.store.decide_held_alert(
@@ -336,6 +341,8 @@ class AlertIntake:
 
     async def dismiss_held(self, held_id: str, actor: Actor, note: str) -> HeldAlert:
         """Record that a held or restricted alert will not be posted (audited)."""
+        entry = await self.gateway.store.get_held_alert(held_id)
+        require_any_city(actor, entry.municipalities, "この防災情報の見送り")
         return await self.gateway.store.decide_held_alert(
             held_id, expected=("held", "restricted"), new="dismissed", actor=actor.name, note=note)
 

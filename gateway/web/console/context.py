@@ -62,7 +62,7 @@ async def viewer_of(request: web.Request) -> Viewer | None:
     if (user is None or user.disabled or user.session_epoch != session.epoch
             or fingerprint(user.password_hash) != session.fingerprint):
         return None
-    return Viewer(Actor(user.name, user.role), session)
+    return Viewer(Actor(user.name, user.role, user.scope), session)
 
 
 def render(request: web.Request, template: str, viewer: Viewer | None, status: int = 200,
@@ -96,6 +96,10 @@ def page(roles: frozenset[Role], *, streamed_form: bool = False,
                     await require_csrf(request, viewer)
                 return await handler(request, gateway_of(request), viewer)
             except GatewayError as exc:
+                if isinstance(exc, Forbidden):
+                    from gateway.web.app import audit_denied
+
+                    await audit_denied(gateway_of(request), viewer.actor.name, request, exc)
                 return error_page(request, viewer, exc)
         return handle
     return wrap
