@@ -128,11 +128,30 @@ class StepApproval:
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """How many failed sign-ins the console accepts within `window` before it refuses to check more."""
+    """Failed sign-ins the console accepts within `window` before each further attempt must wait.
 
-    per_user: int = 5  # of one user name from one address
-    per_address: int = 30  # from one address, whatever the names (a city office shares one address)
-    window: timedelta = timedelta(minutes=15)
+    Past `per_user` failures of one user name (from any address) the next attempt waits `user_delay`,
+    doubling with every further failure up to `user_max_delay`; past `per_address` failures from one
+    address (whatever the names) it waits `address_delay`, doubling up to `address_max_delay`, kept
+    short because a city office signs in from one address. Never a lockout of the whole office.
+    """
+
+    per_user: int = 5
+    per_address: int = 30
+    window: timedelta = timedelta(hours=1)
+    user_delay: timedelta = timedelta(seconds=30)
+    user_max_delay: timedelta = timedelta(minutes=15)
+    address_delay: timedelta = timedelta(seconds=2)
+    address_max_delay: timedelta = timedelta(seconds=60)
+
+    def delay(self, failures: int, *, by_address: bool) -> timedelta:
+        """How long after the newest of `failures` failures the next attempt waits (0 while under the limit)."""
+        free, base, cap = ((self.per_address, self.address_delay, self.address_max_delay) if by_address
+                           else (self.per_user, self.user_delay, self.user_max_delay))
+        if failures < free:
+            return timedelta(0)
+        doubled: timedelta = base * (1 << min(failures - free, 20))
+        return min(cap, doubled)
 
 
 @dataclass(frozen=True)

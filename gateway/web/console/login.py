@@ -18,8 +18,8 @@ from gateway.web.console.passwords import verify_password
 from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import MAX_NAME
 
-LOCKED = ("ログインの失敗が続いたため、{at}（約{minutes}分後）までログインできません。その後にやり直してください。"
-          "急ぐときは管理者に解除を依頼してください")
+LOCKED = ("ログインの失敗が続いたため、{at}（約{wait}後）までログインできません。その後にやり直してください。"
+          "失敗が続くほど待ち時間は長くなります。急ぐときは管理者に解除を依頼してください")
 WRONG = "利用者名またはパスワードが正しくありません"
 EXPIRED = "ログイン画面の有効期限が切れました。もう一度入力してください"
 LOGIN_COOKIE = "kgw_login"
@@ -80,9 +80,9 @@ async def _user_named(store: Store, name: str) -> User | None:
 def _locked_page(request: web.Request, target: str, attempt: LoginAttempt, user: str) -> web.Response:
     """Refused without checking the password; says when to try again."""
     seconds = max(1, math.ceil(attempt.retry_after.total_seconds()))
-    at = attempt.retry_at.astimezone(JST).strftime("%H時%M分") if attempt.retry_at else "しばらく"
-    response = _login_page(request, target, status=429, user=user,
-                           error=LOCKED.format(at=at, minutes=math.ceil(seconds / 60)))
+    at = attempt.retry_at.astimezone(JST).strftime("%H時%M分%S秒") if attempt.retry_at else "しばらく"
+    wait = f"{seconds}秒" if seconds < 60 else f"{math.ceil(seconds / 60)}分"
+    response = _login_page(request, target, status=429, user=user, error=LOCKED.format(at=at, wait=wait))
     response.headers["Retry-After"] = str(seconds)
     return response
 
