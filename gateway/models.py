@@ -148,7 +148,9 @@ class Scope:
             cities = self.municipalities & other.municipalities
         accounts = (self.accounts & other.accounts if self.accounts and other.accounts
                     else self.accounts or other.accounts)
-        return Scope(cities, accounts, self.emergency & other.emergency)
+        # A token names cities only: it keeps the user's emergency permission for the cities it keeps.
+        emergency = frozenset(e for e in self.emergency if cities is None or e in cities)
+        return Scope(cities, accounts, emergency)
 
     def to_json(self) -> dict[str, object]:
         return {"municipalities": None if self.municipalities is None else sorted(self.municipalities),
