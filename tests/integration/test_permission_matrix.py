@@ -248,3 +248,27 @@ async def test_console_page_by_role_and_scope(harness: Harness, http: TestClient
                 assert await _snapshot(harness) == before, case
             if path == "/console/sign-out-everywhere" and allowed:  # that session has ended: sign in again
                 sessions[(role, inside)] = await _session(http, f"c-{role.value}-{'kodaira' if inside else 'zushi'}")
+
+
+async def test_the_live_stream_carries_only_the_viewers_cities(harness: Harness, http: TestClient,
+                                                                sessions: dict[tuple[Role, bool], tuple[str, str]]) -> None:
+    import asyncio
+
+    ids = await _ids(harness)
+    outside, _ = sessions[(Role.OPERATOR, False)]
+    inside, _ = sessions[(Role.OPERATOR, True)]
+    refused = await http.get("/console/deliveries/events?account=kodaira_x",
+                             headers={"Cookie": f"kgw_session={outside}"})
+    assert refused.status == 403
+    streams = {key: await http.get("/console/deliveries/events", headers={"Cookie": f"kgw_session={cookie}"})
+               for key, cookie in (("out", outside), ("in", inside))}
+    harness.clock.advance(seconds=1)
+    await harness.gateway.cancel_delivery(ids["delivery"], Actor("ito", Role.OPERATOR, Scope.of("kodaira")))
+    received = b""
+    while b"\n\n" not in received:
+        received += await asyncio.wait_for(streams["in"].content.readany(), timeout=5)
+    assert ids["delivery"].encode() in received
+    with pytest.raises(TimeoutError):  # three polls, and nothing for the other city's viewer
+        await asyncio.wait_for(streams["out"].content.readany(), timeout=1.5)
+    for stream in streams.values():
+        stream.close()
