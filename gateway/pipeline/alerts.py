@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from gateway.access import require_any_city
+from gateway.access import OutOfScope, require_any_city
 from gateway.alerts import Alert, AlertPost, CityPlan, addressed_municipalities, parse_document, plan_for
 from gateway.alerts.areas import concerned_municipalities
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
@@ -133,6 +133,7 @@ class AlertIntake:
             await self._audit(actor, "alert.rejected", raw, reason=exc.message, detail={"code": exc.code})
             return AlertResult("rejected", exc.message, error=exc)
         first = alerts[0]
+        self._require_scope(alerts, actor)
         refusal = self._refusal(alerts, municipality)
         if refusal is not None:
             await self._audit(actor, "alert.rejected", raw, reason=refusal.message, detail=_alert_detail(first))
@@ -148,6 +149,19 @@ class AlertIntake:
         await self._audit(actor, f"alert.{result.outcome}", raw, reason=result.reason,
                           detail={**_alert_detail(first), "messages": result.messages, "held": result.held})
         return result
+
+    def _require_scope(self, alerts: tuple[Alert, ...], actor: Actor) -> None:
+        """An alert system scoped to some cities is refused (403) an alert that addresses none of them.
+
+        One that addresses some of them posts for those only (`_plan_alert`); a follow-up naming no area
+        goes where its thread went, within the scope.
+        """
+        if actor.scope.is_global:
+            return
+        cities = {m.id for a in alerts for m in addressed_municipalities(a, self.gateway.policies)}
+        if cities and not any(actor.scope.covers(c) for c in cities):
+            raise OutOfScope(f"この防災情報の受信の権限がありません（対象の自治体 {'、'.join(sorted(cities))} は"
+                             f"この防災情報システムの担当範囲外です。担当範囲: {actor.scope.label()}）")
 
     def _refusal(self, alerts: tuple[Alert, ...], municipality: str | None) -> InputError | None:
         first = alerts[0]

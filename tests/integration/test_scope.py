@@ -200,3 +200,18 @@ async def test_mine_official_view_is_decided_by_the_approver(client: Client) -> 
     assert routine["state"] == "planned"
     [accepted] = await client.harness.store.list_audit(message_id=routine["id"], action="message.accepted")
     assert accepted.detail["exemption"] == "routine_no_approval"
+
+
+async def test_an_alert_system_posts_only_for_the_cities_of_its_scope(client: Client) -> None:
+    from tests.alertdocs import json_alert
+
+    h = client.harness
+    client.tokens["zushi_feed"] = await token(h, "zushi-feed", Role.ALERT_SYSTEM, "zushi")
+    client.tokens["kodaira_feed"] = await token(h, "kodaira-feed", Role.ALERT_SYSTEM, "kodaira")
+    document = json.loads(json_alert(id="scope-1", sent=h.clock()))  # addressed to 小平
+    status, body = await client.call("zushi_feed", "POST", "/alerts", document)
+    assert status == 403 and body["error"] == "out_of_scope"
+    assert await client.messages() == 0 and await client.denials("zushi-feed") == 1
+    status, body = await client.call("kodaira_feed", "POST", "/alerts", document)
+    assert status == 202 and body["outcome"] == "accepted"
+    assert {m.municipality for m in await h.store.list_messages(limit=10)} == {"kodaira"}
