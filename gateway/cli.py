@@ -242,8 +242,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     overrides = dict(_split_override(o) for o in args.override or [])
 
     async def run(runtime: Any, actor: Any) -> int:
-        submitted = await runtime.gateway.approve(args.id, actor, overrides)
-        print(f"{submitted.record.id}\t{submitted.record.state.value}\t配信 {len(submitted.deliveries)} 件")
+        submitted = await runtime.gateway.approve(args.id, actor, overrides, official_view=args.official_view)
+        print(f"{submitted.record.id}\t{submitted.record.state.value}\t配信 {len(submitted.deliveries)} 件"
+              f"\t{submitted.approval_reason}")
         return EXIT_OK
 
     return _with_runtime(args, run)
@@ -511,6 +512,8 @@ def _add_message_commands(sub: Any) -> None:
     approve.add_argument("id")
     approve.add_argument("--as", dest="as_user", default=None)
     approve.add_argument("--override", action="append", metavar="RULE=REASON")
+    approve.add_argument("--official-view", action="store_true",
+                         help="美祢 第4-6: decide that the post is the city's official view")
     approve.set_defaults(func=cmd_approve)
 
     reject = sub.add_parser("reject", help="send a pending message back")

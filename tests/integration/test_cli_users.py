@@ -111,3 +111,32 @@ async def test_disable_and_sign_out_end_what_a_user_can_do(database_url: str) ->
         assert await store.user_for_token(hash_token(token), datetime.now(UTC)) is None
     finally:
         await store.aclose()
+
+
+async def test_submit_and_approve_from_the_shell_keep_the_users_scope(database_url: str, tmp_path: Path) -> None:
+    import json
+
+    for name, role, city in (("z-staff", "staff", "zushi"), ("m-staff", "staff", "mine"),
+                             ("m-boss", "approver", "mine")):
+        assert (await asyncio.to_thread(run, database_url, "user", "create", "--user", name, "--role", role,
+                                        "--municipality", city)).returncode == 0
+    message = tmp_path / "m.json"
+    message.write_text(json.dumps({"municipality": "mine", "category": "city_news", "accounts": ["mine_x"],
+                                   "official_view": True, "text": "市の観光振興の方針をお知らせします。"},
+                                  ensure_ascii=False), encoding="utf-8")
+    refused = await asyncio.to_thread(run, database_url, "submit", str(message), "--as", "z-staff")
+    assert refused.returncode != 0 and "担当範囲外" in refused.stderr
+    submitted = await asyncio.to_thread(run, database_url, "submit", str(message), "--as", "m-staff")
+    assert submitted.returncode == 0, submitted.stderr
+    message_id, state = submitted.stdout.split("\t")[:2]
+    assert state == "pending_approval"
+    approved = await asyncio.to_thread(run, database_url, "approve", message_id, "--as", "m-boss", "--official-view")
+    assert approved.returncode == 0, approved.stderr
+    store = await open_store(database_url)
+    try:
+        [step] = await store.list_approvals(message_id)
+        assert step.approver == "m-boss" and step.official_view
+        assert len(await store.list_audit(actor="z-staff", action="access.denied")) == 1
+        assert len(await store.list_messages(limit=10)) == 1
+    finally:
+        await store.aclose()
