@@ -64,6 +64,8 @@ regex = ['(a+)+b']
 """
 SLOW_RULE_TEXT = "b " + "a" * 40 + "!"
 
+BENCH_CITIES = ("atsugi", "kisarazu", "kodaira", "mine", "zushi")  # the staff token's scope
+
 
 class AlertSender(threading.Thread):
     """Sends alerts from its own thread with a blocking client; records the send times."""
@@ -180,8 +182,8 @@ async def _measure(runtime: Any, posts: int, alerts: int, text: str, sandbox_por
     now = datetime.now(UTC)
     alert_token = await create_token(runtime.store, user="bench-alerts", role=Role.ALERT_SYSTEM, ttl_days=1,
                                      now=now, actor="bench")
-    staff_token = await create_token(runtime.store, user="bench-staff", role=Role.STAFF, ttl_days=1, now=now,
-                                     actor="bench")
+    staff_token = await create_token(runtime.store, user="bench-staff", role=Role.STAFF,
+                                     municipalities=BENCH_CITIES, ttl_days=1, now=now, actor="bench")
     runner = web.AppRunner(build_app(runtime.gateway), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -8,6 +8,7 @@ freshness at another time than now (an old document replayed in a drill or an in
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import sys
@@ -18,12 +19,13 @@ from pathlib import Path
 
 from gateway.alerts import dry_run
 from gateway.alerts.dryrun import DryRunResult
-from gateway.errors import FieldProblem, InputError
-from gateway.models import Role
+from gateway.errors import Conflict, FieldProblem, InputError
+from gateway.models import Role, Scope
 from gateway.pipeline.alerts import AlertIntake
 from gateway.policy import load_policies
 from gateway.service import Actor
 from gateway.settings import Settings
+from gateway.store.base import Store
 from gateway.table import render_table
 
 EXIT_OK, EXIT_REJECTED = 0, 2
@@ -89,11 +91,22 @@ async def _intake(settings: Settings) -> AsyncIterator[tuple[AlertIntake, str]]:
         yield AlertIntake(runtime.gateway, max_bytes=settings.max_body_bytes), f"cli:{getpass.getuser()}"
 
 
+async def _host_actor(store: Store, name: str, role: Role) -> Actor:
+    """Whoever runs these commands reaches the database directly, as its administrator does: every city.
+
+    The name is registered once (audit rows name it); a later command in another role keeps the user as
+    it is, never changing its role.
+    """
+    with contextlib.suppress(Conflict):
+        await store.ensure_user(name, role, actor=name)
+    return Actor(name, role, Scope.everywhere())
+
+
 async def _push(settings: Settings, raw: bytes, municipality: str | None) -> int:
     """Record and plan the alert in the database; a running `serve` sends it."""
     async with _intake(settings) as (intake, name):
-        await intake.gateway.store.ensure_user(name, Role.ALERT_SYSTEM, actor=name)
-        result = await intake.receive(raw, Actor(name, Role.ALERT_SYSTEM), municipality=municipality)
+        actor = await _host_actor(intake.gateway.store, name, Role.ALERT_SYSTEM)
+        result = await intake.receive(raw, actor, municipality=municipality)
     print(json.dumps(result.to_json(), ensure_ascii=False))
     return EXIT_REJECTED if result.outcome == "rejected" else EXIT_OK
 
@@ -118,8 +131,7 @@ async def held_command(settings: Settings, action: str, held_id: str | None, *, 
             for post in entry.posts:
                 print(f"--- {post.get('municipality')} {post.get('account')}\n{post.get('text')}")
             return EXIT_OK
-        await store.ensure_user(name, Role.OPERATOR, actor=name)
-        actor = Actor(name, Role.OPERATOR)
+        actor = await _host_actor(store, name, Role.OPERATOR)
         if action == "publish":
             entry, result = await intake.publish_held(held_id, actor, note)
             print(json.dumps({"id": entry.id, "state": entry.state, **result.to_json()}, ensure_ascii=False))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.errors import GatewayError, InputError, PolicyViolation
+from gateway.errors import Conflict, Forbidden, GatewayError, InputError, NotFound, PolicyViolation
 from gateway.models import Role
 from gateway.settings import Settings
 
@@ -72,31 +72,107 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policies(settings: Settings) -> Any:
+    from gateway.policy import load_policies
+
+    return load_policies(settings.config_dir)
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     from gateway.web.auth import create_token
+    from gateway.web.console.users import scope_from
 
     async def run(store: Any, settings: Settings) -> int:
-        token = await create_token(store, user=args.user, role=Role(args.role), ttl_days=args.ttl_days,
-                                   now=datetime.now(UTC), actor=f"cli:{getpass.getuser()}")
+        role = Role(args.role)
+        scope_from(_policies(settings), role, municipalities=args.municipality)  # names checked, nothing stored
+        token = await create_token(store, user=args.user, role=role, ttl_days=args.ttl_days,
+                                   now=datetime.now(UTC), actor=_cli_actor(), municipalities=args.municipality)
         print(token)
         return EXIT_OK
 
     return _with_store(args, run)
 
 
-def cmd_user(args: argparse.Namespace) -> int:
-    from gateway.web.console import users
+def _cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
 
-    password = users.read_password()
-    actor = f"cli:{getpass.getuser()}"
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """`user create` and `user set-password`: both read a password."""
+    from gateway.web.console import users
 
     async def run(store: Any, settings: Settings) -> int:
         if args.user_command == "create":
-            await users.create_user(store, name=args.user, role=Role(args.role), password=password, actor=actor)
-            print(f"利用者 {args.user}（{args.role}）を作成し、パスワードを設定しました")
+            role = Role(args.role)
+            scope = users.scope_from(_policies(settings), role, municipalities=args.municipality,
+                                     accounts=args.account, emergency=args.emergency)
+            if await store.get_user(args.user) is not None:  # refused before asking for a password
+                raise Conflict(f"利用者 {args.user} はすでに登録されています（何も変更していません）。"
+                               "役割は user set-role、範囲は user set-scope、"
+                               "パスワードは user set-password で変更してください",
+                               code="user_exists")
+            await users.create_user(store, name=args.user, role=role, password=users.read_password(),
+                                    actor=_cli_actor(), scope=scope)
+            print(f"利用者 {args.user}（{args.role}、担当: {scope.label()}）を作成し、パスワードを設定しました")
         else:
-            await users.set_password(store, name=args.user, password=password, actor=actor)
+            await users.set_password(store, name=args.user, password=users.read_password(), actor=_cli_actor())
             print(f"利用者 {args.user} のパスワードを設定しました（以前のログインは無効になります）")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_user_set_role(args: argparse.Namespace) -> int:
+    from gateway.web.console import users
+
+    async def run(store: Any, settings: Settings) -> int:
+        user = await users.set_role(store, name=args.user, role=Role(args.role), actor=_cli_actor())
+        print(f"利用者 {user.name} の役割を {user.role.value} にしました（ログイン中の画面は再ログインが必要です）")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_user_set_scope(args: argparse.Namespace) -> int:
+    from gateway.web.console import users
+
+    async def run(store: Any, settings: Settings) -> int:
+        current = await store.get_user(args.user)
+        if current is None:
+            raise NotFound(f"利用者が見つかりません: {args.user}")
+        scope = users.scope_from(_policies(settings), current.role, municipalities=args.municipality,
+                                 accounts=args.account, emergency=args.emergency)
+        user = await users.set_scope(store, name=args.user, scope=scope, actor=_cli_actor())
+        print(f"利用者 {user.name} の担当範囲を「{user.scope.label()}」にしました")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_user_access(args: argparse.Namespace) -> int:
+    """`user disable|enable|sign-out`: end what a user can do now."""
+    from gateway.web.console import users
+
+    async def run(store: Any, settings: Settings) -> int:
+        if args.user_command == "sign-out":
+            revoked = await users.sign_out_everywhere(store, name=args.user, actor=_cli_actor())
+            print(f"利用者 {args.user} のすべてのログインを終了し、トークン {revoked} 件を失効させました")
+        else:
+            disabled = args.user_command == "disable"
+            await users.disable(store, name=args.user, actor=_cli_actor(), disabled=disabled)
+            print(f"利用者 {args.user} を{'無効' if disabled else '有効'}にしました")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from gateway.table import render_table
+
+    async def run(store: Any, settings: Settings) -> int:
+        rows = [[u.name, u.role.value, u.scope.label(), "無効" if u.disabled else "有効"]
+                for u in await store.list_users()]
+        print(render_table(["利用者", "役割", "担当範囲", "状態"], rows) if rows else "利用者はいません")
         return EXIT_OK
 
     return _with_store(args, run)
@@ -174,8 +250,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     overrides = dict(_split_override(o) for o in args.override or [])
 
     async def run(runtime: Any, actor: Any) -> int:
-        submitted = await runtime.gateway.approve(args.id, actor, overrides)
-        print(f"{submitted.record.id}\t{submitted.record.state.value}\t配信 {len(submitted.deliveries)} 件")
+        submitted = await runtime.gateway.approve(args.id, actor, overrides, official_view=args.official_view)
+        print(f"{submitted.record.id}\t{submitted.record.state.value}\t配信 {len(submitted.deliveries)} 件"
+              f"\t{submitted.approval_reason}")
         return EXIT_OK
 
     return _with_runtime(args, run)
@@ -299,7 +376,14 @@ def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine
             if user is None:
                 raise InputError(f"ユーザー {name} は登録されていません（gateway token create --user {name} "
                                  "--role ROLE で作成してください）")
-            return await body(runtime, Actor(user.name, user.role))
+            if user.disabled:
+                raise Forbidden(f"ユーザー {name} は無効にされています")
+            try:
+                return await body(runtime, Actor(user.name, user.role, user.scope))
+            except Forbidden as exc:  # refusals are kept, as the API and the console keep theirs
+                await runtime.store.audit(actor=user.name, action="access.denied", reason=exc.message[:2000],
+                                          detail={"command": args.command, "code": exc.code})
+                raise
 
     return asyncio.run(run())
 
@@ -345,22 +429,59 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--user", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--ttl-days", type=int, default=365)
+    _add_scope_arguments(create, accounts=False)
     create.set_defaults(func=cmd_token_create)
 
+    _add_user_commands(sub)
+    _add_tool_commands(sub)
+    _add_message_commands(sub)
+    _add_credentials_commands(sub)
+    return parser
+
+
+def _add_scope_arguments(parser: argparse.ArgumentParser, *, accounts: bool = True) -> None:
+    parser.add_argument("--municipality", action="append", default=[], metavar="ID",
+                        help="a city the user acts for (repeat; required except for admin and alert_system)")
+    if accounts:
+        parser.add_argument("--account", action="append", default=[], metavar="ID",
+                            help="limit to these accounts of those cities (repeat; default: all their accounts)")
+        parser.add_argument("--emergency", action="append", default=[], metavar="ID",
+                            help="may send priority=emergency for this city (repeat; e.g. 危機管理課)")
+
+
+def _add_user_commands(sub: Any) -> None:
     user = sub.add_parser("user", help="console users (password from a prompt or stdin, never argv)")
     usub = user.add_subparsers(dest="user_command", required=True)
-    ucreate = usub.add_parser("create", help="create a console user and set the password")
+    ucreate = usub.add_parser("create", help="create a console user and set the password (refuses an existing name)")
     ucreate.add_argument("--user", required=True)
     ucreate.add_argument("--role", required=True, choices=[r.value for r in Role])
+    _add_scope_arguments(ucreate)
     ucreate.set_defaults(func=cmd_user)
     uset = usub.add_parser("set-password", help="set a console user's password")
     uset.add_argument("--user", required=True)
     uset.set_defaults(func=cmd_user)
+    urole = usub.add_parser("set-role", help="change a user's role")
+    urole.add_argument("--user", required=True)
+    urole.add_argument("--role", required=True, choices=[r.value for r in Role])
+    urole.set_defaults(func=cmd_user_set_role)
+    uscope = usub.add_parser("set-scope", help="change the cities (accounts, emergency permission) a user acts for")
+    uscope.add_argument("--user", required=True)
+    _add_scope_arguments(uscope)
+    uscope.set_defaults(func=cmd_user_set_scope)
+    for name, text in (("disable", "disable a user: sessions end, tokens stop working"),
+                       ("enable", "enable a disabled user again"),
+                       ("sign-out", "end every console session of a user and revoke every token")):
+        one = usub.add_parser(name, help=text)
+        one.add_argument("--user", required=True)
+        one.set_defaults(func=cmd_user_access)
+    usub.add_parser("list", help="users, roles and scopes").set_defaults(func=cmd_user_list)
     uunlock = usub.add_parser("unlock", help="clear a console sign-in lockout (failed passwords)")
     uunlock.add_argument("--user", default=None, help="the user's failures, from every address")
     uunlock.add_argument("--address", default=None, help="every attempt from this client address")
     uunlock.set_defaults(func=cmd_user_unlock)
 
+
+def _add_tool_commands(sub: Any) -> None:
     check = sub.add_parser("check", help="outbound policy checks only")
     check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")
     check.add_argument("--evaluate", action="store_true",
@@ -388,10 +509,6 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("--note", default=None, help="why (required to dismiss)")
     held.set_defaults(func=cmd_held)
 
-    _add_message_commands(sub)
-    _add_credentials_commands(sub)
-    return parser
-
 
 def _add_message_commands(sub: Any) -> None:
     submit = sub.add_parser("submit", help="submit a message JSON file")
@@ -404,6 +521,8 @@ def _add_message_commands(sub: Any) -> None:
     approve.add_argument("id")
     approve.add_argument("--as", dest="as_user", default=None)
     approve.add_argument("--override", action="append", metavar="RULE=REASON")
+    approve.add_argument("--official-view", action="store_true",
+                         help="美祢 第4-6: decide that the post is the city's official view")
     approve.set_defaults(func=cmd_approve)
 
     reject = sub.add_parser("reject", help="send a pending message back")

@@ -18,16 +18,17 @@ from zoneinfo import ZoneInfo
 
 from gateway.hours import is_open
 from gateway.media import MediaStore
-from gateway.models import DeliveryState, Message, Role
+from gateway.models import DeliveryState, Message, Role, Scope
 from gateway.runtime import Runtime, open_runtime
 from gateway.service import Actor
 from gateway.settings import Settings
 from gateway.table import delivery_table
 
 JST = ZoneInfo("Asia/Tokyo")
-STAFF = Actor("sato", Role.STAFF)
-APPROVER = Actor("suzuki", Role.APPROVER)
-ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
+DEMO_CITIES = Scope.of("kodaira", "kisarazu", "zushi")
+STAFF = Actor("sato", Role.STAFF, DEMO_CITIES)
+APPROVER = Actor("suzuki", Role.APPROVER, DEMO_CITIES)
+ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, Scope.everywhere())
 UNSETTLED = {DeliveryState.PLANNED, DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.RETRY_WAIT,
              DeliveryState.UNCERTAIN}
 
@@ -90,7 +91,7 @@ def _messages(start: datetime, media: MediaStore) -> list[tuple[str, Message, Ac
 async def _script(runtime: Runtime, start: datetime) -> list[str]:
     gateway = runtime.gateway
     for user in (STAFF, APPROVER, ALERTS):
-        await runtime.store.ensure_user(user.name, user.role, actor="demo")
+        await runtime.store.ensure_user(user.name, user.role, actor="demo", scope=user.scope)
     ids = []
     for label, message, actor in _messages(start, runtime.media):
         submitted = await gateway.submit(message, actor, source="demo")

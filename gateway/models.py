@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -91,6 +92,88 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     ALERT_SYSTEM = "alert_system"
     ADMIN = "admin"
+
+
+# Roles that may be given every city (no --municipality); every other role is scoped to named cities.
+GLOBAL_ROLES = frozenset({Role.ADMIN, Role.ALERT_SYSTEM})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """For which cities (and, optionally, which of their accounts) a user or token may act.
+
+    `municipalities` None: every city (admin and alert systems only). `accounts` empty: every account
+    of those cities. `emergency`: the cities where `priority: "emergency"` is allowed (危機管理課).
+    A token's scope is its user's narrowed by the token's own (`narrowed`).
+    """
+
+    municipalities: frozenset[str] | None = frozenset()
+    accounts: frozenset[str] = frozenset()
+    emergency: frozenset[str] = frozenset()
+
+    @classmethod
+    def everywhere(cls, *, emergency: frozenset[str] = frozenset()) -> Scope:
+        return cls(None, frozenset(), emergency)
+
+    @classmethod
+    def of(cls, *municipalities: str, accounts: tuple[str, ...] = (), emergency: tuple[str, ...] = ()) -> Scope:
+        return cls(frozenset(municipalities), frozenset(accounts), frozenset(emergency))
+
+    @property
+    def is_global(self) -> bool:
+        return self.municipalities is None
+
+    def covers(self, municipality: str) -> bool:
+        return self.municipalities is None or municipality in self.municipalities
+
+    def covers_account(self, municipality: str, account: str) -> bool:
+        """The account (of `municipality`) is in scope: its city is, and no account list leaves it out."""
+        if not self.covers(municipality):
+            return False
+        own = {a for a in self.accounts if a.startswith(municipality + "_")}
+        return not own or account in own
+
+    def may_send_emergency(self, municipality: str) -> bool:
+        return self.covers(municipality) and municipality in self.emergency
+
+    def narrowed(self, other: Scope | None) -> Scope:
+        """This scope limited to `other` (a token's own scope); None leaves it as it is."""
+        if other is None:
+            return self
+        if self.municipalities is None:
+            cities = other.municipalities
+        elif other.municipalities is None:
+            cities = self.municipalities
+        else:
+            cities = self.municipalities & other.municipalities
+        accounts = (self.accounts & other.accounts if self.accounts and other.accounts
+                    else self.accounts or other.accounts)
+        # A token names cities only: it keeps the user's emergency permission for the cities it keeps.
+        emergency = frozenset(e for e in self.emergency if cities is None or e in cities)
+        return Scope(cities, accounts, emergency)
+
+    def to_json(self) -> dict[str, object]:
+        return {"municipalities": None if self.municipalities is None else sorted(self.municipalities),
+                "accounts": sorted(self.accounts), "emergency": sorted(self.emergency)}
+
+    @classmethod
+    def from_json(cls, value: object) -> Scope:
+        """A stored scope; anything unreadable (or a NULL column) is no scope at all."""
+        if not isinstance(value, dict):
+            return cls()
+        cities = value.get("municipalities", [])
+        return cls(None if cities is None else frozenset(str(c) for c in cities or ()),
+                   frozenset(str(a) for a in value.get("accounts") or ()),
+                   frozenset(str(e) for e in value.get("emergency") or ()))
+
+    def label(self) -> str:
+        """How people read it: 「全自治体」 or the city ids, with accounts and emergency cities."""
+        text = "全自治体" if self.municipalities is None else "、".join(sorted(self.municipalities)) or "なし"
+        if self.accounts:
+            text += "（アカウント: " + "、".join(sorted(self.accounts)) + "）"
+        if self.emergency:
+            text += " ／ 緊急: " + "、".join(sorted(self.emergency))
+        return text
 
 
 class MediaKind(enum.StrEnum):
@@ -235,6 +318,8 @@ class Message(_Frozen):
     # Follow-ups: a correction (逗子 3-5(1)) or an alert update posts as a reply/correction of another.
     correction_of: str | None = Field(default=None, max_length=64)
     drill: bool = False
+    # Why a person sends priority "emergency" (required then; only users with the city's emergency permission).
+    emergency_reason: str | None = Field(default=None, max_length=2000)
 
 
 def message_digest(message: Message) -> str:

@@ -92,12 +92,33 @@ class Hours(_Config):
         return self
 
 
+class ApprovalStep(_Config):
+    """One step of an approval route (SHIRASAGI's 承認ルート): who may approve at this step.
+
+    `roles` (approver, admin) or `users` (names), or `manager`: the 運用責任者 of the target accounts
+    (their `manager_users`). Anyone approving must also have the city (and accounts) in scope.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    roles: tuple[Literal["approver", "admin"], ...] = ()
+    users: tuple[str, ...] = ()
+    manager: bool = False
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> ApprovalStep:
+        if not (self.roles or self.users or self.manager):
+            raise ValueError("a step needs roles, users or manager = true")
+        return self
+
+
 class Approval(_Config):
     """Who must approve a post before it goes out.
 
     `four_eyes`: every routine post needs an approver other than the submitter, except the
     pre-authorised kinds listed. `official_view_only` (美祢 第4-6): routine posts go out without
-    approval; posts marked `official_view` need the department head's approval.
+    approval; a post the author sends with `official_view` waits for the department head, who decides
+    whether it is the city's official view. `steps`: the approval route, in order (none: one approver);
+    `manager_last` adds the target accounts' 運用責任者 as the last step.
     """
 
     mode: Literal["four_eyes", "official_view_only"] = "four_eyes"
@@ -106,6 +127,8 @@ class Approval(_Config):
     preauthorized_clause: str | None = None
     shares_need_approval: bool = True
     shares_clause: str | None = None
+    steps: tuple[ApprovalStep, ...] = ()
+    manager_last: bool = False
 
     @model_validator(mode="after")
     def _preauthorized_has_clause(self) -> Approval:
@@ -131,6 +154,8 @@ class Shares(_Config):
 
 class Links(_Config):
     allowed_domains: tuple[str, ...] = ()  # "example.jp" matches it and its subdomains
+    # The city's own site: a pre-authorised post (逗子 3-2(1)ウ) must link there.
+    own_domains: tuple[str, ...] = ()
     shorteners_review: bool = True
     clause: str
 
@@ -183,6 +208,8 @@ class Account(_Config):
     handle: str
     purpose: str = "main"
     manager: str
+    # The people (user names) who are this account's 運用責任者, for an approval route's manager step.
+    manager_users: tuple[str, ...] = ()
     categories: tuple[str, ...]
     categories_clause: str
     x_overflow: Literal["truncate", "thread"] = "truncate"
@@ -232,6 +259,13 @@ class Municipality(_Config):
             if account.id in seen:
                 raise _AtKey(f"account id {account.id!r} appears twice", where)
             seen.add(account.id)
+        if self.approval.manager_last:
+            for index, account in enumerate(self.accounts):
+                if not account.manager_users:
+                    raise _AtKey("approval.manager_last needs manager_users on every account",
+                                 ("accounts", index, "manager_users"))
+        if self.approval.preauthorized and not self.links.own_domains:
+            raise _AtKey("preauthorized kinds need links.own_domains (the city's own site)", ("links", "own_domains"))
         for key in ("accounts", "drill_accounts"):
             for ref in getattr(self.alerts, key):
                 if ref not in seen:

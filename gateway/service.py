@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gateway import metrics
+from gateway.access import require_accounts, require_emergency_permission
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
 from gateway.errors import Conflict, FieldProblem, GatewayError, PermanentError, PolicyViolation
@@ -35,8 +36,16 @@ from gateway.models import (
     Priority,
     Receipt,
     Role,
+    Scope,
 )
-from gateway.pipeline.approval import approval_rule, check_can_approve
+from gateway.pipeline.approval import (
+    RouteStep,
+    approval_rule,
+    check_can_approve,
+    check_can_decide,
+    check_exemptions,
+    route_for,
+)
 from gateway.pipeline.checks import CheckInput
 from gateway.pipeline.checks.runner import CheckRunner
 from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
@@ -45,7 +54,7 @@ from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
 from gateway.pipeline.validation import check_schedule
 from gateway.policy import Account, Municipality, Policies
-from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, Store
+from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, StepApproval, Store
 
 log = logging.getLogger("gateway.service")
 
@@ -59,8 +68,11 @@ RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCE
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts: a user (through a token, a console session or the CLI) with its role and scope."""
+
     name: str
     role: Role
+    scope: Scope = field(default_factory=Scope)  # no city unless given
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,18 @@ def _require_same_message(record: MessageRecord, message: Message) -> None:
         raise Conflict(f"この Idempotency-Key は{reason}",
                        [FieldProblem("Idempotency-Key", "idempotency_key_reused", reason)],
                        code="idempotency_key_reused")
+
+
+def _intake_detail(message: Message, approval: str, exemption: str | None) -> dict[str, object]:
+    """What the `message.accepted` audit row shows: the approval rule, any exemption used, an emergency's reason."""
+    detail: dict[str, object] = {"approval": approval}
+    if exemption is not None:
+        detail["exemption"] = exemption
+    if message.priority is Priority.EMERGENCY:
+        detail["emergency_reason"] = message.emergency_reason
+    if message.official_view:
+        detail["official_view_requested"] = True
+    return detail
 
 
 class Gateway:
@@ -122,7 +146,13 @@ class Gateway:
         with the same message, and raises Conflict (storing nothing) when not. `decided_by` names
         the operator who published a held alert (recorded as its approver).
         """
+        if message.municipality in self.policies:  # an unknown city is bad input (400), named by resolve_targets
+            require_accounts(actor, message.municipality, message.accounts or (), "この自治体への投稿")
+            require_emergency_permission(actor, message)
         check_schedule(message, self.clock())
+        targets = resolve_targets(message, self.policies)
+        require_accounts(actor, message.municipality, [a.id for a in targets.accounts], "このアカウントへの投稿")
+        check_exemptions(message, targets.municipality)
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
         # Alert posts come from the gateway's own templates (JMA, L-Alert, CAP): never held up by the
@@ -138,7 +168,7 @@ class Gateway:
             submitted_by=actor.name, source=source, check=result,
             accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
             approved_by=None if rule.needed else decided_by or f"auto:{actor.name}", alert_key=alert_key,
-            alert=alert,
+            alert=alert, audit_detail=_intake_detail(message, rule.reason, rule.exemption),
         )
         planned = None if rule.needed else self._new_deliveries(
             message, targets.municipality, targets.accounts, await self.store.stopped_accounts())
@@ -150,25 +180,67 @@ class Gateway:
             self.dispatcher.wake(message.priority)
         return Submitted(record, created, rule.reason, deliveries)
 
-    # -- approval -------------------------------------------------------------------------
-    async def approve(self, message_id: str, actor: Actor, overrides: Mapping[str, str] | None = None) -> Submitted:
+    # -- reading -------------------------------------------------------------------------
+    async def read_message(self, message_id: str, actor: Actor) -> MessageRecord:
+        """A message the actor may see (403 for another city's or account's)."""
         record = await self.store.get_message(message_id)
+        require_accounts(actor, record.municipality, record.accounts, "この投稿の閲覧")
+        return record
+
+    async def read_delivery(self, delivery_id: str, actor: Actor, what: str = "この配信の操作") -> Delivery:
+        delivery = await self.store.get_delivery(delivery_id)
+        require_accounts(actor, delivery.municipality, [delivery.account], what)
+        return delivery
+
+    def route_of(self, record: MessageRecord) -> list[RouteStep]:
+        municipality = self.policies.get(record.municipality)
+        if municipality is None:
+            raise Conflict(f"自治体の設定がありません: {record.municipality}")
+        accounts = [a for a in (municipality.account(i) for i in record.accounts) if a is not None]
+        return route_for(municipality, accounts)
+
+    async def approval_state(self, record: MessageRecord) -> tuple[list[RouteStep], list[StepApproval]]:
+        """The message's route and the steps approved so far."""
+        return self.route_of(record), await self.store.list_approvals(record.id)
+
+    # -- approval -------------------------------------------------------------------------
+    async def approve(self, message_id: str, actor: Actor, overrides: Mapping[str, str] | None = None, *,
+                      official_view: bool = False) -> Submitted:
+        """Approve the route's current step; the last step approves the message and plans it.
+
+        `official_view` (美祢 第4-6): the approver decides that the post is the city's official view.
+        """
+        record = await self.read_message(message_id, actor)
+        require_accounts(actor, record.municipality, record.accounts, "この投稿の承認")
         if record.state is not MessageState.PENDING_APPROVAL:
             raise Conflict(f"承認待ちではありません（現在の状態: {record.state.value}）")
+        route, done = await self.approval_state(record)
+        index = min(len(done), len(route) - 1)
         recorded = check_can_approve(approver=actor.name, approver_role=actor.role,
                                      submitted_by=record.submitted_by, check=record.check,
-                                     overrides=overrides or {})
-        record = await self.store.transition_message(
-            message_id, expected=[MessageState.PENDING_APPROVAL], new=MessageState.APPROVED, actor=actor.name,
-            reason="承認", approved_by=actor.name, overrides=recorded,
-        )
+                                     overrides=overrides or {}, step=route[index],
+                                     approved_by=[a.approver for a in done])
+        final = index == len(route) - 1
+        step = StepApproval(step=len(done), step_name=route[index].name, approver=actor.name, at=self.clock(),
+                            overrides=recorded, official_view=official_view and self._decides_official_view(record))
+        record = await self.store.approve_step(message_id, step, final=final, actor=actor.name, overrides=recorded)
+        if not final:
+            following = route[index + 1]
+            return Submitted(record, False, f"{route[index].name}の承認を記録しました。次は「{following.name}」"
+                                            f"（{following.who()}）の承認です")
         deliveries = await self.plan(record)
         return Submitted(await self.store.get_message(message_id), False, "承認済み", deliveries)
 
+    def _decides_official_view(self, record: MessageRecord) -> bool:
+        municipality = self.policies.get(record.municipality)
+        return municipality is not None and municipality.approval.mode == "official_view_only"
+
     async def reject(self, message_id: str, actor: Actor, comment: str) -> MessageRecord:
-        record = await self.store.get_message(message_id)
-        check_can_approve(approver=actor.name, approver_role=actor.role, submitted_by=record.submitted_by,
-                          check=CheckResult.of([]), overrides={})
+        """Send back to the author, with a comment, at whichever step the route is."""
+        record = await self.read_message(message_id, actor)
+        route, done = await self.approval_state(record)
+        check_can_decide(approver=actor.name, approver_role=actor.role, submitted_by=record.submitted_by,
+                         step=route[min(len(done), len(route) - 1)], approved_by=[a.approver for a in done])
         return await self.store.transition_message(
             message_id, expected=[MessageState.PENDING_APPROVAL], new=MessageState.REJECTED, actor=actor.name,
             reason="差し戻し", note=comment.strip() or None,
@@ -228,7 +300,7 @@ class Gateway:
         """Send again. A delivery that was cancelled while its outcome was unknown (`uncertain`) may
         be on the platform already: it goes back to `uncertain`, so the reconciler looks for it
         before anything is sent (a retry straight to the queue published twice)."""
-        current = await self.store.get_delivery(delivery_id)
+        current = await self.read_delivery(delivery_id, actor, "この配信の再送")
         if (current.state is DeliveryState.CANCELLED and current.platform not in IDEMPOTENT_PLATFORMS
                 and await self._cancelled_while_uncertain(delivery_id)):
             return await self.store.transition_delivery(
@@ -248,13 +320,14 @@ class Gateway:
         return bool(into_cancelled) and into_cancelled[-1].from_state == DeliveryState.UNCERTAIN.value
 
     async def cancel_delivery(self, delivery_id: str, actor: Actor, reason: str = "手動で取消") -> Delivery:
+        await self.read_delivery(delivery_id, actor, "この配信の取消")
         return await self.store.transition_delivery(
             delivery_id, expected=CANCELLABLE, new=DeliveryState.CANCELLED, actor=actor.name, reason=reason,
         )
 
     async def retract(self, message_id: str, actor: Actor, reason: str) -> list[Delivery]:
         """Delete every published post of a message and cancel what has not gone out (逗子 3-5(1))."""
-        record = await self.store.get_message(message_id)
+        record = await self.read_message(message_id, actor)
         results: list[Delivery] = []
         for delivery in await self.store.list_deliveries(message_id=message_id):
             results.append(await self._retract_one(delivery, actor, reason))

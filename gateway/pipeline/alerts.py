@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from gateway.access import OutOfScope, require_any_city
 from gateway.alerts import Alert, AlertPost, CityPlan, addressed_municipalities, parse_document, plan_for
 from gateway.alerts.areas import concerned_municipalities
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
 from gateway.alerts.templates import KIND_LABELS, when
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import DeliveryState, Message, Priority, Role
+from gateway.models import DeliveryState, Message, Priority, Role, Scope
 from gateway.policy import Municipality
 from gateway.service import CANCELLABLE, Actor, Gateway
 from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
@@ -132,6 +133,7 @@ class AlertIntake:
             await self._audit(actor, "alert.rejected", raw, reason=exc.message, detail={"code": exc.code})
             return AlertResult("rejected", exc.message, error=exc)
         first = alerts[0]
+        self._require_scope(alerts, actor)
         refusal = self._refusal(alerts, municipality)
         if refusal is not None:
             await self._audit(actor, "alert.rejected", raw, reason=refusal.message, detail=_alert_detail(first))
@@ -147,6 +149,19 @@ class AlertIntake:
         await self._audit(actor, f"alert.{result.outcome}", raw, reason=result.reason,
                           detail={**_alert_detail(first), "messages": result.messages, "held": result.held})
         return result
+
+    def _require_scope(self, alerts: tuple[Alert, ...], actor: Actor) -> None:
+        """An alert system scoped to some cities is refused (403) an alert that addresses none of them.
+
+        One that addresses some of them posts for those only (`_plan_alert`); a follow-up naming no area
+        goes where its thread went, within the scope.
+        """
+        if actor.scope.is_global:
+            return
+        cities = {m.id for a in alerts for m in addressed_municipalities(a, self.gateway.policies)}
+        if cities and not any(actor.scope.covers(c) for c in cities):
+            raise OutOfScope(f"この防災情報の受信の権限がありません（対象の自治体 {'、'.join(sorted(cities))} は"
+                             f"この防災情報システムの担当範囲外です。担当範囲: {actor.scope.label()}）")
 
     def _refusal(self, alerts: tuple[Alert, ...], municipality: str | None) -> InputError | None:
         first = alerts[0]
@@ -216,6 +231,9 @@ class AlertIntake:
         now = self.gateway.clock()
         for municipality, forced, sandbox_only in cities:
             if only is not None and municipality.id not in only:
+                continue
+            if not actor.scope.covers(municipality.id):  # an alert system scoped to some cities posts for those only
+                result.reasons.append(f"{municipality.name}: この防災情報システムの担当範囲外のため掲載しません")
                 continue
             plan = plan_for(alert, municipality, forced=forced, sandbox_only=sandbox_only, now=now,
                             allow_stale=allow_stale)
@@ -320,13 +338,14 @@ class AlertIntake:
     async def publish_held(self, held_id: str, actor: Actor, note: str | None = None) -> tuple[HeldAlert, AlertResult]:
         """Post a held alert as it arrived, for the municipalities it was held for (audited)."""
         entry = await self.gateway.store.get_held_alert(held_id)
+        require_any_city(actor, entry.municipalities, "この防災情報の掲載")  # deciding it decides for every city
         if entry.state != "held":
             raise Conflict(f"この防災情報は公開できません（状態: {entry.state}）")
         alerts = parse_document(entry.raw.encode("utf-8"), max_bytes=max(self.max_bytes, len(entry.raw) * 4))
         narrowed = narrow(alerts, self.gateway.policies, entry.forced) if entry.forced else None
         if isinstance(narrowed, Refusal):
             raise Conflict(narrowed.reason)
-        source = Actor(entry.received_by, Role.ALERT_SYSTEM)
+        source = Actor(entry.received_by, Role.ALERT_SYSTEM, Scope.of(*entry.municipalities))
         result = await self._plan_document(alerts, entry.raw.encode("utf-8"), source, narrowed, allow_stale=True,
                                            only=set(entry.municipalities), decided_by=actor.name)
         decided = await self.gateway.store.decide_held_alert(
@@ -336,6 +355,8 @@ class AlertIntake:
 
     async def dismiss_held(self, held_id: str, actor: Actor, note: str) -> HeldAlert:
         """Record that a held or restricted alert will not be posted (audited)."""
+        entry = await self.gateway.store.get_held_alert(held_id)
+        require_any_city(actor, entry.municipalities, "この防災情報の見送り")
         return await self.gateway.store.decide_held_alert(
             held_id, expected=("held", "restricted"), new="dismissed", actor=actor.name, note=note)
 

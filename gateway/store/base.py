@@ -21,6 +21,7 @@ from gateway.models import (
     Platform,
     Priority,
     Role,
+    Scope,
     message_digest,
 )
 
@@ -76,6 +77,7 @@ class NewMessage:
     approved_by: str | None = None
     alert_key: str | None = None
     alert: AlertStamp | None = None
+    audit_detail: Mapping[str, Any] = field(default_factory=dict)  # on the `message.accepted` row
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,47 @@ class User:
     password_hash: str | None = None
     disabled: bool = False
     session_epoch: int = 0  # signed into console cookies; moved on to end every older session
+    scope: Scope = field(default_factory=Scope)  # through a token: the user's, narrowed by the token's
+
+
+@dataclass(frozen=True)
+class StepApproval:
+    """One step of a message's approval route, approved by one person."""
+
+    step: int  # 0-based position in the route
+    step_name: str
+    approver: str
+    at: datetime
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    official_view: bool = False  # 美祢 第4-6: the approver decided this is the city's official view
 
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """How many failed sign-ins the console accepts within `window` before it refuses to check more."""
+    """Failed sign-ins the console accepts within `window` before each further attempt must wait.
 
-    per_user: int = 5  # of one user name from one address
-    per_address: int = 30  # from one address, whatever the names (a city office shares one address)
-    window: timedelta = timedelta(minutes=15)
+    Past `per_user` failures of one user name (from any address) the next attempt waits `user_delay`,
+    doubling with every further failure up to `user_max_delay`; past `per_address` failures from one
+    address (whatever the names) it waits `address_delay`, doubling up to `address_max_delay`, kept
+    short because a city office signs in from one address. Never a lockout of the whole office.
+    """
+
+    per_user: int = 5
+    per_address: int = 30
+    window: timedelta = timedelta(hours=1)
+    user_delay: timedelta = timedelta(seconds=30)
+    user_max_delay: timedelta = timedelta(minutes=15)
+    address_delay: timedelta = timedelta(seconds=2)
+    address_max_delay: timedelta = timedelta(seconds=60)
+
+    def delay(self, failures: int, *, by_address: bool) -> timedelta:
+        """How long after the newest of `failures` failures the next attempt waits (0 while under the limit)."""
+        free, base, cap = ((self.per_address, self.address_delay, self.address_max_delay) if by_address
+                           else (self.per_user, self.user_delay, self.user_max_delay))
+        if failures < free:
+            return timedelta(0)
+        doubled: timedelta = base * (1 << min(failures - free, 20))
+        return min(cap, doubled)
 
 
 @dataclass(frozen=True)
@@ -206,7 +240,7 @@ class Store(Protocol):
 
     async def list_deliveries(
         self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
-        message_id: str | None = None, limit: int = 500,
+        message_id: str | None = None, limit: int = 500, municipalities: Collection[str] | None = None,
     ) -> list[Delivery]: ...
 
     async def release_held(self, now: datetime) -> list[Delivery]:
@@ -273,17 +307,49 @@ class Store(Protocol):
     ) -> list[AuditEvent]: ...
 
     # -- users and tokens -------------------------------------------------------------------
-    async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
-        """Create the user if missing (keeping an existing user's role unless it differs, which
-        updates it with an audit row)."""
+    async def ensure_user(self, name: str, role: Role, *, actor: str, scope: Scope | None = None) -> User:
+        """Create the user if missing (with `scope`; by default every city for admin and alert systems,
+        none for the others); an existing user is returned unchanged, and Conflict when its role differs."""
         ...
+
+    async def create_user(self, name: str, role: Role, scope: Scope, *, actor: str,
+                          password_hash: str | None = None) -> User:
+        """A new user (audit `user.created`); Conflict, changing nothing, when the name exists."""
+        ...
+
+    async def set_role(self, name: str, role: Role, *, actor: str) -> User:
+        """Change a user's role (audit `user.role_changed`; ends console sessions); NotFound if unknown."""
+        ...
+
+    async def set_scope(self, name: str, scope: Scope, *, actor: str) -> User:
+        """Change a user's scope (audit `user.scope_changed`; ends console sessions); NotFound if unknown."""
+        ...
+
+    async def list_users(self) -> list[User]: ...
 
     async def get_user(self, name: str) -> User | None: ...
 
-    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None: ...
+    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str,
+                        scope: Scope | None = None) -> None: ...
 
     async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        """The user a live (unexpired, unrevoked) token belongs to."""
+        """The user a live (unexpired, unrevoked) token belongs to, its scope narrowed by the token's."""
+        ...
+
+    async def revoke_user_tokens(self, name: str, *, actor: str) -> int:
+        """Revoke every live token of the user (audit `token.revoked`); how many."""
+        ...
+
+    # -- approval routes ---------------------------------------------------------------------
+    async def approve_step(self, message_id: str, approval: StepApproval, *, final: bool, actor: str,
+                           overrides: Mapping[str, str] | None = None) -> MessageRecord:
+        """Record one step's approval (audit `message.step_approved`), and when it is the route's
+        last, move the message to approved in the same transaction. Conflict when the step was taken
+        meanwhile, the approver already approved a step of it, or it is no longer pending."""
+        ...
+
+    async def list_approvals(self, message_id: str) -> list[StepApproval]:
+        """The message's approved steps, in route order."""
         ...
 
     async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
@@ -400,6 +466,8 @@ class Store(Protocol):
     ) -> list[HijackAlert]:
         """Newest first."""
         ...
+
+    async def get_hijack_alert(self, alert_id: int) -> HijackAlert: ...
 
     async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:
         """Close an open alert (audit `account.hijack_resolved`); NotFound, or Conflict when already closed."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role, message_digest
+from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role, Scope, message_digest
 from gateway.store.base import (
     AccountPause,
     AccountState,
@@ -103,7 +103,7 @@ def to_user(row: RowLike) -> User:
     return User(
         name=row["name"], role=Role(row["role"]), created_at=row["created_at"],
         password_hash=row["password_hash"], disabled=bool(row["disabled"]),
-        session_epoch=int(row["session_epoch"]),
+        session_epoch=int(row["session_epoch"]), scope=Scope.from_json(row["scope"]),
     )
 
 

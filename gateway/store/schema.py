@@ -227,6 +227,8 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     # Signed into each console session cookie: moving it on ends every session issued before.
     sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
+    # models.Scope as JSON: the cities (null: every city), accounts and emergency cities the user acts for.
+    sa.Column("scope", json_type()),
 )
 
 # Console sign-in attempts inside the throttle's window (store/logins.py). A row is written before the
@@ -252,7 +254,26 @@ tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    # models.Scope narrowing the user's (null: the user's whole scope).
+    sa.Column("scope", json_type()),
     sa.Index("ix_tokens_user", "user"),
+)
+
+# One row per step of an approval route a person approved. The unique keys are the four-eyes rule in
+# the database: one approval per step, and nobody approves two steps of the same message.
+message_approvals = sa.Table(
+    "message_approvals",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(40), sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("step_name", sa.String(200), nullable=False),
+    sa.Column("approver", sa.String(128), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("overrides", json_type(), nullable=False),
+    sa.Column("official_view", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("message_id", "step", name="uq_message_approvals_step"),
+    sa.UniqueConstraint("message_id", "approver", name="uq_message_approvals_approver"),
 )
 
 account_pauses = sa.Table(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import functools
 import time
@@ -51,9 +52,11 @@ from gateway.models import (
     Platform,
     Priority,
     Role,
+    Scope,
     storable_text_problem,
 )
 from gateway.store import claim, logins, rows, schema
+from gateway.store import users as users_store
 from gateway.store.base import (
     AccountPause,
     AccountState,
@@ -67,6 +70,7 @@ from gateway.store.base import (
     NewDelivery,
     NewHeldAlert,
     NewMessage,
+    StepApproval,
     Store,
     SuspectPost,
     User,
@@ -83,6 +87,7 @@ from gateway.store.schema import (
     held_alerts,
     hijack_alerts,
     in_state,
+    message_approvals,
     messages,
     new_id,
     tokens,
@@ -497,7 +502,7 @@ class SqlStore:
             values = {**values, "state": MessageState.PLANNED.value}
 
         accepted = rows.audit_values(at=now, actor=actor, action="message.accepted", message_id=values["id"],
-                                     to_state=new.state.value)
+                                     to_state=new.state.value, detail=new.audit_detail)
         planned, audit, notify = ([], [], False) if deliveries is None else self._planned_rows(
             values, deliveries, actor=actor, now=now, from_state=new.state.value)
         created = rows.to_message(values), True, [rows.to_delivery(v) for v in planned]
@@ -744,9 +749,9 @@ class SqlStore:
     @_shielded
     async def list_deliveries(
         self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
-        message_id: str | None = None, limit: int = 500,
+        message_id: str | None = None, limit: int = 500, municipalities: Collection[str] | None = None,
     ) -> list[Delivery]:
-        """Newest first."""
+        """Newest first; `municipalities` (a reader's scope) keeps only those cities' deliveries."""
         if not all(_storable(v) for v in (account, message_id) if v is not None):
             return []  # no stored id or account can contain what PostgreSQL cannot even compare
         query = (sa.select(deliveries)
@@ -760,6 +765,8 @@ class SqlStore:
             query = query.where(deliveries.c.account == account)
         if message_id is not None:
             query = query.where(deliveries.c.message_id == message_id)
+        if municipalities is not None:
+            query = query.where(deliveries.c.municipality.in_(sorted(municipalities)))
         return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
 
     @_shielded
@@ -1038,31 +1045,103 @@ class SqlStore:
     # -- users and tokens -------------------------------------------------------------------
 
     @_shielded
-    async def ensure_user(self, name: str, role: Role, *, actor: str) -> User:
-        """Create the user if missing; an existing user's differing role is updated (audit row)."""
+    async def ensure_user(self, name: str, role: Role, *, actor: str, scope: Scope | None = None) -> User:
+        """Create the user if missing; an existing user is never changed (Conflict when its role differs)."""
+        existing = await self.get_user(name)
+        if existing is None:
+            try:
+                return await self.create_user(name, role, scope or users_store.default_scope(role), actor=actor)
+            except Conflict:  # created meanwhile by a concurrent call
+                existing = await self.get_user(name)
+                if existing is None:
+                    raise
+        if existing.role is not role:
+            raise Conflict(f"利用者 {name} はすでに「{existing.role.value}」として登録されています。"
+                           f"役割は gateway user set-role で変更してください", code="user_exists")
+        return existing
+
+    @_shielded
+    async def create_user(self, name: str, role: Role, scope: Scope, *, actor: str,
+                          password_hash: str | None = None) -> User:
         now = self._clock()
-        insert = (self._dialect_module().insert(users).on_conflict_do_nothing()
-                  .values(name=name, role=role.value, created_at=now, disabled=False)
-                  .returning(users.c.name))
+        return await self._write(lambda conn: users_store.create(
+            conn, self._add_audit, name=name, role=role, scope=scope, password_hash=password_hash, now=now,
+            actor=actor))
 
-        def ensure(conn: Connection) -> User:
-            if conn.execute(insert).first() is not None:
-                self._add_audit(conn, [rows.audit_values(
-                    at=now, actor=actor, action="user.created", detail={"user": name, "role": role.value})])
-                return User(name=name, role=role, created_at=now)
-            query = sa.select(users).where(users.c.name == name).with_for_update()
-            user = rows.to_user(conn.execute(query).mappings().one())
-            if user.role is role:
-                return user
-            conn.execute(sa.update(users).where(users.c.name == name).values(role=role.value))
-            self._add_audit(conn, [rows.audit_values(
-                at=now, actor=actor, action="user.role_changed", from_state=user.role.value,
-                to_state=role.value, detail={"user": name},
-            )])
-            return User(name=name, role=role, created_at=user.created_at, password_hash=user.password_hash,
-                        disabled=user.disabled, session_epoch=user.session_epoch)
+    @_shielded
+    async def set_role(self, name: str, role: Role, *, actor: str) -> User:
+        now = self._clock()
+        try:
+            return await self._write(lambda conn: users_store.change(
+                conn, self._add_audit, name=name, values={"role": role.value}, now=now, actor=actor,
+                action="user.role_changed"))
+        finally:
+            self._auth_generation += 1
 
-        return await self._write(ensure)
+    @_shielded
+    async def set_scope(self, name: str, scope: Scope, *, actor: str) -> User:
+        now = self._clock()
+        try:
+            return await self._write(lambda conn: users_store.change(
+                conn, self._add_audit, name=name, values={"scope": scope.to_json()}, now=now, actor=actor,
+                action="user.scope_changed"))
+        finally:
+            self._auth_generation += 1
+
+    @_shielded
+    async def list_users(self) -> list[User]:
+        query = sa.select(users).order_by(users.c.name)
+        return await self._read(lambda conn: [rows.to_user(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def revoke_user_tokens(self, name: str, *, actor: str) -> int:
+        now = self._clock()
+        try:
+            return await self._write(lambda conn: users_store.revoke_all(conn, self._add_audit, name=name, now=now,
+                                                                         actor=actor))
+        finally:
+            self._auth_generation += 1
+
+    @_shielded
+    async def approve_step(self, message_id: str, approval: StepApproval, *, final: bool, actor: str,
+                           overrides: Mapping[str, str] | None = None) -> MessageRecord:
+        now = self._clock()
+
+        def approve(conn: Connection) -> MessageRecord:
+            pending = [MessageState.PENDING_APPROVAL]
+            changes: dict[str, Any] = {"updated_at": now}
+            if final:
+                changes.update(state=MessageState.APPROVED.value, approved_by=approval.approver,
+                               overrides=dict(overrides or {}))
+            row = self._cas_message(conn, message_id, pending, changes)
+            conn.execute(message_approvals.insert().values(
+                message_id=message_id, step=approval.step, step_name=approval.step_name, approver=approval.approver,
+                at=now, overrides=dict(approval.overrides), official_view=approval.official_view))
+            detail = {"step": approval.step + 1, "step_name": approval.step_name,
+                      "overrides": dict(approval.overrides), "official_view": approval.official_view}
+            events = [rows.audit_values(at=now, actor=actor, action="message.step_approved", message_id=message_id,
+                                        reason=f"承認（{approval.step_name}）", detail=detail)]
+            if final:
+                events.append(rows.audit_values(
+                    at=now, actor=actor, action="message.approved", message_id=message_id,
+                    from_state=row["from_state"], to_state=MessageState.APPROVED.value, reason="承認",
+                    detail={"approved_by": approval.approver, "overrides": dict(overrides or {})}))
+            self._add_audit(conn, events)
+            return rows.to_message(row["row"])
+
+        try:
+            return await self._write(approve)
+        except IntegrityConflict:
+            raise Conflict("この段階はすでに承認されたか、同じ人が別の段階をすでに承認しています"
+                           "（同じ投稿の2つの段階を1人で承認することはできません）", code="already_approved") from None
+
+    @_shielded
+    async def list_approvals(self, message_id: str) -> list[StepApproval]:
+        if not _storable(message_id):
+            return []
+        query = (sa.select(message_approvals).where(message_approvals.c.message_id == message_id)
+                 .order_by(message_approvals.c.step))
+        return await self._read(lambda conn: [users_store.to_approval(r) for r in conn.execute(query).mappings()])
 
     @_shielded
     async def get_user(self, name: str) -> User | None:
@@ -1071,29 +1150,37 @@ class SqlStore:
         return None if row is None else rows.to_user(row)
 
     @_shielded
-    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str) -> None:
+    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str,
+                        scope: Scope | None = None) -> None:
         now = self._clock()
 
         def add(conn: Connection) -> None:
             if conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
                 raise NotFound(f"利用者が見つかりません: {user}")
             conn.execute(tokens.insert().values(
-                token_hash=token_hash, user=user, created_at=now, expires_at=expires_at, revoked=False))
+                token_hash=token_hash, user=user, created_at=now, expires_at=expires_at, revoked=False,
+                scope=None if scope is None else scope.to_json()))
             self._add_audit(conn, [rows.audit_values(
                 at=now, actor=actor, action="token.created",
-                detail={"user": user, "token": token_hash[:8], "expires_at": expires_at},
+                detail={"user": user, "token": token_hash[:8], "expires_at": expires_at,
+                        "scope": None if scope is None else scope.to_json()},
             )])
 
         await self._write(add)
 
     @_shielded
     async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        """The user a live (unexpired, unrevoked) token belongs to; None for disabled users."""
-        query = (sa.select(users).join(tokens, tokens.c.user == users.c.name)
+        """The user a live (unexpired, unrevoked) token belongs to, its scope narrowed by the token's;
+        None for disabled users."""
+        query = (sa.select(users, tokens.c.scope.label("token_scope")).join(tokens, tokens.c.user == users.c.name)
                  .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now,
                         tokens.c.revoked.is_(False), users.c.disabled.is_(False)))
         row = await self._read(lambda conn: conn.execute(query).mappings().first())
-        return None if row is None else rows.to_user(row)
+        if row is None:
+            return None
+        user = rows.to_user(row)
+        token_scope = None if row["token_scope"] is None else Scope.from_json(row["token_scope"])
+        return dataclasses.replace(user, scope=user.scope.narrowed(token_scope))
 
     @_shielded
     async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
@@ -1405,6 +1492,16 @@ class SqlStore:
         if account is not None:
             query = query.where(hijack_alerts.c.account == account)
         return await self._read(lambda conn: [rows.to_hijack_alert(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def get_hijack_alert(self, alert_id: int) -> HijackAlert:
+        if not 1 <= alert_id <= MAX_ROW_ID:
+            raise NotFound("乗っ取り警告が見つかりません（番号が範囲外です）")
+        query = sa.select(hijack_alerts).where(hijack_alerts.c.id == alert_id)
+        row = await self._read(lambda conn: conn.execute(query).mappings().first())
+        if row is None:
+            raise NotFound(f"乗っ取り警告が見つかりません: {alert_id}")
+        return rows.to_hijack_alert(row)
 
     @_shielded
     async def resolve_hijack_alert(self, alert_id: int, *, actor: str, note: str) -> HijackAlert:

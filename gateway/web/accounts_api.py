@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.access import account_visible, may_see, require_account_id
 from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import row_id, shown_key
@@ -59,13 +60,15 @@ def health_json(h: AccountHealth) -> dict[str, Any]:
 # -- handlers ----------------------------------------------------------------------------------
 
 async def list_accounts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    rows = [health_json(h) for h in await service_for(request, gw).health()]
+    rows = [health_json(h) for h in await service_for(request, gw).health()
+            if may_see(actor, h.municipality.id, h.account.id)]
     return web.json_response({"accounts": rows}, dumps=_dumps)
 
 
 async def stop_account(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     service = service_for(request, gw)
     account_id = request.match_info["id"]
+    require_account_id(actor, gw.policies, account_id, "このアカウントの停止")
     held = await service.stop(account_id, actor.name, await _text(request, "reason"))
     return await _account_response(service, account_id, held=held)
 
@@ -73,6 +76,7 @@ async def stop_account(request: web.Request, gw: Gateway, actor: Actor) -> web.S
 async def resume_account(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     service = service_for(request, gw)
     account_id = request.match_info["id"]
+    require_account_id(actor, gw.policies, account_id, "このアカウントの再開")
     released = await service.resume(account_id, actor.name, await _text(request, "reason"))
     return await _account_response(service, account_id, released=released)
 
@@ -80,22 +84,29 @@ async def resume_account(request: web.Request, gw: Gateway, actor: Actor) -> web
 async def record_rotation(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     service = service_for(request, gw)
     account_id = request.match_info["id"]
+    require_account_id(actor, gw.policies, account_id, "このアカウントの認証情報の記録")
     await service.record_rotation(account_id, actor.name, await _text(request, "reason"))
     return await _account_response(service, account_id)
 
 
 async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     open_only = request.query.get("open", "").lower() in ("1", "true", "yes")
-    alerts = await gw.store.list_hijack_alerts(open_only=open_only, account=request.query.get("account") or None,
-                                               limit=_limit(request))
-    return web.json_response({"alerts": [hijack_json(a) for a in alerts]}, dumps=_dumps)
+    account = request.query.get("account") or None
+    if account is not None:
+        require_account_id(actor, gw.policies, account, "このアカウントの警告の閲覧")
+    alerts = await gw.store.list_hijack_alerts(open_only=open_only, account=account, limit=_limit(request))
+    shown = [a for a in alerts if account_visible(actor, gw.policies, a.account)]
+    return web.json_response({"alerts": [hijack_json(a) for a in shown]}, dumps=_dumps)
 
 
 async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     alert_id = row_id(request.match_info["id"])
     if alert_id is None:
         raise NotFound(f"乗っ取り警告が見つかりません: {shown_key(request.match_info['id'])}")
-    alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, await _text(request, "note"))
+    note = await _text(request, "note")
+    found = await gw.store.get_hijack_alert(alert_id)
+    require_account_id(actor, gw.policies, found.account, "この警告の対応")
+    alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, note)
     return web.json_response(hijack_json(alert), dumps=_dumps)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.access import require_any_city, require_city
 from gateway.errors import FieldProblem, InputError
 from gateway.pipeline.alerts import AlertIntake
 from gateway.service import Actor, Gateway
@@ -79,12 +80,24 @@ async def list_held(request: web.Request, gw: Gateway, actor: Actor) -> web.Stre
     if municipality is not None and municipality not in gw.policies:
         message = f"自治体 {municipality!r} の設定がありません"
         raise InputError(message, [FieldProblem("municipality", "unknown", message)])
+    if municipality is not None:
+        require_city(actor, municipality, "この自治体の防災情報の閲覧")
     entries = await gw.store.list_held_alerts(states=states, municipality=municipality, limit=_limit(request))
-    return web.json_response({"held_alerts": [held_json(e) for e in entries]}, dumps=_dumps)
+    shown = [e for e in entries if held_visible(actor, e)]
+    return web.json_response({"held_alerts": [held_json(e) for e in shown]}, dumps=_dumps)
+
+
+def held_visible(actor: Actor, entry: HeldAlert) -> bool:
+    """A held alert is shown to whoever has one of its cities (one for no city: global scope only)."""
+    if actor.scope.is_global:
+        return True
+    return any(actor.scope.covers(m) for m in entry.municipalities)
 
 
 async def get_held(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     entry = await gw.store.get_held_alert(request.match_info["id"])
+    if not held_visible(actor, entry):
+        require_any_city(actor, entry.municipalities, "この防災情報の閲覧")
     return web.json_response(held_json(entry, document=True), dumps=_dumps)
 
 

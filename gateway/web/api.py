@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import FieldProblem, InputError
+from gateway.access import cities_in_scope, may_see, require_account_id
+from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState, Role, ascii_digits
 from gateway.pipeline.validation import parse_message
 from gateway.policy import CATEGORIES
@@ -103,9 +104,25 @@ async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.S
 
 
 async def get_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    record = await gw.store.get_message(request.match_info["id"])
+    record = await gw.read_message(request.match_info["id"], actor)
     deliveries = await gw.store.list_deliveries(message_id=record.id)
-    return web.json_response(message_json(record, deliveries), dumps=_dumps)
+    body = message_json(record, deliveries)
+    body["approval_route"] = await route_json(gw, record)
+    return web.json_response(body, dumps=_dumps)
+
+
+async def route_json(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
+    """The route's steps with who approved each so far (empty for a city without configuration)."""
+    try:
+        route, done = await gw.approval_state(record)
+    except Conflict:
+        return []
+    by_step = {a.step: a for a in done}
+    return [{"step": i + 1, "name": step.name, "who": step.who(),
+             "approved_by": by_step[i].approver if i in by_step else None,
+             "approved_at": _iso(by_step[i].at) if i in by_step else None,
+             "official_view": by_step[i].official_view if i in by_step else None}
+            for i, step in enumerate(route)]
 
 
 async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -115,8 +132,12 @@ async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> we
         raise InputError("overrides の理由は文字列で指定してください",
                          [FieldProblem("overrides", "invalid_type", "理由は文字列で指定してください")])
     bounded_overrides(overrides)
-    submitted = await gw.approve(request.match_info["id"], actor, overrides)
-    return web.json_response(message_json(submitted.record, submitted.deliveries), dumps=_dumps)
+    official_view = bool(_object_field(data, "official_view", bool))
+    submitted = await gw.approve(request.match_info["id"], actor, overrides, official_view=official_view)
+    body = message_json(submitted.record, submitted.deliveries)
+    body["approval"] = submitted.approval_reason
+    body["approval_route"] = await route_json(gw, submitted.record)
+    return web.json_response(body, dumps=_dumps)
 
 
 async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -145,11 +166,18 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
         except ValueError:
             known = "、".join(s.value for s in DeliveryState)
             raise InputError("state が不明です", [FieldProblem("state", "enum", f"指定できる値: {known}")]) from None
+    account = request.query.get("account") or None
+    if account is not None:
+        require_account_id(actor, gw.policies, account, "このアカウントの配信の閲覧")
+    message_id = request.query.get("message_id") or None
+    if message_id is not None and not actor.scope.is_global:
+        await gw.read_message(message_id, actor)
     deliveries = await gw.store.list_deliveries(
-        states=states, account=request.query.get("account") or None,
-        message_id=request.query.get("message_id") or None, limit=_limit(request),
+        states=states, account=account, message_id=message_id, limit=_limit(request),
+        municipalities=cities_in_scope(actor),
     )
-    return web.json_response({"deliveries": [delivery_json(d) for d in deliveries]}, dumps=_dumps)
+    shown = [d for d in deliveries if may_see(actor, d.municipality, d.account)]
+    return web.json_response({"deliveries": [delivery_json(d) for d in shown]}, dumps=_dumps)
 
 
 def _limit(request: web.Request) -> int:

@@ -115,10 +115,23 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         require_storable(dict(request.match_info), "path")
         require_storable({k: v for k, v in request.query.items()}, "query")
         actor = await authenticate(request, gateway.store, datetime.now(UTC), request.app[TOKENS])
-        require_role(actor, route.roles)
-        return await route.handler(request, gateway, actor)
+        try:
+            require_role(actor, route.roles)
+            return await route.handler(request, gateway, actor)
+        except Forbidden as exc:
+            await audit_denied(gateway, actor.name, request, exc)
+            raise
 
     return handle
+
+
+async def audit_denied(gateway: Gateway, actor: str, request: web.Request, exc: Forbidden) -> None:
+    """Every refusal of a signed-in user is kept (`access.denied`): who, what, and why."""
+    try:
+        await gateway.store.audit(actor=actor, action="access.denied", reason=exc.message[:2000],
+                                  detail={"method": request.method, "path": request.path[:500], "code": exc.code})
+    except GatewayError:  # the refusal stands even when the audit cannot be written
+        log.warning("could not audit a refusal", extra={"path": request.path})
 
 
 async def healthz(request: web.Request) -> web.Response:

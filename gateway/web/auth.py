@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from gateway.errors import Forbidden, GatewayError
-from gateway.models import Role
+from gateway.errors import Conflict, FieldProblem, Forbidden, GatewayError, InputError
+from gateway.models import GLOBAL_ROLES, Role, Scope
 from gateway.service import Actor
-from gateway.store.base import Store
+from gateway.store.base import Store, User
 
 TOKEN_PREFIX = "kgw_"
 
@@ -25,13 +26,45 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(store: Store, *, user: str, role: Role, ttl_days: int, now: datetime, actor: str) -> str:
-    """Create the user if needed and return a new token (shown once, never stored in clear)."""
-    await store.ensure_user(user, role, actor=actor)
+async def create_token(store: Store, *, user: str, role: Role, ttl_days: int, now: datetime, actor: str,
+                       municipalities: Sequence[str] = ()) -> str:
+    """A new token (shown once, never stored in clear), creating the user when missing.
+
+    Never changes a user: an existing user of another role is refused (Conflict), and so is a city
+    outside the user's scope. No `municipalities` means every city, for admin and alert systems
+    only; the token of an existing user then carries the user's whole scope.
+    """
+    scope = token_scope(role, municipalities)
+    existing = await store.get_user(user)
+    if existing is None:
+        await store.create_user(user, role, scope, actor=actor)
+    else:
+        _check_existing(existing, role, scope)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await store.add_token(token_hash=hash_token(token), user=user, expires_at=now + timedelta(days=ttl_days),
-                          actor=actor)
+                          actor=actor, scope=None if not municipalities else scope)
     return token
+
+
+def token_scope(role: Role, municipalities: Sequence[str]) -> Scope:
+    """The scope named on the command line: cities, or every city for the roles that may have it."""
+    if municipalities:
+        return Scope.of(*municipalities)
+    if role in GLOBAL_ROLES:
+        return Scope.everywhere()
+    problem = FieldProblem("--municipality", "required",
+                           f"役割「{role.value}」には担当する自治体の指定が必要です（--municipality ID、複数可）")
+    raise InputError(problem.message, [problem], code="municipality_required")
+
+
+def _check_existing(existing: User, role: Role, scope: Scope) -> None:
+    if existing.role is not role:
+        raise Conflict(f"利用者 {existing.name} はすでに「{existing.role.value}」として登録されています。"
+                       f"トークンの作成で役割は変わりません（変更は gateway user set-role で）", code="role_mismatch")
+    outside = sorted(m for m in scope.municipalities or () if not existing.scope.covers(m))
+    if outside:
+        raise Conflict(f"利用者 {existing.name} の担当範囲にない自治体です: {'、'.join(outside)}"
+                       f"（範囲の変更は gateway user set-scope で）", code="out_of_user_scope")
 
 
 class TokenCache:
@@ -82,7 +115,7 @@ async def authenticate(request: web.Request, store: Store, now: datetime, cache:
     user = await store.user_for_token(token_hash, now)
     if user is None or user.disabled:
         raise Unauthenticated("トークンが無効か期限切れです")
-    actor = Actor(user.name, user.role)
+    actor = Actor(user.name, user.role, user.scope)
     if cache is not None:
         cache.put(token_hash, actor, generation=generation, read_from=read_from)
     return actor

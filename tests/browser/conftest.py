@@ -24,6 +24,7 @@ from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 from gateway.web.app import build_app
 from gateway.web.console.passwords import hash_password
+from tests.scopes import ALL_CITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("GATEWAY_CHROMIUM", "/usr/bin/chromium"))  # override only to test the skip
@@ -73,7 +74,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     async with open_runtime(settings, clock=RunningClock()) as runtime:
         password_hash = hash_password(PASSWORD)
         for name, role in USERS.items():
-            await runtime.store.ensure_user(name, role, actor="test")
+            await runtime.store.ensure_user(name, role, actor="test", scope=ALL_CITIES)
             await runtime.store.set_password(name, password_hash, actor="test")
         runner = web.AppRunner(build_app(runtime.gateway), access_log=None)
         await runner.setup()

@@ -142,13 +142,13 @@ async def test_compose_form_by_keyboard_only(browser: Any, served: Served) -> No
 async def test_operator_publishes_a_held_alert_and_dismisses_a_restricted_one(browser: Any, served: Served) -> None:
     from datetime import UTC, datetime
 
-    from gateway.models import Role
+    from gateway.models import Role, Scope
     from gateway.pipeline.alerts import AlertIntake
     from gateway.service import Actor
     from tests.alertdocs import cap, info, json_alert
 
     intake = AlertIntake(served.runtime.gateway)
-    feed = Actor("jma-feed", Role.ALERT_SYSTEM)
+    feed = Actor("jma-feed", Role.ALERT_SYSTEM, Scope.everywhere())
     await served.runtime.store.ensure_user(feed.name, feed.role, actor="test")
     old = await intake.receive(json_alert(id="flood-2024", sent=datetime(2024, 9, 1, 1, 0, tzinfo=UTC)), feed)
     restricted = await intake.receive(cap(info(), scope="Restricted", sent=served.runtime.gateway.clock(),

@@ -53,7 +53,7 @@ class Client:
     def submit(self, sub: Submission) -> bool:
         """One attempt; the Idempotency-Key makes a repeat after a kill return the first submission."""
         body = {"municipality": sub.municipality, "accounts": list(sub.accounts), "category": "emergency",
-                "priority": "emergency", "text": marker_text(sub.marker)}
+                "priority": "emergency", "emergency_reason": "障害試験", "text": marker_text(sub.marker)}
         if sub.media:
             body["media"] = sub.media
         response = self._call("POST", "/api/v1/messages", self.staff, json=body,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.client import Client
-from tests.faults.procs import ROOT, Gateway, Sandbox, gateway_env
+from tests.faults.procs import CITY_ARGS, ROOT, Gateway, Sandbox, gateway_env
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
 def make_client(gateway: Gateway, url: Callable[[], str] | None = None) -> Client:
     """Users for the three roles the tests act as; the first token migrates the database."""
     staff = gateway.token("fault_staff", "staff")
-    rest = {role: subprocess.Popen([gateway.args[0], "token", "create", "--user", f"fault_{role}", "--role", role],
-                                   env=gateway.env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    rest = {role: subprocess.Popen([gateway.args[0], "token", "create", "--user", f"fault_{role}", "--role", role,
+                                    *CITY_ARGS], env=gateway.env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
             for role in ("approver", "operator")}
     tokens = {}
     for role, proc in rest.items():

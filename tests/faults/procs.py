@@ -23,6 +23,10 @@ from gateway.models import Platform
 from gateway.sandbox.credentials import sandbox_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
+CITIES = ("atsugi", "kisarazu", "kodaira", "mine", "zushi")
+CITY_ARGS = [arg for city in CITIES for arg in ("--municipality", city)]
+# The fault tests' staff submit emergencies: they hold every city's emergency permission.
+EMERGENCY_ARGS = [arg for city in CITIES for arg in ("--emergency", city)]
 GATEWAY_BIN = str(Path(sys.executable).with_name("gateway"))
 ACCOUNTS: Mapping[str, Platform] = {
     "mine_x": Platform.X, "mine_facebook": Platform.FACEBOOK,
@@ -158,7 +162,12 @@ class Gateway(Proc):
         self.up()
 
     def token(self, user: str, role: str) -> str:
-        out = subprocess.run([GATEWAY_BIN, "token", "create", "--user", user, "--role", role],
+        cities = [] if role in ("admin", "alert_system") else CITY_ARGS
+        if role == "staff":
+            subprocess.run([GATEWAY_BIN, "user", "create", "--user", user, "--role", role, *cities, *EMERGENCY_ARGS],
+                           env=self.env, cwd=ROOT, input="fault staff password\n", capture_output=True, text=True,
+                           timeout=60, check=False)  # exists already after a restart: the token is enough
+        out = subprocess.run([GATEWAY_BIN, "token", "create", "--user", user, "--role", role, *cities],
                              env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, f"token create failed: {out.stderr[-2000:]}"
         match = re.search(r"\S+", out.stdout.strip().splitlines()[-1])

@@ -56,7 +56,7 @@ def _parts_of(marker: str) -> int:
 
 def _submit(client: Client, marker: str, city: str) -> str | None:
     body = {"municipality": city, "accounts": list(ACCOUNTS[city]), "category": "emergency",
-            "priority": "emergency", "text": _text(marker)}
+            "priority": "emergency", "emergency_reason": "障害試験", "text": _text(marker)}
     response = client._call("POST", "/api/v1/messages", client.staff, json=body,
                             headers={"Idempotency-Key": f"thread-{marker}"})
     if response is None or response.status_code >= 500:

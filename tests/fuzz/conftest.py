@@ -14,6 +14,7 @@ from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.fuzz.apiclient import Api
 from tests.integration.conftest import Harness, engine, harness, policies
+from tests.scopes import CITIES
 
 __all__ = ["api", "engine", "harness", "policies", "signed_api"]
 
@@ -23,7 +24,7 @@ ALERT_SECRET = b"alert-secret-for-the-fuzz-tests-0123"
 
 async def _api(harness: Harness, **options: Any) -> AsyncIterator[Api]:
     now = datetime.now(UTC)
-    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, ttl_days=1, now=now,
+    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, municipalities=CITIES, ttl_days=1, now=now,
                                        actor="test") for role in Role}
     app = build_app(harness.gateway, max_body_bytes=256 * 1024, **options)
     async with TestClient(TestServer(app)) as client:

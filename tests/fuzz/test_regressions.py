@@ -45,6 +45,7 @@ from gateway.models import DeliveryState, Message, MessageState, Role
 from gateway.web.auth import create_token
 from tests.fuzz.apiclient import MESSAGE, Api, assert_fully_stored, assert_secured, ledger, raw_request
 from tests.integration.conftest import APPROVER, STAFF, Harness
+from tests.scopes import CITIES
 
 NUL, SURROGATE = "\u0000", "\ud800"
 
@@ -281,7 +282,7 @@ async def test_unexpected_error_is_json_with_security_headers(harness: Harness) 
 
     routes = [Route("GET", "/api/v1/broken", broken, frozenset(Role), "test"),
               Route("GET", "/api/v1/unencodable", unencodable, frozenset(Role), "test")]
-    token = await create_token(harness.store, user="t", role=Role.ADMIN, ttl_days=1, now=datetime.now(UTC),
+    token = await create_token(harness.store, user="t", role=Role.ADMIN, municipalities=CITIES, ttl_days=1, now=datetime.now(UTC),
                                actor="test")
     async with TestClient(TestServer(build_app(harness.gateway, extra_routes=routes))) as client:
         for path, status in (("/api/v1/broken", 500), ("/api/v1/unencodable", 400)):

@@ -33,6 +33,7 @@ from gateway.web.auth import create_token
 from gateway.web.openapi import openapi_document
 from tests.fuzz import strategies as fz
 from tests.integration.conftest import CONFIG, OFFICE_HOURS, Clock, build_gateway
+from tests.scopes import CITIES
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document(ROUTES))
 
@@ -72,7 +73,7 @@ class _ServerThread(threading.Thread):
         await upgrade_async(self.database_url)
         store = await open_store(self.database_url)
         gateway = build_gateway(store, load_policies(CONFIG), default_engine(), Clock(OFFICE_HOURS), fake_adapters())
-        token = await create_token(store, user="fuzz-admin", role=Role.ADMIN, ttl_days=1, now=datetime.now(UTC),
+        token = await create_token(store, user="fuzz-admin", role=Role.ADMIN, municipalities=CITIES, ttl_days=1, now=datetime.now(UTC),
                                    actor="test")
         runner = web.AppRunner(build_app(gateway, max_body_bytes=256 * 1024))
         await runner.setup()

@@ -22,16 +22,17 @@ from gateway.policy import Policies, load_policies
 from gateway.service import Actor, Gateway
 from gateway.store import SqlStore, open_store, upgrade_async
 from gateway.testing import FakeAdapter, fake_adapters
+from tests.scopes import ALL_CITIES, EVERYWHERE
 
 JST = ZoneInfo("Asia/Tokyo")
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
 
-STAFF = Actor("sato", Role.STAFF)
-STAFF2 = Actor("tanaka", Role.STAFF)
-APPROVER = Actor("suzuki", Role.APPROVER)
-APPROVER2 = Actor("takahashi", Role.APPROVER)
-ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
-OPERATOR = Actor("ito", Role.OPERATOR)
+STAFF = Actor("sato", Role.STAFF, ALL_CITIES)
+STAFF2 = Actor("tanaka", Role.STAFF, ALL_CITIES)
+APPROVER = Actor("suzuki", Role.APPROVER, ALL_CITIES)
+APPROVER2 = Actor("takahashi", Role.APPROVER, ALL_CITIES)
+ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, EVERYWHERE)
+OPERATOR = Actor("ito", Role.OPERATOR, ALL_CITIES)
 
 
 class Clock:
@@ -97,7 +98,7 @@ async def harness(database_url: str, policies: Policies, engine: CheckEngine,
     store = await open_store(database_url, clock=clock)
     adapters = fake_adapters()
     for actor in (STAFF, STAFF2, APPROVER, APPROVER2, ALERTS, OPERATOR):
-        await store.ensure_user(actor.name, actor.role, actor="test")
+        await store.ensure_user(actor.name, actor.role, actor="test", scope=actor.scope)
     try:
         yield Harness(build_gateway(store, policies, engine, clock, adapters, media), store, clock, adapters, policies,
                       media)

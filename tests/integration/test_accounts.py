@@ -24,6 +24,7 @@ from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.integration.conftest import ALERTS, APPROVER, CONFIG, OPERATOR, STAFF, Harness
 from tests.integration.test_intake_approval import msg
+from tests.scopes import CITIES
 
 ACCOUNT = "kodaira_x"
 
@@ -308,7 +309,7 @@ class Api:
 @pytest.fixture
 async def api(harness: Harness) -> AsyncIterator[Api]:
     now = datetime.now(UTC)
-    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, ttl_days=1, now=now,
+    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, municipalities=CITIES, ttl_days=1, now=now,
                                        actor="test") for role in Role}
     app = build_app(harness.gateway, max_body_bytes=64 * 1024, accounts=service(harness))
     async with TestClient(TestServer(app)) as client:

@@ -23,6 +23,7 @@ from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.alertdocs import SENT, cap, info, json_alert
 from tests.integration.conftest import ALERTS, OPERATOR, Harness
+from tests.scopes import CITIES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 ORDER_WORDS = ("を発令しました", "避難してください", "命を守る行動", "身の安全を確保", "が発表されました")
@@ -183,7 +184,7 @@ async def test_every_japanese_info_block_is_posted(harness: Harness, intake: Ale
 async def http(harness: Harness) -> AsyncIterator[tuple[TestClient, dict[Role, str]]]:
     tokens = {}
     for role in (Role.ALERT_SYSTEM, Role.OPERATOR, Role.STAFF, Role.APPROVER):
-        tokens[role] = await create_token(harness.store, user=f"u-{role.value}", role=role, ttl_days=1,
+        tokens[role] = await create_token(harness.store, user=f"u-{role.value}", role=role, municipalities=CITIES, ttl_days=1,
                                           now=datetime.now(UTC), actor="test")
     async with TestClient(TestServer(build_app(harness.gateway))) as client:
         yield client, tokens

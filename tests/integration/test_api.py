@@ -15,6 +15,7 @@ from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.integration.conftest import Harness
 from tests.mediafiles import PNG
+from tests.scopes import CITIES
 
 MESSAGE = {"municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"],
            "text": "小平市民まつりを中央公園で開催します。ぜひお越しください。"}
@@ -35,7 +36,7 @@ class Api:
 @pytest.fixture
 async def api(harness: Harness) -> AsyncIterator[Api]:
     now = datetime.now(UTC)
-    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, ttl_days=1, now=now,
+    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, municipalities=CITIES, ttl_days=1, now=now,
                                        actor="test") for role in Role}
     app = build_app(harness.gateway, max_body_bytes=64 * 1024)
     async with TestClient(TestServer(app)) as client:
@@ -62,7 +63,7 @@ async def test_role_matrix(api: Api, route: object, role: Role | None) -> None:
 
 
 async def test_expired_token_is_refused(harness: Harness, api: Api) -> None:
-    old = await create_token(harness.store, user="old", role=Role.STAFF, ttl_days=1,
+    old = await create_token(harness.store, user="old", role=Role.STAFF, municipalities=CITIES, ttl_days=1,
                              now=datetime.now(UTC) - timedelta(days=2), actor="test")
     response = await api.client.get("/api/v1/deliveries", headers={"Authorization": f"Bearer {old}"})
     assert response.status == 401

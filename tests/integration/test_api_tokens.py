@@ -14,6 +14,7 @@ from gateway.store import open_store
 from gateway.web.app import build_app
 from gateway.web.auth import create_token, hash_token
 from tests.integration.conftest import Harness
+from tests.scopes import CITIES
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ async def client(harness: Harness) -> AsyncIterator[TestClient]:
 
 
 async def _token(harness: Harness, user: str = "feed") -> str:
-    return await create_token(harness.store, user=user, role=Role.OPERATOR, ttl_days=1, now=datetime.now(UTC),
+    return await create_token(harness.store, user=user, role=Role.OPERATOR, municipalities=CITIES, ttl_days=1, now=datetime.now(UTC),
                               actor="test")
 
 

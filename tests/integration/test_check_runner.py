@@ -32,6 +32,7 @@ from gateway.testing import fake_adapters
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.integration.conftest import ALERTS, APPROVER, OFFICE_HOURS, STAFF, Clock, Harness, build_gateway
+from tests.scopes import CITIES
 
 SLOW_RULE = """
 [[rule]]
@@ -182,7 +183,7 @@ async def test_a_post_over_budget_waits_for_an_approver_and_an_alert_does_not_wa
     await upgrade_async(database_url)
     store = await open_store(database_url, clock=clock)
     for actor in (STAFF, APPROVER, ALERTS):
-        await store.ensure_user(actor.name, actor.role, actor="test")
+        await store.ensure_user(actor.name, actor.role, actor="test", scope=actor.scope)
     checks = ProcessRunner(routine=1, budget_s=0.5, lexicon_dir=slow_lexicons)
     gateway = build_gateway(store, policies, engine, clock, fake_adapters(), MediaStore(tmp_path / "media"), checks)
     await checks.start()
@@ -215,7 +216,7 @@ async def test_the_api_answers_busy_with_retry_after_and_stores_nothing(
 ) -> None:
     checks = ProcessRunner(routine=1, budget_s=1.0, queue_s=0.2, lexicon_dir=slow_lexicons)
     harness.gateway.checks = checks
-    token = await create_token(harness.store, user=STAFF.name, role=Role.STAFF, ttl_days=1,
+    token = await create_token(harness.store, user=STAFF.name, role=Role.STAFF, municipalities=CITIES, ttl_days=1,
                                now=datetime.now(UTC), actor="test")
     headers = {"Authorization": f"Bearer {token}"}
     body = {"municipality": "kodaira", "category": "city_news", "accounts": ["kodaira_x"]}

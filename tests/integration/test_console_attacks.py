@@ -98,21 +98,49 @@ async def test_a_success_does_not_clear_the_address_count(client: TestClient) ->
         guesses += 1
     locked = await attempt(client, token, APPROVER.name, PASSWORD)
     assert locked.status == 429
-    assert "ログインできません" in await locked.text() and "分後" in await locked.text()
-    assert 0 < int(locked.headers["Retry-After"]) <= LIMITS.window.total_seconds()
+    assert "ログインできません" in await locked.text() and "秒後" in await locked.text()
+    assert 0 < int(locked.headers["Retry-After"]) <= LIMITS.address_max_delay.total_seconds()
 
 
-async def test_locked_answer_says_when_and_lifts_after_the_window(client: TestClient, harness: Harness) -> None:
+async def test_delays_grow_with_each_failure_and_lift_by_themselves(client: TestClient, harness: Harness) -> None:
+    """Past five failures each attempt waits 30 s, then 60 s, 120 s ... (at most 15 minutes): no fixed lockout."""
     token = await login_token(client)
     for i in range(LIMITS.per_user):
-        await attempt(client, token, STAFF.name, f"typo {i}")
-    harness.clock.advance(minutes=5)
-    locked = await attempt(client, token, STAFF.name, PASSWORD)
-    assert locked.status == 429 and locked.headers["Retry-After"] == str(10 * 60)
-    # 10:00 JST + 15 minutes: the message names the time the lock lifts, in Japan time.
-    assert "10時15分（約10分後）までログインできません" in await locked.text()
-    harness.clock.advance(minutes=10)
+        assert (await attempt(client, token, STAFF.name, f"typo {i}")).status == 401
+    harness.clock.advance(seconds=10)
+    waiting = await attempt(client, token, STAFF.name, PASSWORD)
+    assert waiting.status == 429 and waiting.headers["Retry-After"] == "20"
+    # 10:00:00 JST + 30 s: the message names the time the wait ends, in Japan time.
+    assert "10時00分30秒（約20秒後）までログインできません" in await waiting.text()
+    waits = []
+    for _ in range(6):  # each further failure doubles the wait
+        harness.clock.advance(seconds=int(waiting.headers["Retry-After"]))
+        assert (await attempt(client, token, STAFF.name, "another typo")).status == 401
+        waiting = await attempt(client, token, STAFF.name, PASSWORD)
+        assert waiting.status == 429
+        waits.append(int(waiting.headers["Retry-After"]))
+    assert waits == [60, 120, 240, 480, 900, 900]  # capped at 15 minutes
+    harness.clock.advance(seconds=900)
     assert (await attempt(client, token, STAFF.name, PASSWORD)).status == 303
+
+
+async def test_an_account_is_slowed_whatever_the_address(harness: Harness) -> None:
+    """A guesser moving between addresses meets the same per-account delay; the name need not exist."""
+    for name in (STAFF.name, "nobody-by-this-name"):
+        for i in range(LIMITS.per_user):
+            assert (await harness.store.reserve_login(name, f"198.51.100.{i}", LIMITS)).allowed
+        refused = await harness.store.reserve_login(name, "203.0.113.99", LIMITS)
+        assert not refused.allowed and refused.retry_after == LIMITS.user_delay
+
+
+async def test_an_office_address_is_only_slowed_briefly(harness: Harness) -> None:
+    """Thirty failures from one office address: the next attempt there waits seconds, never minutes."""
+    for i in range(LIMITS.per_address):
+        assert (await harness.store.reserve_login(f"colleague-{i % 10}-{i}", "192.0.2.10", LIMITS)).allowed
+    refused = await harness.store.reserve_login(APPROVER.name, "192.0.2.10", LIMITS)
+    assert not refused.allowed and refused.retry_after == LIMITS.address_delay
+    harness.clock.advance(seconds=LIMITS.address_max_delay.total_seconds())
+    assert (await harness.store.reserve_login(APPROVER.name, "192.0.2.10", LIMITS)).allowed
 
 
 async def test_a_success_clears_only_its_own_users_failures(client: TestClient) -> None:
@@ -158,8 +186,8 @@ async def test_replicas_share_the_count(harness: Harness, database_url: str) -> 
         tried = await asyncio.gather(*(stores[i % 2].reserve_login(STAFF.name, "203.0.113.7", LIMITS)
                                        for i in range(40)))
         assert sum(a.allowed for a in tried) == LIMITS.per_user
-        # The same user from another address, and another user from this one, are not locked.
-        assert (await other.reserve_login(STAFF.name, "198.51.100.1", LIMITS)).allowed
+        # The same user from another address waits too (per account); another user from this one does not.
+        assert not (await other.reserve_login(STAFF.name, "198.51.100.1", LIMITS)).allowed
         assert (await other.reserve_login(APPROVER.name, "203.0.113.7", LIMITS)).allowed
     finally:
         await other.aclose()

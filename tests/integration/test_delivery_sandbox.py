@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.models import DeliveryState, Platform, Role
+from gateway.models import DeliveryState, Platform, Role, Scope
 from gateway.pipeline.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
@@ -20,7 +20,9 @@ from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings
 from tests.mediafiles import FIXTURE_MEDIA
 
 ROOT = Path(__file__).resolve().parents[2]
-ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
+ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, Scope.everywhere())
+# The admin who posts the YouTube case as an emergency holds kodaira's emergency permission.
+ADMIN = Actor("admin", Role.ADMIN, Scope.everywhere(emergency=frozenset({"kodaira"})))
 
 # One account per platform; emergency posts skip approval and office hours, so the test is about delivery.
 ACCOUNT = {Platform.X: "kisarazu_x", Platform.LINE: "kisarazu_line", Platform.FACEBOOK: "kisarazu_facebook",
@@ -52,7 +54,7 @@ async def runtime(sqlite_url: str, clock: ShiftedClock) -> AsyncIterator[Runtime
         reconcile_after_seconds=0, media_dir=FIXTURE_MEDIA,
     )
     async with open_runtime(settings, start=False, clock=clock) as opened:
-        await opened.store.ensure_user(ALERTS.name, ALERTS.role, actor="test")
+        await opened.store.ensure_user(ALERTS.name, ALERTS.role, actor="test", scope=ALERTS.scope)
         yield opened
 
 
@@ -61,12 +63,12 @@ async def deliver(rt: Runtime, platform: Platform, text: str = "【避難指示�
                               "accounts": [ACCOUNT[platform]], "text": text}
     if platform is Platform.YOUTUBE:
         fields.update(municipality="kodaira", category="tourism", priority="emergency", title="小平の紅葉",
-                      media=[{"kind": "video", "path": "clip.mp4"}])
+                      media=[{"kind": "video", "path": "clip.mp4"}], emergency_reason="配信経路の試験")
     submitted = await rt.gateway.submit(parse_message(fields), ALERTS if platform is not Platform.YOUTUBE
-                                        else Actor("admin", Role.ADMIN))
+                                        else ADMIN)
     if submitted.record.state.value == "pending_approval":
-        await rt.store.ensure_user("boss", Role.APPROVER, actor="test")
-        submitted = await rt.gateway.approve(submitted.record.id, Actor("boss", Role.APPROVER))
+        await rt.store.ensure_user("boss", Role.APPROVER, actor="test", scope=Scope.of("kodaira"))
+        submitted = await rt.gateway.approve(submitted.record.id, Actor("boss", Role.APPROVER, Scope.of("kodaira")))
     (delivery,) = submitted.deliveries
     await rt.gateway.dispatcher.drain()
     return await rt.store.get_delivery(delivery.id)

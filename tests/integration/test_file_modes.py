@@ -20,7 +20,7 @@ import pytest
 
 from gateway import cli
 from gateway.credentials import new_key
-from gateway.models import Platform, Role
+from gateway.models import Platform, Role, Scope
 from gateway.sandbox.credentials import sandbox_credentials
 from gateway.store import open_store, upgrade_async
 
@@ -131,7 +131,7 @@ async def test_first_use_creates_the_database_private(tmp_path: Path) -> None:
     await upgrade_async(url)
     store = await open_store(url)
     try:
-        await store.ensure_user("sato", Role.STAFF, actor="test")
+        await store.ensure_user("sato", Role.STAFF, actor="test", scope=Scope.of("kodaira"))
         assert mode(path.parent) == 0o700
         for name in ("gateway.db", "gateway.db-wal", "gateway.db-shm"):
             assert mode(path.parent / name) == 0o600, name

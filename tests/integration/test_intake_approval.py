@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from gateway.errors import Conflict, Forbidden, InputError, PolicyViolation
-from gateway.models import DeliveryState, Message, MessageState
+from gateway.models import DeliveryState, Message, MessageState, Scope
 from gateway.pipeline.validation import parse_message
+from gateway.service import Actor
 from tests.integration.conftest import ALERTS, APPROVER, APPROVER2, STAFF, Harness
 from tests.mediafiles import PNG
 
@@ -67,11 +68,11 @@ async def test_reject_sends_back_with_comment(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
-    # 逗子 3-2(1)ウ: pre-authorised kinds go out without the manager's permission.
-    ({"municipality": "zushi", "accounts": None, "category": "city_news", "preauthorized": "on_website"},
-     MessageState.PLANNED),
-    ({"municipality": "zushi", "accounts": None, "category": "city_news", "preauthorized": "disaster"},
-     MessageState.PLANNED),
+    # 逗子 3-2(1)ウ: pre-authorised kinds go out without the manager's permission (with a link to the city's site).
+    ({"municipality": "zushi", "accounts": None, "category": "city_news", "preauthorized": "on_website",
+      "link": "https://www.city.zushi.lg.jp/shisei/koza.html"}, MessageState.PLANNED),
+    ({"municipality": "zushi", "accounts": None, "category": "city_news", "preauthorized": "disaster",
+      "link": "https://www.city.zushi.lg.jp/bousai/"}, MessageState.PLANNED),
     ({"municipality": "zushi", "accounts": None, "category": "city_news"}, MessageState.PENDING_APPROVAL),
     # 美祢 第4-6: routine posts need no approval; the city's official view does.
     ({"municipality": "mine", "accounts": None, "category": "tourism"}, MessageState.PLANNED),
@@ -81,8 +82,6 @@ async def test_reject_sends_back_with_comment(harness: Harness) -> None:
     ({"municipality": "atsugi", "accounts": ["atsugi_x"], "category": "city_news"}, MessageState.PENDING_APPROVAL),
     ({"municipality": "kisarazu", "accounts": ["kisarazu_x"], "category": "city_news"},
      MessageState.PENDING_APPROVAL),
-    # A pre-authorised kind is not a pass in a city whose policy has no such exception.
-    ({"municipality": "kodaira", "preauthorized": "on_website"}, MessageState.PENDING_APPROVAL),
 ])
 async def test_each_seeds_approval_rule(harness: Harness, fields: dict[str, Any], expected: MessageState) -> None:
     submitted = await harness.gateway.submit(msg(**fields), STAFF)
@@ -97,8 +96,10 @@ async def test_alert_system_emergency_needs_no_approval(harness: Harness) -> Non
 
 
 async def test_staff_emergency_still_needs_approval(harness: Harness) -> None:
-    message = msg(category="emergency", priority="emergency", text=EVACUATION)
-    submitted = await harness.gateway.submit(message, STAFF)
+    """Even with kodaira's emergency permission (and a reason), a person's emergency post waits for approval."""
+    message = msg(category="emergency", priority="emergency", text=EVACUATION, emergency_reason="避難指示の発令")
+    crisis = Actor(STAFF.name, STAFF.role, Scope.of("kodaira", emergency=("kodaira",)))
+    submitted = await harness.gateway.submit(message, crisis)
     assert submitted.record.state is MessageState.PENDING_APPROVAL
 
 

@@ -25,6 +25,7 @@ from gateway.web.auth import create_token
 from gateway.web.openapi import openapi_document
 from tests.integration.conftest import OFFICE_HOURS, Harness
 from tests.mediafiles import FIXTURE_MEDIA, PNG
+from tests.scopes import CITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = (FIXTURE_MEDIA / "clip.mp4").read_bytes()  # 600 KiB, far over the app's JSON body limit below
@@ -50,7 +51,7 @@ class Uploader:
 @pytest.fixture
 async def uploader(harness: Harness) -> AsyncIterator[Uploader]:
     now = datetime.now(UTC)
-    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, ttl_days=1, now=now,
+    tokens = {role: await create_token(harness.store, user=f"user-{role.value}", role=role, municipalities=CITIES, ttl_days=1, now=now,
                                        actor="test") for role in Role}
     async with TestClient(TestServer(build_app(harness.gateway, max_body_bytes=64 * 1024))) as client:
         yield Uploader(client, tokens)
@@ -154,7 +155,7 @@ async def test_uploaded_image_is_published_to_x_by_id(database_url: str, tmp_pat
     in_office_hours = lambda: OFFICE_HOURS + timedelta(seconds=time.monotonic() - started)  # noqa: E731
     async with open_runtime(settings, start=False, clock=in_office_hours) as runtime:
         now = datetime.now(UTC)
-        staff, approver = [await create_token(runtime.store, user=name, role=role, ttl_days=1, now=now, actor="test")
+        staff, approver = [await create_token(runtime.store, user=name, role=role, municipalities=CITIES, ttl_days=1, now=now, actor="test")
                            for name, role in (("sato", Role.STAFF), ("suzuki", Role.APPROVER))]
         async with TestClient(TestServer(build_app(runtime.gateway))) as client:
             form = aiohttp.FormData()

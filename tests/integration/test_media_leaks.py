@@ -24,6 +24,7 @@ from gateway.runtime import Runtime, open_runtime
 from gateway.store.base import NewMessage
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
+from tests.scopes import CITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"SECRET-MATERIAL-THAT-MUST-NEVER-LEAVE"
@@ -87,7 +88,7 @@ async def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                         reconcile_after_seconds=0)
     async with open_runtime(settings, start=False) as runtime:
         _lay_out_var(var)
-        token = await create_token(runtime.store, user="sato", role=Role.STAFF, ttl_days=1, now=datetime.now(UTC),
+        token = await create_token(runtime.store, user="sato", role=Role.STAFF, municipalities=CITIES, ttl_days=1, now=datetime.now(UTC),
                                    actor="test")
         async with TestClient(TestServer(build_app(runtime.gateway))) as client:
             yield Env(runtime, var, client, token)

@@ -144,8 +144,9 @@ async def test_readyz_reports_a_loop_that_is_down(harness: Harness) -> None:
 
 async def test_the_http_api_refuses_the_far_schedule(harness: Harness) -> None:
     from gateway.web.auth import create_token
+    from tests.scopes import CITIES
 
-    token = await create_token(harness.store, user="sato-http", role=Role.STAFF, ttl_days=1,
+    token = await create_token(harness.store, user="sato-http", role=Role.STAFF, municipalities=CITIES, ttl_days=1,
                                now=datetime.now(JST), actor="test")
     async with TestClient(TestServer(build_app(harness.gateway))) as client:
         response = await client.post("/api/v1/messages", json={**message().model_dump(mode="json", exclude_none=True),

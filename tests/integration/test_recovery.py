@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.errors import UncertainError
-from gateway.models import DeliveryState, Message, Platform, Role
-from gateway.service import Actor
+from gateway.models import DeliveryState, Message, Platform
 from gateway.testing import FakeAdapter
 from tests.integration.conftest import ALERTS, APPROVER, OPERATOR, STAFF, Harness
 
@@ -125,5 +124,5 @@ async def test_retrying_a_delivery_cancelled_before_any_attempt_queues_it(harnes
         "municipality": "kodaira", "accounts": ["kodaira_x"], "category": "event",
         "text": "小平市民まつりを開催します。", "not_before": (harness.clock.now + timedelta(days=1)).isoformat()}), STAFF)
     (delivery,) = (await harness.gateway.approve(submitted.record.id, APPROVER)).deliveries
-    await harness.gateway.cancel_delivery(delivery.id, Actor("ito", Role.OPERATOR))
+    await harness.gateway.cancel_delivery(delivery.id, OPERATOR)
     assert (await harness.gateway.retry_delivery(delivery.id, OPERATOR)).state is DeliveryState.QUEUED

@@ -27,6 +27,7 @@ from gateway.models import (
     Platform,
     Priority,
     Role,
+    Scope,
     Severity,
     message_digest,
 )
@@ -552,17 +553,29 @@ async def test_audit_and_list_audit(store: SqlStore) -> None:
     assert all(e.at.tzinfo is UTC for e in events)
 
 
-async def test_ensure_user_creates_and_updates_role(store: SqlStore) -> None:
+async def test_ensure_user_creates_and_never_changes_a_role(store: SqlStore) -> None:
     assert await store.get_user("hanako") is None
-    created = await store.ensure_user("hanako", Role.STAFF, actor="admin")
+    created = await store.ensure_user("hanako", Role.STAFF, actor="admin", scope=Scope.of("zushi"))
     assert created.role is Role.STAFF and created.created_at.tzinfo is UTC
+    assert created.scope == Scope.of("zushi")
     assert await store.get_user("hanako") == created
     assert await store.ensure_user("hanako", Role.STAFF, actor="admin") == created
     assert await audit_count(store, action="user.created") == 1
-    promoted = await store.ensure_user("hanako", Role.APPROVER, actor="admin")
+    with pytest.raises(Conflict):  # a role changes only through set_role
+        await store.ensure_user("hanako", Role.APPROVER, actor="admin")
+    assert await store.get_user("hanako") == created
+    with pytest.raises(Conflict):
+        await store.create_user("hanako", Role.ADMIN, Scope.everywhere(), actor="admin")
+    assert await store.get_user("hanako") == created
+    promoted = await store.set_role("hanako", Role.APPROVER, actor="admin")
     assert promoted.role is Role.APPROVER and promoted.created_at == created.created_at
+    assert promoted.session_epoch == created.session_epoch + 1  # console sessions of the old role end
     [event] = await store.list_audit(action="user.role_changed")
-    assert (event.from_state, event.to_state) == ("staff", "approver")
+    assert (event.detail["role_before"], event.detail["role"]) == ("staff", "approver")
+    moved = await store.set_scope("hanako", Scope.of("mine", emergency=("mine",)), actor="admin")
+    assert moved.scope.may_send_emergency("mine") and not moved.scope.covers("zushi")
+    assert (await store.get_user("hanako")) == moved
+    assert await audit_count(store, action="user.scope_changed") == 1
 
 
 async def test_concurrent_ensure_user(store: SqlStore) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.adapters.base import IdempotencyKey, Progress
-from gateway.models import DeliveryState, Platform, Role
+from gateway.models import DeliveryState, Platform, Role, Scope
 from gateway.pipeline.progress import ledger_progress
 from gateway.pipeline.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
@@ -26,7 +26,7 @@ from gateway.service import Actor
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
+ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, Scope.everywhere())
 DEAD = "w-killed"
 TEXT = "【避難指示】" + "木更津市は市内全域に避難指示を発令しました。危険な場所から全員避難してください。" * 9
 

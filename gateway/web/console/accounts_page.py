@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.access import may_see, require_account_id
 from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
 from gateway.models import row_id
@@ -21,9 +22,11 @@ from gateway.web.fields import bounded
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     chosen = request.query.get("municipality", "")
-    health = [h for h in await service_for(request, gw).health() if not chosen or h.municipality.id == chosen]
+    health = [h for h in await service_for(request, gw).health() if (not chosen or h.municipality.id == chosen)
+              and may_see(viewer.actor, h.municipality.id, h.account.id)]
     return render(request, "accounts.html", viewer, rows=health, stale_days=INACTIVE_DAYS, chosen=chosen,
-                  municipalities=list(gw.policies), can_act=viewer.can(OPERATORS),
+                  municipalities=[m for m in gw.policies if may_see(viewer.actor, m.id)],
+                  can_act=viewer.can(OPERATORS),
                   notice=request.query.get("notice"))
 
 
@@ -35,17 +38,20 @@ async def _reason(request: web.Request, field: str = "reason") -> str:
 
 
 async def stop(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    require_account_id(viewer.actor, gw.policies, request.match_info["id"], "このアカウントの停止")
     held = await service_for(request, gw).stop(request.match_info["id"], viewer.actor.name, await _reason(request))
     raise web.HTTPSeeOther(f"/console/accounts?notice=stopped:{held}")
 
 
 async def resume(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    require_account_id(viewer.actor, gw.policies, request.match_info["id"], "このアカウントの再開")
     released = await service_for(request, gw).resume(request.match_info["id"], viewer.actor.name,
                                                      await _reason(request))
     raise web.HTTPSeeOther(f"/console/accounts?notice=resumed:{released}")
 
 
 async def rotation(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    require_account_id(viewer.actor, gw.policies, request.match_info["id"], "このアカウントの認証情報の記録")
     await service_for(request, gw).record_rotation(request.match_info["id"], viewer.actor.name,
                                                    await _reason(request))
     raise web.HTTPSeeOther("/console/accounts?notice=rotated")
@@ -55,5 +61,8 @@ async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> w
     alert_id = row_id(request.match_info["id"])
     if alert_id is None:
         raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
-    await service_for(request, gw).resolve_hijack(alert_id, viewer.actor.name, await _reason(request, "note"))
+    note = await _reason(request, "note")
+    found = await gw.store.get_hijack_alert(alert_id)
+    require_account_id(viewer.actor, gw.policies, found.account, "この警告の対応")
+    await service_for(request, gw).resolve_hijack(alert_id, viewer.actor.name, note)
     raise web.HTTPSeeOther("/console/accounts?notice=resolved")

@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.access import may_see
 from gateway.models import MessageState, Severity
 from gateway.service import Gateway
-from gateway.store.base import MessageRecord
+from gateway.store.base import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.preview import platform_preview, segments
@@ -16,13 +17,39 @@ from gateway.web.console.uploads import media_views
 from gateway.web.fields import bounded, bounded_overrides
 
 
-def view_of(gw: Gateway, record: MessageRecord, viewer: Viewer) -> dict[str, Any]:
+async def view_of(gw: Gateway, record: MessageRecord, viewer: Viewer,
+                  intake: AuditEvent | None = None) -> dict[str, Any]:
+    route, done = await gw.approval_state(record)
+    current = min(len(done), len(route) - 1)
+    approvers = {a.approver for a in done}
     return {"record": record, "segments": segments(record.body.text, record.check), "posts": posts_of(gw, record),
             "media": media_views(record.body.media),
             "reviews": [f for f in record.check.findings if f.severity is Severity.REVIEW],
             "own": record.submitted_by == viewer.actor.name,
+            "route": [{"name": s.name, "who": s.who(), "done": next((a for a in done if a.step == i), None),
+                       "current": i == current and record.state is MessageState.PENDING_APPROVAL}
+                      for i, s in enumerate(route)],
+            "step": route[current], "approved_step": viewer.actor.name in approvers,
+            "decides_official_view": _decides_official_view(gw, record),
+            "intake": intake.detail if intake is not None else {},
             "can_approve": viewer.can(APPROVERS) and record.submitted_by != viewer.actor.name
-            and record.state is MessageState.PENDING_APPROVAL}
+            and record.state is MessageState.PENDING_APPROVAL and viewer.actor.name not in approvers
+            and route[current].admits(viewer.actor.name, viewer.actor.role)}
+
+
+def _decides_official_view(gw: Gateway, record: MessageRecord) -> bool:
+    municipality = gw.policies.get(record.municipality)
+    return municipality is not None and municipality.approval.mode == "official_view_only"
+
+
+async def intake_events(gw: Gateway, records: list[MessageRecord]) -> dict[str, AuditEvent]:
+    """Each message's `message.accepted` row: the approval rule, exemption and emergency reason it recorded."""
+    found: dict[str, AuditEvent] = {}
+    for record in records:
+        events = await gw.store.list_audit(message_id=record.id, action="message.accepted", limit=1)
+        if events:
+            found[record.id] = events[0]
+    return found
 
 
 def posts_of(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
@@ -35,16 +62,23 @@ def posts_of(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
 
 
 async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    records = await gw.store.list_messages(states=[MessageState.PENDING_APPROVAL], limit=200)
-    return render(request, "approvals.html", viewer, items=[view_of(gw, r, viewer) for r in records],
-                  notice=request.query.get("notice"))
+    """The pending messages of the viewer's cities (and accounts); those the viewer may decide first."""
+    pending = await gw.store.list_messages(states=[MessageState.PENDING_APPROVAL], limit=200)
+    records = [r for r in pending if all(may_see(viewer.actor, r.municipality, a) for a in r.accounts)
+               and may_see(viewer.actor, r.municipality)]
+    intake = await intake_events(gw, records)
+    items = [await view_of(gw, r, viewer, intake.get(r.id)) for r in records]
+    items.sort(key=lambda item: not item["can_approve"])
+    return render(request, "approvals.html", viewer, items=items, notice=request.query.get("notice"))
 
 
 async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    record = await gw.store.get_message(request.match_info["id"])
+    record = await gw.read_message(request.match_info["id"], viewer.actor)
     deliveries = await gw.store.list_deliveries(message_id=record.id)
-    return render(request, "message.html", viewer, item=view_of(gw, record, viewer), deliveries=deliveries,
-                  can_retract=viewer.can(OPERATORS_APPROVERS), notice=request.query.get("notice"))
+    intake = await intake_events(gw, [record])
+    return render(request, "message.html", viewer, item=await view_of(gw, record, viewer, intake.get(record.id)),
+                  deliveries=deliveries, can_retract=viewer.can(OPERATORS_APPROVERS),
+                  notice=request.query.get("notice"))
 
 
 async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -53,8 +87,10 @@ async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stre
                  if key.startswith("override_") and str(value).strip()}
     bounded_overrides(overrides, prefix="override_")
     # Only reasons the approver typed are sent; check_can_approve names each review finding left open.
-    record = await gw.approve(request.match_info["id"], viewer.actor, overrides)
-    raise web.HTTPSeeOther(f"/console/messages/{record.record.id}?notice=approved")
+    record = await gw.approve(request.match_info["id"], viewer.actor, overrides,
+                              official_view=form.get("official_view") == "1")
+    notice = "approved" if record.record.state is not MessageState.PENDING_APPROVAL else "step_approved"
+    raise web.HTTPSeeOther(f"/console/messages/{record.record.id}?notice={notice}")
 
 
 async def reject(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.service import Gateway
+from gateway.access import account_visible, may_see
+from gateway.service import Actor, Gateway
 from gateway.store.base import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst
@@ -19,7 +20,7 @@ LIMIT = 1000
 COLUMNS = ("日時", "実行者", "操作", "投稿ID", "配信ID", "変更前", "変更後", "理由", "詳細")
 
 
-async def search(request: web.Request, gw: Gateway) -> tuple[dict[str, str], list[AuditEvent]]:
+async def search(request: web.Request, gw: Gateway, actor: Actor) -> tuple[dict[str, str], list[AuditEvent]]:
     q = {k: bounded(request.query.get(k, ""), k, MAX_SEARCH_CHARS).strip()
          for k in ("actor", "action", "message_id", "text")}
     events = await gw.store.list_audit(actor=q["actor"] or None, action=q["action"] or None,
@@ -27,7 +28,27 @@ async def search(request: web.Request, gw: Gateway) -> tuple[dict[str, str], lis
     needle = q["text"].casefold()
     if needle:
         events = [e for e in events if needle in _searchable(e)]
+    if not actor.scope.is_global:
+        events = await in_scope(gw, actor, events)
     return q, events[::-1]  # newest first
+
+
+async def in_scope(gw: Gateway, actor: Actor, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+    """The events a scoped reader may see: of messages and accounts in scope, and their own."""
+    messages = await gw.store.get_messages({e.message_id for e in events if e.message_id})
+    kept = []
+    for event in events:
+        record = messages.get(event.message_id or "")
+        account = event.detail.get("account")
+        if record is not None:
+            visible = all(may_see(actor, record.municipality, a) for a in record.accounts)
+        elif isinstance(account, str):
+            visible = account_visible(actor, gw.policies, account)
+        else:
+            visible = event.actor == actor.name
+        if visible:
+            kept.append(event)
+    return kept
 
 
 def _searchable(event: AuditEvent) -> str:
@@ -36,13 +57,13 @@ def _searchable(event: AuditEvent) -> str:
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    q, events = await search(request, gw)
+    q, events = await search(request, gw, viewer.actor)
     return render(request, "audit.html", viewer, q=q, events=events[:300], total=len(events),
                   query=request.query_string)
 
 
 async def export_csv(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    _, events = await search(request, gw)
+    _, events = await search(request, gw, viewer.actor)
     body = "\ufeff" + to_csv(events)  # the BOM makes Excel read the Japanese text as UTF-8
     return web.Response(body=body.encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="audit.csv"',

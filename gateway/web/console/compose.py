@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.access import may_send_emergency
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.validation import parse_message
@@ -37,6 +38,9 @@ def message_from_fields(fields: dict[str, Any]) -> Message:
         "priority": fields.get("priority") or Priority.NORMAL.value,
         "media": list(fields.get("media") or []), "correction_of": fields.get("correction_of") or None,
         "not_before": _not_before(str(fields.get("not_before") or "")),
+        "emergency_reason": fields.get("emergency_reason") or None,
+        "preauthorized": fields.get("preauthorized") or None,
+        "official_view": fields.get("official_view") in (True, "1", "true", "on"),
     }
     return parse_message(data)
 
@@ -57,7 +61,7 @@ async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
                               "category": request.query.get("category", ""), "accounts": [], "images": []}
     original = request.query.get("correction_of")
     if original:
-        record = await gw.store.get_message(original)
+        record = await gw.read_message(original, viewer.actor)
         fields.update(municipality=record.municipality, category=record.body.category,
                       accounts=list(record.accounts), correction_of=record.id,
                       text=CORRECTION_PREFIX + record.body.text)
@@ -67,8 +71,13 @@ async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
 def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, Any], status: int = 200,
           error: str | None = None, problems: list[FieldProblem] | None = None,
           findings: Any = None) -> web.Response:
+    cities = [m for m in gw.policies if viewer.actor.scope.covers(m.id)]
     return render(request, "compose.html", viewer, status=status, fields=fields, error=error,
-                  problems=problems or [], findings=findings, municipalities=list(gw.policies),
+                  problems=problems or [], findings=findings, municipalities=cities,
+                  own_accounts={a.id for m in cities for a in m.accounts
+                                if viewer.actor.scope.covers_account(m.id, a.id)},
+                  # 緊急 is offered only for the cities where the viewer holds the emergency permission.
+                  emergency_cities=[m for m in cities if may_send_emergency(viewer.actor, m.id)],
                   idempotency_key=secrets.token_urlsafe(18), image_rows=range(IMAGE_ROWS))
 
 
@@ -108,7 +117,8 @@ def _result_of(exc: PolicyViolation) -> Any:
 
 
 def _fields_of(form: UploadForm) -> dict[str, Any]:
-    names = ("municipality", "category", "text", "title", "link", "priority", "not_before", "correction_of")
+    names = ("municipality", "category", "text", "title", "link", "priority", "not_before", "correction_of",
+             "emergency_reason", "preauthorized", "official_view")
     fields: dict[str, Any] = {name: str(form.fields.get(name) or "") for name in names}
     fields["accounts"] = [str(a) for a in form.fields.getall("accounts", [])]
     fields["images"] = [_image_row(form, row) for row in range(IMAGE_ROWS)]

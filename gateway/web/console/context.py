@@ -25,6 +25,11 @@ THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("console_throttle", LoginThrott
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("console_jinja", jinja2.Environment)
 
 
+class CsrfRefused(Forbidden):
+    """A form without its CSRF token (expired, or forged): refused like any 403, but not an access decision
+    about the user, so not audited (a forged request from another site must not write to the audit log)."""
+
+
 @dataclass(frozen=True)
 class Viewer:
     actor: Actor
@@ -62,7 +67,7 @@ async def viewer_of(request: web.Request) -> Viewer | None:
     if (user is None or user.disabled or user.session_epoch != session.epoch
             or fingerprint(user.password_hash) != session.fingerprint):
         return None
-    return Viewer(Actor(user.name, user.role), session)
+    return Viewer(Actor(user.name, user.role, user.scope), session)
 
 
 def render(request: web.Request, template: str, viewer: Viewer | None, status: int = 200,
@@ -96,6 +101,10 @@ def page(roles: frozenset[Role], *, streamed_form: bool = False,
                     await require_csrf(request, viewer)
                 return await handler(request, gateway_of(request), viewer)
             except GatewayError as exc:
+                if isinstance(exc, Forbidden) and not isinstance(exc, CsrfRefused):
+                    from gateway.web.app import audit_denied
+
+                    await audit_denied(gateway_of(request), viewer.actor.name, request, exc)
                 return error_page(request, viewer, exc)
         return handle
     return wrap
@@ -108,7 +117,7 @@ async def require_csrf(request: web.Request, viewer: Viewer) -> None:
         value = form.get("csrf")
         presented = value if isinstance(value, str) else None
     if not csrf_ok(viewer.session, presented):
-        raise Forbidden("フォームの有効期限が切れたか、不正な送信です（CSRFトークンが一致しません）。"
+        raise CsrfRefused("フォームの有効期限が切れたか、不正な送信です（CSRFトークンが一致しません）。"
                         "画面を開き直してからもう一度送信してください")
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 
 from aiohttp import web
 
+from gateway.access import cities_in_scope, may_see, require_account_id
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState, Platform, Priority
-from gateway.service import Gateway
+from gateway.service import Actor, Gateway
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
 from gateway.web.console.streams import STREAMS
@@ -49,10 +50,16 @@ class Filters:
         return ((not self.platform or d.platform.value == self.platform)
                 and (not self.priority or d.priority.value == self.priority))
 
-    async def load(self, gw: Gateway) -> list[Delivery]:
+    async def load(self, gw: Gateway, actor: Actor) -> list[Delivery]:
+        """The deliveries of the viewer's cities and accounts only (the live stream reads the same)."""
         rows = await gw.store.list_deliveries(states=[DeliveryState(self.state)] if self.state else None,
-                                              account=self.account or None, limit=LIMIT)
-        return ordered([d for d in rows if self.keep(d)])
+                                              account=self.account or None, limit=LIMIT,
+                                              municipalities=cities_in_scope(actor))
+        return ordered([d for d in rows if self.keep(d) and may_see(actor, d.municipality, d.account)])
+
+    def check_scope(self, gw: Gateway, actor: Actor) -> None:
+        if self.account:
+            require_account_id(actor, gw.policies, self.account, "このアカウントの配信の閲覧")
 
 
 def ordered(rows: Sequence[Delivery]) -> list[Delivery]:
@@ -69,8 +76,9 @@ def row_html(request: web.Request, viewer: Viewer, delivery: Delivery) -> str:
 
 async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     filters = Filters.of(request)
-    rows = await filters.load(gw)
-    accounts = sorted(a.id for m in gw.policies for a in m.accounts)
+    filters.check_scope(gw, viewer.actor)
+    rows = await filters.load(gw, viewer.actor)
+    accounts = sorted(a.id for m in gw.policies for a in m.accounts if may_see(viewer.actor, m.id, a.id))
     return render(request, "deliveries.html", viewer, rows=[row_html(request, viewer, d) for d in rows],
                   filters=filters, accounts=accounts, can_act=viewer.can(OPERATORS),
                   query=request.query_string, notice=request.query.get("notice"))
@@ -79,6 +87,7 @@ async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
 async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     """Server-Sent Events: one `row` event per delivery whose updated_at changed since the last poll."""
     filters = Filters.of(request)
+    filters.check_scope(gw, viewer.actor)
     with request.app[STREAMS].hold(viewer.actor.name):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
@@ -92,11 +101,11 @@ async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
 async def _stream(request: web.Request, response: web.StreamResponse, gw: Gateway, viewer: Viewer,
                   filters: Filters) -> None:
     """Write changed rows until the connection closes (the handler is not cancelled when it does)."""
-    seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw)}
+    seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw, viewer.actor)}
     idle = 0.0
     while _connected(request):
         await asyncio.sleep(POLL_S)
-        changed = [d for d in await filters.load(gw) if seen.get(d.id) != d.updated_at]
+        changed = [d for d in await filters.load(gw, viewer.actor) if seen.get(d.id) != d.updated_at]
         for delivery in reversed(changed):
             seen[delivery.id] = delivery.updated_at
             payload = {"id": delivery.id, "state": delivery.state.value,

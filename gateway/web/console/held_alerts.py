@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.service import Gateway
-from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES
+from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES, held_visible
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
@@ -23,7 +23,7 @@ _VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     view = request.query.get("view", "waiting")
     states = _VIEWS.get(view, _VIEWS["waiting"])
-    entries = await gw.store.list_held_alerts(states=states, limit=200)
+    entries = [e for e in await gw.store.list_held_alerts(states=states, limit=200) if held_visible(viewer.actor, e)]
     names = {m.id: m.name for m in gw.policies}
     return render(request, "held_alerts.html", viewer, entries=entries, view=view if view in _VIEWS else "waiting",
                   names=names, labels=HOLD_CODES, can_act=viewer.can(OPERATORS),

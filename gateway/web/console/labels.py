@@ -27,6 +27,19 @@ PRIORITIES = {Priority.EMERGENCY: "緊急", Priority.HIGH: "高", Priority.NORMA
 ROLES = {Role.STAFF: "運用投稿者", Role.APPROVER: "承認者", Role.OPERATOR: "運用担当",
          Role.ALERT_SYSTEM: "防災システム", Role.ADMIN: "管理者"}
 
+PREAUTHORIZED = {"on_website": "市のサイトに掲載済み（ア）", "established_fact": "行事の結果などの確定した事実（イ）",
+                 "legal_procedure": "法令で定められた手続（ウ）", "disaster": "災害などの緊急性の高い情報（エ）"}
+
+
+def exemption(value: str) -> str:
+    """An exemption recorded at intake (`ApprovalRule.exemption`) in words."""
+    kind, _, detail = str(value).partition(":")
+    if kind == "preauthorized":
+        return f"事前許可の種類: {PREAUTHORIZED.get(detail, detail)}（承認なし）"
+    return {"routine_no_approval": "通常の投稿のため承認不要（美祢市 第4-6）",
+            "alert_system": "防災情報システムからの緊急情報（承認不要）"}.get(kind, str(value))
+
+
 HELD_STATES = {"held": "要確認", "restricted": "限定配信（掲載不可）", "published": "掲載済み", "dismissed": "見送り"}
 
 # Error codes of the ledger in words a staff member can act on.
@@ -56,10 +69,11 @@ def _label(table: dict[Any, str]) -> Any:
 
 
 GLOBALS: dict[str, Any] = {"categories": CATEGORIES, "delivery_states": DELIVERY_STATES, "platforms": PLATFORMS,
-                           "priorities": PRIORITIES, "roles": ROLES}
+                           "priorities": PRIORITIES, "roles": ROLES, "preauthorized_kinds": PREAUTHORIZED}
 FILTERS: dict[str, Any] = {
     "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
     "category": lambda value: CATEGORIES.get(value, value), "error_words": error_words,
-    "held_state": _label(HELD_STATES), "alert_kind": lambda value: ALERT_KINDS.get(value or "", value or "—"),
+    "held_state": _label(HELD_STATES), "exemption": exemption,
+    "alert_kind": lambda value: ALERT_KINDS.get(value or "", value or "—"),
 }

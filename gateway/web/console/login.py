@@ -10,15 +10,16 @@ import time
 from aiohttp import web
 
 from gateway.models import storable_text_problem
+from gateway.service import Gateway
 from gateway.store.base import LoginAttempt, Store, User
-from gateway.web.console.context import CODEC, THROTTLE, gateway_of, render, require_csrf, viewer_of
+from gateway.web.console.context import CODEC, THROTTLE, Viewer, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.labels import JST
 from gateway.web.console.passwords import verify_password
 from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import MAX_NAME
 
-LOCKED = ("ログインの失敗が続いたため、{at}（約{minutes}分後）までログインできません。その後にやり直してください。"
-          "急ぐときは管理者に解除を依頼してください")
+LOCKED = ("ログインの失敗が続いたため、{at}（約{wait}後）までログインできません。その後にやり直してください。"
+          "失敗が続くほど待ち時間は長くなります。急ぐときは管理者に解除を依頼してください")
 WRONG = "利用者名またはパスワードが正しくありません"
 EXPIRED = "ログイン画面の有効期限が切れました。もう一度入力してください"
 LOGIN_COOKIE = "kgw_login"
@@ -79,9 +80,9 @@ async def _user_named(store: Store, name: str) -> User | None:
 def _locked_page(request: web.Request, target: str, attempt: LoginAttempt, user: str) -> web.Response:
     """Refused without checking the password; says when to try again."""
     seconds = max(1, math.ceil(attempt.retry_after.total_seconds()))
-    at = attempt.retry_at.astimezone(JST).strftime("%H時%M分") if attempt.retry_at else "しばらく"
-    response = _login_page(request, target, status=429, user=user,
-                           error=LOCKED.format(at=at, minutes=math.ceil(seconds / 60)))
+    at = attempt.retry_at.astimezone(JST).strftime("%H時%M分%S秒") if attempt.retry_at else "しばらく"
+    wait = f"{seconds}秒" if seconds < 60 else f"{math.ceil(seconds / 60)}分"
+    response = _login_page(request, target, status=429, user=user, error=LOCKED.format(at=at, wait=wait))
     response.headers["Retry-After"] = str(seconds)
     return response
 
@@ -103,6 +104,16 @@ async def logout(request: web.Request) -> web.StreamResponse:
         await require_csrf(request, viewer)
         name = viewer.actor.name
         await gateway_of(request).store.end_sessions(name, actor=name)
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+async def sign_out_everywhere(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    """Every console session of the viewer ends (on every device), and every token of theirs is revoked."""
+    from gateway.web.console.users import sign_out_everywhere as end_all
+
+    await end_all(gw.store, name=viewer.actor.name, actor=viewer.actor.name)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response

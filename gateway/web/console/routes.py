@@ -10,7 +10,17 @@ from gateway.errors import GatewayError
 from gateway.models import Role
 from gateway.service import Gateway
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
-from gateway.web.console import accounts_page, approvals, audit, compose, deliveries, held_alerts, login, uploads
+from gateway.web.console import (
+    accounts_page,
+    approvals,
+    audit,
+    compose,
+    deliveries,
+    held_alerts,
+    login,
+    uploads,
+    users_page,
+)
 from gateway.web.console.context import (
     CODEC,
     JINJA,
@@ -27,6 +37,8 @@ from gateway.web.console.context import (
 from gateway.web.console.session import SessionCodec
 from gateway.web.console.streams import STREAMS, StreamSlots
 from gateway.web.console.throttle import LoginThrottle
+
+ADMINS: frozenset[Role] = frozenset()  # admin is always allowed; nobody else
 
 PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("GET", "/console/compose", compose.compose_page, STAFF),
@@ -51,6 +63,9 @@ PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("POST", "/console/held-alerts/{id}/dismiss", held_alerts.dismiss, OPERATORS),
     ("GET", "/console/audit", audit.page, OPERATORS_APPROVERS),
     ("GET", "/console/audit.csv", audit.export_csv, OPERATORS_APPROVERS),
+    ("GET", "/console/users", users_page.page, ADMINS),
+    ("POST", "/console/users/{action}", users_page.act, ADMINS),
+    ("POST", "/console/sign-out-everywhere", login.sign_out_everywhere, frozenset(Role)),
 )
 
 

@@ -17,11 +17,11 @@ from typing import Any, BinaryIO
 from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import MultiDict
 
-from gateway.errors import FieldProblem, Forbidden, InputError, NotFound
+from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.media import MEDIA_ID, MediaRefused, MediaStore, StoredMedia, id_of_name
 from gateway.models import Media
 from gateway.service import Gateway
-from gateway.web.console.context import Viewer
+from gateway.web.console.context import CsrfRefused, Viewer
 from gateway.web.console.session import csrf_ok
 from gateway.web.media_api import MALFORMED, multipart_of, next_part, save_part, unreadable
 from gateway.web.security import apply_security_headers
@@ -53,7 +53,7 @@ async def read_form(request: web.Request, media: MediaStore, viewer: Viewer,
     except MALFORMED as exc:
         raise unreadable() from exc
     if not verified:
-        raise Forbidden(CSRF_REFUSED)
+        raise CsrfRefused(CSRF_REFUSED)
     return form
 
 
@@ -66,7 +66,7 @@ async def _read_parts(reader: MultipartReader, budget: int, media: MediaStore, v
             verified = verified or (part.name == "csrf" and csrf_ok(viewer.session, value))
             form.fields.add(part.name or "", value)
         elif not verified:
-            raise Forbidden(CSRF_REFUSED)
+            raise CsrfRefused(CSRF_REFUSED)
         else:
             await _file(part, media, file_fields, form)
     return verified

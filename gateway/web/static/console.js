@@ -56,6 +56,7 @@
       municipality: value("municipality"), category: value("category"), text: value("text"),
       title: value("title"), link: value("link"), not_before: value("not_before"),
       correction_of: value("correction_of"), accounts: accounts, media: media,
+      priority: value("priority"), emergency_reason: value("emergency_reason"), preauthorized: value("preauthorized"),
     };
   }
 
