@@ -135,7 +135,8 @@ def test_submitters_racing_on_one_key_across_processes_make_one_message(
     b = launch(database_url, sandbox.url, name="b")
     (sub,) = submissions(1, tag)
     body = {"municipality": sub.municipality, "accounts": list(sub.accounts), "category": "emergency",
-            "priority": "emergency", "text": f"【緊急】避難所を開設しました。整理番号 {sub.marker}"}
+            "priority": "emergency", "emergency_reason": "障害試験",
+            "text": f"【緊急】避難所を開設しました。整理番号 {sub.marker}"}
     key = f"race-{tag}"
     start = threading.Barrier(12)
     answers: list[requests.Response] = []
@@ -300,7 +301,8 @@ def test_disk_full_on_sqlite_loses_nothing_accepted(small_disk: _SmallDisk, sand
     during = submissions(4, tag + "f")
     for sub in during:
         body = {"municipality": sub.municipality, "accounts": list(sub.accounts), "category": "emergency",
-                "priority": "emergency", "text": f"【緊急】避難所を開設しました。整理番号 {sub.marker}"}
+                "priority": "emergency", "emergency_reason": "障害試験",
+                "text": f"【緊急】避難所を開設しました。整理番号 {sub.marker}"}
         response = _post(gateway, client.staff, body, f"fault-{sub.marker}")
         if response.status_code != 201:
             refused.append(response)
