@@ -22,7 +22,15 @@ from datetime import datetime, timedelta
 from gateway import metrics
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
-from gateway.errors import Conflict, FieldProblem, GatewayError, PermanentError, PolicyViolation
+from gateway.errors import (
+    Conflict,
+    FieldProblem,
+    GatewayError,
+    InputError,
+    NotFound,
+    PermanentError,
+    PolicyViolation,
+)
 from gateway.media import MediaStore
 from gateway.models import (
     CheckResult,
@@ -42,7 +50,7 @@ from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
-from gateway.pipeline.validation import check_schedule
+from gateway.pipeline.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, Store
 
@@ -121,6 +129,9 @@ class Gateway:
         the operator who published a held alert (recorded as its approver).
         """
         check_schedule(message, self.clock())
+        if message.correction_of and alert_key is None:  # an alert's follow-ups carry their own marks
+            await self._check_corrected(message)
+            message = as_correction(message)
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
         targets, result = await self.check(message)
@@ -145,6 +156,17 @@ class Gateway:
             self.dispatcher.remember(record.id, message)
             self.dispatcher.wake(message.priority)
         return Submitted(record, created, rule.reason, deliveries)
+
+    async def _check_corrected(self, message: Message) -> None:
+        """A correction names an earlier message of the same municipality (it may have been retracted)."""
+        assert message.correction_of is not None
+        try:
+            original = await self.store.get_message(message.correction_of)
+        except NotFound:
+            original = None
+        if original is None or original.municipality != message.municipality:
+            reason = f"訂正する投稿 {message.correction_of} が{message.municipality}の投稿に見つかりません"
+            raise InputError(reason, [FieldProblem("correction_of", "not_found", reason)], code="not_found")
 
     # -- approval -------------------------------------------------------------------------
     async def approve(self, message_id: str, actor: Actor, overrides: Mapping[str, str] | None = None) -> Submitted:
