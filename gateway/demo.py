@@ -71,6 +71,12 @@ def _messages(start: datetime, media: MediaStore) -> list[tuple[str, Message, Ac
             media=({"kind": "image", "id": image.id, "alt_text": "年末年始のごみ収集日程を示したカレンダー",
                     "url": "https://www.city.kisarazu.lg.jp/images/gomi-calendar.png"},),
         ), STAFF),
+        ("instagram photo", Message(
+            municipality="atsugi", accounts=("atsugi_instagram",), category="tourism",
+            text="あつぎ鮎まつりの大花火大会の様子です。来年もお楽しみに。",
+            media=({"kind": "image", "id": image.id, "alt_text": "相模川の夜空に大きく開いた花火と、河原で見上げる人々",
+                    "url": "https://www.city.atsugi.kanagawa.jp/images/hanabi.png"},),
+        ), STAFF),
         ("website notice", Message(
             municipality="zushi", category="city_news", preauthorized="on_website",
             text="市ホームページに令和8年度の市民講座の案内を掲載しました。",
@@ -133,7 +139,7 @@ async def run_demo(settings: Settings) -> int:
             if runtime.sandbox is not None:
                 posts = runtime.sandbox.state.live_posts()
                 counts = {p: sum(1 for post in posts if post.platform.value == p)
-                          for p in ("x", "line", "facebook", "youtube")}
+                          for p in ("x", "line", "facebook", "youtube", "instagram")}
                 print("\nサンドボックスに届いた投稿: " + "、".join(f"{k} {v}件" for k, v in counts.items()))
             return _verdict(deliveries)
 

@@ -47,9 +47,13 @@ def all_accounts(policies: Policies) -> dict[str, Any]:
 
 
 def sandbox_settings(settings: Settings, base_url: str) -> Settings:
-    """The same settings with every platform's base URL pointed at the sandbox."""
-    update = {name: getattr(settings, name).model_copy(update={"base_url": base_url})
-              for name in ("x", "line", "facebook", "youtube")}
+    """The same settings with every platform's base URL pointed at the sandbox (Instagram's Graph
+    paths under their own prefix there, since Facebook's Graph paths take the same shapes)."""
+    from gateway.sandbox.app import BASE_PATHS
+
+    update = {platform.value: getattr(settings, platform.value).model_copy(
+                  update={"base_url": base_url + BASE_PATHS.get(platform, "")})
+              for platform in (Platform.X, Platform.LINE, Platform.FACEBOOK, Platform.YOUTUBE, Platform.INSTAGRAM)}
     return settings.model_copy(update=update)
 
 

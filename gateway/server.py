@@ -56,13 +56,15 @@ async def serve(settings: Settings) -> int:
 
 async def serve_sandbox(settings: Settings, *, host: str, port: int, latency_s: float = 0.0) -> int:
     from gateway.policy import load_policies
-    from gateway.sandbox.app import SandboxServer, sandbox_state_for
+    from gateway.sandbox.app import BASE_PATHS, SandboxServer, sandbox_state_for
 
     configure_logging(settings.log_level)
     policies = load_policies(settings.config_dir)
     accounts = {a.id: a.platform for m in policies for a in m.accounts}
     async with SandboxServer(sandbox_state_for(accounts, latency_s=latency_s), host=host, port=port) as server:
         print(f"sandbox: {server.base_url}/_sandbox/", flush=True)
+        for platform, path in BASE_PATHS.items():
+            print(f"{platform.value} base URL: {server.base_url}{path}", flush=True)
         print("accepted credentials (sandbox only, not secrets of any real account):", flush=True)
         for account, fields in sorted(server.credentials().items()):
             print(f"  {account}: " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)

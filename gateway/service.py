@@ -23,7 +23,15 @@ from gateway import metrics
 from gateway.access import require_accounts, require_emergency_permission
 from gateway.adapters.base import Adapter
 from gateway.background import Beat, Supervisor
-from gateway.errors import Conflict, FieldProblem, GatewayError, PermanentError, PolicyViolation
+from gateway.errors import (
+    Conflict,
+    FieldProblem,
+    GatewayError,
+    InputError,
+    NotFound,
+    PermanentError,
+    PolicyViolation,
+)
 from gateway.logs import log_failure
 from gateway.media import MediaStore
 from gateway.models import (
@@ -52,7 +60,7 @@ from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.plan import plan_deliveries
 from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
 from gateway.pipeline.targets import Targets, resolve_targets
-from gateway.pipeline.validation import check_schedule
+from gateway.pipeline.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, StepApproval, Store
 
@@ -153,6 +161,9 @@ class Gateway:
         targets = resolve_targets(message, self.policies)
         require_accounts(actor, message.municipality, [a.id for a in targets.accounts], "このアカウントへの投稿")
         check_exemptions(message, targets.municipality)
+        if message.correction_of and alert_key is None:  # an alert's follow-ups carry their own marks
+            await self._check_corrected(message)
+            message = as_correction(message)
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
         # Alert posts come from the gateway's own templates (JMA, L-Alert, CAP): never held up by the
@@ -179,6 +190,17 @@ class Gateway:
             self.dispatcher.remember(record.id, message)
             self.dispatcher.wake(message.priority)
         return Submitted(record, created, rule.reason, deliveries)
+
+    async def _check_corrected(self, message: Message) -> None:
+        """A correction names an earlier message of the same municipality (it may have been retracted)."""
+        assert message.correction_of is not None
+        try:
+            original = await self.store.get_message(message.correction_of)
+        except NotFound:
+            original = None
+        if original is None or original.municipality != message.municipality:
+            reason = f"訂正する投稿 {message.correction_of} が{message.municipality}の投稿に見つかりません"
+            raise InputError(reason, [FieldProblem("correction_of", "not_found", reason)], code="not_found")
 
     # -- reading -------------------------------------------------------------------------
     async def read_message(self, message_id: str, actor: Actor) -> MessageRecord:

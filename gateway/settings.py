@@ -1,7 +1,7 @@
 """Settings from `GATEWAY_*` environment variables and an optional TOML file, built once.
 
 Nested keys use `__`: `GATEWAY_X__BASE_URL`, `GATEWAY_LINE__BASE_URL`,
-`GATEWAY_FACEBOOK__BASE_URL`, `GATEWAY_YOUTUBE__BASE_URL`. The TOML file
+`GATEWAY_FACEBOOK__BASE_URL`, `GATEWAY_YOUTUBE__BASE_URL`, `GATEWAY_INSTAGRAM__BASE_URL`. The TOML file
 (`GATEWAY_SETTINGS_FILE`, default `config/gateway.toml` when it exists) takes the same keys.
 The CLI and the web app build one `Settings` and pass it down; no other module reads the
 environment.
@@ -46,6 +46,13 @@ class YoutubeSettings(PlatformSettings):
     base_url: str = "https://youtube.googleapis.com"
 
 
+class InstagramSettings(PlatformSettings):
+    base_url: str = "https://graph.facebook.com"  # Instagram's Graph API with Facebook Login
+    api_version: str = "v26.0"
+    poll_interval_s: float = Field(default=2.0, gt=0)  # between container status reads
+    max_polls: int = Field(default=60, ge=1)  # then the delivery is retried later
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
 
@@ -65,6 +72,7 @@ class Settings(BaseSettings):
     line: LineSettings = LineSettings()
     facebook: FacebookSettings = FacebookSettings()
     youtube: YoutubeSettings = YoutubeSettings()
+    instagram: InstagramSettings = InstagramSettings()
 
     # Dispatch
     routine_workers: int = Field(default=4, ge=1)

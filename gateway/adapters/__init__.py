@@ -18,16 +18,17 @@ __all__ = ["Adapter", "IdempotencyKey", "Limits", "Progress", "adapter_types", "
 def adapter_types() -> dict[Platform, Any]:
     """Platform -> adapter class (imported here so that importing gateway.adapters stays cheap)."""
     from gateway.adapters.facebook import FacebookAdapter
+    from gateway.adapters.instagram import InstagramAdapter
     from gateway.adapters.line import LineAdapter
     from gateway.adapters.x import XAdapter
     from gateway.adapters.youtube import YoutubeAdapter
 
     return {Platform.X: XAdapter, Platform.LINE: LineAdapter, Platform.FACEBOOK: FacebookAdapter,
-            Platform.YOUTUBE: YoutubeAdapter}
+            Platform.YOUTUBE: YoutubeAdapter, Platform.INSTAGRAM: InstagramAdapter}
 
 
 # Platforms whose adapters upload files, and so read them, always through the media store.
-# LINE is not one: its image and video messages carry public HTTPS URLs, never file bytes.
+# LINE and Instagram are not: their image and video messages carry public HTTPS URLs, never file bytes.
 FILE_UPLOADERS = frozenset({Platform.X, Platform.FACEBOOK, Platform.YOUTUBE})
 
 
@@ -37,7 +38,7 @@ def build_adapters(
     """One adapter per platform, each pointed at its base URL from settings."""
     per_platform: dict[Platform, Any] = {
         Platform.X: settings.x, Platform.LINE: settings.line, Platform.FACEBOOK: settings.facebook,
-        Platform.YOUTUBE: settings.youtube,
+        Platform.YOUTUBE: settings.youtube, Platform.INSTAGRAM: settings.instagram,
     }
     return {
         platform: cls(per_platform[platform], credentials, accounts,

@@ -375,17 +375,18 @@ class Dispatcher:
         return cached
 
     async def _remote_id_of(self, message_id: str, account: str) -> str | None:
-        """The platform id of the earlier post a follow-up replies to.
+        """The platform id of the earlier post a follow-up replies to, if that post is still up.
 
         An earlier post that is going out right now is waited for (briefly), so that an update
-        arriving hard on the heels of its alert still threads under it.
+        arriving hard on the heels of its alert still threads under it. A retracted (deleted) post
+        cannot be replied to (X refuses it): then the follow-up, a correction say, is posted on its own.
         """
         for _ in range(REPLY_WAIT_ROUNDS):
             earlier = await self.store.list_deliveries(message_id=message_id, account=account, limit=5)
             if not any(d.state in IMMINENT for d in earlier):
                 break
             await asyncio.sleep(REPLY_WAIT_SECONDS)
-        return next((d.remote_id for d in earlier if d.remote_id), None)
+        return next((d.remote_id for d in earlier if d.remote_id and d.state is DeliveryState.SENT), None)
 
 
 def _error_fields(exc: GatewayError) -> dict[str, Any]:

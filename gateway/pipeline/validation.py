@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
-from gateway.models import MEDIA_FIELD, Message, shown_key, storable_text_problem
+from gateway.models import MAX_TEXT_CHARS, MEDIA_FIELD, Message, shown_key, storable_text_problem
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -127,6 +127,23 @@ def check_schedule(message: Message, now: datetime) -> None:
         problem = FieldProblem("not_before", "out_of_range",
                                "予約日時は2000年以降、今から1年（366日）以内で指定してください")
         raise InputError(_summary([problem]), [problem])
+
+
+CORRECTION_PREFIX = "【訂正】"
+
+
+def as_correction(message: Message) -> Message:
+    """A correction (逗子 3-5(1)) says that it is one: 【訂正】 leads its text, whoever submits it and
+    however (API, CLI or console). Other messages are returned unchanged."""
+    if not message.correction_of or message.text.startswith(CORRECTION_PREFIX):
+        return message
+    text = CORRECTION_PREFIX + message.text
+    if len(text) > MAX_TEXT_CHARS:
+        problem = FieldProblem("text", "string_too_long",
+                               f"訂正は先頭に{CORRECTION_PREFIX}を付けるため、本文は"
+                               f"{MAX_TEXT_CHARS - len(CORRECTION_PREFIX):,}文字以内にしてください")
+        raise InputError(_summary([problem]), [problem], code=problem.code)
+    return message.model_copy(update={"text": text})
 
 
 def parse_message_json(text: str | bytes, *, where: str = "") -> Message:

@@ -26,10 +26,14 @@ INSTALLERS: Mapping[Platform, str] = {
     Platform.LINE: "gateway.sandbox.line",
     Platform.FACEBOOK: "gateway.sandbox.facebook",
     Platform.YOUTUBE: "gateway.sandbox.youtube",
+    Platform.INSTAGRAM: "gateway.sandbox.instagram",
 }
+# Where a platform's API paths start on the sandbox when not at the root: Instagram's Graph paths
+# (`/v26.0/{id}`) would collide with Facebook's, so they live under a prefix of their own.
+BASE_PATHS: Mapping[Platform, str] = {Platform.INSTAGRAM: "/instagram"}
 LABELS: Mapping[Platform, str] = {
     Platform.X: "X", Platform.LINE: "LINE 公式アカウント", Platform.FACEBOOK: "Facebook ページ",
-    Platform.YOUTUBE: "YouTube",
+    Platform.YOUTUBE: "YouTube", Platform.INSTAGRAM: "Instagram",
 }
 MAX_BODY_BYTES = 64 * 1024 * 1024  # video chunks and photos; aiohttp's default is 1 MiB
 MAX_FAULT_TIMES = 1000

@@ -55,4 +55,6 @@ def _credentials(account_id: str, platform: Platform) -> dict[str, str]:
             "client_secret": _token(account_id, "csec", 24),
             "channel_id": "UC" + _token(account_id, "ch", 22),
         }
+    if platform is Platform.INSTAGRAM:
+        return {"ig_user_id": uid, "access_token": "EAAI" + _token(account_id, "ig", 60)}
     return {}

@@ -105,6 +105,26 @@ async def test_images_with_alt_text_reach_x_and_facebook(runtime: Runtime) -> No
         assert "木更津市役所周辺の避難所を示した地図" in str(post.media)
 
 
+async def test_instagram_posts_a_photo_and_skips_text_only(runtime: Runtime) -> None:
+    base = {"municipality": "atsugi", "category": "emergency", "priority": "emergency",
+            "accounts": ["atsugi_instagram"], "text": "【避難指示】警戒レベル4 厚木市に避難指示を発令しました。"}
+    photo = {**base, "text": "避難所の地図です。", "media": [{
+        "kind": "image", "path": "city.png", "alt_text": "厚木市役所周辺の避難所を示した地図",
+        "url": "https://www.city.atsugi.kanagawa.jp/images/map.png"}]}
+    text_only = await runtime.gateway.submit(parse_message(base), ALERTS)
+    with_photo = await runtime.gateway.submit(parse_message(photo), ALERTS)
+    await runtime.gateway.dispatcher.drain()
+    skipped = await runtime.store.get_delivery(text_only.deliveries[0].id)
+    sent = await runtime.store.get_delivery(with_photo.deliveries[0].id)
+    assert skipped.state is DeliveryState.SKIPPED
+    events = await runtime.store.list_audit(delivery_id=skipped.id)
+    assert any("Instagram" in (e.reason or "") and e.to_state == "skipped" for e in events)
+    assert sent.state is DeliveryState.SENT, sent.error_text
+    assert runtime.sandbox is not None
+    [post] = runtime.sandbox.state.live_posts(Platform.INSTAGRAM, "atsugi_instagram")
+    assert post.remote_id == sent.remote_id and post.media[0]["alt_text"] == "厚木市役所周辺の避難所を示した地図"
+
+
 @pytest.mark.parametrize(("url", "quoted"), [
     ("https://x.com/CAO_BOUSAI/status/1861234567890123456?s=20", "1861234567890123456"),
     ("https://www.bousai.go.jp/kohou/oshirase/index.html?from=top#news", None),

@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.access import may_send_emergency
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.validation import CORRECTION_PREFIX, parse_message
 from gateway.service import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
@@ -20,7 +20,6 @@ from gateway.web.console.uploads import UploadForm, read_form
 from gateway.web.fields import idempotency_key
 from gateway.web.jsonio import dumps, loads_body
 
-CORRECTION_PREFIX = "【訂正】"
 IMAGE_ROWS = 4
 # The form's file inputs and how staff see them named in a refusal.
 FILE_FIELDS = {**{f"image_file_{row}": f"画像{row + 1}" for row in range(IMAGE_ROWS)}, "video_file": "動画"}
