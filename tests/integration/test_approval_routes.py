@@ -17,6 +17,7 @@ from gateway.pipeline.validation import parse_message
 from gateway.policy import load_policies
 from gateway.service import Actor
 from gateway.store import open_store, upgrade_async
+from gateway.store.base import StepApproval
 from gateway.testing import fake_adapters
 from tests.integration.conftest import OFFICE_HOURS, Clock, Harness, build_gateway
 from tests.routes import config_with_route
@@ -117,11 +118,29 @@ async def test_an_approver_of_another_city_takes_no_step(route: Harness) -> None
 
 
 async def test_two_approvers_racing_for_one_step_record_it_once(route: Harness) -> None:
+    """The loser sees the step taken (409) or, when it read the route after the winner, the next step's
+    approvers (403): either way one approval is recorded."""
     submitted = await route.gateway.submit(post(), STAFF)
     results = await asyncio.gather(route.gateway.approve(submitted.record.id, BUCHO),
                                    route.gateway.approve(submitted.record.id, BUCHO2), return_exceptions=True)
-    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Submitted"]
+    assert sorted(type(r).__name__ for r in results) in (["Conflict", "Submitted"], ["Forbidden", "Submitted"])
     assert len(await route.store.list_approvals(submitted.record.id)) == 1
+
+
+async def test_the_database_keeps_one_approval_per_step_and_per_person(route: Harness) -> None:
+    """Below the service's checks: the unique keys refuse a second row for a step, or a second step by one person."""
+    submitted = await route.gateway.submit(post(), STAFF)
+    message_id, now = submitted.record.id, route.clock()
+    racing = await asyncio.gather(*(route.store.approve_step(
+        message_id, StepApproval(step=0, step_name="所属長", approver=name, at=now), final=False, actor=name)
+        for name in ("bucho", "bucho2")), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in racing) == ["Conflict", "MessageRecord"]
+    winner = next(a.approver for a in await route.store.list_approvals(message_id))
+    with pytest.raises(Conflict):
+        await route.store.approve_step(message_id, StepApproval(step=1, step_name="広報主管課長", approver=winner,
+                                                                at=now), final=True, actor=winner)
+    assert (await route.store.get_message(message_id)).state is MessageState.PENDING_APPROVAL
+    assert len(await route.store.list_approvals(message_id)) == 1
 
 
 async def test_review_findings_are_overridden_at_every_step(route: Harness) -> None:
