@@ -25,7 +25,7 @@ from gateway.settings import Settings
 from gateway.table import delivery_table
 
 JST = ZoneInfo("Asia/Tokyo")
-DEMO_CITIES = Scope.of("kodaira", "kisarazu", "zushi")
+DEMO_CITIES = Scope.of("atsugi", "kodaira", "kisarazu", "zushi")
 STAFF = Actor("sato", Role.STAFF, DEMO_CITIES)
 APPROVER = Actor("suzuki", Role.APPROVER, DEMO_CITIES)
 ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, Scope.everywhere())

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import cli
 from gateway.errors import InputError
-from gateway.models import DeliveryState, Platform, Role
+from gateway.models import DeliveryState, Platform, Role, Scope
 from gateway.pipeline.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.service import Actor
@@ -24,11 +24,12 @@ from gateway.settings import Settings
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.mediafiles import FIXTURE_MEDIA
+from tests.scopes import EVERYWHERE
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "municipalities"
-ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM)
-OPERATOR = Actor("ops", Role.OPERATOR)
+ALERTS = Actor("jma-feed", Role.ALERT_SYSTEM, EVERYWHERE)
+OPERATOR = Actor("ops", Role.OPERATOR, Scope.of("kisarazu"))
 ACCOUNTS = ["kisarazu_x", "kisarazu_facebook"]
 ORIGINAL = "【避難指示】警戒レベル4 木更津市の中郷地区に避難指示を発令しました。"
 CORRECTED = "【避難指示】警戒レベル4 木更津市の中里地区に避難指示を発令しました。"
@@ -109,24 +110,26 @@ async def test_correction_of_an_unknown_message_is_refused_naming_the_field(runt
 
 async def test_over_the_api(runtime: Runtime) -> None:
     original = await _retracted(runtime)
+    # 危機管理課: a person who may send (and correct) an emergency post for 木更津
+    await runtime.store.ensure_user("sato", Role.STAFF, actor="test", scope=Scope.of("kisarazu", emergency=("kisarazu",)))
     token = await create_token(runtime.store, user="sato", role=Role.STAFF, ttl_days=1,
-                               now=datetime.now(UTC), actor="test")
+                               now=datetime.now(UTC), actor="test", municipalities=["kisarazu"])
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with TestClient(TestServer(build_app(runtime.gateway))) as client:
-        response = await client.post("/api/v1/messages", data=json.dumps(_fields(CORRECTED, original)),
-                                     headers=headers)
+        response = await client.post("/api/v1/messages", headers=headers, data=json.dumps(
+            {**_fields(CORRECTED, original), "emergency_reason": "避難指示の地区名の誤りを訂正"}))
         assert response.status == 201, await response.text()
         body = await response.json()
-        unknown = await client.post("/api/v1/messages", data=json.dumps(_fields(CORRECTED, "m_nope")),
-                                    headers=headers)
+        unknown = await client.post("/api/v1/messages", headers=headers, data=json.dumps(
+            {**_fields(CORRECTED, "m_nope"), "emergency_reason": "避難指示の地区名の誤りを訂正"}))
         assert unknown.status == 400
         assert [p["field"] for p in (await unknown.json())["problems"]] == ["correction_of"]
     assert body["state"] == "pending_approval"  # staff: four eyes, corrections included
-    await runtime.store.ensure_user("boss", Role.APPROVER, actor="test")
+    await runtime.store.ensure_user("boss", Role.APPROVER, actor="test", scope=Scope.of("kisarazu"))
     record = await runtime.store.get_message(body["id"])
     assert record.body.text == "【訂正】" + CORRECTED
     overrides = {f.rule: "確認済み" for f in record.check.findings}
-    await runtime.gateway.approve(body["id"], Actor("boss", Role.APPROVER), overrides)
+    await runtime.gateway.approve(body["id"], Actor("boss", Role.APPROVER, Scope.of("kisarazu")), overrides)
     await _settle(runtime, body["id"])
     [post] = _x_posts(runtime)
     assert post.reply_to is None and post.text.startswith("【訂正】" + CORRECTED)
