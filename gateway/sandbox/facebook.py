@@ -372,11 +372,11 @@ def _post_fields(post: PublishedPost, page_id: str) -> dict[str, Any]:
     }
 
 
-def _graph(handler: Handler, state: SandboxState) -> Handler:
-    """Record the request, then turn a GraphFailure into its error document."""
+def graph_route(handler: Handler, state: SandboxState, platform: Platform = PLATFORM) -> Handler:
+    """Record the request, then turn a GraphFailure into its error document (Facebook and Instagram)."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        await state.arrive(PLATFORM, request.method, request.path)
+        await state.arrive(platform, request.method, request.path)
         try:
             return await handler(request)
         except GraphFailure as failure:
@@ -396,4 +396,4 @@ def install(app: web.Application, state: SandboxState) -> None:
         ("DELETE", "/{object_id}", sandbox.delete_object),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, f"/{VERSION}{path}", _graph(handler, state))
+        app.router.add_route(method, f"/{VERSION}{path}", graph_route(handler, state))

@@ -29,7 +29,7 @@ from aiohttp import web
 from gateway.models import Platform, ascii_digits
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
-from gateway.sandbox.facebook import VERSION, GraphFailure, fault_failure
+from gateway.sandbox.facebook import VERSION, GraphFailure, fault_failure, graph_route
 
 PLATFORM = Platform.INSTAGRAM
 PREFIX = "/instagram"
@@ -208,17 +208,6 @@ async def _fields(request: web.Request) -> dict[str, str]:
     return fields
 
 
-def _graph(handler: Handler, state: SandboxState) -> Handler:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        await state.arrive(PLATFORM, request.method, request.path)
-        try:
-            return await handler(request)
-        except GraphFailure as failure:
-            return failure.response()
-
-    return wrapped
-
-
 def install(app: web.Application, state: SandboxState) -> None:
     """Mount the Instagram Graph routes under `/instagram` on `app`."""
     sandbox = InstagramSandbox(state)
@@ -231,5 +220,5 @@ def install(app: web.Application, state: SandboxState) -> None:
         ("GET", "/{object_id}", sandbox.status),
     ]
     for method, path, handler in routes:
-        sub.router.add_route(method, f"/{VERSION}{path}", _graph(handler, state))
+        sub.router.add_route(method, f"/{VERSION}{path}", graph_route(handler, state, PLATFORM))
     app.add_subapp(PREFIX, sub)

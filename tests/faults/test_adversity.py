@@ -164,10 +164,14 @@ def test_submitters_racing_on_one_key_across_processes_make_one_message(
     assert other.status_code == 409 and "idempotency_key_reused" in other.text, other.text
 
     wait_all_sent(client, [sub], 60, a)
-    listed = requests.get(f"{a.url}/api/v1/messages", params={"limit": 100}, timeout=10,
-                          headers={"Authorization": f"Bearer {client.operator}"})
-    if listed.status_code == 200:  # the list endpoint (issue 16) names every message once
-        assert sum(tag in m.get("text", "") for m in listed.json().get("messages", [])) == 1
+    engine = _engine(database_url)
+    try:
+        with engine.connect() as conn:  # the ledger itself: one row for the key, whatever the answers said
+            stored = conn.execute(sa.text("SELECT count(*) FROM messages WHERE idempotency_key = :k"),
+                                  {"k": key}).scalar()
+    finally:
+        engine.dispose()
+    assert stored == 1
     counts = [p for p in sandbox.posts() if sub.marker in p["text"]]
     assert sorted(p["account"] for p in counts) == sorted(sub.accounts)
 
@@ -306,7 +310,6 @@ def test_disk_full_on_sqlite_loses_nothing_accepted(small_disk: _SmallDisk, sand
         response = _post(gateway, client.staff, body, f"fault-{sub.marker}")
         if response.status_code != 201:
             refused.append(response)
-    ready = requests.get(f"{gateway.url}/readyz", timeout=10)
     time.sleep(2)  # the workers run on a full disk for a while
     small_disk.free()
 
@@ -316,7 +319,6 @@ def test_disk_full_on_sqlite_loses_nothing_accepted(small_disk: _SmallDisk, sand
         error = response.json()
         assert error["error"] == "storage_full" and "ディスク" in error["message"], error
         assert response.headers.get("Retry-After")
-    assert ready.status_code in (200, 503)
 
     push_all(client, during, time.monotonic() + 60)  # the refused ones, retried with the same keys
     after = submissions(2, tag + "a")
