@@ -53,6 +53,11 @@ async def connectable(tmp_path: Path) -> AsyncIterator[tuple[Served, EncryptedCr
             await runner.cleanup()
 
 
+def _fields(stored: EncryptedCredentialFile, account: str) -> dict[str, str]:
+    stored.list_masked()  # reads the file again now (get() looks at most once a second)
+    return {k: v.get_secret_value() for k, v in stored.get(account).items()}
+
+
 async def _consent(page: Any, served: Served, account: str, login_as: str, name: str) -> list[str]:
     """Press 接続する for `account`, sign in on the sandbox's consent page as `login_as`, press 許可."""
     callbacks: list[str] = []
@@ -73,7 +78,7 @@ async def test_city_admin_connects_x_with_pkce_and_a_replayed_callback_is_refuse
     page = await signed_in(browser, served, "yamada")
     callbacks = await _consent(page, served, "mine_x", "mine_x", "x")
     await page.get_by_text("アカウント mine_x を接続しました").wait_for()
-    fields = {k: v.get_secret_value() for k, v in stored.get("mine_x").items()}
+    fields = _fields(stored, "mine_x")
     sandbox = sandbox_credentials("mine_x", Platform.X)
     assert fields["bearer_token"] == sandbox["bearer_token"]
     assert fields["user_id"] == sandbox_user_id("mine_x")
@@ -103,12 +108,12 @@ async def test_refresh_failure_shows_on_the_accounts_page(connectable: Any, brow
     served, stored = connectable
     page = await signed_in(browser, served, "yamada")
     await _consent(page, served, "mine_x", "mine_x", "x-refresh")
-    fields = {k: v.get_secret_value() for k, v in stored.get("mine_x").items()}
+    fields = _fields(stored, "mine_x")
     soon = (served.runtime.gateway.clock() + timedelta(minutes=5)).isoformat()
     stored.set("mine_x", {**fields, "expires_at": soon}, actor="test", reason="期限間近にする")
     connections = served.runtime.connections
     assert await connections.refresh_due() == ["mine_x"]  # renewed, with a rotated refresh token
-    renewed = {k: v.get_secret_value() for k, v in stored.get("mine_x").items()}
+    renewed = _fields(stored, "mine_x")
     assert renewed["refresh_token"] != fields["refresh_token"] and renewed["expires_at"] > soon
 
     stored.set("mine_x", {**renewed, "expires_at": soon}, actor="test", reason="期限間近にする")
@@ -131,8 +136,8 @@ async def test_facebook_login_connects_the_page_and_its_instagram_account(connec
     page = await signed_in(browser, served, "yamada")
     await _consent(page, served, "mine_facebook", "mine_facebook", "facebook")
     await page.get_by_text("アカウント mine_facebook を接続しました").wait_for()
-    facebook = {k: v.get_secret_value() for k, v in stored.get("mine_facebook").items()}
-    instagram = {k: v.get_secret_value() for k, v in stored.get("mine_instagram").items()}
+    facebook = _fields(stored, "mine_facebook")
+    instagram = _fields(stored, "mine_instagram")
     page_token = sandbox_credentials("mine_facebook", Platform.FACEBOOK)["page_access_token"]
     assert facebook == {"page_id": sandbox_user_id("mine_facebook"), "page_access_token": page_token}
     assert instagram == {"ig_user_id": sandbox_user_id("mine_instagram"), "access_token": page_token}
