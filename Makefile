@@ -24,7 +24,11 @@ install-test: $(VENV)/.installed-test
 ## Start the gateway: SQLite under var/, sandbox platforms, config/municipalities, http://127.0.0.1:8080/
 run: install
 	$(BIN)/gateway db upgrade
-	GATEWAY_SANDBOX_PORT=$${GATEWAY_SANDBOX_PORT:-8090} $(BIN)/gateway serve
+	@# A credentials key of its own, so that accounts can be connected from the console (README "Connecting accounts").
+	@test -n "$$GATEWAY_CREDENTIALS_KEY" || test -f var/credentials.key || (umask 077 && mkdir -p var && \
+		$(BIN)/python -c "from gateway.credentials import new_key; print(new_key())" > var/credentials.key)
+	GATEWAY_CREDENTIALS_KEY_FILE=$${GATEWAY_CREDENTIALS_KEY_FILE:-var/credentials.key} \
+		GATEWAY_SANDBOX_PORT=$${GATEWAY_SANDBOX_PORT:-8090} $(BIN)/gateway serve
 
 ## Run the whole test suite (SQLite and PostgreSQL; see README for GATEWAY_TEST_PG_URL)
 test: install-test

@@ -12,10 +12,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
+
 from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
 from gateway.adapters import build_adapters
 from gateway.adapters.base import Adapter
-from gateway.credentials import CredentialSource, StaticCredentials
+from gateway.connections import ConnectionService
+from gateway.credentials import ChainedCredentials, CredentialSource, StaticCredentials
 from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.pipeline.checks import CheckEngine, default_engine
@@ -40,6 +43,7 @@ class Runtime:
     media: MediaStore
     sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
     accounts: AccountService | None = None  # account health, stops, hijack scan
+    connections: ConnectionService | None = None  # connecting accounts from the console, token renewal
 
 
 def all_accounts(policies: Policies) -> dict[str, Any]:
@@ -50,10 +54,15 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
     """The same settings with every platform's base URL pointed at the sandbox (Instagram's Graph
     paths under their own prefix there, since Facebook's Graph paths take the same shapes)."""
     from gateway.sandbox.app import BASE_PATHS
+    from gateway.sandbox.credentials import sandbox_app_client
 
-    update = {platform.value: getattr(settings, platform.value).model_copy(
-                  update={"base_url": base_url + BASE_PATHS.get(platform, "")})
-              for platform in (Platform.X, Platform.LINE, Platform.FACEBOOK, Platform.YOUTUBE, Platform.INSTAGRAM)}
+    update = {}
+    for platform in Platform:
+        moved = getattr(settings, platform.value).served_at(base_url + BASE_PATHS.get(platform, ""))
+        if hasattr(moved, "client_id"):  # the sandbox's own app registration, for connecting accounts
+            client_id, client_secret = sandbox_app_client(platform)
+            moved = moved.model_copy(update={"client_id": client_id, "client_secret": SecretStr(client_secret)})
+        update[platform.value] = moved
     return settings.model_copy(update=update)
 
 
@@ -102,7 +111,31 @@ async def open_runtime(
         if start:
             gateway.supervisor.run(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
-        yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts)
+        connections = _connection_service(settings, policies, store, sandbox, clock)
+        if start:
+            gateway.supervisor.run("token-refresh", lambda beat: connections.run_periodic(
+                settings.token_refresh_seconds, beat=beat), every=max(60.0, settings.token_refresh_seconds))
+        yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts, connections)
+
+
+def _credential_file(settings: Settings) -> Any | None:
+    """The encrypted credentials file, when a key is configured (gateway.credentials.EncryptedCredentialFile)."""
+    if settings.credentials_key is None and settings.credentials_key_file is None:
+        return None
+    from gateway.credentials import EncryptedCredentialFile
+
+    return EncryptedCredentialFile.from_settings(settings)
+
+
+def _connection_service(settings: Settings, policies: Policies, store: Store, sandbox: Any | None,
+                        clock: Clock) -> ConnectionService:
+    """Connectors pointed where the adapters are: the sandbox's authorisation endpoints in sandbox mode."""
+    from gateway.adapters import build_connectors
+
+    platform_settings = sandbox_settings(settings, sandbox.base_url) if sandbox is not None else settings
+    return ConnectionService(store=store, policies=policies, credentials=_credential_file(settings),
+                             connectors=build_connectors(platform_settings, clock), clock=clock,
+                             public_url=settings.public_url)
 
 
 def _check_runner(settings: Settings, engine: CheckEngine | None, *, processes: bool) -> CheckRunner:
@@ -144,6 +177,9 @@ async def _platform_adapters(
         sandbox = await stack.enter_async_context(SandboxServer(state, port=settings.sandbox_port))
         settings = sandbox_settings(settings, sandbox.base_url)
         credentials = StaticCredentials(sandbox.credentials())
+        connected = _credential_file(settings)
+        if connected is not None:  # accounts connected from the console use what the sandbox issued them
+            credentials = ChainedCredentials(connected, credentials)
     else:
         credentials = live_credentials(settings)
     adapters = build_adapters(settings, credentials, accounts, media)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -28,22 +29,43 @@ class PlatformSettings(BaseModel):
     base_url: str
     timeout_s: float = Field(default=20.0, gt=0)
 
+    def served_at(self, base_url: str) -> Self:
+        """These settings with the API and every other endpoint URL (`*_url`: consent pages, token
+        endpoints on their own hosts) moved onto `base_url`, keeping their paths: the sandbox."""
+        moved = {name: base_url + urlsplit(value).path for name, value in self.model_dump().items()
+                 if name.endswith("_url") and name != "base_url" and isinstance(value, str)}
+        return self.model_copy(update={"base_url": base_url, **moved})
 
-class XSettings(PlatformSettings):
+
+class OAuthClient(BaseModel):
+    """The gateway's own app registration on a platform (connecting accounts from the console)."""
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+
+class XSettings(PlatformSettings, OAuthClient):
     base_url: str = "https://api.twitter.com"
+    # OAuth 2.0 with PKCE: the consent page (x.com); the token endpoint is base_url + /2/oauth2/token.
+    authorize_url: str = "https://x.com/i/oauth2/authorize"
 
 
 class LineSettings(PlatformSettings):
     base_url: str = "https://api.line.me"
 
 
-class FacebookSettings(PlatformSettings):
+class FacebookSettings(PlatformSettings, OAuthClient):
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v26.0"
+    # Facebook Login's dialog (client_id is the app id, client_secret the app secret).
+    authorize_url: str = "https://www.facebook.com/v26.0/dialog/oauth"
 
 
-class YoutubeSettings(PlatformSettings):
+class YoutubeSettings(PlatformSettings, OAuthClient):
     base_url: str = "https://youtube.googleapis.com"
+    # Google's consent page and token endpoint (OAuth 2.0 for web server applications).
+    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = "https://oauth2.googleapis.com/token"
 
 
 class InstagramSettings(PlatformSettings):
@@ -113,6 +135,10 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
 
     log_level: str = "INFO"
+    # Where people reach the console (the OAuth redirect URI is built from it); unset: the request's own origin.
+    public_url: str | None = None
+    # Connected accounts' tokens are renewed this often (each when it is close to expiry).
+    token_refresh_seconds: float = Field(default=60.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

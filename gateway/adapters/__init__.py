@@ -45,3 +45,16 @@ def build_adapters(
                       **({"media": media} if platform in FILE_UPLOADERS else {}))
         for platform, cls in adapter_types().items()
     }
+
+
+def build_connectors(settings: Settings, clock: Any) -> dict[Platform, Any]:
+    """Platform -> its Connector (gateway.connections): how a city admin connects an account from the console."""
+    from gateway.adapters.facebook_connect import FacebookConnector, InstagramConnector
+    from gateway.adapters.line_connect import LineConnector
+    from gateway.adapters.x_connect import XConnector
+    from gateway.adapters.youtube_connect import YoutubeConnector
+
+    return {Platform.X: XConnector(settings.x, clock), Platform.LINE: LineConnector(settings.line, clock),
+            Platform.FACEBOOK: FacebookConnector(settings.facebook, clock),
+            Platform.INSTAGRAM: InstagramConnector(settings.facebook, clock),
+            Platform.YOUTUBE: YoutubeConnector(settings.youtube, clock)}

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.models import Platform
+from gateway.sandbox.consent import ConsentDesk
 
 
 class FaultKind(enum.StrEnum):
@@ -93,6 +94,7 @@ class SandboxState:
         self.accounts = accounts  # account id -> platform
         self.latency_s = latency_s
         self.faults = Faults()
+        self.consent = ConsentDesk()  # the authorisation endpoints' codes and issued tokens
         self.posts: list[PublishedPost] = []
         self._by_account: dict[tuple[Platform, str], list[PublishedPost]] = {}
         self._by_id: dict[str, PublishedPost] = {}

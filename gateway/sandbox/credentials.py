@@ -23,6 +23,11 @@ def sandbox_user_id(account_id: str) -> str:
     return str(int(_token(account_id, "uid", 12), 16))
 
 
+def sandbox_app_client(platform: Platform) -> tuple[str, str]:
+    """The gateway's app registration (client id, client secret) that the sandbox's OAuth endpoints accept."""
+    return _token(f"app:{platform.value}", "client_id", 24), _token(f"app:{platform.value}", "client_secret", 40)
+
+
 def sandbox_credentials(account_id: str, platform: Platform) -> dict[str, str]:
     """The credential fields of DESIGN.md for this account on the sandbox."""
     return dict(_credentials(account_id, platform))
@@ -44,7 +49,10 @@ def _credentials(account_id: str, platform: Platform) -> dict[str, str]:
             "bearer_token": _token(account_id, "bearer", 64),
         }
     if platform is Platform.LINE:
-        return {"channel_access_token": _token(account_id, "line", 64)}
+        # The channel id and secret issue channel access tokens (POST /v2/oauth/accessToken).
+        return {"channel_access_token": _token(account_id, "line", 64),
+                "channel_id": str(1_600_000_000 + int(_token(account_id, "chid", 6), 16)),
+                "channel_secret": _token(account_id, "chsec", 32)}
     if platform is Platform.FACEBOOK:
         return {"page_id": uid, "page_access_token": "EAA" + _token(account_id, "fb", 60)}
     if platform is Platform.YOUTUBE:

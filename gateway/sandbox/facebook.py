@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.models import Platform, ascii_digits
+from gateway.sandbox import facebook_login
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 
@@ -146,7 +147,11 @@ class FacebookSandbox:
         object_id = request.match_info["object_id"]
         account = self._token_owner(request, params)
         if self._page_account(object_id) == account:
-            return web.json_response({"id": object_id, "name": account})
+            page: dict[str, Any] = {"id": object_id, "name": account}
+            linked = facebook_login.linked_instagram(self.state, account)
+            if "instagram_business_account" in params.fields.get("fields", "") and linked is not None:
+                page["instagram_business_account"] = {"id": sandbox_user_id(linked)}
+            return web.json_response(page)
         post = self._own_post(account, object_id)
         if post is None:
             raise _not_found("get", object_id)
@@ -388,6 +393,7 @@ def graph_route(handler: Handler, state: SandboxState, platform: Platform = PLAT
 def install(app: web.Application, state: SandboxState) -> None:
     """Mount the Graph API routes on `app`."""
     sandbox = FacebookSandbox(state)
+    facebook_login.install(app, state, VERSION, lambda handler: graph_route(handler, state))
     routes = [
         ("POST", "/{page_id}/feed", sandbox.feed),
         ("POST", "/{page_id}/photos", sandbox.photos_edge),

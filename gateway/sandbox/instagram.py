@@ -174,10 +174,17 @@ class InstagramSandbox:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip() if scheme.lower() in ("bearer", "oauth") else request.query.get("access_token", "")
         owner = next((a for a, p in self.state.accounts.items()
-                      if p is PLATFORM and sandbox_credentials(a, PLATFORM)["access_token"] == token), None)
+                      if p is PLATFORM and token in self._tokens_of(a)), None)
         if owner is None:
             raise _error("Invalid OAuth access token - Cannot parse access token", 190)
         return owner
+
+    def _tokens_of(self, account: str) -> tuple[str, str | None]:
+        """Its own token, and the token of the Page it is linked to (Facebook Login gives that one)."""
+        page = account.rsplit("_", 1)[0] + "_facebook"
+        page_token = (sandbox_credentials(page, Platform.FACEBOOK)["page_access_token"]
+                      if self.state.accounts.get(page) is Platform.FACEBOOK else None)
+        return sandbox_credentials(account, PLATFORM)["access_token"], page_token
 
     def _authorize(self, request: web.Request, user_id: str) -> str:
         owner = self._token_owner(request)

@@ -37,6 +37,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.models import Platform
+from gateway.sandbox import line_token
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 
@@ -271,6 +272,7 @@ def install(app: web.Application, state: SandboxState) -> None:
     route = sandbox.route
     for endpoint in ("broadcast", "multicast", "narrowcast", "push"):
         app.router.add_post(f"/v2/bot/message/{endpoint}", route(sandbox.sender(endpoint)))
+    line_token.install(app, state)
     app.router.add_get("/v2/bot/message/quota", route(sandbox.quota))
     app.router.add_get("/v2/bot/message/quota/consumption", route(sandbox.consumption))
     app.router.add_get("/v2/bot/message/progress/narrowcast", route(sandbox.progress))

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from gateway.adapters.render import X_MAX_WEIGHTED, x_length
 from gateway.models import Platform, ascii_digits
+from gateway.sandbox import x_oauth
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_user_id
 from gateway.sandbox.x_auth import AuthFailed, XAuthenticator
@@ -293,6 +294,7 @@ def install(app: web.Application, state: SandboxState) -> None:
     """Add the X routes to `app` at the real API paths."""
     sandbox = XSandbox(state)
     route = sandbox.route
+    x_oauth.install(app, state, route)
     app.router.add_post("/2/tweets", route(sandbox.create_tweet))
     app.router.add_delete("/2/tweets/{id}", route(sandbox.delete_tweet))
     app.router.add_get("/2/users/{id}/tweets", route(sandbox.user_tweets))

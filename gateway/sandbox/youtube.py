@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.models import Platform, ascii_digits
+from gateway.sandbox import google_consent
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 
@@ -213,8 +214,12 @@ class YoutubeSandbox:
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         """OAuth 2 refresh grant, as Google's token endpoint answers it."""
-        form = await request.post()
-        account = self._refresh_owner({k: str(v) for k, v in form.items()})
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        if form.get("grant_type") == "authorization_code":
+            return google_consent.code_grant(self.state, form)
+        account = self._refresh_owner(form)
+        if account is not None and google_consent.refused(self.state, account):
+            self.refused_refresh.add(account)
         if account is None or account in self.refused_refresh:
             self.refused_refresh.discard(account or "")
             return web.json_response(
@@ -246,7 +251,9 @@ class YoutubeSandbox:
             if platform is not PLATFORM:
                 continue
             creds = sandbox_credentials(account, PLATFORM)
-            if all(form.get(k) == creds[k] for k in ("refresh_token", "client_id", "client_secret")):
+            app_client = google_consent.app_client_ok(form)  # a token from the consent flow: the app's client
+            if form.get("refresh_token") == creds["refresh_token"] and (app_client or all(
+                    form.get(k) == creds[k] for k in ("client_id", "client_secret"))):
                 return account
         return None
 
@@ -368,3 +375,4 @@ def install(app: web.Application, state: SandboxState) -> None:
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _api(handler, state))
+    google_consent.install(app, state)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway import metrics
 from gateway.accounts import AccountService
+from gateway.connections import ConnectionService
 from gateway.errors import (
     Busy,
     Conflict,
@@ -32,6 +33,7 @@ from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
 from gateway.web.console import mount as mount_console
+from gateway.web.console.connect import CONNECTIONS
 from gateway.web.console.streams import TooManyStreams
 from gateway.web.jsonio import dumps
 from gateway.web.openapi import openapi_document
@@ -167,7 +169,7 @@ def all_routes(app: web.Application) -> list[Route]:
 def build_app(
     gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
     alert_secret: bytes | None = None, alert_window_s: int = 300, session_secret: bytes | None = None,
-    accounts: AccountService | None = None,
+    accounts: AccountService | None = None, connections: ConnectionService | None = None,
 ) -> web.Application:
     """The API and the console. Without `session_secret` console sessions last only as long as the process.
 
@@ -178,6 +180,8 @@ def build_app(
     app[GATEWAY] = gateway
     if accounts is not None:  # without it, the account handlers build one over the gateway
         app[ACCOUNT_SERVICE] = accounts
+    if connections is not None:  # without it, the console cannot connect accounts (it says so)
+        app[CONNECTIONS] = connections
     app[TOKENS] = TokenCache()
     app[ALERT_INTAKE] = AlertIntake(gateway, max_bytes=max_body_bytes)
     app[SIGNATURES] = SignatureVerifier(alert_secret, alert_window_s) if alert_secret else None

@@ -12,22 +12,35 @@ from aiohttp import web
 from gateway.access import may_see, require_account_id
 from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
-from gateway.models import row_id
+from gateway.models import Role, row_id
 from gateway.service import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
+from gateway.web.console.connect import CONNECTIONS
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
+from gateway.web.security import CONTENT_SECURITY_POLICY
+
+ADMINS_ONLY: frozenset[Role] = frozenset()  # Viewer.can: admin always, nobody else
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     chosen = request.query.get("municipality", "")
     health = [h for h in await service_for(request, gw).health() if (not chosen or h.municipality.id == chosen)
               and may_see(viewer.actor, h.municipality.id, h.account.id)]
-    return render(request, "accounts.html", viewer, rows=health, stale_days=INACTIVE_DAYS, chosen=chosen,
+    connections = request.app.get(CONNECTIONS)
+    statuses = await connections.statuses() if connections is not None else {}
+    response = render(request, "accounts.html", viewer, rows=health, stale_days=INACTIVE_DAYS, chosen=chosen,
                   municipalities=[m for m in gw.policies if may_see(viewer.actor, m.id)],
-                  can_act=viewer.can(OPERATORS),
+                  can_act=viewer.can(OPERATORS), can_connect=connections is not None and viewer.can(ADMINS_ONLY),
+                  connectors=connections.connectors if connections is not None else {}, connections=statuses,
+                  failing=sorted(a for a, s in statuses.items() if s.failing
+                                 and any(h.account.id == a for h in health)),
                   notice=request.query.get("notice"))
+    if connections is not None and viewer.can(ADMINS_ONLY):  # 接続する leads the browser to the consent pages
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", " ".join(["form-action 'self'", *connections.consent_origins()]))
+    return response
 
 
 async def _reason(request: web.Request, field: str = "reason") -> str:
