@@ -1,15 +1,19 @@
-"""The trained layer: a linear classifier over character n-grams, one score per violation family.
+"""The trained layer: a linear classifier over characters, words and word vectors, one score per family.
 
 The model is trained by `python -m gateway.pipeline.checks.train` on the training corpora and stored
 as plain arrays in `data/classifier.npz` (vocabulary, idf weights, coefficients, intercepts and the
-thresholds calibrated by cross-validation; no pickle). Prediction is reimplemented here with numpy:
-TF-IDF with sublinear term frequency and L2 normalisation, then a logistic function per family.
+thresholds calibrated by cross-validation; no pickle). Its features are character 1-3-grams, the
+lemmas and lemma pairs of the words (SudachiPy inside GiNZA: 「入院し」 and 「入院する」 are one
+feature) and the mean GiNZA word vector of the content words, which lets a family reach words the
+training data never used (「寺院」 near 「お寺」). Prediction is reimplemented here with numpy: TF-IDF
+with sublinear term frequency and L2 normalisation, the vector appended, a logistic function per
+family.
 
-A text is scored as a whole and sentence by sentence; for review the highest score counts, so that a
+A text is scored as a whole and sentence by sentence, and the highest score counts, so that a
 violation embedded in an ordinary announcement is not diluted by it. A family scoring above its
-review threshold is a `review` finding (`<family>.model`); a `block` needs the whole text's score
-above the family's block threshold, and only families the policies forbid outright have one. Alert
-template posts skip this layer, as they skip the linguistic one.
+review threshold is a `review` finding (`<family>.model`); above its block threshold, a `block`;
+only families the policies forbid outright have a block threshold. Alert template posts skip this
+layer, as they skip the linguistic one.
 """
 
 from __future__ import annotations
@@ -19,18 +23,33 @@ import math
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from gateway.models import Finding, Severity
+from gateway.pipeline.checks import language
 from gateway.pipeline.checks.context import Field, Prepared
+from gateway.pipeline.checks.language import Word
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "classifier.npz"
 NGRAMS = (1, 2, 3)
+WORD, PAIR = "\x01", "\x02"  # prefixes of lemma and lemma-pair features
+VECTOR_DIM = 300
+_NOT_WORDS = frozenset({"PUNCT", "SYM", "SPACE", "X"})
+# A sentence that ends by forbidding what it names (「…ポイ捨てはやめましょう」「…は法律で禁止されています」)
+# warns against the act: it is not read for the families of encouraging one. Discrimination is not
+# among them: 「外国の方には貸さないでください」 excludes in the same grammatical form.
+_FORBIDS = re.compile(r"(?:やめましょう|やめてください|やめて下さい|しないでください|しないで下さい|"
+                      r"しないようにしましょう|しないようお願いします|してはいけません|はいけません|禁止されています|"
+                      r"禁止です|許されません|"
+                      r"なりません|違反です|罰せられます|処罰されます|ご注意ください|気をつけましょう)[。！!]*$")
+NEGATABLE = frozenset({"illegal", "public_order"})
+_CONTENT = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 # Texts and sentences with fewer characters than this outside ASCII (Japanese, in practice) are not
 # scored on their own: a few characters are too little evidence (「秋らしい景色です」 is not hearsay).
 MIN_SENTENCE = 15
@@ -81,8 +100,38 @@ def normalise(text: str) -> str:
 
 
 def ngrams(text: str) -> list[str]:
-    """Character n-grams of a normalised text (the analyzer of training and prediction alike)."""
+    """Character n-grams of a normalised text."""
     return [text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+
+
+def lemmas(words: Sequence[Word]) -> list[str]:
+    """The words' lemmas (punctuation and symbols left out) and each pair of neighbours, marked so
+    that they never meet a character n-gram in the vocabulary."""
+    kept = [w.lemma for w in words if w.pos not in _NOT_WORDS]
+    return [WORD + lemma for lemma in kept] + [PAIR + a + " " + b for a, b in pairwise(kept)]
+
+
+def features(text: str, words: Sequence[Word]) -> list[str]:
+    """Every sparse feature of a normalised text and its words (training and prediction alike)."""
+    return ngrams(text) + lemmas(words)
+
+
+def mean_vector(lang: language.Language, words: Sequence[Word]) -> np.ndarray:
+    """The mean unit vector of the content words (zero when none has a vector)."""
+    rows = lang.matrix(w.lemma for w in words if w.pos in _CONTENT)
+    if not len(rows):
+        return np.zeros(VECTOR_DIM)
+    mean: np.ndarray = rows.mean(axis=0).astype(np.float64)
+    return mean
+
+
+def pieces(text: str, words: Sequence[Word]) -> Iterator[tuple[int, int, str, list[Word]]]:
+    """Each of the text's `segments` as (start, end, its stripped text, its words with offsets into
+    that text)."""
+    for start, end in segments(text):
+        chunk = text[start:end]
+        lead = start + len(chunk) - len(chunk.lstrip())
+        yield start, end, chunk.strip(), [w.shifted(-lead) for w in words if w.start >= start and w.end <= end]
 
 
 def segments(text: str) -> list[tuple[int, int]]:
@@ -107,7 +156,8 @@ class Score:
 
 class Model:
     def __init__(self, vocab: Mapping[str, int], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
-                 families: tuple[str, ...], review: np.ndarray, block: np.ndarray) -> None:
+                 families: tuple[str, ...], review: np.ndarray, block: np.ndarray,
+                 dense: np.ndarray | None = None) -> None:
         self.vocab = vocab
         self.idf = idf
         self.coef = coef  # (features, families)
@@ -115,6 +165,7 @@ class Model:
         self.families = families
         self.review = review  # per family; +inf: never
         self.block = block
+        self.dense = dense if dense is not None else np.zeros((VECTOR_DIM, len(families)))  # (vector, families)
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> Model:
@@ -123,48 +174,55 @@ class Model:
             return cls({v: i for i, v in enumerate(vocab_list)}, data["idf"].astype(np.float64),
                        data["coef"].astype(np.float64), data["intercept"].astype(np.float64),
                        tuple(str(f) for f in data["families"]), data["review"].astype(np.float64),
-                       data["block"].astype(np.float64))
+                       data["block"].astype(np.float64), data["dense"].astype(np.float64))
 
-    def decision(self, text: str) -> np.ndarray:
-        """Logit per family of one normalised text."""
-        counts = Counter(g for g in ngrams(text) if g in self.vocab)
+    def decision(self, text: str, words: Sequence[Word] | None = None) -> np.ndarray:
+        """Logit per family of one normalised text (its words are read when not given)."""
+        lang = language.load()
+        words = lang.tokens(text) if words is None else words
+        logits: np.ndarray = self.intercept + mean_vector(lang, words) @ self.dense
+        counts = Counter(g for g in features(text, words) if g in self.vocab)
         if not counts:
-            return self.intercept.copy()
+            return logits
         index = np.fromiter((self.vocab[g] for g in counts), dtype=np.int64, count=len(counts))
         tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
         weights = tf * self.idf[index]
         weights /= np.sqrt(np.dot(weights, weights))
-        logits: np.ndarray = weights @ self.coef[index] + self.intercept
-        return logits
+        total: np.ndarray = logits + weights @ self.coef[index]
+        return total
 
-    def probabilities(self, text: str) -> np.ndarray:
-        probs: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision(text)))
+    def probabilities(self, text: str, words: Sequence[Word] | None = None) -> np.ndarray:
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision(text, words)))
         return probs
 
-    def best(self, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-        """Probability per family of the whole text, highest probability per family over the text
-        and its sentences, and where that was."""
-        whole = np.zeros(len(self.families))
+    def best(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Highest probability per family over the text and its sentences, and where that was; a
+        sentence that forbids what it names does not count for the NEGATABLE families."""
         best = np.zeros(len(self.families))
         where = [(0, len(text))] * len(self.families)
-        for start, end in segments(text):
-            probs = self.probabilities(text[start:end].strip())
-            if start == 0 and end == len(text):
-                whole = probs
+        negatable = np.array([f in NEGATABLE for f in self.families])
+        parts = list(pieces(text, language.load().tokens(text)))
+        forbids = [_FORBIDS.search(chunk) is not None for _, _, chunk, _ in parts]
+        if len(parts) > 1:
+            forbids[0] = all(forbids[1:])  # the whole text forbids when each of its sentences does
+        for (start, end, chunk, own), forbidding in zip(parts, forbids, strict=True):
+            probs = self.probabilities(chunk, own)
+            if forbidding:
+                probs = np.where(negatable, 0.0, probs)
             for k in np.nonzero(probs > best)[0]:
                 best[k] = probs[k]
                 where[k] = (start, end)
-        return whole, best, where
+        return best, where
 
     def scores(self, text: str) -> Iterator[tuple[Score, Severity]]:
         """Families over their review threshold, with the severity their probability earns."""
         norm = normalise(text)
         if not norm:
             return
-        whole, best, where = self.best(norm)
+        best, where = self.best(norm)
         for k, family in enumerate(self.families):
-            if whole[k] >= self.block[k]:
-                yield Score(family, float(whole[k]), (0, len(norm))), Severity.BLOCK
+            if best[k] >= self.block[k]:
+                yield Score(family, float(best[k]), where[k]), Severity.BLOCK
             elif best[k] >= self.review[k]:
                 yield Score(family, float(best[k]), where[k]), Severity.REVIEW
 

@@ -37,6 +37,10 @@ class Word:
     start: int  # offsets into the analysed text
     end: int
 
+    def shifted(self, by: int) -> Word:
+        """The same word with its offsets moved by `by` (into a slice of the analysed text)."""
+        return Word(self.surface, self.lemma, self.pos, self.tag, self.start + by, self.end + by)
+
     @property
     def is_name(self) -> bool:
         return "人名" in self.tag
@@ -145,7 +149,7 @@ def _split(language: Language, text: str, words: list[Word]) -> list[Sentence]:
         own: list[Word] = []
         while index < len(words) and words[index].start < end:
             word = words[index]
-            own.append(Word(word.surface, word.lemma, word.pos, word.tag, word.start - begin, word.end - begin))
+            own.append(word.shifted(-begin))
             index += 1
         chunk = text[begin:end]
         if chunk.strip():

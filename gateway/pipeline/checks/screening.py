@@ -244,13 +244,14 @@ def political_attack(screen: Screen, s: Sentence, reading: Reading) -> Hit | Non
                "該当部分を削除してください。", ("political",))
 
 
-_FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|イスラム教|天理教|[ァ-ヶー一-龯]{1,4}教の|信仰|教え|お題目|念仏|"
+# 「教え」 the noun (teachings), not the verb (「教えてください」「教えます」).
+_FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|イスラム教|天理教|[ァ-ヶー一-龯]{1,4}教の|信仰|教え(?![てまるなたら])|お題目|念仏|"
                     r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)")
 _FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
                             r"ご利益|御利益|病気が治|心が救われ")
 _FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう")
 _FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|"
-                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税")
+                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学")
 
 
 def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -262,7 +263,7 @@ def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> H
     invite = _FAITH_INVITE.search(s.text)
     if not (benefit or invite):
         return None
-    if not benefit and not re.search(r"信仰|教え|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様", s.text):
+    if not benefit and not re.search(r"信仰|教え(?![てまるなたら])|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様", s.text):
         return None
     return Hit("religious.recommendation", Severity.BLOCK,
                f"信仰や寺社・宗教（{faith.group()}）を勧める、または宗教による利益をうたう内容です。市の発信は宗教的に"
@@ -343,10 +344,18 @@ _SOURCE = re.compile(r"気象庁|警察|消防|発表|公式|市の調査|市が
                      r"惑わされ|デマ|根拠のない|ご意見|通報を受け")
 
 
+# A post that quotes a rumour to deny it: 「…という噂がありますが、事実ではありません」 (anywhere in the post).
+_DENIAL = re.compile(r"事実ではありません|事実はありません|決定(?:は|を)?して(?:い)?ません|決まっていません|ございません|"
+                     r"誤った情報|誤り(?:です|でした)|デマ|惑わされ|通常どおり|通常通り|根拠のない|"
+                     r"そのような(?:制度|予定|事実|決定|計画|規則|ルール|こと)はありません|ことはありません|"
+                     # a fraud warning quotes what the fraudster says
+                     r"詐欺|悪質商法|不審な電話|クーリング・オフ|と言われても")
+
+
 def rumour_hearsay(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Hearsay about dangers or services, passed on without a source."""
     m = _HEARSAY.search(s.text)
-    if m is None or _SOURCE.search(s.text):
+    if m is None or _SOURCE.search(s.text) or _DENIAL.search(reading.text):
         return None
     return Hit("rumour.hearsay_claim", Severity.REVIEW,
                f"伝聞・うわさ（「{m.group()}」）を確かめずに伝える内容です。市が確認した事実と出典を示すか、"
@@ -379,7 +388,7 @@ def _district(s: Sentence) -> str | None:
 
 
 _TAUNT = re.compile(r"本当にいるんですか|資格がありません|資格はない|何度言っても|人が悪い|騒ぐなんて|大げさ|文句は言えません|"
-                    r"後悔すればいい|取り残され|考えられないのでしょうか|分からない人|わからない人|知らないなんて|恥ずかしくない|"
+                    r"後悔すればいい|(?:時代|流行|世の中)に取り残され|考えられないのでしょうか|分からない人|わからない人|知らないなんて|恥ずかしくない|"
                     r"自業自得|自己責任ですよ|笑っちゃ|情けない")
 
 
