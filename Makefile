@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); the suite is I/O- and process-bound, so two workers fit a 2-core machine.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install install-test lint typecheck demo sandbox bench clean
 
@@ -32,7 +34,7 @@ run: install
 
 ## Run the whole test suite (SQLite and PostgreSQL; see README for GATEWAY_TEST_PG_URL)
 test: install-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check gateway tests benchmarks

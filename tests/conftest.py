@@ -116,16 +116,24 @@ def keep_logging() -> Iterator[None]:
 # -- CI guard: a run that silently skipped PostgreSQL must fail --------------------------------------
 
 _postgres_ran: list[str] = []
+_postgres_seen: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed and "postgresql" in report.nodeid:
+    # Under pytest-xdist the controller receives every worker's reports here, so the guard below
+    # works the same with `-n 2` as without.
+    if "postgresql" not in report.nodeid:
+        return
+    if report.when == "setup" or report.when == "call":
+        _postgres_seen.append(report.nodeid)
+    if report.when == "call" and report.passed:
         _postgres_ran.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under GATEWAY_REQUIRE_PG=1 (CI), fail the run if no PostgreSQL test passed."""
-    collected_pg = any("postgresql" in item.nodeid for item in session.items)
-    if os.environ.get("GATEWAY_REQUIRE_PG") == "1" and collected_pg and not _postgres_ran:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller sees all reports and decides
+    if os.environ.get("GATEWAY_REQUIRE_PG") == "1" and _postgres_seen and not _postgres_ran:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nGATEWAY_REQUIRE_PG=1 but no PostgreSQL test ran: failing the run", flush=True)
