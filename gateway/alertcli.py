@@ -77,7 +77,7 @@ def dry_run_text(result: DryRunResult) -> str:
         if shown:
             lines.append(f"\n{title}:")
         for post in shown:
-            where = f"{post.account}{'（サンドボックスのみ）' if post.sandbox_only else ''}"
+            where = f"{post.account} [{post.language}]{'（サンドボックスのみ）' if post.sandbox_only else ''}"
             lines.append(f"--- {where}\n{post.text}")
     return "\n".join(lines)
 

@@ -299,6 +299,13 @@ class Share(_Frozen):
     source_class: ShareSourceClass
 
 
+class Translation(_Frozen):
+    """The same message in another language, sent with it (an alert's やさしい日本語 and English on LINE)."""
+
+    language: NonEmpty = Field(max_length=16)
+    text: NonEmpty = Field(max_length=MAX_TEXT_CHARS)
+
+
 class Message(_Frozen):
     """The message JSON of DESIGN.md."""
 
@@ -320,6 +327,9 @@ class Message(_Frozen):
     drill: bool = False
     # Why a person sends priority "emergency" (required then; only users with the city's emergency permission).
     emergency_reason: str | None = Field(default=None, max_length=2000)
+    # An alert's other languages for an account that sends them together (LINE: one text message each in
+    # the same broadcast). Written by the alert templates only: the API refuses them (parse_message).
+    translations: tuple[Translation, ...] = Field(default=(), max_length=4)
 
 
 def message_digest(message: Message) -> str:

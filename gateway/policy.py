@@ -58,6 +58,16 @@ DEFAULT_FRESHNESS_MINUTES: Mapping[str, int] = {
     "seismic": 60, "tsunami": 60, "flood_forecast": 180, "volcano": 360, "nankai": 720,
 }
 
+# The languages an account may post alerts in (DESIGN.md contract), with the names staff read.
+# `ja-easy` is やさしい日本語 (Easy Japanese for residents still learning Japanese).
+LANGUAGES: Mapping[str, str] = {
+    "ja": "日本語", "ja-easy": "やさしい日本語", "en": "英語", "zh-Hans": "中国語（簡体字）",
+    "zh-Hant": "中国語（繁体字）", "ko": "韓国語", "vi": "ベトナム語", "pt": "ポルトガル語", "es": "スペイン語",
+    "tl": "タガログ語", "ne": "ネパール語", "id": "インドネシア語",
+}
+# LINE sends one account's languages in one broadcast, one message each, and takes at most 5 messages.
+LINE_MAX_LANGUAGES = 5
+
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -217,6 +227,9 @@ class Account(_Config):
     line_recipients: tuple[str, ...] = ()
     youtube_privacy: Literal["public", "unlisted", "private"] = "public"
     stopped: bool = False
+    # The languages this account posts alerts in, in order (LINE: one message each in one broadcast;
+    # other platforms: one post each).
+    languages: tuple[str, ...] = ("ja",)
 
     @field_validator("categories")
     @classmethod
@@ -225,6 +238,25 @@ class Account(_Config):
         if unknown:
             raise ValueError(f"unknown categories {unknown}; known: {sorted(CATEGORIES)}")
         return categories
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [code for code in languages if code not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"unknown languages {unknown}; known: {list(LANGUAGES)}")
+        if not languages:
+            raise ValueError("languages must name at least one language (default: [\"ja\"])")
+        if len(set(languages)) != len(languages):
+            raise ValueError(f"languages {list(languages)} names a language twice")
+        return languages
+
+    @model_validator(mode="after")
+    def _line_fits_languages(self) -> Account:
+        if self.platform is Platform.LINE and len(self.languages) > LINE_MAX_LANGUAGES:
+            raise ValueError(f"a LINE account sends at most {LINE_MAX_LANGUAGES} languages in one broadcast "
+                             f"(LINE takes 5 messages per request): {list(self.languages)}")
+        return self
 
     def allows(self, category: str) -> bool:
         return category in self.categories

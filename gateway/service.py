@@ -483,7 +483,9 @@ def _warm_alert_path(policies: Policies) -> None:
     """Parse and plan one alert (never stored): the JSON and template code paths load now."""
     from gateway.alerts import parse_alert, plan_for
 
-    municipality = next((m for m in policies if m.alerts.area_codes), None)
+    cities = sorted((m for m in policies if m.alerts.area_codes),  # one with other languages first (issue 17)
+                    key=lambda m: all(a.languages == ("ja",) for a in m.accounts))
+    municipality = next(iter(cities), None)
     if municipality is None:
         return
     document = {"format": "koho-alert/1", "id": "warm-up", "revision": 1, "sender": "gateway",

@@ -8,7 +8,8 @@
   every retry reuses the same keys. A 409 with `x-line-accepted-request-id` means LINE already
   accepted that request: it counts as success. Hence timeouts and 5xx are simply retryable here.
 - Text: at most 5,000 UTF-16 code units per text message and 5 messages per request; `render`
-  splits long text into several text messages.
+  splits long text into several text messages. An alert's other languages (`Message.translations`:
+  やさしい日本語, English ...) follow the Japanese as text messages of their own in the same broadcast.
 - Images: LINE fetches them itself, so each needs a public HTTPS URL (`Media.url`). LINE image
   messages have no alt-text field, so image descriptions travel as text: they are appended to the
   body under 「画像の説明」 and sent before the images. Videos are not sent as LINE video
@@ -97,6 +98,8 @@ def render_line(message: Message, account: Account) -> Post:
     sections += [f"動画: {url}" for url in video_urls if url not in sections[0]]
     sections += [n for n in (_image_notes(images),) if n]
     texts = split_to("\n\n".join(sections), fits_line)
+    # An alert's other languages go in the same broadcast, one text message each, in the account's order.
+    texts += [t for translation in message.translations for t in split_to(translation.text, fits_line)]
     parts = [PostPart(text=t) for t in texts] + [PostPart(text="", media=(m,)) for m in images]
     return Post(platform=Platform.LINE, account=account.id, parts=tuple(parts), title=message.title,
                 link=message.link)

@@ -14,12 +14,14 @@ class Items:
 
     label: str
     items: tuple[str, ...]
+    sep: str = "、"  # other languages bring their own separator and "and 3 more"
+    more: str = " ほか{n}か所"
 
     def render(self, count: int | None = None) -> str:
         shown = self.items if count is None else self.items[:count]
         rest = len(self.items) - len(shown)
-        tail = f" ほか{rest}か所" if rest else ""
-        return f"{self.label}: {'、'.join(shown)}{tail}"
+        tail = self.more.format(n=rest) if rest else ""
+        return f"{self.label}: {self.sep.join(shown)}{tail}"
 
 
 Line = str | Items

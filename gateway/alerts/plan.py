@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.alerts import fit, freshness, templates, terms
+from gateway.alerts import fit, freshness, multilingual, templates, terms
 from gateway.alerts.areas import matching_areas
 from gateway.alerts.draft import Draft
 from gateway.alerts.freshness import Hold
@@ -50,6 +50,34 @@ class AlertPost:
     sandbox_only: bool = False  # a drill with no drill account: send to the sandbox only
     skip_reason: str | None = None  # the platform cannot carry this post (YouTube without video)
     language: str = "ja"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What one submitted message carries: a text in one language for one account, and — for an account
+    that sends its languages together (LINE: several messages in one broadcast) — the other languages."""
+
+    account: str
+    language: str
+    text: str
+    translations: tuple[tuple[str, str], ...] = ()  # (language, text) after the first
+
+
+def bundles(posts: list[AlertPost]) -> list[Bundle]:
+    """LINE: one bundle per account with every language in order; other platforms: one per language."""
+    found: list[Bundle] = []
+    line: dict[str, list[AlertPost]] = {}
+    for post in posts:
+        if post.skip_reason is not None:
+            continue
+        if post.platform is Platform.LINE:
+            line.setdefault(post.account, []).append(post)
+        else:
+            found.append(Bundle(post.account, post.language, post.text))
+    for account, same in line.items():
+        rest = tuple((p.language, p.text) for p in same[1:])
+        found.append(Bundle(account, same[0].language, same[0].text, rest))
+    return found
 
 
 @dataclass(frozen=True)
@@ -82,7 +110,7 @@ def plan_for(alert: Alert, municipality: Municipality, *, forced: bool = False, 
         return CityPlan(municipality.id, ignored=f"{name}: {view_or_reason}")
     view = view_or_reason
     draft = templates.render(view)
-    posts = _posts(draft, municipality, alert.drill, sandbox_only=sandbox_only)
+    posts = _posts(view, draft, municipality, alert.drill, sandbox_only=sandbox_only)
     if not any(p.skip_reason is None for p in posts):
         return CityPlan(municipality.id, posts=posts, ignored=f"{name}: 緊急情報を掲載できるアカウントがありません")
     subject = subject_of(view)
@@ -206,19 +234,25 @@ def target_accounts(municipality: Municipality, drill: bool) -> list[tuple[Accou
     return [(a, drill) for a in base if not a.stopped]
 
 
-def _posts(draft: Draft, municipality: Municipality, drill: bool, *, sandbox_only: bool) -> list[AlertPost]:
+def _posts(view: templates.View, draft: Draft, municipality: Municipality, drill: bool, *,
+           sandbox_only: bool) -> list[AlertPost]:
+    """One post per target account and language, in the account's order of languages."""
     posts = []
     if sandbox_only:  # a drill forced onto a city it does not address: its normal targets, sandbox only
         targets = [(a, True) for a, _ in target_accounts(municipality, drill=False)]
     else:
         targets = target_accounts(municipality, drill)
+    drafts = {"ja": draft}  # each language is rendered once, whatever the number of accounts
     for account, to_sandbox in targets:
-        if account.platform in fit.TEXT_PLATFORMS:
-            text = fit.fit(draft, account.platform)
-            posts.append(AlertPost(account.id, account.platform, text, sandbox_only=to_sandbox))
-        else:
-            posts.append(AlertPost(account.id, account.platform, "", sandbox_only=to_sandbox,
-                                   skip_reason=f"{account.platform.value} は文字だけの緊急情報を掲載できません"))
+        for language in account.languages:
+            if account.platform not in fit.TEXT_PLATFORMS:
+                posts.append(AlertPost(account.id, account.platform, "", sandbox_only=to_sandbox, language=language,
+                                       skip_reason=f"{account.platform.value} は文字だけの緊急情報を掲載できません"))
+                continue
+            if language not in drafts:
+                drafts[language] = multilingual.render(view, language)
+            text = fit.fit(drafts[language], account.platform)
+            posts.append(AlertPost(account.id, account.platform, text, sandbox_only=to_sandbox, language=language))
     return posts
 
 

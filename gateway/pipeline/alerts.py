@@ -33,12 +33,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from gateway.access import OutOfScope, require_any_city
-from gateway.alerts import Alert, AlertPost, CityPlan, addressed_municipalities, parse_document, plan_for
+from gateway.alerts import Alert, CityPlan, addressed_municipalities, parse_document, plan_for
 from gateway.alerts.areas import concerned_municipalities
+from gateway.alerts.plan import Bundle, bundles
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
 from gateway.alerts.templates import KIND_LABELS, when
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import DeliveryState, Message, Priority, Role, Scope
+from gateway.models import DeliveryState, Message, Priority, Role, Scope, Translation
 from gateway.policy import Municipality
 from gateway.service import CANCELLABLE, Actor, Gateway
 from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
@@ -296,17 +297,15 @@ class AlertIntake:
         earlier = [] if action == "issue" and not alert.correction else (
             (await thread.by_municipality()).get(municipality.id, []))
         went_out = await self._supersede(earlier, actor, result) if earlier else {}
-        groups: dict[tuple[str, str | None], list[AlertPost]] = defaultdict(list)
-        for post in plan.posts:
-            if post.skip_reason is not None:
-                continue
-            if action == "cancel" and post.account not in went_out:
+        groups: dict[tuple[str, str, tuple[tuple[str, str], ...], str | None], list[Bundle]] = defaultdict(list)
+        for bundle in bundles(plan.posts):  # one per account and language; LINE: its languages together
+            if action == "cancel" and bundle.account not in went_out:
                 continue  # nothing public to withdraw on this account
-            groups[(post.text, went_out.get(post.account))].append(post)
+            groups[(bundle.language, bundle.text, bundle.translations, went_out.get(bundle.account))].append(bundle)
         stamp = AlertStamp(thread=_h(alert.thread), subject=plan.subject, content=plan.content, issued_at=alert.sent,
                            rank=alert.scheme_rank)
-        for (text, reply_to), posts in groups.items():
-            await self._submit(alert, municipality, actor, text, reply_to, posts, result, stamp, decided_by)
+        for (_, _, _, reply_to), same in groups.items():
+            await self._submit(alert, municipality, actor, reply_to, same, result, stamp, decided_by)
 
     async def _supersede(self, earlier: list[MessageRecord], actor: Actor, result: AlertResult) -> dict[str, str]:
         """Cancel earlier posts not yet out; return account -> earlier message that did go out."""
@@ -321,16 +320,22 @@ class AlertIntake:
         return went_out
 
     async def _submit(
-        self, alert: Alert, municipality: Municipality, actor: Actor, text: str, reply_to: str | None,
-        posts: list[AlertPost], result: AlertResult, stamp: AlertStamp, decided_by: str | None,
+        self, alert: Alert, municipality: Municipality, actor: Actor, reply_to: str | None,
+        same: list[Bundle], result: AlertResult, stamp: AlertStamp, decided_by: str | None,
     ) -> None:
-        accounts = tuple(sorted(p.account for p in posts))
-        key = f"{_h(alert.thread)}#{_event_key(alert)}|{','.join(accounts)}"
-        message = Message(municipality=municipality.id, accounts=accounts, category="emergency", text=text,
-                          priority=Priority.EMERGENCY, drill=alert.drill, correction_of=reply_to)
+        first = same[0]
+        accounts = tuple(sorted(b.account for b in same))
+        # Japanese keeps the key it always had; another language's message for the same accounts has its own.
+        language = "" if first.language == "ja" else f"|{first.language}"
+        key = f"{_h(alert.thread)}#{_event_key(alert)}|{','.join(accounts)}{language}"
+        translations = tuple(Translation(language=lang, text=text) for lang, text in first.translations)
+        message = Message(municipality=municipality.id, accounts=accounts, category="emergency", text=first.text,
+                          priority=Priority.EMERGENCY, drill=alert.drill, correction_of=reply_to,
+                          translations=translations)
         submitted = await self.gateway.submit(message, actor, source="alert", idempotency_key=key, alert_key=key,
                                               alert=stamp, decided_by=decided_by)
-        result.posts.extend({"account": a, "language": "ja", "text": text} for a in accounts)
+        for lang, text in ((first.language, first.text), *first.translations):
+            result.posts.extend({"account": a, "language": lang, "text": text} for a in accounts)
         if submitted.created:
             result.messages.append(submitted.record.id)
 

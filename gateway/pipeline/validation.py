@@ -109,6 +109,9 @@ def parse_message(data: Any) -> Message:
     if message.not_before is not None and message.not_before.tzinfo is None:
         problem = FieldProblem("not_before", "timezone_aware", _JA_BY_TYPE["timezone_aware"])
         raise InputError(_summary([problem]), [problem])
+    if message.translations:  # only the alert templates write them; staff versions are not checked yet
+        problem = FieldProblem("translations", "not_allowed", "他の言語の版は防災情報のテンプレートだけが付けられます")
+        raise InputError(_summary([problem]), [problem])
     return message
 
 

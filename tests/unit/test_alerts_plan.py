@@ -10,6 +10,7 @@ from twitter_text import parse_tweet
 from gateway.alerts import AlertPost, addressed_to, parse_alert, plan_for, posts_for
 from gateway.alerts.draft import Draft, Items
 from gateway.alerts.fit import fit
+from gateway.alerts.multilingual import drill_mark
 from gateway.models import Platform
 from gateway.policy import Alerts, Municipality, Policies, load_policies
 
@@ -152,7 +153,7 @@ def test_every_drill_post_starts_with_kunren(policies: Policies, name: str) -> N
     assert alert.drill
     for municipality in policies:
         for post in posts_for(alert, municipality, forced=True):
-            assert post.skip_reason or post.text.startswith("【訓練】")
+            assert post.skip_reason or post.text.startswith(drill_mark(post.language)), post
 
 
 def test_never_outputs_abolished_terms(policies: Policies) -> None:

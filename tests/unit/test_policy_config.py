@@ -21,7 +21,7 @@ CLAUSE_KEYS = (
 EXPECTED_ACCOUNTS = {
     "atsugi": {"atsugi_x", "atsugi_pr_x", "atsugi_instagram", "atsugi_line", "atsugi_youtube",
                "atsugi_live_youtube"},
-    "kisarazu": {"kisarazu_facebook", "kisarazu_x", "kisarazu_youtube", "kisarazu_line"},
+    "kisarazu": {"kisarazu_facebook", "kisarazu_x", "kisarazu_youtube", "kisarazu_line", "kisarazu_en_x"},
     "zushi": {"zushi_facebook", "zushi_x"},
     "mine": {"mine_facebook", "mine_x", "mine_instagram"},
     "kodaira": {"kodaira_x", "kodaira_mayor_x", "kodaira_facebook", "kodaira_youtube"},
