@@ -36,12 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.adapters import build_adapters
 from gateway.credentials import StaticCredentials
 from gateway.media import MediaStore
-from gateway.models import MessageState, Priority, Role
+from gateway.models import Actor, MessageState, Priority, Role
 from gateway.policy import load_policies
 from gateway.runtime import all_accounts, open_runtime, sandbox_settings
 from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.service import Actor
 from gateway.settings import Settings
 from gateway.store.base import NewMessage
 from gateway.web.app import build_app

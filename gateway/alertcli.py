@@ -20,10 +20,9 @@ from pathlib import Path
 from gateway.alerts import dry_run
 from gateway.alerts.dryrun import DryRunResult
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Role, Scope
+from gateway.models import Actor, Role, Scope
 from gateway.pipeline.alerts import AlertIntake
 from gateway.policy import load_policies
-from gateway.service import Actor
 from gateway.settings import Settings
 from gateway.store.base import Store
 from gateway.table import render_table
@@ -84,10 +83,9 @@ def dry_run_text(result: DryRunResult) -> str:
 
 @asynccontextmanager
 async def _intake(settings: Settings) -> AsyncIterator[tuple[AlertIntake, str]]:
-    from gateway.cli import _offline_adapters
     from gateway.runtime import open_runtime
 
-    async with open_runtime(settings, start=False, adapters=_offline_adapters()) as runtime:
+    async with open_runtime(settings, start=False, offline=True) as runtime:
         yield AlertIntake(runtime.gateway, max_bytes=settings.max_body_bytes), f"cli:{getpass.getuser()}"
 
 

@@ -365,12 +365,12 @@ def _with_store(args: argparse.Namespace, body: Callable[[Any, Settings], Corout
 
 def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine[Any, Any, int]]) -> int:
     """Run against the database without workers: a running `serve` picks the work up."""
+    from gateway.models import Actor
     from gateway.runtime import open_runtime
-    from gateway.service import Actor
 
     async def run() -> int:
         settings = _settings(args)
-        async with open_runtime(settings, start=False, adapters=_offline_adapters()) as runtime:
+        async with open_runtime(settings, start=False, offline=True) as runtime:
             name = args.as_user or getpass.getuser()
             user = await runtime.store.get_user(name)
             if user is None:
@@ -386,18 +386,6 @@ def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine
                 raise
 
     return asyncio.run(run())
-
-
-def _offline_adapters() -> dict[Any, Any]:
-    """Adapters for planning only: the CLI never publishes; `serve` does."""
-    from gateway.adapters import adapter_types
-
-    return dict.fromkeys(adapter_types(), _NoPublish())
-
-
-class _NoPublish:
-    async def aclose(self) -> None:
-        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

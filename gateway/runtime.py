@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
-from gateway.adapters import build_adapters
+from gateway.adapters import adapter_types, build_adapters
 from gateway.adapters.base import Adapter
 from gateway.credentials import CredentialSource, StaticCredentials
 from gateway.media import MediaStore
@@ -72,11 +72,13 @@ async def open_runtime(
     settings: Settings, *, clock: Clock = utcnow, migrate: bool = True, start: bool = True,
     adapters: Mapping[Platform, Adapter] | None = None, engine: CheckEngine | None = None,
     sandbox_latency_s: float = 0.0, worker_id: str | None = None, check_processes: bool | None = None,
+    offline: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Build and (with `start`) run the gateway; everything is closed on exit.
 
     Checks run in worker processes when the gateway is started here (or `check_processes` says so),
-    in-process otherwise (one-off commands) or when `engine` is given."""
+    in-process otherwise (one-off commands) or when `engine` is given. `offline`: no adapter and no
+    sandbox at all (a one-off command records and plans; a running `serve` publishes)."""
     policies = load_policies(settings.config_dir)
     if migrate:
         await upgrade_async(settings.database_url)
@@ -86,13 +88,17 @@ async def open_runtime(
         stack.push_async_callback(store.aclose)
         sandbox = None
         drill_adapters: Mapping[Platform, Adapter] | None = adapters
-        if adapters is None:
+        platforms = frozenset(adapter_types()) if offline else None
+        if offline:
+            adapters = drill_adapters = {}
+        elif adapters is None:
             adapters, sandbox = await _platform_adapters(settings, policies, media, stack, sandbox_latency_s)
             drill_adapters = adapters if settings.platforms == "sandbox" else await _drill_adapters(
                 settings, policies, media, stack)
         checks = _check_runner(settings, engine, processes=start if check_processes is None else check_processes)
         stack.push_async_callback(checks.aclose)
-        gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters)
+        gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters,
+                                 platforms)
         if start:
             await gateway.start()
             stack.push_async_callback(gateway.stop)
@@ -184,6 +190,7 @@ async def _drill_adapters(
 def _build_gateway(
     settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter], media: MediaStore,
     checks: CheckRunner, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
+    platforms: frozenset[Platform] | None = None,
 ) -> Gateway:
     retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
     dispatcher = Dispatcher(
@@ -196,4 +203,5 @@ def _build_gateway(
                             emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
                             worker_stale_seconds=settings.worker_stale_seconds)
     return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds)
+                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds,
+                   platforms=platforms)

@@ -35,6 +35,7 @@ from gateway.errors import (
 from gateway.logs import log_failure
 from gateway.media import MediaStore
 from gateway.models import (
+    Actor,
     CheckResult,
     Delivery,
     DeliveryState,
@@ -43,8 +44,6 @@ from gateway.models import (
     Platform,
     Priority,
     Receipt,
-    Role,
-    Scope,
 )
 from gateway.pipeline.approval import (
     RouteStep,
@@ -72,15 +71,6 @@ PLAN_GRACE = timedelta(seconds=5)
 HEARTBEAT_SECONDS = 1.0
 CHECKPOINT_SECONDS = 5.0
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a user (through a token, a console session or the CLI) with its role and scope."""
-
-    name: str
-    role: Role
-    scope: Scope = field(default_factory=Scope)  # no city unless given
 
 
 @dataclass(frozen=True)
@@ -116,13 +106,15 @@ class Gateway:
     def __init__(
         self, *, store: Store, policies: Policies, checks: CheckRunner, adapters: Mapping[Platform, Adapter],
         dispatcher: Dispatcher, reconciler: Reconciler, media: MediaStore, clock: Clock = utcnow,
-        housekeeping_seconds: float = 1.0,
+        housekeeping_seconds: float = 1.0, platforms: Collection[Platform] | None = None,
     ) -> None:
+        """`platforms`: those planned for (default: the adapters'); a one-off command plans without publishing."""
         self.store = store
         self.media = media
         self.policies = policies
         self.checks = checks
         self.adapters = adapters
+        self.platforms = frozenset(adapters if platforms is None else platforms)
         self.dispatcher = dispatcher
         self.reconciler = reconciler
         self.clock = clock
@@ -290,7 +282,7 @@ class Gateway:
         self, message: Message, municipality: Municipality, accounts: Sequence[Account],
         stopped: Collection[str] = (),
     ) -> list[NewDelivery]:
-        planned = plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=set(self.adapters))
+        planned = plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=self.platforms)
         # An account an operator stopped (小平 3(7)) gets nothing, emergencies included, until it is resumed.
         return [replace(d, state=DeliveryState.HELD, not_before=None, reason="アカウント停止中のため保留")
                 if d.account in stopped and d.state is not DeliveryState.SKIPPED else d for d in planned]

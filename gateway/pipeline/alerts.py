@@ -38,9 +38,9 @@ from gateway.alerts.areas import concerned_municipalities
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
 from gateway.alerts.templates import KIND_LABELS, when
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import DeliveryState, Message, Priority, Role, Scope
+from gateway.models import Actor, DeliveryState, Message, Priority, Role, Scope
 from gateway.policy import Municipality
-from gateway.service import CANCELLABLE, Actor, Gateway
+from gateway.service import CANCELLABLE, Gateway
 from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
 
 Outcome = Literal["accepted", "ignored", "rejected", "held"]

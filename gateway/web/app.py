@@ -6,70 +6,42 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 from gateway import metrics
 from gateway.accounts import AccountService
 from gateway.errors import (
-    Busy,
-    Conflict,
     FieldProblem,
     Forbidden,
     GatewayError,
     InputError,
-    NotFound,
-    PolicyViolation,
     StoreError,
-    TooLarge,
 )
 from gateway.pipeline.alerts import AlertIntake
 from gateway.pipeline.validation import require_storable
 from gateway.service import Gateway
-from gateway.web.accounts_api import ACCOUNT_SERVICE
-from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
 from gateway.web.api import ROUTES, Route
-from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
-from gateway.web.console import mount as mount_console
-from gateway.web.console.streams import TooManyStreams
+from gateway.web.auth import TokenCache, authenticate, require_role
+from gateway.web.console.routes import mount as mount_console
 from gateway.web.jsonio import dumps
+from gateway.web.keys import (
+    ACCOUNT_SERVICE,
+    ALERT_INTAKE,
+    GATEWAY,
+    SIGNATURES,
+    TOKENS,
+    audit_denied,
+    error_response,
+    internal_error,
+)
 from gateway.web.openapi import openapi_document
 from gateway.web.security import security_headers
-from gateway.web.signature import SignatureError, SignatureVerifier
+from gateway.web.signature import SignatureVerifier
 
 log = logging.getLogger("gateway.web")
 
-GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 EXTRA_ROUTES: web.AppKey[list[Route]] = web.AppKey("extra_routes", list)
-TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
-
-_STATUS: tuple[tuple[type[GatewayError], int], ...] = (
-    (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (TooManyStreams, 429), (StoreError, 503),
-    (Busy, 503),
-)
-
-
-def error_body(exc: GatewayError) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
-    if isinstance(exc, InputError):
-        body["problems"] = [p.as_dict() for p in exc.problems]
-    if isinstance(exc, PolicyViolation):
-        body["findings"] = [f.model_dump(mode="json") for f in exc.findings]
-    return body
-
-
-def error_response(exc: GatewayError) -> web.Response:
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-    headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
-    if isinstance(exc, Busy | StoreError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    return web.json_response(error_body(exc), status=status, headers=headers, dumps=dumps)
-
-
-def internal_error() -> web.Response:
-    return web.json_response({"error": "internal", "message": "内部エラーが発生しました"}, status=500, dumps=dumps)
 
 
 @web.middleware
@@ -123,15 +95,6 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             raise
 
     return handle
-
-
-async def audit_denied(gateway: Gateway, actor: str, request: web.Request, exc: Forbidden) -> None:
-    """Every refusal of a signed-in user is kept (`access.denied`): who, what, and why."""
-    try:
-        await gateway.store.audit(actor=actor, action="access.denied", reason=exc.message[:2000],
-                                  detail={"method": request.method, "path": request.path[:500], "code": exc.code})
-    except GatewayError:  # the refusal stands even when the audit cannot be written
-        log.warning("could not audit a refusal", extra={"path": request.path})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from gateway.errors import Conflict, FieldProblem, Forbidden, GatewayError, InputError
-from gateway.models import GLOBAL_ROLES, Role, Scope
-from gateway.service import Actor
+from gateway.models import GLOBAL_ROLES, Actor, Role, Scope
 from gateway.store.base import Store, User
 
 TOKEN_PREFIX = "kgw_"

@@ -17,7 +17,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.errors import FieldProblem, InputError, TooLarge
 from gateway.media import MediaRefused, MediaStore, StoredMedia
-from gateway.service import Actor, Gateway
+from gateway.models import Actor
+from gateway.service import Gateway
 
 UPLOAD_FIELD = "file"
 CHUNK_BYTES = 256 * 1024

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.media import MediaStore
-from gateway.models import Platform, Role
+from gateway.models import Actor, Platform, Role
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.reconcile import Reconciler
 from gateway.pipeline.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
-from gateway.service import Actor, Gateway
+from gateway.service import Gateway
 from gateway.store import SqlStore, open_store, upgrade_async
 from gateway.testing import FakeAdapter, fake_adapters
 from tests.scopes import ALL_CITIES, EVERYWHERE

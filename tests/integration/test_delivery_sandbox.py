@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from gateway.models import DeliveryState, Platform, Role, Scope
+from gateway.models import Actor, DeliveryState, Platform, Role, Scope
 from gateway.pipeline.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
-from gateway.service import Actor
 from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings, YoutubeSettings
 from tests.mediafiles import FIXTURE_MEDIA
 

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 from gateway.adapters.base import IdempotencyKey, Progress
-from gateway.models import DeliveryState, Platform, Role, Scope
+from gateway.models import Actor, DeliveryState, Platform, Role, Scope
 from gateway.pipeline.progress import ledger_progress
 from gateway.pipeline.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
-from gateway.service import Actor
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

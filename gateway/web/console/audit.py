@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.access import account_visible, may_see
-from gateway.service import Actor, Gateway
+from gateway.models import Actor
+from gateway.service import Gateway
 from gateway.store.base import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from gateway.access import cities_in_scope, may_see, require_account_id
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Delivery, DeliveryState, Platform, Priority
-from gateway.service import Actor, Gateway
+from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority
+from gateway.service import Gateway
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
 from gateway.web.console.streams import STREAMS

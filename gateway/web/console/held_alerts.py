@@ -12,10 +12,11 @@ from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.service import Gateway
-from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES, held_visible
+from gateway.web.alerts_api import HOLD_CODES, held_visible
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
+from gateway.web.keys import ALERT_INTAKE
 
 _VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed")}
 
