@@ -44,20 +44,20 @@ def _report(exc: GatewayError) -> int:
 # -- commands -------------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.cli.serve import serve
 
     return asyncio.run(serve(_settings(args)))
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from gateway.server import serve_sandbox
+    from gateway.cli.serve import serve_sandbox
 
     return asyncio.run(serve_sandbox(_settings(args), host=args.host or "127.0.0.1", port=args.port or 8090,
                                      latency_s=args.latency_ms / 1000))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.cli.demo import run_demo
 
     return asyncio.run(run_demo(_settings(args)))
 
@@ -167,7 +167,7 @@ def cmd_user_access(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    from gateway.table import render_table
+    from gateway.cli.table import render_table
 
     async def run(store: Any, settings: Settings) -> int:
         rows = [[u.name, u.role.value, u.scope.label(), "無効" if u.disabled else "有効"]
@@ -201,11 +201,11 @@ def _unlock_target(user: str | None, address: str | None) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gateway.checkcli import check_command
+    from gateway.cli.check import check_command
 
     files = args.file or ["-"]
     if args.evaluate:
-        from gateway.checkcli import evaluate_command
+        from gateway.cli.check import evaluate_command
 
         return evaluate_command(files, config_dir=_settings(args).config_dir)
     if len(files) > 1:
@@ -215,7 +215,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
-    from gateway.alertcli import alert_command
+    from gateway.cli.alert import alert_command
 
     return asyncio.run(alert_command(_settings(args), Path(args.file), dry_run=args.dry_run,
                                      municipality=args.municipality, as_json=args.json or not args.dry_run,
@@ -223,7 +223,7 @@ def cmd_alert(args: argparse.Namespace) -> int:
 
 
 def cmd_held(args: argparse.Namespace) -> int:
-    from gateway.alertcli import held_command
+    from gateway.cli.alert import held_command
 
     return asyncio.run(held_command(_settings(args), args.held_command, getattr(args, "id", None),
                                     note=getattr(args, "note", None), states=getattr(args, "state", "held")))
@@ -275,7 +275,7 @@ def _split_override(text: str) -> tuple[str, str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from gateway.table import delivery_table
+    from gateway.cli.table import delivery_table
 
     async def run(store: Any, settings: Settings) -> int:
         if args.id:
@@ -292,7 +292,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
-    from gateway.table import accounts_table
+    from gateway.cli.table import accounts_table
 
     async def run(store: Any, settings: Settings) -> int:
         from gateway.policy import load_policies

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from gateway.alerts import dry_run
 from gateway.alerts.dryrun import DryRunResult
+from gateway.cli.table import render_table
 from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Actor, Role, Scope
 from gateway.pipeline.alerts import AlertIntake
 from gateway.policy import load_policies
 from gateway.settings import Settings
 from gateway.store.base import Store
-from gateway.table import render_table
 
 EXIT_OK, EXIT_REJECTED = 0, 2
 _OUTCOMES = {"accepted": "受付（掲載します）", "ignored": "掲載しません", "rejected": "拒否",
