@@ -115,7 +115,7 @@ async def make_backlog(runtime: Any, deliveries: int) -> int:
     """Routine messages for mine (approval-free routine posts), planned straight into the queue."""
     gateway = runtime.gateway
     actor = Actor("bench-staff", Role.STAFF)
-    from gateway.pipeline.validation import parse_message
+    from gateway.pipeline.intake.validation import parse_message
 
     made = 0
     n = 0

@@ -20,9 +20,9 @@ from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner, ProcessRunner
-from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
-from gateway.pipeline.reconcile import Reconciler
-from gateway.pipeline.retry import RetryPolicy
+from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.delivery.reconcile import Reconciler
+from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
 from gateway.service import Gateway
 from gateway.settings import Settings

@@ -45,7 +45,11 @@ from gateway.models import (
     Priority,
     Receipt,
 )
-from gateway.pipeline.approval import (
+from gateway.pipeline.checks import CheckInput
+from gateway.pipeline.checks.runner import CheckRunner
+from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.delivery.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
+from gateway.pipeline.intake.approval import (
     RouteStep,
     approval_rule,
     check_can_approve,
@@ -53,13 +57,9 @@ from gateway.pipeline.approval import (
     check_exemptions,
     route_for,
 )
-from gateway.pipeline.checks import CheckInput
-from gateway.pipeline.checks.runner import CheckRunner
-from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
-from gateway.pipeline.plan import plan_deliveries
-from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
-from gateway.pipeline.targets import Targets, resolve_targets
-from gateway.pipeline.validation import as_correction, check_schedule
+from gateway.pipeline.intake.plan import plan_deliveries
+from gateway.pipeline.intake.targets import Targets, resolve_targets
+from gateway.pipeline.intake.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, StepApproval, Store
 

@@ -230,7 +230,7 @@ def cmd_held(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from gateway.pipeline.validation import parse_message_json
+    from gateway.pipeline.intake.validation import parse_message_json
 
     raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     message = parse_message_json(raw, where=args.file)

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.access import cities_in_scope, may_see, require_account_id
 from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Actor, Delivery, DeliveryState, Role
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.service import Gateway
 from gateway.store.base import MessageRecord

@@ -19,7 +19,7 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.pipeline.alerts import AlertIntake
-from gateway.pipeline.validation import require_storable
+from gateway.pipeline.intake.validation import require_storable
 from gateway.service import Gateway
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, authenticate, require_role

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import ascii_digits
-from gateway.pipeline.validation import require_storable
+from gateway.pipeline.intake.validation import require_storable
 
 # No body the gateway reads nests deeper than 4 (a message's media item); 32 leaves room.
 MAX_DEPTH = 32

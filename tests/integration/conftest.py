@@ -15,9 +15,9 @@ from gateway.media import MediaStore
 from gateway.models import Actor, Platform, Role
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner
-from gateway.pipeline.dispatch import Dispatcher
-from gateway.pipeline.reconcile import Reconciler
-from gateway.pipeline.retry import RetryPolicy
+from gateway.pipeline.delivery.dispatch import Dispatcher
+from gateway.pipeline.delivery.reconcile import Reconciler
+from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
 from gateway.service import Gateway
 from gateway.store import SqlStore, open_store, upgrade_async

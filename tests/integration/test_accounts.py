@@ -15,7 +15,7 @@ from gateway import metrics
 from gateway.accounts import AccountHealth, AccountService
 from gateway.errors import AuthError, Conflict, InputError, NotFound, RetryableError, UncertainError
 from gateway.models import Delivery, DeliveryState, Platform, Role
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import Policies
 from gateway.runtime import open_runtime
 from gateway.sandbox.base import PublishedPost

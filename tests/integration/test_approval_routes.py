@@ -13,7 +13,7 @@ import pytest
 from gateway.errors import Conflict, Forbidden, InputError
 from gateway.models import Actor, MessageState, Role, Scope
 from gateway.pipeline.checks import CheckEngine
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import load_policies
 from gateway.store import open_store, upgrade_async
 from gateway.store.base import StepApproval

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway import cli
 from gateway.errors import InputError
 from gateway.models import Actor, DeliveryState, Platform, Role, Scope
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 from gateway.web.app import build_app

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.models import Actor, DeliveryState, Platform, Role, Scope
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
 from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings, YoutubeSettings

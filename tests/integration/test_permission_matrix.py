@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.models import Actor, Role, Scope
 from gateway.pipeline.alerts import AlertIntake
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.store.base import SuspectPost
 from gateway.web.api import ROUTES, Route
 from gateway.web.app import build_app

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.errors import AuthError, PermanentError, RateLimited, RetryableError, StoreError, UncertainError
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
-from gateway.pipeline import dispatch as dispatch_module
-from gateway.pipeline.dispatch import Dispatcher
+from gateway.pipeline.delivery import dispatch as dispatch_module
+from gateway.pipeline.delivery.dispatch import Dispatcher
 from gateway.store.base import NewDelivery, NewMessage
 from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway
 from tests.integration.test_intake_approval import msg

@@ -19,8 +19,8 @@ import pytest
 
 from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.models import Actor, DeliveryState, Platform, Role, Scope
-from gateway.pipeline.progress import ledger_progress
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.delivery.progress import ledger_progress
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.access import may_send_emergency
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
-from gateway.pipeline.validation import CORRECTION_PREFIX, parse_message
+from gateway.pipeline.intake.validation import CORRECTION_PREFIX, parse_message
 from gateway.service import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
