@@ -192,11 +192,11 @@ async def run(backlog: int, alerts: int, latency_s: float) -> list[float]:
                                       MediaStore(settings.media_root))
             async with open_runtime(settings, adapters=adapters, start=False, check_processes=True) as runtime:
                 queued = await make_backlog(runtime, backlog) if backlog else 0
-                await runtime.gateway.start()
+                await runtime.worker.start()
                 try:
                     await push_alerts(runtime, taps, alerts, queued, port)
                 finally:
-                    await runtime.gateway.stop()
+                    await runtime.worker.stop()
                     for adapter in adapters.values():
                         await adapter.aclose()
     finally:

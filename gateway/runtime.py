@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
 from gateway.adapters import adapter_types, build_adapters
 from gateway.adapters.base import Adapter
 from gateway.credentials import CredentialSource, StaticCredentials
@@ -24,10 +23,12 @@ from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.delivery.reconcile import Reconciler
 from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
-from gateway.service import Gateway
+from gateway.services.accounts import HIJACK_SCAN_SECONDS, AccountService
+from gateway.services.messages import Gateway
 from gateway.settings import Settings
 from gateway.store import open_store, upgrade_async
 from gateway.store.base import Store
+from gateway.worker import Worker
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Runtime:
     policies: Policies
     store: Store
     gateway: Gateway
+    worker: Worker  # the background work (started by `open_runtime` with `start`)
     adapters: Mapping[Platform, Adapter]
     media: MediaStore
     sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
@@ -99,16 +101,17 @@ async def open_runtime(
         stack.push_async_callback(checks.aclose)
         gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters,
                                  platforms)
+        worker = _build_worker(settings, gateway)
         if start:
-            await gateway.start()
-            stack.push_async_callback(gateway.stop)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
             if not settings.is_sqlite:
                 await _listen_for_wake_ups(settings, gateway, stack)
         accounts = _account_service(settings, policies, store, adapters, gateway, clock)
         if start:
-            gateway.supervisor.run(
+            worker.supervisor.run(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
-        yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts)
+        yield Runtime(settings, policies, store, gateway, worker, adapters, media, sandbox, accounts)
 
 
 def _check_runner(settings: Settings, engine: CheckEngine | None, *, processes: bool) -> CheckRunner:
@@ -199,9 +202,13 @@ def _build_gateway(
         lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds, clock=clock, worker_id=worker_id,
         drill_adapters=drill_adapters,
     )
-    reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds,
+    return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
+                   media=media, clock=clock, platforms=platforms)
+
+
+def _build_worker(settings: Settings, gateway: Gateway) -> Worker:
+    reconciler = Reconciler(gateway.store, gateway.policies, gateway.adapters,
+                            settle_seconds=settings.reconcile_after_seconds,
                             emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
                             worker_stale_seconds=settings.worker_stale_seconds)
-    return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds,
-                   platforms=platforms)
+    return Worker(gateway, reconciler=reconciler, housekeeping_seconds=settings.poll_seconds)

@@ -22,8 +22,8 @@ from gateway.alerts.dryrun import DryRunResult
 from gateway.cli.table import render_table
 from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Actor, Role, Scope
-from gateway.pipeline.alerts import AlertIntake
 from gateway.policy import load_policies
+from gateway.services.alerts import AlertIntake
 from gateway.settings import Settings
 from gateway.store.base import Store
 
@@ -115,7 +115,7 @@ async def held_command(settings: Settings, action: str, held_id: str | None, *, 
     async with _intake(settings) as (intake, name):
         store = intake.gateway.store
         if action == "list":
-            entries = await store.list_held_alerts(states=states.split(","), limit=200)
+            entries = await intake.list_held(states=states.split(","), limit=200)
             rows = [[e.id, e.state, e.hold_code, e.received_at.isoformat(timespec="minutes"), e.kind or "-",
                      e.title[:30], ",".join(e.municipalities)] for e in entries]
             print(render_table(["id", "状態", "理由", "受信", "種別", "件名", "自治体"], rows) if rows
@@ -123,7 +123,7 @@ async def held_command(settings: Settings, action: str, held_id: str | None, *, 
             return EXIT_OK
         assert held_id is not None
         if action == "show":
-            entry = await store.get_held_alert(held_id)
+            entry = await intake.held(held_id)
             print(f"{entry.id} {entry.state} {entry.hold_code}\n理由: {entry.reason}\n件名: {entry.title}"
                   f"（{entry.sender}、{entry.sent_at.isoformat()}）")
             for post in entry.posts:

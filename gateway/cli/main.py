@@ -79,8 +79,8 @@ def _policies(settings: Settings) -> Any:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    from gateway.services.users import scope_from
     from gateway.web.auth import create_token
-    from gateway.web.console.users import scope_from
 
     async def run(store: Any, settings: Settings) -> int:
         role = Role(args.role)
@@ -99,7 +99,7 @@ def _cli_actor() -> str:
 
 def cmd_user(args: argparse.Namespace) -> int:
     """`user create` and `user set-password`: both read a password."""
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         if args.user_command == "create":
@@ -123,7 +123,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_role(args: argparse.Namespace) -> int:
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         user = await users.set_role(store, name=args.user, role=Role(args.role), actor=_cli_actor())
@@ -134,7 +134,7 @@ def cmd_user_set_role(args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_scope(args: argparse.Namespace) -> int:
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         current = await store.get_user(args.user)
@@ -151,7 +151,7 @@ def cmd_user_set_scope(args: argparse.Namespace) -> int:
 
 def cmd_user_access(args: argparse.Namespace) -> int:
     """`user disable|enable|sign-out`: end what a user can do now."""
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         if args.user_command == "sign-out":

@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import account_visible, may_see, require_account_id
-from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import Actor, row_id, shown_key
-from gateway.service import Gateway
+from gateway.services.accounts import AccountHealth, AccountService, HijackAlert
+from gateway.services.messages import Gateway
 from gateway.web.fields import bounded
 from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json
 from gateway.web.keys import ACCOUNT_SERVICE
@@ -25,8 +25,7 @@ def service_for(request: web.Request, gw: Gateway) -> AccountService:
     found = request.app.get(ACCOUNT_SERVICE)
     if found is not None:
         return found
-    return AccountService(store=gw.store, policies=gw.policies, adapters=gw.adapters, credentials_rows=None,
-                          clock=gw.clock, wake=gw.dispatcher.wake)
+    return AccountService.over(gw)
 
 
 # -- serialisation -----------------------------------------------------------------------------
@@ -93,7 +92,8 @@ async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) ->
     account = request.query.get("account") or None
     if account is not None:
         require_account_id(actor, gw.policies, account, "このアカウントの警告の閲覧")
-    alerts = await gw.store.list_hijack_alerts(open_only=open_only, account=account, limit=query_limit(request))
+    alerts = await service_for(request, gw).list_hijack_alerts(open_only=open_only, account=account,
+                                                               limit=query_limit(request))
     shown = [a for a in alerts if account_visible(actor, gw.policies, a.account)]
     return web.json_response({"alerts": [hijack_json(a) for a in shown]}, dumps=dumps)
 
@@ -103,7 +103,7 @@ async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) 
     if alert_id is None:
         raise NotFound(f"乗っ取り警告が見つかりません: {shown_key(request.match_info['id'])}")
     note = await _text(request, "note")
-    found = await gw.store.get_hijack_alert(alert_id)
+    found = await service_for(request, gw).hijack_alert(alert_id)
     require_account_id(actor, gw.policies, found.account, "この警告の対応")
     alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, note)
     return web.json_response(hijack_json(alert), dumps=dumps)

@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.access import require_any_city, require_city
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Actor
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.store.base import HeldAlert
 from gateway.web.fields import bounded
 from gateway.web.jsonio import dumps, object_field, query_limit, read_json
@@ -79,7 +79,8 @@ async def list_held(request: web.Request, gw: Gateway, actor: Actor) -> web.Stre
         raise InputError(message, [FieldProblem("municipality", "unknown", message)])
     if municipality is not None:
         require_city(actor, municipality, "この自治体の防災情報の閲覧")
-    entries = await gw.store.list_held_alerts(states=states, municipality=municipality, limit=query_limit(request))
+    entries = await request.app[ALERT_INTAKE].list_held(states=states, municipality=municipality,
+                                                         limit=query_limit(request))
     shown = [e for e in entries if held_visible(actor, e)]
     return web.json_response({"held_alerts": [held_json(e) for e in shown]}, dumps=_dumps)
 
@@ -92,7 +93,7 @@ def held_visible(actor: Actor, entry: HeldAlert) -> bool:
 
 
 async def get_held(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    entry = await gw.store.get_held_alert(request.match_info["id"])
+    entry = await request.app[ALERT_INTAKE].held(request.match_info["id"])
     if not held_visible(actor, entry):
         require_any_city(actor, entry.municipalities, "この防災情報の閲覧")
     return web.json_response(held_json(entry, document=True), dumps=_dumps)

@@ -16,7 +16,7 @@ from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Actor, Delivery, DeliveryState, Role
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.store.base import MessageRecord
 from gateway.web import accounts_api, alerts_api
 from gateway.web.fields import bounded, bounded_overrides, idempotency_key
@@ -75,7 +75,7 @@ async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.S
     message = parse_message(await read_json(request))
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     submitted = await gw.submit(message, actor, source="api", idempotency_key=key)
-    deliveries = await gw.store.list_deliveries(message_id=submitted.record.id)
+    deliveries = await gw.list_deliveries(message_id=submitted.record.id)
     body = message_json(submitted.record, deliveries)
     body["approval"] = submitted.approval_reason
     status = 201 if submitted.created else 200
@@ -85,7 +85,7 @@ async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.S
 
 async def get_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     record = await gw.read_message(request.match_info["id"], actor)
-    deliveries = await gw.store.list_deliveries(message_id=record.id)
+    deliveries = await gw.list_deliveries(message_id=record.id)
     body = message_json(record, deliveries)
     body["approval_route"] = await route_json(gw, record)
     return web.json_response(body, dumps=_dumps)
@@ -133,7 +133,7 @@ async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> we
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     deliveries = await gw.retract(request.match_info["id"], actor, reason)
-    record = await gw.store.get_message(request.match_info["id"])
+    record = await gw.message(request.match_info["id"])
     return web.json_response(message_json(record, deliveries), dumps=_dumps)
 
 
@@ -152,7 +152,7 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
     message_id = request.query.get("message_id") or None
     if message_id is not None and not actor.scope.is_global:
         await gw.read_message(message_id, actor)
-    deliveries = await gw.store.list_deliveries(
+    deliveries = await gw.list_deliveries(
         states=states, account=account, message_id=message_id, limit=query_limit(request),
         municipalities=cities_in_scope(actor),
     )

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from gateway import metrics
-from gateway.accounts import AccountService
 from gateway.errors import (
     FieldProblem,
     Forbidden,
@@ -18,9 +17,10 @@ from gateway.errors import (
     InputError,
     StoreError,
 )
-from gateway.pipeline.alerts import AlertIntake
 from gateway.pipeline.intake.validation import require_storable
-from gateway.service import Gateway
+from gateway.services.accounts import AccountService
+from gateway.services.alerts import AlertIntake
+from gateway.services.messages import Gateway
 from gateway.web.api import ROUTES, Route
 from gateway.web.auth import TokenCache, authenticate, require_role
 from gateway.web.console.routes import mount as mount_console
@@ -31,6 +31,7 @@ from gateway.web.keys import (
     GATEWAY,
     SIGNATURES,
     TOKENS,
+    WORKER,
     audit_denied,
     error_response,
     internal_error,
@@ -38,6 +39,7 @@ from gateway.web.keys import (
 from gateway.web.openapi import openapi_document
 from gateway.web.security import security_headers
 from gateway.web.signature import SignatureVerifier
+from gateway.worker import Worker
 
 log = logging.getLogger("gateway.web")
 
@@ -105,10 +107,11 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready: the database answers and every background loop is running and completing its rounds."""
     gateway = request.app[GATEWAY]
     try:
-        await gateway.store.next_wakeup()
+        await gateway.ready()
     except StoreError:
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-    problems = gateway.supervisor.problems() + gateway.checks.problems()
+    worker = request.app.get(WORKER)
+    problems = (worker.supervisor.problems() if worker is not None else []) + gateway.checks.problems()
     if problems:
         return web.json_response({"status": "degraded", "problems": problems}, status=503,
                                  dumps=dumps)
@@ -130,7 +133,7 @@ def all_routes(app: web.Application) -> list[Route]:
 def build_app(
     gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
     alert_secret: bytes | None = None, alert_window_s: int = 300, session_secret: bytes | None = None,
-    accounts: AccountService | None = None,
+    accounts: AccountService | None = None, worker: Worker | None = None,
 ) -> web.Application:
     """The API and the console. Without `session_secret` console sessions last only as long as the process.
 
@@ -141,6 +144,8 @@ def build_app(
     app[GATEWAY] = gateway
     if accounts is not None:  # without it, the account handlers build one over the gateway
         app[ACCOUNT_SERVICE] = accounts
+    if worker is not None:  # /readyz reports its background loops
+        app[WORKER] = worker
     app[TOKENS] = TokenCache()
     app[ALERT_INTAKE] = AlertIntake(gateway, max_bytes=max_body_bytes)
     app[SIGNATURES] = SignatureVerifier(alert_secret, alert_window_s) if alert_secret else None

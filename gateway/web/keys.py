@@ -11,7 +11,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.accounts import AccountService
 from gateway.errors import (
     Busy,
     Conflict,
@@ -23,17 +22,20 @@ from gateway.errors import (
     StoreError,
     TooLarge,
 )
-from gateway.pipeline.alerts import AlertIntake
-from gateway.service import Gateway
+from gateway.services.accounts import AccountService
+from gateway.services.alerts import AlertIntake
+from gateway.services.messages import Gateway
 from gateway.web.auth import TokenCache, Unauthenticated
 from gateway.web.console.streams import TooManyStreams
 from gateway.web.jsonio import dumps
 from gateway.web.signature import SignatureError, SignatureVerifier
+from gateway.worker import Worker
 
 log = logging.getLogger("gateway.web")
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
+WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
 ACCOUNT_SERVICE: web.AppKey[AccountService] = web.AppKey("account_service", AccountService)
 ALERT_INTAKE: web.AppKey[AlertIntake] = web.AppKey("alert_intake", AlertIntake)
 SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("alert_signatures", object)  # type: ignore[arg-type]
@@ -69,7 +71,7 @@ def internal_error() -> web.Response:
 async def audit_denied(gateway: Gateway, actor: str, request: web.Request, exc: Forbidden) -> None:
     """Every refusal of a signed-in user is kept (`access.denied`): who, what, and why."""
     try:
-        await gateway.store.audit(actor=actor, action="access.denied", reason=exc.message[:2000],
+        await gateway.audit(actor=actor, action="access.denied", reason=exc.message[:2000],
                                   detail={"method": request.method, "path": request.path[:500], "code": exc.code})
     except GatewayError:  # the refusal stands even when the audit cannot be written
         log.warning("could not audit a refusal", extra={"path": request.path})

@@ -143,7 +143,7 @@ async def test_operator_publishes_a_held_alert_and_dismisses_a_restricted_one(br
     from datetime import UTC, datetime
 
     from gateway.models import Actor, Role, Scope
-    from gateway.pipeline.alerts import AlertIntake
+    from gateway.services.alerts import AlertIntake
     from tests.alertdocs import cap, info, json_alert
 
     intake = AlertIntake(served.runtime.gateway)

@@ -213,7 +213,7 @@ async def test_timeout_after_accept_never_posts_twice(
     assert delivery.state is expected, delivery.error_text
     for _ in range(3):  # time passes; reconcile, then dispatch whatever came due again
         clock.offset += timedelta(minutes=10)
-        await runtime.gateway.reconciler.run_once(clock())
+        await runtime.worker.reconciler.run_once(clock())
         await runtime.gateway.dispatcher.drain()
     done = await runtime.store.get_delivery(delivery.id)
     assert done.state is DeliveryState.SENT, done.error_text

@@ -87,7 +87,7 @@ async def killed_after(rt: Runtime, clock: ShiftedClock, parts_recorded: int) ->
 async def recover(rt: Runtime, clock: ShiftedClock) -> None:
     clock.offset += timedelta(seconds=11)  # the dead worker's heartbeat is stale
     for _ in range(3):
-        await rt.gateway.reconciler.run_once(clock())
+        await rt.worker.reconciler.run_once(clock())
         await rt.gateway.dispatcher.drain()
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.errors import Forbidden, GatewayError
 from gateway.models import Actor, Role
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.web.console.session import COOKIE, Session, SessionCodec, csrf_ok, fingerprint
 from gateway.web.console.throttle import LoginThrottle
 from gateway.web.keys import GATEWAY, audit_denied, error_response
@@ -62,7 +62,7 @@ async def viewer_of(request: web.Request) -> Viewer | None:
     session = request.app[CODEC].decode(raw, time.time()) if raw else None
     if session is None:
         return None
-    user = await gateway_of(request).store.get_user(session.user)
+    user = await gateway_of(request).user(session.user)
     if (user is None or user.disabled or user.session_epoch != session.epoch
             or fingerprint(user.password_hash) != session.fingerprint):
         return None

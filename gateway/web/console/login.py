@@ -10,11 +10,11 @@ import time
 from aiohttp import web
 
 from gateway.models import storable_text_problem
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
+from gateway.services.passwords import verify_password
 from gateway.store.base import LoginAttempt, Store, User
 from gateway.web.console.context import CODEC, THROTTLE, Viewer, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.labels import JST
-from gateway.web.console.passwords import verify_password
 from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import MAX_NAME
 
@@ -111,7 +111,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def sign_out_everywhere(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     """Every console session of the viewer ends (on every device), and every token of theirs is revoked."""
-    from gateway.web.console.users import sign_out_everywhere as end_all
+    from gateway.services.users import sign_out_everywhere as end_all
 
     await end_all(gw.store, name=viewer.actor.name, actor=viewer.actor.name)
     response = web.HTTPSeeOther("/console/login")

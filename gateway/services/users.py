@@ -16,8 +16,8 @@ from typing import TextIO
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import GLOBAL_ROLES, Role, Scope
 from gateway.policy import Policies
+from gateway.services.passwords import hash_password
 from gateway.store.base import Store, User
-from gateway.web.console.passwords import hash_password
 
 
 def read_password(stdin: TextIO = sys.stdin) -> str:
