@@ -42,7 +42,7 @@ from gateway.runtime import all_accounts, open_runtime, sandbox_settings
 from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.credentials import sandbox_credentials
 from gateway.settings import Settings
-from gateway.store.base import NewMessage
+from gateway.store.records import NewMessage
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 

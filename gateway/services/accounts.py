@@ -31,7 +31,8 @@ from gateway.logs import log_failure
 from gateway.models import Platform, Priority, RemotePost
 from gateway.policy import Account, Municipality, Policies
 from gateway.services.messages import Gateway
-from gateway.store.base import AccountState, HijackAlert, LedgerPost, Store, SuspectPost
+from gateway.store.base import Store
+from gateway.store.records import AccountState, HijackAlert, LedgerPost, SuspectPost
 
 __all__ = ["AccountHealth", "AccountService", "HijackAlert"]
 

@@ -42,7 +42,7 @@ from gateway.errors import Conflict, FieldProblem, InputError
 from gateway.models import Actor, DeliveryState, Message, Priority, Role, Scope
 from gateway.policy import Municipality
 from gateway.services.messages import CANCELLABLE, Gateway
-from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
+from gateway.store.records import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
 
 Outcome = Literal["accepted", "ignored", "rejected", "held"]
 RAW_AUDIT_LIMIT = 1_000_000

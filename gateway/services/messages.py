@@ -53,7 +53,8 @@ from gateway.pipeline.intake.plan import plan_deliveries
 from gateway.pipeline.intake.targets import Targets, resolve_targets
 from gateway.pipeline.intake.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
-from gateway.store.base import AlertStamp, AuditEvent, MessageRecord, NewDelivery, NewMessage, StepApproval, Store, User
+from gateway.store.base import Store, UserDirectory
+from gateway.store.records import AlertStamp, AuditEvent, MessageRecord, NewDelivery, NewMessage, StepApproval, User
 
 log = logging.getLogger("gateway.service")
 
@@ -99,6 +100,7 @@ class Gateway:
     ) -> None:
         """`platforms`: those planned for (default: the adapters'); a one-off command plans without publishing."""
         self.store = store
+        self.users: UserDirectory = store  # the role the sign-in and the user pages need, not the whole ledger
         self.media = media
         self.policies = policies
         self.checks = checks

@@ -57,7 +57,10 @@ from gateway.models import (
 )
 from gateway.store import claim, logins, rows, schema
 from gateway.store import users as users_store
-from gateway.store.base import (
+from gateway.store.base import Store
+from gateway.store.engine import IMMEDIATE, PG_POOL_SIZE, create_sync_sqlite_engine
+from gateway.store.gate import WriteGate
+from gateway.store.records import (
     AccountPause,
     AccountState,
     AuditEvent,
@@ -71,12 +74,9 @@ from gateway.store.base import (
     NewHeldAlert,
     NewMessage,
     StepApproval,
-    Store,
     SuspectPost,
     User,
 )
-from gateway.store.engine import IMMEDIATE, PG_POOL_SIZE, create_sync_sqlite_engine
-from gateway.store.gate import WriteGate
 from gateway.store.schema import (
     PARTIAL_INDEXES,
     PARTIAL_STATES,

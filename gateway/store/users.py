@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from gateway.errors import Conflict, NotFound
 from gateway.models import GLOBAL_ROLES, Role, Scope
 from gateway.store import rows
-from gateway.store.base import StepApproval, User
+from gateway.store.records import StepApproval, User
 from gateway.store.schema import tokens, users
 
 AddAudit = Callable[[Connection, Sequence[Mapping[str, Any]]], None]

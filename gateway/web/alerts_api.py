@@ -11,7 +11,7 @@ from gateway.access import require_any_city, require_city
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Actor
 from gateway.services.messages import Gateway
-from gateway.store.base import HeldAlert
+from gateway.store.records import HeldAlert
 from gateway.web.fields import bounded
 from gateway.web.jsonio import dumps, object_field, query_limit, read_json
 from gateway.web.keys import ALERT_INTAKE, SIGNATURES

@@ -17,7 +17,7 @@ from gateway.models import Actor, Delivery, DeliveryState, Role
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.services.messages import Gateway
-from gateway.store.base import MessageRecord
+from gateway.store.records import MessageRecord
 from gateway.web import accounts_api, alerts_api
 from gateway.web.fields import bounded, bounded_overrides, idempotency_key
 from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json

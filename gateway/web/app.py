@@ -88,7 +88,7 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         gateway = request.app[GATEWAY]
         require_storable(dict(request.match_info), "path")
         require_storable({k: v for k, v in request.query.items()}, "query")
-        actor = await authenticate(request, gateway.store, datetime.now(UTC), request.app[TOKENS])
+        actor = await authenticate(request, gateway.users, datetime.now(UTC), request.app[TOKENS])
         try:
             require_role(actor, route.roles)
             return await route.handler(request, gateway, actor)

@@ -16,7 +16,7 @@ from gateway.pipeline.checks import CheckEngine
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import load_policies
 from gateway.store import open_store, upgrade_async
-from gateway.store.base import StepApproval
+from gateway.store.records import StepApproval
 from gateway.testing import fake_adapters
 from tests.integration.conftest import OFFICE_HOURS, Clock, Harness, build_gateway
 from tests.routes import config_with_route

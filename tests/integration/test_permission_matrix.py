@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.models import Actor, Role, Scope
 from gateway.pipeline.intake.validation import parse_message
 from gateway.services.alerts import AlertIntake
-from gateway.store.base import SuspectPost
+from gateway.store.records import SuspectPost
 from gateway.web.api import ROUTES, Route
 from gateway.web.app import build_app
 from gateway.web.auth import create_token

@@ -12,7 +12,7 @@ from gateway.errors import AuthError, PermanentError, RateLimited, RetryableErro
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
 from gateway.pipeline.delivery import dispatch as dispatch_module
 from gateway.pipeline.delivery.dispatch import Dispatcher
-from gateway.store.base import NewDelivery, NewMessage
+from gateway.store.records import NewDelivery, NewMessage
 from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway, build_worker
 from tests.integration.test_intake_approval import msg
 

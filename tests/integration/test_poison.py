@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.background import Supervisor
 from gateway.errors import InputError
 from gateway.models import DeliveryState, Message, MessageState, Priority, Role
-from gateway.store.base import NewMessage
+from gateway.store.records import NewMessage
 from gateway.web.app import build_app
 from tests.integration.conftest import APPROVER, JST, STAFF, Harness
 

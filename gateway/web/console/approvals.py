@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.access import may_see
 from gateway.models import MessageState, Severity
 from gateway.services.messages import Gateway
-from gateway.store.base import AuditEvent, MessageRecord
+from gateway.store.records import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.preview import platform_preview, segments

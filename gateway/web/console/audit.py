@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.access import account_visible, may_see
 from gateway.models import Actor
 from gateway.services.messages import Gateway
-from gateway.store.base import AuditEvent
+from gateway.store.records import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst
 from gateway.web.fields import MAX_SEARCH_CHARS, bounded

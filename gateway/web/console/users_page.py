@@ -41,7 +41,7 @@ async def act(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamRe
 
 async def _apply(gw: Gateway, actor: str, action: str, name: str,
                  form: Form) -> None:
-    store = gw.store
+    store = gw.users
     if action in ("create", "scope"):
         role = _role(form) if action == "create" else await _current_role(gw, name)
         scope = _scope(gw, role, form)
