@@ -164,8 +164,8 @@ async def _platform_adapters(
 async def _listen_for_wake_ups(settings: Settings, gateway: Gateway, stack: contextlib.AsyncExitStack) -> None:
     """PostgreSQL: other replicas' NOTIFYs wake this dispatcher (no polling delay across processes)."""
     from gateway.models import Priority
+    from gateway.store.accounts import STOPS_CHANGED
     from gateway.store.notify import WakeListener
-    from gateway.store.sql import STOPS_CHANGED
 
     def wake(payload: str) -> None:
         if payload == STOPS_CHANGED:

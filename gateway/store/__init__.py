@@ -7,7 +7,8 @@ from gateway.store.engine import PG_POOL_SIZE, create_engine, is_sqlite, normali
 from gateway.store.migrate import upgrade, upgrade_async
 from gateway.store.records import AccountPause, AuditEvent, MessageRecord, NewDelivery, NewMessage, User
 from gateway.store.schema import new_id
-from gateway.store.sql import Clock, SqlStore
+from gateway.store.sql import SqlStore
+from gateway.store.txn import Clock
 
 __all__ = [
     "AccountPause",
