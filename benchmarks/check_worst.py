@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.errors import InputError
 from gateway.models import Message
 from gateway.pipeline.checks import CheckEngine, CheckInput
-from gateway.pipeline.targets import resolve_targets
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.targets import resolve_targets
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import Policies, load_policies
 
 PIECES = [

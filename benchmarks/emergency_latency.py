@@ -36,14 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.adapters import build_adapters
 from gateway.credentials import StaticCredentials
 from gateway.media import MediaStore
-from gateway.models import MessageState, Priority, Role
+from gateway.models import Actor, MessageState, Priority, Role
 from gateway.policy import load_policies
 from gateway.runtime import all_accounts, open_runtime, sandbox_settings
 from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.service import Actor
 from gateway.settings import Settings
-from gateway.store.base import NewMessage
+from gateway.store.records import NewMessage
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 
@@ -116,7 +115,7 @@ async def make_backlog(runtime: Any, deliveries: int) -> int:
     """Routine messages for mine (approval-free routine posts), planned straight into the queue."""
     gateway = runtime.gateway
     actor = Actor("bench-staff", Role.STAFF)
-    from gateway.pipeline.validation import parse_message
+    from gateway.pipeline.intake.validation import parse_message
 
     made = 0
     n = 0
@@ -193,11 +192,11 @@ async def run(backlog: int, alerts: int, latency_s: float) -> list[float]:
                                       MediaStore(settings.media_root))
             async with open_runtime(settings, adapters=adapters, start=False, check_processes=True) as runtime:
                 queued = await make_backlog(runtime, backlog) if backlog else 0
-                await runtime.gateway.start()
+                await runtime.worker.start()
                 try:
                     await push_alerts(runtime, taps, alerts, queued, port)
                 finally:
-                    await runtime.gateway.stop()
+                    await runtime.worker.stop()
                     for adapter in adapters.values():
                         await adapter.aclose()
     finally:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.credentials import EncryptedCredentialFile, parse_keys  # noqa: E402
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority  # noqa: E402
-from gateway.pipeline.validation import parse_message  # noqa: E402
+from gateway.pipeline.intake.validation import parse_message  # noqa: E402
 from gateway.policy import load_policies  # noqa: E402
 from gateway.sandbox.app import SandboxServer, sandbox_state_for  # noqa: E402
 from gateway.sandbox.credentials import sandbox_credentials  # noqa: E402

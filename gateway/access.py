@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from gateway.errors import FieldProblem, Forbidden, InputError
-from gateway.models import Message, Priority, Role
+from gateway.models import Actor, Message, Priority, Role
 
 if TYPE_CHECKING:
     from gateway.policy import Policies
-    from gateway.service import Actor
 
 
 class OutOfScope(Forbidden):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -174,6 +174,15 @@ class Scope:
         if self.emergency:
             text += " ／ 緊急: " + "、".join(sorted(self.emergency))
         return text
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (through a token, a console session or the CLI) with its role and scope."""
+
+    name: str
+    role: Role
+    scope: Scope = field(default_factory=Scope)  # no city unless given
 
 
 class MediaKind(enum.StrEnum):

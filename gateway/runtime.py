@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from gateway.accounts import HIJACK_SCAN_SECONDS, AccountService
-from gateway.adapters import build_adapters
+from gateway.adapters import adapter_types, build_adapters
 from gateway.adapters.base import Adapter
 from gateway.connections import ConnectionService
 from gateway.credentials import ChainedCredentials, CredentialSource, StaticCredentials
@@ -23,14 +22,16 @@ from gateway.media import MediaStore
 from gateway.models import Platform
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner, ProcessRunner
-from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
-from gateway.pipeline.reconcile import Reconciler
-from gateway.pipeline.retry import RetryPolicy
+from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.delivery.reconcile import Reconciler
+from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
-from gateway.service import Gateway
+from gateway.services.accounts import HIJACK_SCAN_SECONDS, AccountService
+from gateway.services.messages import Gateway
 from gateway.settings import Settings
 from gateway.store import open_store, upgrade_async
 from gateway.store.base import Store
+from gateway.worker import Worker
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Runtime:
     policies: Policies
     store: Store
     gateway: Gateway
+    worker: Worker  # the background work (started by `open_runtime` with `start`)
     adapters: Mapping[Platform, Adapter]
     media: MediaStore
     sandbox: Any | None = None  # gateway.sandbox.app.SandboxServer in sandbox mode
@@ -81,11 +83,13 @@ async def open_runtime(
     settings: Settings, *, clock: Clock = utcnow, migrate: bool = True, start: bool = True,
     adapters: Mapping[Platform, Adapter] | None = None, engine: CheckEngine | None = None,
     sandbox_latency_s: float = 0.0, worker_id: str | None = None, check_processes: bool | None = None,
+    offline: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Build and (with `start`) run the gateway; everything is closed on exit.
 
     Checks run in worker processes when the gateway is started here (or `check_processes` says so),
-    in-process otherwise (one-off commands) or when `engine` is given."""
+    in-process otherwise (one-off commands) or when `engine` is given. `offline`: no adapter and no
+    sandbox at all (a one-off command records and plans; a running `serve` publishes)."""
     policies = load_policies(settings.config_dir)
     if migrate:
         await upgrade_async(settings.database_url)
@@ -95,27 +99,33 @@ async def open_runtime(
         stack.push_async_callback(store.aclose)
         sandbox = None
         drill_adapters: Mapping[Platform, Adapter] | None = adapters
-        if adapters is None:
+        platforms = frozenset(adapter_types()) if offline else None
+        if offline:
+            adapters = drill_adapters = {}
+        elif adapters is None:
             adapters, sandbox = await _platform_adapters(settings, policies, media, stack, sandbox_latency_s)
             drill_adapters = adapters if settings.platforms == "sandbox" else await _drill_adapters(
                 settings, policies, media, stack)
         checks = _check_runner(settings, engine, processes=start if check_processes is None else check_processes)
         stack.push_async_callback(checks.aclose)
-        gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters)
+        gateway = _build_gateway(settings, policies, store, adapters, media, checks, clock, worker_id, drill_adapters,
+                                 platforms)
+        worker = _build_worker(settings, gateway)
         if start:
-            await gateway.start()
-            stack.push_async_callback(gateway.stop)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
             if not settings.is_sqlite:
                 await _listen_for_wake_ups(settings, gateway, stack)
         accounts = _account_service(settings, policies, store, adapters, gateway, clock)
         if start:
-            gateway.supervisor.run(
+            worker.supervisor.run(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
         connections = _connection_service(settings, policies, store, sandbox, clock)
         if start:
-            gateway.supervisor.run("token-refresh", lambda beat: connections.run_periodic(
+            worker.supervisor.run("token-refresh", lambda beat: connections.run_periodic(
                 settings.token_refresh_seconds, beat=beat), every=max(60.0, settings.token_refresh_seconds))
-        yield Runtime(settings, policies, store, gateway, adapters, media, sandbox, accounts, connections)
+        yield Runtime(settings, policies, store, gateway, worker, adapters, media, sandbox, accounts,
+                      connections)
 
 
 def _credential_file(settings: Settings) -> Any | None:
@@ -191,8 +201,8 @@ async def _platform_adapters(
 async def _listen_for_wake_ups(settings: Settings, gateway: Gateway, stack: contextlib.AsyncExitStack) -> None:
     """PostgreSQL: other replicas' NOTIFYs wake this dispatcher (no polling delay across processes)."""
     from gateway.models import Priority
+    from gateway.store.accounts import STOPS_CHANGED
     from gateway.store.notify import WakeListener
-    from gateway.store.sql import STOPS_CHANGED
 
     def wake(payload: str) -> None:
         if payload == STOPS_CHANGED:
@@ -220,6 +230,7 @@ async def _drill_adapters(
 def _build_gateway(
     settings: Settings, policies: Policies, store: Store, adapters: Mapping[Platform, Adapter], media: MediaStore,
     checks: CheckRunner, clock: Clock, worker_id: str | None, drill_adapters: Mapping[Platform, Adapter] | None,
+    platforms: frozenset[Platform] | None = None,
 ) -> Gateway:
     retry = RetryPolicy(settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_attempts)
     dispatcher = Dispatcher(
@@ -228,8 +239,13 @@ def _build_gateway(
         lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds, clock=clock, worker_id=worker_id,
         drill_adapters=drill_adapters,
     )
-    reconciler = Reconciler(store, policies, adapters, settle_seconds=settings.reconcile_after_seconds,
+    return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
+                   media=media, clock=clock, platforms=platforms)
+
+
+def _build_worker(settings: Settings, gateway: Gateway) -> Worker:
+    reconciler = Reconciler(gateway.store, gateway.policies, gateway.adapters,
+                            settle_seconds=settings.reconcile_after_seconds,
                             emergency_settle_seconds=settings.reconcile_emergency_after_seconds,
                             worker_stale_seconds=settings.worker_stale_seconds)
-    return Gateway(store=store, policies=policies, checks=checks, adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=settings.poll_seconds)
+    return Worker(gateway, reconciler=reconciler, housekeeping_seconds=settings.poll_seconds)

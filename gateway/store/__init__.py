@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.store.base import (
-    AccountPause,
-    AuditEvent,
-    MessageRecord,
-    NewDelivery,
-    NewMessage,
-    Store,
-    User,
-)
+from gateway.store.base import Store
 from gateway.store.engine import PG_POOL_SIZE, create_engine, is_sqlite, normalize_url, redacted
 from gateway.store.migrate import upgrade, upgrade_async
+from gateway.store.records import AccountPause, AuditEvent, MessageRecord, NewDelivery, NewMessage, User
 from gateway.store.schema import new_id
-from gateway.store.sql import Clock, SqlStore
+from gateway.store.sql import SqlStore
+from gateway.store.txn import Clock
 
 __all__ = [
     "AccountPause",

@@ -1,191 +1,41 @@
-"""The Store protocol: what the pipeline, API and CLI may ask of the database.
+"""What the pipeline, services, API and CLI may ask of the database, as role protocols.
 
-One SQLAlchemy implementation (`gateway.store.sql.SqlStore`) serves SQLite and PostgreSQL.
-Every state change of a message or delivery writes its row and one audit row in the same
-transaction. Methods raise only `gateway.errors` types (`NotFound`, `Conflict`, `StoreError`).
+`DeliveryQueue`, `MessageLedger`, `AccountLedger`, `UserDirectory` and `AuditLog` each name one concern;
+`Store` is all of them. One SQLAlchemy implementation (`gateway.store.sql.SqlStore`) serves SQLite and
+PostgreSQL. Every state change of a message or delivery writes its row and one audit row in the same
+transaction. Methods raise only `gateway.errors` types (`NotFound`, `Conflict`, `StoreError`). The values
+they take and give are in `records.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.models import (
-    CheckResult,
-    Delivery,
-    DeliveryState,
-    Message,
-    MessageState,
-    Platform,
-    Priority,
-    Role,
-    Scope,
-    message_digest,
+from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role, Scope
+from gateway.store.records import (
+    AccountPause,
+    AccountState,
+    AuditEvent,
+    HeldAlert,
+    HijackAlert,
+    LedgerPost,
+    LoginAttempt,
+    LoginLimits,
+    MessageRecord,
+    NewDelivery,
+    NewHeldAlert,
+    NewMessage,
+    StepApproval,
+    SuspectPost,
+    User,
 )
 
 
-@dataclass(frozen=True)
-class AlertStamp:
-    """What an alert post means, whatever its identifiers (see alerts/plan.py and issue 11)."""
+class MessageLedger(Protocol):
+    """Messages, their approval steps and the alerts held for an operator."""
 
-    thread: str  # the thread hash (alert_key starts with it)
-    subject: str  # what it is about (hash)
-    content: str  # what it says (hash)
-    issued_at: datetime  # the alert's issue time
-    rank: int = 0  # the telegram scheme's rank within one issuance
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    id: str
-    municipality: str
-    body: Message
-    state: MessageState
-    priority: Priority
-    submitted_by: str
-    source: str  # "api", "cli", "console", "alert"
-    check: CheckResult
-    created_at: datetime
-    updated_at: datetime
-    idempotency_key: str | None = None
-    approved_by: str | None = None
-    overrides: Mapping[str, str] = field(default_factory=dict)  # rule id -> reason
-    accounts: tuple[str, ...] = ()  # resolved target accounts
-    alert_key: str | None = None  # dedupe key of the alert it came from
-    note: str | None = None  # approver's comment (send back)
-    alert: AlertStamp | None = None
-    body_sha256: str | None = None  # message_digest(body) at intake; None on rows from before it was kept
-
-    def submitted_as(self, message: Message) -> bool:
-        """Whether `message` is the one stored (a row without a digest is taken to match)."""
-        return self.body_sha256 is None or self.body_sha256 == message_digest(message)
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    municipality: str
-    body: Message
-    state: MessageState
-    priority: Priority
-    submitted_by: str
-    source: str
-    check: CheckResult
-    accounts: tuple[str, ...]
-    idempotency_key: str | None = None
-    approved_by: str | None = None
-    alert_key: str | None = None
-    alert: AlertStamp | None = None
-    audit_detail: Mapping[str, Any] = field(default_factory=dict)  # on the `message.accepted` row
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    account: str
-    platform: Platform
-    state: DeliveryState  # held, queued or skipped
-    not_before: datetime | None
-    reason: str | None = None  # why held/skipped, for the audit row
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    message_id: str | None
-    delivery_id: str | None
-    from_state: str | None
-    to_state: str | None
-    reason: str | None
-    detail: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: Role
-    created_at: datetime
-    password_hash: str | None = None
-    disabled: bool = False
-    session_epoch: int = 0  # signed into console cookies; moved on to end every older session
-    scope: Scope = field(default_factory=Scope)  # through a token: the user's, narrowed by the token's
-
-
-@dataclass(frozen=True)
-class StepApproval:
-    """One step of a message's approval route, approved by one person."""
-
-    step: int  # 0-based position in the route
-    step_name: str
-    approver: str
-    at: datetime
-    overrides: Mapping[str, str] = field(default_factory=dict)
-    official_view: bool = False  # 美祢 第4-6: the approver decided this is the city's official view
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Failed sign-ins the console accepts within `window` before each further attempt must wait.
-
-    Past `per_user` failures of one user name (from any address) the next attempt waits `user_delay`,
-    doubling with every further failure up to `user_max_delay`; past `per_address` failures from one
-    address (whatever the names) it waits `address_delay`, doubling up to `address_max_delay`, kept
-    short because a city office signs in from one address. Never a lockout of the whole office.
-    """
-
-    per_user: int = 5
-    per_address: int = 30
-    window: timedelta = timedelta(hours=1)
-    user_delay: timedelta = timedelta(seconds=30)
-    user_max_delay: timedelta = timedelta(minutes=15)
-    address_delay: timedelta = timedelta(seconds=2)
-    address_max_delay: timedelta = timedelta(seconds=60)
-
-    def delay(self, failures: int, *, by_address: bool) -> timedelta:
-        """How long after the newest of `failures` failures the next attempt waits (0 while under the limit)."""
-        free, base, cap = ((self.per_address, self.address_delay, self.address_max_delay) if by_address
-                           else (self.per_user, self.user_delay, self.user_max_delay))
-        if failures < free:
-            return timedelta(0)
-        doubled: timedelta = base * (1 << min(failures - free, 20))
-        return min(cap, doubled)
-
-
-@dataclass(frozen=True)
-class LoginAttempt:
-    """A sign-in attempt, counted as failed until `login_succeeded`; or, refused, when to retry."""
-
-    id: int | None  # None: refused, nothing counted
-    retry_at: datetime | None = None
-    retry_after: timedelta = timedelta(0)
-
-    @property
-    def allowed(self) -> bool:
-        return self.id is not None
-
-
-@dataclass(frozen=True)
-class AccountPause:
-    account: str
-    until: datetime
-    reason: str
-
-
-class Store(Protocol):
-    async def aclose(self) -> None: ...
-
-    async def checkpoint(self) -> None:
-        """Routine database upkeep off the hot path (SQLite: a passive WAL checkpoint)."""
-        ...
-
-    async def warm_up(self) -> None:
-        """Exercise the hot path's statements once (rolled back) so the first alert is not slower."""
-        ...
-
-    # -- messages ---------------------------------------------------------------------------
     async def add_message(self, new: NewMessage, *, actor: str) -> tuple[MessageRecord, bool]:
         """Insert a message (audit `message.accepted`). With an idempotency key already used by the
         same submitter, return the existing record and False instead."""
@@ -235,7 +85,44 @@ class Store(Protocol):
         Conflict if the message is not `approved` (so a message is planned exactly once)."""
         ...
 
-    # -- deliveries -------------------------------------------------------------------------
+    async def approve_step(self, message_id: str, approval: StepApproval, *, final: bool, actor: str,
+                           overrides: Mapping[str, str] | None = None) -> MessageRecord:
+        """Record one step's approval (audit `message.step_approved`), and when it is the route's
+        last, move the message to approved in the same transaction. Conflict when the step was taken
+        meanwhile, the approver already approved a step of it, or it is no longer pending."""
+        ...
+
+    async def list_approvals(self, message_id: str) -> list[StepApproval]:
+        """The message's approved steps, in route order."""
+        ...
+
+    async def add_held_alert(self, new: NewHeldAlert, *, actor: str) -> tuple[HeldAlert, bool]:
+        """Record a held or restricted alert (audit `alert.held` / `alert.restricted`). When an entry
+        with the same content is still waiting, return it and False instead."""
+        ...
+
+    async def get_held_alert(self, held_id: str) -> HeldAlert:
+        """Raises NotFound."""
+        ...
+
+    async def list_held_alerts(
+        self, *, states: Collection[str] | None = None, municipality: str | None = None, limit: int = 100,
+    ) -> list[HeldAlert]:
+        """Newest first."""
+        ...
+
+    async def decide_held_alert(
+        self, held_id: str, *, expected: Collection[str], new: str, actor: str, note: str | None,
+        messages: Sequence[str] = (),
+    ) -> HeldAlert:
+        """Move a held alert to `new` (published, dismissed) with an audit row; Conflict when its state
+        is not one of `expected` (another operator decided first)."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    """Deliveries: listing, releasing, claiming, transitions, and the workers that hold leases."""
+
     async def get_delivery(self, delivery_id: str) -> Delivery: ...
 
     async def list_deliveries(
@@ -286,7 +173,10 @@ class Store(Protocol):
         """The earliest not_before of a held delivery or retry_at of a waiting one."""
         ...
 
-    # -- accounts ---------------------------------------------------------------------------
+
+class AccountLedger(Protocol):
+    """Accounts: rate-limit pauses, stops, credential rotations, health facts and hijack alerts."""
+
     async def pause_account(self, account: str, *, until: datetime, reason: str, actor: str) -> None: ...
 
     async def account_pauses(self, now: datetime) -> list[AccountPause]: ...
@@ -295,105 +185,6 @@ class Store(Protocol):
         """account -> time of its most recent sent delivery."""
         ...
 
-    # -- audit ------------------------------------------------------------------------------
-    async def audit(
-        self, *, actor: str, action: str, message_id: str | None = None, delivery_id: str | None = None,
-        reason: str | None = None, detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-    async def list_audit(
-        self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
-        action: str | None = None, limit: int = 500,
-    ) -> list[AuditEvent]: ...
-
-    # -- users and tokens -------------------------------------------------------------------
-    async def ensure_user(self, name: str, role: Role, *, actor: str, scope: Scope | None = None) -> User:
-        """Create the user if missing (with `scope`; by default every city for admin and alert systems,
-        none for the others); an existing user is returned unchanged, and Conflict when its role differs."""
-        ...
-
-    async def create_user(self, name: str, role: Role, scope: Scope, *, actor: str,
-                          password_hash: str | None = None) -> User:
-        """A new user (audit `user.created`); Conflict, changing nothing, when the name exists."""
-        ...
-
-    async def set_role(self, name: str, role: Role, *, actor: str) -> User:
-        """Change a user's role (audit `user.role_changed`; ends console sessions); NotFound if unknown."""
-        ...
-
-    async def set_scope(self, name: str, scope: Scope, *, actor: str) -> User:
-        """Change a user's scope (audit `user.scope_changed`; ends console sessions); NotFound if unknown."""
-        ...
-
-    async def list_users(self) -> list[User]: ...
-
-    async def get_user(self, name: str) -> User | None: ...
-
-    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str,
-                        scope: Scope | None = None) -> None: ...
-
-    async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        """The user a live (unexpired, unrevoked) token belongs to, its scope narrowed by the token's."""
-        ...
-
-    async def revoke_user_tokens(self, name: str, *, actor: str) -> int:
-        """Revoke every live token of the user (audit `token.revoked`); how many."""
-        ...
-
-    # -- approval routes ---------------------------------------------------------------------
-    async def approve_step(self, message_id: str, approval: StepApproval, *, final: bool, actor: str,
-                           overrides: Mapping[str, str] | None = None) -> MessageRecord:
-        """Record one step's approval (audit `message.step_approved`), and when it is the route's
-        last, move the message to approved in the same transaction. Conflict when the step was taken
-        meanwhile, the approver already approved a step of it, or it is no longer pending."""
-        ...
-
-    async def list_approvals(self, message_id: str) -> list[StepApproval]:
-        """The message's approved steps, in route order."""
-        ...
-
-    async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
-        """Revoke a token (audit `token.revoked`); False when it was unknown or already revoked."""
-        ...
-
-    @property
-    def auth_generation(self) -> int:
-        """Moves on whenever this store revokes a token or disables a user: caches of token look-ups
-        made before are stale."""
-        ...
-
-    # -- console ----------------------------------------------------------------------------
-    async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
-        """Store a user's password hash and end the user's console sessions (audit `user.password_set`);
-        NotFound for an unknown user."""
-        ...
-
-    async def set_user_disabled(self, name: str, disabled: bool, *, actor: str) -> None:
-        """Disable (or enable again) a user; either ends the user's console sessions (audit
-        `user.disabled` / `user.enabled`). NotFound for an unknown user."""
-        ...
-
-    async def end_sessions(self, name: str, *, actor: str) -> None:
-        """End every console session of the user issued so far (sign-out; audit `user.signed_out`)."""
-        ...
-
-    async def reserve_login(self, user: str, address: str, limits: LoginLimits) -> LoginAttempt:
-        """Count a sign-in attempt as failed before its password is checked, in one transaction with
-        the check of `limits`; refused (nothing counted) when the user from this address, or the
-        address, has reached them."""
-        ...
-
-    async def login_succeeded(self, attempt: LoginAttempt, user: str, address: str) -> None:
-        """The attempt was right: uncount it, and clear the user's failures from this address (they
-        still count against the address)."""
-        ...
-
-    async def unlock_logins(self, *, actor: str, user: str | None = None, address: str | None = None) -> int:
-        """Clear a user's failed sign-ins (from every address), or every attempt from an address (audit
-        `user.unlocked`); the number of attempts cleared."""
-        ...
-
-    # -- account states and hijack alerts ---------------------------------------------------
     async def stopped_accounts(self) -> dict[str, str]:
         """account -> reason, for accounts an operator has stopped (小平 3(7)); may be kept for
         a moment, except that this store's own stops and resumes show at once."""
@@ -433,30 +224,6 @@ class Store(Protocol):
         """What the gateway published (or may have published) on the account since `since`."""
         ...
 
-    # -- alerts held for an operator ----------------------------------------------------------
-    async def add_held_alert(self, new: NewHeldAlert, *, actor: str) -> tuple[HeldAlert, bool]:
-        """Record a held or restricted alert (audit `alert.held` / `alert.restricted`). When an entry
-        with the same content is still waiting, return it and False instead."""
-        ...
-
-    async def get_held_alert(self, held_id: str) -> HeldAlert:
-        """Raises NotFound."""
-        ...
-
-    async def list_held_alerts(
-        self, *, states: Collection[str] | None = None, municipality: str | None = None, limit: int = 100,
-    ) -> list[HeldAlert]:
-        """Newest first."""
-        ...
-
-    async def decide_held_alert(
-        self, held_id: str, *, expected: Collection[str], new: str, actor: str, note: str | None,
-        messages: Sequence[str] = (),
-    ) -> HeldAlert:
-        """Move a held alert to `new` (published, dismissed) with an audit row; Conflict when its state
-        is not one of `expected` (another operator decided first)."""
-        ...
-
     async def add_hijack_alerts(self, found: Sequence[SuspectPost], *, actor: str) -> list[HijackAlert]:
         """Insert the posts not alerted before (audit `account.hijack_suspected` each); returns the new ones."""
         ...
@@ -474,102 +241,106 @@ class Store(Protocol):
         ...
 
 
-# -- alerts held for an operator ---------------------------------------------------------------------
+class UserDirectory(Protocol):
+    """People and systems: users, roles, scopes, tokens, console passwords and sign-in throttling."""
 
-HELD_STATES = ("held", "restricted", "published", "dismissed")
+    async def ensure_user(self, name: str, role: Role, *, actor: str, scope: Scope | None = None) -> User:
+        """Create the user if missing (with `scope`; by default every city for admin and alert systems,
+        none for the others); an existing user is returned unchanged, and Conflict when its role differs."""
+        ...
 
+    async def create_user(self, name: str, role: Role, scope: Scope, *, actor: str,
+                          password_hash: str | None = None) -> User:
+        """A new user (audit `user.created`); Conflict, changing nothing, when the name exists."""
+        ...
 
-@dataclass(frozen=True)
-class NewHeldAlert:
-    hold_code: str  # stale, expired, future, restricted, private
-    reason: str
-    format: str
-    alert_key: str
-    kind: str | None
-    title: str
-    sender: str
-    sent_at: datetime
-    drill: bool
-    municipalities: tuple[str, ...]
-    forced: str | None
-    content: str  # what the held posts say (hash): the same content held twice is one entry
-    raw: str
-    sha256: str
-    posts: tuple[Mapping[str, str], ...] = ()  # what publishing would post: municipality, account, text
-    restricted: bool = False  # shown to operators, never published
+    async def set_role(self, name: str, role: Role, *, actor: str) -> User:
+        """Change a user's role (audit `user.role_changed`; ends console sessions); NotFound if unknown."""
+        ...
 
+    async def set_scope(self, name: str, scope: Scope, *, actor: str) -> User:
+        """Change a user's scope (audit `user.scope_changed`; ends console sessions); NotFound if unknown."""
+        ...
 
-@dataclass(frozen=True)
-class HeldAlert:
-    id: str
-    received_at: datetime
-    received_by: str
-    state: str  # held, restricted, published, dismissed
-    hold_code: str
-    reason: str
-    format: str
-    alert_key: str
-    kind: str | None
-    title: str
-    sender: str
-    sent_at: datetime
-    drill: bool
-    municipalities: tuple[str, ...]
-    forced: str | None
-    content: str
-    raw: str
-    sha256: str
-    posts: tuple[Mapping[str, str], ...] = ()
-    decided_by: str | None = None
-    decided_at: datetime | None = None
-    note: str | None = None
-    messages: tuple[str, ...] = ()
+    async def list_users(self) -> list[User]: ...
 
+    async def get_user(self, name: str) -> User | None: ...
 
-# -- account states and hijack alerts ---------------------------------------------------------------
+    async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str,
+                        scope: Scope | None = None) -> None: ...
 
-@dataclass(frozen=True)
-class AccountState:
-    account: str
-    stopped: bool
-    stop_reason: str | None
-    stopped_by: str | None
-    stopped_at: datetime | None
-    rotated_at: datetime | None  # last rotation recorded in the store (逗子 3-4(5))
-    rotated_by: str | None
+    async def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        """The user a live (unexpired, unrevoked) token belongs to, its scope narrowed by the token's."""
+        ...
 
+    async def revoke_user_tokens(self, name: str, *, actor: str) -> int:
+        """Revoke every live token of the user (audit `token.revoked`); how many."""
+        ...
 
-@dataclass(frozen=True)
-class LedgerPost:
-    """A delivery of one account as the hijack scan sees it: the ids and the message it carried."""
+    async def revoke_token(self, token_hash: str, *, actor: str) -> bool:
+        """Revoke a token (audit `token.revoked`); False when it was unknown or already revoked."""
+        ...
 
-    delivery_id: str
-    state: DeliveryState
-    remote_id: str | None
-    extra_ids: tuple[str, ...]  # further platform ids of a threaded post
-    message: Message
+    @property
+    def auth_generation(self) -> int:
+        """Moves on whenever this store revokes a token or disables a user: caches of token look-ups
+        made before are stale."""
+        ...
 
+    async def set_password(self, name: str, password_hash: str, *, actor: str) -> None:
+        """Store a user's password hash and end the user's console sessions (audit `user.password_set`);
+        NotFound for an unknown user."""
+        ...
 
-@dataclass(frozen=True)
-class SuspectPost:
-    account: str
-    remote_id: str
-    text: str
-    url: str | None
-    posted_at: datetime | None
+    async def set_user_disabled(self, name: str, disabled: bool, *, actor: str) -> None:
+        """Disable (or enable again) a user; either ends the user's console sessions (audit
+        `user.disabled` / `user.enabled`). NotFound for an unknown user."""
+        ...
+
+    async def end_sessions(self, name: str, *, actor: str) -> None:
+        """End every console session of the user issued so far (sign-out; audit `user.signed_out`)."""
+        ...
+
+    async def reserve_login(self, user: str, address: str, limits: LoginLimits) -> LoginAttempt:
+        """Count a sign-in attempt as failed before its password is checked, in one transaction with
+        the check of `limits`; refused (nothing counted) when the user from this address, or the
+        address, has reached them."""
+        ...
+
+    async def login_succeeded(self, attempt: LoginAttempt, user: str, address: str) -> None:
+        """The attempt was right: uncount it, and clear the user's failures from this address (they
+        still count against the address)."""
+        ...
+
+    async def unlock_logins(self, *, actor: str, user: str | None = None, address: str | None = None) -> int:
+        """Clear a user's failed sign-ins (from every address), or every attempt from an address (audit
+        `user.unlocked`); the number of attempts cleared."""
+        ...
 
 
-@dataclass(frozen=True)
-class HijackAlert:
-    """A post on an account that the gateway did not make (逗子 3-5(4), 木更津 11(5)), kept as evidence."""
+class AuditLog(Protocol):
+    """The audit trail: one row per state change, and what callers record themselves."""
 
-    id: int
-    account: str
-    remote_id: str
-    text: str
-    url: str | None
-    posted_at: datetime | None
-    detected_at: datetime
-    resolved_at: datetime | None
-    resolved_by: str | None
-    note: str | None
+    async def audit(
+        self, *, actor: str, action: str, message_id: str | None = None, delivery_id: str | None = None,
+        reason: str | None = None, detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    async def list_audit(
+        self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
+        action: str | None = None, limit: int = 500,
+    ) -> list[AuditEvent]: ...
+
+
+class Store(MessageLedger, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Protocol):
+    """Every role on one database (`SqlStore`); a caller that needs less may name the role it uses."""
+
+    async def aclose(self) -> None: ...
+
+    async def checkpoint(self) -> None:
+        """Routine database upkeep off the hot path (SQLite: a passive WAL checkpoint)."""
+        ...
+
+    async def warm_up(self) -> None:
+        """Exercise the hot path's statements once (rolled back) so the first alert is not slower."""
+        ...

@@ -21,16 +21,18 @@ trip) that skips rows other claimers have locked.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import Connection
 
-from gateway.models import DeliveryState, Priority
-from gateway.store.schema import account_pauses, audit_events, deliveries, in_state
+from gateway.models import Delivery, DeliveryState, Priority
+from gateway.store import rows
+from gateway.store.schema import account_pauses, audit_events, deliveries, in_state, workers
+from gateway.store.txn import SqlBase, _shielded
 
 CLAIMABLE_STATES = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 CANDIDATES_PER_SLOT = 4  # rows read per claimable slot, so that one busy account does not starve a batch
@@ -266,3 +268,102 @@ def _hold_accounts(conn: Connection, candidates: Sequence[sa.Row[Any]], *, limit
               "emergency_lane": False}
     held = set((conn.execute(_TRY_ACCOUNT_LOCKS, params)).scalars())
     return [row for i, row in enumerate(candidates, start=1) if i in held]
+
+
+# The longest lease a claim gives (settings.lease_seconds is bounded by it).
+MAX_LEASE = timedelta(days=1)
+
+
+# Claimed deliveries -> sending (built once: it runs on every claim).
+_MARK_SENDING = (sa.update(deliveries)
+                 .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
+                        deliveries.c.state.in_(CLAIMABLE_STATES))
+                 .values(state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1,
+                         lease_owner=sa.bindparam("worker"),
+                         lease_expires=sa.bindparam("lease_expires", type_=deliveries.c.lease_expires.type),
+                         updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
+                 .returning(*deliveries.c))
+
+
+class ClaimQueries(SqlBase):
+    """Claiming due deliveries and the workers that hold leases (`DeliveryQueue`)."""
+
+    @_shielded
+    async def claim_due(
+        self, *, worker: str, now: datetime, limit: int, lease_seconds: float,
+        priorities: Collection[Priority] | None = None,
+    ) -> list[Delivery]:
+        """Claim queued and due retry_wait deliveries, most urgent first, skipping paused accounts
+        and deliveries leased by others: state -> sending, attempts + 1, lease set (audit rows)."""
+        if limit <= 0 or (priorities is not None and not priorities):
+            return []
+        emergency_lane = only_emergency(priorities)
+        # Look before taking SQLite's single write slot: an idle routine lane polling must not hold
+        # it. The emergency lane goes straight in: its writes are served first anyway.
+        if self._sqlite is not None and not emergency_lane and not await self._read(
+                lambda conn: choose(conn, now=now, limit=1, priorities=priorities)):
+            return []
+
+        lease = timedelta(seconds=lease_seconds)
+
+        def take(conn: Connection) -> list[Delivery]:
+            if self._sqlite is None:
+                found = take_pg(conn, now=now, limit=limit, priorities=priorities, worker=worker,
+                                      lease_expires=now + lease)
+                return [rows.to_delivery(row) for row in found]
+            due = choose(conn, now=now, limit=limit, priorities=priorities)
+            if not due:
+                return []
+            return self._mark_sending(conn, due, worker=worker, now=now, lease=lease)
+
+        # The emergency lane's claim is one statement on PostgreSQL (see take_pg).
+        claimed = await self._write(take, urgent=emergency_lane, atomic=emergency_lane)
+        return sorted(claimed, key=lambda d: (d.priority.rank, d.created_at, d.id))
+
+    def _mark_sending(
+        self, conn: Connection, due: Mapping[str, str], *, worker: str, now: datetime, lease: timedelta,
+    ) -> list[Delivery]:
+        params = {"ids": list(due), "worker": worker, "lease_expires": now + lease, "now": now}
+        claimed = [rows.to_delivery(r) for r in conn.execute(_MARK_SENDING, params).mappings()]
+        self._add_audit(conn, [rows.audit_values(
+            at=now, actor=worker, action="delivery.claimed", message_id=d.message_id, delivery_id=d.id,
+            from_state=due[d.id], to_state=DeliveryState.SENDING.value,
+            detail={"attempt": d.attempts, "lease_expires": d.lease_expires},
+        ) for d in claimed])
+        return claimed
+
+    @_shielded
+    async def heartbeat(self, worker_id: str, *, host: str, pid: int, started_at: datetime) -> None:
+        now = self._clock()
+        values = {"worker_id": worker_id, "host": host[:255], "pid": pid, "started_at": started_at,
+                  "heartbeat_at": now, "stopped_at": None}
+        insert = self._dialect_module().insert(workers).values(values)
+        upsert = insert.on_conflict_do_update(index_elements=[workers.c.worker_id],
+                                              set_={"heartbeat_at": now, "stopped_at": None})
+        await self._write(lambda conn: conn.execute(upsert), urgent=True)
+
+    @_shielded
+    async def worker_stopped(self, worker_id: str) -> None:
+        now = self._clock()
+        update = sa.update(workers).where(workers.c.worker_id == worker_id).values(stopped_at=now)
+        await self._write(lambda conn: conn.execute(update))
+
+    @_shielded
+    async def orphaned_leases(self, stale_before: datetime) -> list[Delivery]:
+        gone = sa.or_(workers.c.heartbeat_at < stale_before, workers.c.stopped_at.is_not(None))
+        query = (sa.select(deliveries)
+                 .join(workers, deliveries.c.lease_owner == workers.c.worker_id)
+                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), gone)
+                 .order_by(deliveries.c.priority_rank, deliveries.c.id).limit(500))
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])
+
+    @_shielded
+    async def expired_leases(self, now: datetime) -> list[Delivery]:
+        """Deliveries still `sending` whose lease has expired (their worker died), or whose lease ends
+        further ahead than any claim grants (`lease_seconds` is at most a day): such a lease was not
+        written by a claim, and waiting for it would strand the delivery for ever."""
+        ended = sa.or_(deliveries.c.lease_expires <= now, deliveries.c.lease_expires > now + MAX_LEASE)
+        query = (sa.select(deliveries)
+                 .where(in_state(deliveries.c.state, DeliveryState.SENDING), ended)
+                 .order_by(deliveries.c.lease_expires, deliveries.c.id))
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(query).mappings()])

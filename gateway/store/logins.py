@@ -18,7 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.base import LoginAttempt, LoginLimits
+from gateway.store.records import LoginAttempt, LoginLimits
 from gateway.store.schema import login_attempts
 
 # Advisory-lock namespace (PostgreSQL int4 key) for sign-ins from one address.

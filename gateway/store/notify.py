@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from gateway.store.engine import normalize_url
-from gateway.store.sql import WAKE_CHANNEL
+from gateway.store.txn import WAKE_CHANNEL
 
 log = logging.getLogger("gateway.store.notify")
 RECONNECT_SECONDS = 2.0

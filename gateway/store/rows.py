@@ -9,7 +9,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from gateway.models import CheckResult, Delivery, Message, MessageState, Priority, Role, Scope, message_digest
-from gateway.store.base import (
+from gateway.store.records import (
     AccountPause,
     AccountState,
     AlertStamp,

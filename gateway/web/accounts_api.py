@@ -12,22 +12,20 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import account_visible, may_see, require_account_id
-from gateway.accounts import AccountHealth, AccountService, HijackAlert
 from gateway.errors import FieldProblem, InputError, NotFound
-from gateway.models import row_id, shown_key
-from gateway.service import Actor, Gateway
-from gateway.web.api import _dumps, _iso, _limit, _object_field, read_json
+from gateway.models import Actor, row_id, shown_key
+from gateway.services.accounts import AccountHealth, AccountService, HijackAlert
+from gateway.services.messages import Gateway
 from gateway.web.fields import bounded
-
-ACCOUNT_SERVICE: web.AppKey[AccountService] = web.AppKey("account_service", AccountService)
+from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json
+from gateway.web.keys import ACCOUNT_SERVICE
 
 
 def service_for(request: web.Request, gw: Gateway) -> AccountService:
     found = request.app.get(ACCOUNT_SERVICE)
     if found is not None:
         return found
-    return AccountService(store=gw.store, policies=gw.policies, adapters=gw.adapters, credentials_rows=None,
-                          clock=gw.clock, wake=gw.dispatcher.wake)
+    return AccountService.over(gw)
 
 
 # -- serialisation -----------------------------------------------------------------------------
@@ -35,8 +33,8 @@ def service_for(request: web.Request, gw: Gateway) -> AccountService:
 def hijack_json(alert: HijackAlert) -> dict[str, Any]:
     return {
         "id": alert.id, "account": alert.account, "remote_id": alert.remote_id, "text": alert.text,
-        "url": alert.url, "posted_at": _iso(alert.posted_at), "detected_at": _iso(alert.detected_at),
-        "resolved_at": _iso(alert.resolved_at), "resolved_by": alert.resolved_by, "note": alert.note,
+        "url": alert.url, "posted_at": iso(alert.posted_at), "detected_at": iso(alert.detected_at),
+        "resolved_at": iso(alert.resolved_at), "resolved_by": alert.resolved_by, "note": alert.note,
     }
 
 
@@ -46,12 +44,12 @@ def health_json(h: AccountHealth) -> dict[str, Any]:
         # The fields GET /accounts had before account health, unchanged.
         "id": account.id, "municipality": h.municipality.id, "platform": account.platform.value,
         "handle": account.handle, "manager": account.manager, "categories": list(account.categories),
-        "stopped": h.stopped, "last_sent_at": _iso(h.last_sent_at), "days_since_last_post": h.days_since_last_post,
-        "paused_until": _iso(h.paused_until), "pause_reason": h.pause_reason,
+        "stopped": h.stopped, "last_sent_at": iso(h.last_sent_at), "days_since_last_post": h.days_since_last_post,
+        "paused_until": iso(h.paused_until), "pause_reason": h.pause_reason,
         # Account health.
         "inactive": h.inactive, "stop_reason": h.stop_reason, "stopped_in_config": account.stopped,
-        "credential_set_at": _iso(h.credential_set_at), "credential_age_days": h.credential_age_days,
-        "rotation_days": h.municipality.credentials.rotation_days, "rotation_due_at": _iso(h.rotation_due_at),
+        "credential_set_at": iso(h.credential_set_at), "credential_age_days": h.credential_age_days,
+        "rotation_days": h.municipality.credentials.rotation_days, "rotation_due_at": iso(h.rotation_due_at),
         "rotation_overdue": h.rotation_overdue, "token_ok": h.token_ok,
         "open_hijack_alerts": [hijack_json(a) for a in h.open_hijack_alerts],
     }
@@ -62,7 +60,7 @@ def health_json(h: AccountHealth) -> dict[str, Any]:
 async def list_accounts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     rows = [health_json(h) for h in await service_for(request, gw).health()
             if may_see(actor, h.municipality.id, h.account.id)]
-    return web.json_response({"accounts": rows}, dumps=_dumps)
+    return web.json_response({"accounts": rows}, dumps=dumps)
 
 
 async def stop_account(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -94,9 +92,10 @@ async def list_hijack_alerts(request: web.Request, gw: Gateway, actor: Actor) ->
     account = request.query.get("account") or None
     if account is not None:
         require_account_id(actor, gw.policies, account, "このアカウントの警告の閲覧")
-    alerts = await gw.store.list_hijack_alerts(open_only=open_only, account=account, limit=_limit(request))
+    alerts = await service_for(request, gw).list_hijack_alerts(open_only=open_only, account=account,
+                                                               limit=query_limit(request))
     shown = [a for a in alerts if account_visible(actor, gw.policies, a.account)]
-    return web.json_response({"alerts": [hijack_json(a) for a in shown]}, dumps=_dumps)
+    return web.json_response({"alerts": [hijack_json(a) for a in shown]}, dumps=dumps)
 
 
 async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -104,10 +103,10 @@ async def resolve_hijack_alert(request: web.Request, gw: Gateway, actor: Actor) 
     if alert_id is None:
         raise NotFound(f"乗っ取り警告が見つかりません: {shown_key(request.match_info['id'])}")
     note = await _text(request, "note")
-    found = await gw.store.get_hijack_alert(alert_id)
+    found = await service_for(request, gw).hijack_alert(alert_id)
     require_account_id(actor, gw.policies, found.account, "この警告の対応")
     alert = await service_for(request, gw).resolve_hijack(alert_id, actor.name, note)
-    return web.json_response(hijack_json(alert), dumps=_dumps)
+    return web.json_response(hijack_json(alert), dumps=dumps)
 
 
 async def _text(request: web.Request, name: str) -> str:
@@ -116,7 +115,7 @@ async def _text(request: web.Request, name: str) -> str:
     if not isinstance(data, dict):
         raise InputError("本文はJSONオブジェクトにしてください",
                          [FieldProblem("(本文)", "invalid_type", "JSONオブジェクトにしてください")])
-    value = bounded(_object_field(data, name, str) or "", name).strip()
+    value = bounded(object_field(data, name, str) or "", name).strip()
     if not value:
         label = "理由" if name == "reason" else "対応内容"
         raise InputError(f"{label}（{name}）を入力してください", [FieldProblem(name, "missing", "必須項目です")])
@@ -126,4 +125,4 @@ async def _text(request: web.Request, name: str) -> str:
 async def _account_response(service: AccountService, account_id: str, **counts: int) -> web.StreamResponse:
     row = next((h for h in await service.health() if h.account.id == account_id), None)
     body: dict[str, Any] = {"account": health_json(row) if row else None, **counts}
-    return web.json_response(body, dumps=_dumps)
+    return web.json_response(body, dumps=dumps)

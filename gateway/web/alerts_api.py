@@ -9,16 +9,13 @@ from aiohttp import web
 
 from gateway.access import require_any_city, require_city
 from gateway.errors import FieldProblem, InputError
-from gateway.pipeline.alerts import AlertIntake
-from gateway.service import Actor, Gateway
-from gateway.store.base import HeldAlert
-from gateway.web.api import _limit, _object_field, read_json
+from gateway.models import Actor
+from gateway.services.messages import Gateway
+from gateway.store.records import HeldAlert
 from gateway.web.fields import bounded
-from gateway.web.jsonio import dumps
-from gateway.web.signature import HEADER, SignatureVerifier
-
-ALERT_INTAKE: web.AppKey[AlertIntake] = web.AppKey("alert_intake", AlertIntake)
-SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("alert_signatures", object)  # type: ignore[arg-type]
+from gateway.web.jsonio import dumps, object_field, query_limit, read_json
+from gateway.web.keys import ALERT_INTAKE, SIGNATURES
+from gateway.web.signature import HEADER
 
 # A document that parses but will not be posted as asked is 422; one that cannot be read is 400.
 _REJECTED_STATUS = {"too_large": 413, "empty": 400, "alert_unsupported": 422, "alert_not_addressed": 422}
@@ -82,7 +79,8 @@ async def list_held(request: web.Request, gw: Gateway, actor: Actor) -> web.Stre
         raise InputError(message, [FieldProblem("municipality", "unknown", message)])
     if municipality is not None:
         require_city(actor, municipality, "この自治体の防災情報の閲覧")
-    entries = await gw.store.list_held_alerts(states=states, municipality=municipality, limit=_limit(request))
+    entries = await request.app[ALERT_INTAKE].list_held(states=states, municipality=municipality,
+                                                         limit=query_limit(request))
     shown = [e for e in entries if held_visible(actor, e)]
     return web.json_response({"held_alerts": [held_json(e) for e in shown]}, dumps=_dumps)
 
@@ -95,7 +93,7 @@ def held_visible(actor: Actor, entry: HeldAlert) -> bool:
 
 
 async def get_held(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    entry = await gw.store.get_held_alert(request.match_info["id"])
+    entry = await request.app[ALERT_INTAKE].held(request.match_info["id"])
     if not held_visible(actor, entry):
         require_any_city(actor, entry.municipalities, "この防災情報の閲覧")
     return web.json_response(held_json(entry, document=True), dumps=_dumps)
@@ -118,7 +116,7 @@ async def _note(request: web.Request, *, required: bool) -> str | None:
     if not isinstance(data, dict):
         raise InputError("本文はJSONオブジェクトにしてください",
                          [FieldProblem("(本文)", "invalid_type", "JSONオブジェクトにしてください")])
-    value = bounded(_object_field(data, "note", str) or "", "note").strip()
+    value = bounded(object_field(data, "note", str) or "", "note").strip()
     if required and not value:
         raise InputError("見送る理由（note）を入力してください", [FieldProblem("note", "missing", "必須項目です")])
     return value or None

@@ -5,23 +5,22 @@ The table drives routing, the role checks and /openapi.json, so the three cannot
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from gateway.access import cities_in_scope, may_see, require_account_id
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Delivery, DeliveryState, Role, ascii_digits
-from gateway.pipeline.validation import parse_message
+from gateway.models import Actor, Delivery, DeliveryState, Role
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
-from gateway.service import Actor, Gateway
-from gateway.store.base import MessageRecord
+from gateway.services.messages import Gateway
+from gateway.store.records import MessageRecord
+from gateway.web import accounts_api, alerts_api
 from gateway.web.fields import bounded, bounded_overrides, idempotency_key
-from gateway.web.jsonio import dumps, loads_body
+from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json
 from gateway.web.media_api import post_media
 
 Handler = Callable[[web.Request, Gateway, Actor], Awaitable[web.StreamResponse]]
@@ -50,10 +49,10 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id, "message_id": d.message_id, "municipality": d.municipality, "account": d.account,
         "platform": d.platform.value, "priority": d.priority.value, "state": d.state.value,
-        "not_before": _iso(d.not_before), "retry_at": _iso(d.retry_at), "attempts": d.attempts,
+        "not_before": iso(d.not_before), "retry_at": iso(d.retry_at), "attempts": d.attempts,
         "remote_id": d.remote_id, "remote_url": d.remote_url, "error_code": d.error_code,
-        "error": d.error_text, "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
-        "sent_at": _iso(d.sent_at),
+        "error": d.error_text, "created_at": iso(d.created_at), "updated_at": iso(d.updated_at),
+        "sent_at": iso(d.sent_at),
     }
 
 
@@ -62,31 +61,12 @@ def message_json(record: MessageRecord, deliveries: list[Delivery] | None = None
         "id": record.id, "municipality": record.municipality, "state": record.state.value,
         "priority": record.priority.value, "submitted_by": record.submitted_by, "approved_by": record.approved_by,
         "source": record.source, "accounts": list(record.accounts), "check": record.check.jsonl_dict(),
-        "overrides": dict(record.overrides), "note": record.note, "created_at": _iso(record.created_at),
-        "updated_at": _iso(record.updated_at), "message": record.body.model_dump(mode="json", exclude_none=True),
+        "overrides": dict(record.overrides), "note": record.note, "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at), "message": record.body.model_dump(mode="json", exclude_none=True),
     }
     if deliveries is not None:
         out["deliveries"] = [delivery_json(d) for d in deliveries]
     return out
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-async def read_json(request: web.Request) -> Any:
-    if request.content_type not in ("application/json", "text/json"):
-        problem = FieldProblem("Content-Type", "unsupported_media_type", "application/json を指定してください")
-        raise InputError("Content-Type は application/json にしてください", [problem])
-    return loads_body(await request.read())
-
-
-def _object_field(data: Any, name: str, kind: type) -> Any:
-    value = data.get(name) if isinstance(data, dict) else None
-    if value is not None and not isinstance(value, kind):
-        problem = FieldProblem(name, "invalid_type", "形式が正しくありません")
-        raise InputError(f"{name} の形式が正しくありません", [problem])
-    return value
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -95,7 +75,7 @@ async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.S
     message = parse_message(await read_json(request))
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     submitted = await gw.submit(message, actor, source="api", idempotency_key=key)
-    deliveries = await gw.store.list_deliveries(message_id=submitted.record.id)
+    deliveries = await gw.list_deliveries(message_id=submitted.record.id)
     body = message_json(submitted.record, deliveries)
     body["approval"] = submitted.approval_reason
     status = 201 if submitted.created else 200
@@ -105,7 +85,7 @@ async def post_message(request: web.Request, gw: Gateway, actor: Actor) -> web.S
 
 async def get_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     record = await gw.read_message(request.match_info["id"], actor)
-    deliveries = await gw.store.list_deliveries(message_id=record.id)
+    deliveries = await gw.list_deliveries(message_id=record.id)
     body = message_json(record, deliveries)
     body["approval_route"] = await route_json(gw, record)
     return web.json_response(body, dumps=_dumps)
@@ -120,19 +100,19 @@ async def route_json(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]
     by_step = {a.step: a for a in done}
     return [{"step": i + 1, "name": step.name, "who": step.who(),
              "approved_by": by_step[i].approver if i in by_step else None,
-             "approved_at": _iso(by_step[i].at) if i in by_step else None,
+             "approved_at": iso(by_step[i].at) if i in by_step else None,
              "official_view": by_step[i].official_view if i in by_step else None}
             for i, step in enumerate(route)]
 
 
 async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    overrides = _object_field(data, "overrides", dict) or {}
+    overrides = object_field(data, "overrides", dict) or {}
     if not all(isinstance(v, str) for v in overrides.values()):
         raise InputError("overrides の理由は文字列で指定してください",
                          [FieldProblem("overrides", "invalid_type", "理由は文字列で指定してください")])
     bounded_overrides(overrides)
-    official_view = bool(_object_field(data, "official_view", bool))
+    official_view = bool(object_field(data, "official_view", bool))
     submitted = await gw.approve(request.match_info["id"], actor, overrides, official_view=official_view)
     body = message_json(submitted.record, submitted.deliveries)
     body["approval"] = submitted.approval_reason
@@ -142,18 +122,18 @@ async def approve_message(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    comment = bounded(_object_field(data, "comment", str) or "", "comment")
+    comment = bounded(object_field(data, "comment", str) or "", "comment")
     record = await gw.reject(request.match_info["id"], actor, comment)
     return web.json_response(message_json(record), dumps=_dumps)
 
 
 async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     data = await read_json(request) if request.can_read_body else {}
-    reason = bounded(_object_field(data, "reason", str) or "", "reason").strip()
+    reason = bounded(object_field(data, "reason", str) or "", "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
     deliveries = await gw.retract(request.match_info["id"], actor, reason)
-    record = await gw.store.get_message(request.match_info["id"])
+    record = await gw.message(request.match_info["id"])
     return web.json_response(message_json(record, deliveries), dumps=_dumps)
 
 
@@ -172,19 +152,12 @@ async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> we
     message_id = request.query.get("message_id") or None
     if message_id is not None and not actor.scope.is_global:
         await gw.read_message(message_id, actor)
-    deliveries = await gw.store.list_deliveries(
-        states=states, account=account, message_id=message_id, limit=_limit(request),
+    deliveries = await gw.list_deliveries(
+        states=states, account=account, message_id=message_id, limit=query_limit(request),
         municipalities=cities_in_scope(actor),
     )
     shown = [d for d in deliveries if may_see(actor, d.municipality, d.account)]
     return web.json_response({"deliveries": [delivery_json(d) for d in shown]}, dumps=_dumps)
-
-
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "500")
-    if not ascii_digits(raw) or len(raw) > 4 or not 1 <= int(raw) <= 5000:
-        raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
-    return int(raw)
 
 
 async def retry_delivery(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -197,53 +170,21 @@ async def cancel_delivery(request: web.Request, gw: Gateway, actor: Actor) -> we
     return web.json_response(delivery_json(delivery), dumps=_dumps)
 
 
-async def list_accounts(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    from gateway.web.accounts_api import list_accounts as health
-
-    return await health(request, gw, actor)
-
-
 async def list_categories(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     return web.json_response({"categories": dict(CATEGORIES)}, dumps=_dumps)
-
-
-async def _post_alert(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    from gateway.web.alerts_api import post_alert
-
-    return await post_alert(request, gw, actor)
 
 
 def _dumps(value: Any) -> str:
     return dumps(value)
 
 
-def _alerts_api(name: str) -> Handler:
-    return _handler_in("gateway.web.alerts_api", name)
-
-
-# -- account states and hijack alerts (handlers in gateway.web.accounts_api, imported when called) ---
-
-def _accounts_api(name: str) -> Handler:
-    return _handler_in("gateway.web.accounts_api", name)
-
-
-def _handler_in(module: str, name: str) -> Handler:
-    """A handler of a module that imports this one, looked up when called (no import cycle at load)."""
-    async def handle(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-        handler: Handler = getattr(importlib.import_module(module), name)
-        return await handler(request, gw, actor)
-
-    handle.__name__ = name
-    return handle
-
-
-_HELD_ROUTES: tuple[tuple[str, str, str, frozenset[Role], str, str | None], ...] = (
-    ("GET", "", "list_held", OPERATORS_APPROVERS,
+_HELD_ROUTES: tuple[tuple[str, str, Handler, frozenset[Role], str, str | None], ...] = (
+    ("GET", "", alerts_api.list_held, OPERATORS_APPROVERS,
      "要確認の防災情報（古い・期限切れ・限定配信）の一覧（?state=held,restricted,published,dismissed、?municipality=）",
      None),
-    ("GET", "/{id}", "get_held", OPERATORS_APPROVERS, "要確認の防災情報（受信した文書を含む）", None),
-    ("POST", "/{id}/publish", "publish_held", OPERATORS, "要確認の防災情報を掲載する（記録されます）", "Note"),
-    ("POST", "/{id}/dismiss", "dismiss_held", OPERATORS, "要確認の防災情報を掲載しない（理由を記録）", "Note"),
+    ("GET", "/{id}", alerts_api.get_held, OPERATORS_APPROVERS, "要確認の防災情報（受信した文書を含む）", None),
+    ("POST", "/{id}/publish", alerts_api.publish_held, OPERATORS, "要確認の防災情報を掲載する（記録されます）", "Note"),
+    ("POST", "/{id}/dismiss", alerts_api.dismiss_held, OPERATORS, "要確認の防災情報を掲載しない（理由を記録）", "Note"),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -259,22 +200,22 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/deliveries", list_deliveries, READERS, "配信一覧（state, account, message_id で絞り込み）"),
     Route("POST", "/api/v1/deliveries/{id}/retry", retry_delivery, OPERATORS, "配信を再送する"),
     Route("POST", "/api/v1/deliveries/{id}/cancel", cancel_delivery, OPERATORS, "配信を取り消す"),
-    Route("GET", "/api/v1/accounts", list_accounts, READERS, "アカウントの状態"),
+    Route("GET", "/api/v1/accounts", accounts_api.list_accounts, READERS, "アカウントの状態"),
     Route("GET", "/api/v1/categories", list_categories, READERS, "カテゴリ一覧"),
-    Route("POST", "/api/v1/alerts", _post_alert, ALERT_SYSTEMS,
+    Route("POST", "/api/v1/alerts", alerts_api.post_alert, ALERT_SYSTEMS,
           "防災情報を受信する（気象庁XML・Lアラート・CAP・JSON、?municipality= は対象地域内の絞り込みのみ）", "Alert"),
-    *(Route(method, f"/api/v1/{base}{suffix}", _alerts_api(name), roles, summary, body)
+    *(Route(method, f"/api/v1/{base}{suffix}", handler, roles, summary, body)
       for base in ("held-alerts", "alerts")  # also under /alerts, where an operator may look first
-      for method, suffix, name, roles, summary, body in _HELD_ROUTES),
+      for method, suffix, handler, roles, summary, body in _HELD_ROUTES),
     # -- account states and hijack alerts
-    Route("POST", "/api/v1/accounts/{id}/stop", _accounts_api("stop_account"), OPERATORS,
+    Route("POST", "/api/v1/accounts/{id}/stop", accounts_api.stop_account, OPERATORS,
           "アカウントを停止し、未送信の配信をすべて保留する（小平 3(7)）", "Reason"),
-    Route("POST", "/api/v1/accounts/{id}/resume", _accounts_api("resume_account"), OPERATORS,
+    Route("POST", "/api/v1/accounts/{id}/resume", accounts_api.resume_account, OPERATORS,
           "停止したアカウントを再開し、保留した配信を送信待ちに戻す", "Reason"),
-    Route("POST", "/api/v1/accounts/{id}/rotation", _accounts_api("record_rotation"), OPERATORS,
+    Route("POST", "/api/v1/accounts/{id}/rotation", accounts_api.record_rotation, OPERATORS,
           "認証情報の変更を記録する（逗子 3-4(5)、木更津 7(2)）", "Reason"),
-    Route("GET", "/api/v1/hijack-alerts", _accounts_api("list_hijack_alerts"), OPERATORS_APPROVERS,
+    Route("GET", "/api/v1/hijack-alerts", accounts_api.list_hijack_alerts, OPERATORS_APPROVERS,
           "乗っ取りの疑いがある投稿の一覧（?open=true で未対応のみ、?account= で絞り込み）"),
-    Route("POST", "/api/v1/hijack-alerts/{id}/resolve", _accounts_api("resolve_hijack_alert"), OPERATORS,
+    Route("POST", "/api/v1/hijack-alerts/{id}/resolve", accounts_api.resolve_hijack_alert, OPERATORS,
           "乗っ取り警告を対応済みにする", "Resolve"),
 )

@@ -6,72 +6,46 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 from gateway import metrics
-from gateway.accounts import AccountService
 from gateway.connections import ConnectionService
 from gateway.errors import (
-    Busy,
-    Conflict,
     FieldProblem,
     Forbidden,
     GatewayError,
     InputError,
-    NotFound,
-    PolicyViolation,
     StoreError,
-    TooLarge,
 )
-from gateway.pipeline.alerts import AlertIntake
-from gateway.pipeline.validation import require_storable
-from gateway.service import Gateway
-from gateway.web.accounts_api import ACCOUNT_SERVICE
-from gateway.web.alerts_api import ALERT_INTAKE, SIGNATURES
+from gateway.pipeline.intake.validation import require_storable
+from gateway.services.accounts import AccountService
+from gateway.services.alerts import AlertIntake
+from gateway.services.messages import Gateway
 from gateway.web.api import ROUTES, Route
-from gateway.web.auth import TokenCache, Unauthenticated, authenticate, require_role
-from gateway.web.console import mount as mount_console
+from gateway.web.auth import TokenCache, authenticate, require_role
 from gateway.web.console.connect import CONNECTIONS
-from gateway.web.console.streams import TooManyStreams
+from gateway.web.console.routes import mount as mount_console
 from gateway.web.jsonio import dumps
+from gateway.web.keys import (
+    ACCOUNT_SERVICE,
+    ALERT_INTAKE,
+    GATEWAY,
+    SIGNATURES,
+    TOKENS,
+    WORKER,
+    audit_denied,
+    error_response,
+    internal_error,
+)
 from gateway.web.openapi import openapi_document
 from gateway.web.security import security_headers
-from gateway.web.signature import SignatureError, SignatureVerifier
+from gateway.web.signature import SignatureVerifier
+from gateway.worker import Worker
 
 log = logging.getLogger("gateway.web")
 
-GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 EXTRA_ROUTES: web.AppKey[list[Route]] = web.AppKey("extra_routes", list)
-TOKENS: web.AppKey[TokenCache] = web.AppKey("tokens", TokenCache)
-
-_STATUS: tuple[tuple[type[GatewayError], int], ...] = (
-    (Unauthenticated, 401), (SignatureError, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (PolicyViolation, 422), (TooLarge, 413), (InputError, 400), (TooManyStreams, 429), (StoreError, 503),
-    (Busy, 503),
-)
-
-
-def error_body(exc: GatewayError) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
-    if isinstance(exc, InputError):
-        body["problems"] = [p.as_dict() for p in exc.problems]
-    if isinstance(exc, PolicyViolation):
-        body["findings"] = [f.model_dump(mode="json") for f in exc.findings]
-    return body
-
-
-def error_response(exc: GatewayError) -> web.Response:
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-    headers = {"WWW-Authenticate": 'Bearer realm="koho-gateway"'} if status == 401 else None
-    if isinstance(exc, Busy | StoreError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    return web.json_response(error_body(exc), status=status, headers=headers, dumps=dumps)
-
-
-def internal_error() -> web.Response:
-    return web.json_response({"error": "internal", "message": "内部エラーが発生しました"}, status=500, dumps=dumps)
 
 
 @web.middleware
@@ -116,7 +90,7 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         gateway = request.app[GATEWAY]
         require_storable(dict(request.match_info), "path")
         require_storable({k: v for k, v in request.query.items()}, "query")
-        actor = await authenticate(request, gateway.store, datetime.now(UTC), request.app[TOKENS])
+        actor = await authenticate(request, gateway.users, datetime.now(UTC), request.app[TOKENS])
         try:
             require_role(actor, route.roles)
             return await route.handler(request, gateway, actor)
@@ -127,15 +101,6 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     return handle
 
 
-async def audit_denied(gateway: Gateway, actor: str, request: web.Request, exc: Forbidden) -> None:
-    """Every refusal of a signed-in user is kept (`access.denied`): who, what, and why."""
-    try:
-        await gateway.store.audit(actor=actor, action="access.denied", reason=exc.message[:2000],
-                                  detail={"method": request.method, "path": request.path[:500], "code": exc.code})
-    except GatewayError:  # the refusal stands even when the audit cannot be written
-        log.warning("could not audit a refusal", extra={"path": request.path})
-
-
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -144,10 +109,11 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready: the database answers and every background loop is running and completing its rounds."""
     gateway = request.app[GATEWAY]
     try:
-        await gateway.store.next_wakeup()
+        await gateway.ready()
     except StoreError:
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-    problems = gateway.supervisor.problems() + gateway.checks.problems()
+    worker = request.app.get(WORKER)
+    problems = (worker.supervisor.problems() if worker is not None else []) + gateway.checks.problems()
     if problems:
         return web.json_response({"status": "degraded", "problems": problems}, status=503,
                                  dumps=dumps)
@@ -169,7 +135,8 @@ def all_routes(app: web.Application) -> list[Route]:
 def build_app(
     gateway: Gateway, *, max_body_bytes: int = 1_000_000, extra_routes: list[Route] | None = None,
     alert_secret: bytes | None = None, alert_window_s: int = 300, session_secret: bytes | None = None,
-    accounts: AccountService | None = None, connections: ConnectionService | None = None,
+    accounts: AccountService | None = None, worker: Worker | None = None,
+    connections: ConnectionService | None = None,
 ) -> web.Application:
     """The API and the console. Without `session_secret` console sessions last only as long as the process.
 
@@ -180,6 +147,8 @@ def build_app(
     app[GATEWAY] = gateway
     if accounts is not None:  # without it, the account handlers build one over the gateway
         app[ACCOUNT_SERVICE] = accounts
+    if worker is not None:  # /readyz reports its background loops
+        app[WORKER] = worker
     if connections is not None:  # without it, the console cannot connect accounts (it says so)
         app[CONNECTIONS] = connections
     app[TOKENS] = TokenCache()

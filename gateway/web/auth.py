@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from gateway.errors import Conflict, FieldProblem, Forbidden, GatewayError, InputError
-from gateway.models import GLOBAL_ROLES, Role, Scope
-from gateway.service import Actor
-from gateway.store.base import Store, User
+from gateway.models import GLOBAL_ROLES, Actor, Role, Scope
+from gateway.store.base import UserDirectory
+from gateway.store.records import User
 
 TOKEN_PREFIX = "kgw_"
 
@@ -26,7 +26,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(store: Store, *, user: str, role: Role, ttl_days: int, now: datetime, actor: str,
+async def create_token(store: UserDirectory, *, user: str, role: Role, ttl_days: int, now: datetime, actor: str,
                        municipalities: Sequence[str] = ()) -> str:
     """A new token (shown once, never stored in clear), creating the user when missing.
 
@@ -100,7 +100,8 @@ class TokenCache:
         self._entries[token_hash] = (read_from + self._ttl_s, generation, actor)
 
 
-async def authenticate(request: web.Request, store: Store, now: datetime, cache: TokenCache | None = None) -> Actor:
+async def authenticate(request: web.Request, store: UserDirectory, now: datetime,
+                       cache: TokenCache | None = None) -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -9,10 +9,14 @@ has text no database row can hold, in a value or a key.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
 from gateway.errors import FieldProblem, InputError
-from gateway.pipeline.validation import require_storable
+from gateway.models import ascii_digits
+from gateway.pipeline.intake.validation import require_storable
 
 # No body the gateway reads nests deeper than 4 (a message's media item); 32 leaves room.
 MAX_DEPTH = 32
@@ -60,6 +64,32 @@ def dumps(value: Any) -> str:
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True)
     return text
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", "text/json"):
+        problem = FieldProblem("Content-Type", "unsupported_media_type", "application/json を指定してください")
+        raise InputError("Content-Type は application/json にしてください", [problem])
+    return loads_body(await request.read())
+
+
+def object_field(data: Any, name: str, kind: type) -> Any:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is not None and not isinstance(value, kind):
+        problem = FieldProblem(name, "invalid_type", "形式が正しくありません")
+        raise InputError(f"{name} の形式が正しくありません", [problem])
+    return value
+
+
+def query_limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "500")
+    if not ascii_digits(raw) or len(raw) > 4 or not 1 <= int(raw) <= 5000:
+        raise InputError("limit は1〜5000の整数にしてください", [FieldProblem("limit", "invalid", "1〜5000の整数")])
+    return int(raw)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _too_deep() -> InputError:

@@ -17,7 +17,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.errors import FieldProblem, InputError, TooLarge
 from gateway.media import MediaRefused, MediaStore, StoredMedia
-from gateway.service import Actor, Gateway
+from gateway.models import Actor
+from gateway.services.messages import Gateway
 
 UPLOAD_FIELD = "file"
 CHUNK_BYTES = 256 * 1024
@@ -33,7 +34,7 @@ def media_json(stored: StoredMedia) -> dict[str, Any]:
 async def post_media(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     part = await _file_part(await multipart_of(request))
     stored = await save_part(gw.media, part, UPLOAD_FIELD)
-    await gw.store.audit(actor=actor.name, action="media.uploaded",
+    await gw.audit(actor=actor.name, action="media.uploaded",
                          reason=f"{stored.content_type} {stored.size} バイト", detail=media_json(stored))
     return web.json_response(media_json(stored), status=201, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from gateway.models import Role
 from gateway.runtime import Runtime, open_runtime
+from gateway.services.passwords import hash_password
 from gateway.settings import Settings
 from gateway.web.app import build_app
-from gateway.web.console.passwords import hash_password
 from tests.scopes import ALL_CITIES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from gateway.web.console.passwords import hash_password
 
 from gateway.credentials import EncryptedCredentialFile, new_key, parse_keys
 from gateway.models import Platform, Role, Scope
@@ -22,7 +23,6 @@ from gateway.runtime import open_runtime
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 from gateway.settings import Settings
 from gateway.web.app import build_app
-from gateway.web.console.passwords import hash_password
 from tests.browser.conftest import PASSWORD, ROOT, RunningClock, Served, _free_port, screenshot, signed_in
 
 pytestmark = pytest.mark.browser

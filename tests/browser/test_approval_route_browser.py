@@ -16,9 +16,9 @@ from aiohttp import web
 
 from gateway.models import Role, Scope
 from gateway.runtime import open_runtime
+from gateway.services.passwords import hash_password
 from gateway.settings import Settings
 from gateway.web.app import build_app
-from gateway.web.console.passwords import hash_password
 from tests.browser.conftest import PASSWORD, RunningClock, Served, _free_port, screenshot, signed_in
 from tests.routes import config_with_route
 

@@ -142,9 +142,8 @@ async def test_compose_form_by_keyboard_only(browser: Any, served: Served) -> No
 async def test_operator_publishes_a_held_alert_and_dismisses_a_restricted_one(browser: Any, served: Served) -> None:
     from datetime import UTC, datetime
 
-    from gateway.models import Role, Scope
-    from gateway.pipeline.alerts import AlertIntake
-    from gateway.service import Actor
+    from gateway.models import Actor, Role, Scope
+    from gateway.services.alerts import AlertIntake
     from tests.alertdocs import cap, info, json_alert
 
     intake = AlertIntake(served.runtime.gateway)

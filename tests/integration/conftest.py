@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,16 +13,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.media import MediaStore
-from gateway.models import Platform, Role
+from gateway.models import Actor, Platform, Role
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner
-from gateway.pipeline.dispatch import Dispatcher
-from gateway.pipeline.reconcile import Reconciler
-from gateway.pipeline.retry import RetryPolicy
+from gateway.pipeline.delivery.dispatch import Dispatcher
+from gateway.pipeline.delivery.reconcile import Reconciler
+from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
-from gateway.service import Actor, Gateway
+from gateway.services.messages import Gateway
 from gateway.store import SqlStore, open_store, upgrade_async
 from gateway.testing import FakeAdapter, fake_adapters
+from gateway.worker import Worker
 from tests.scopes import ALL_CITIES, EVERYWHERE
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -62,6 +64,10 @@ class Harness:
     def dispatcher(self) -> Dispatcher:
         return self.gateway.dispatcher
 
+    @functools.cached_property
+    def worker(self) -> Worker:
+        return build_worker(self.gateway)
+
 
 @pytest.fixture(scope="session")
 def policies() -> Policies:
@@ -79,10 +85,14 @@ def build_gateway(store: SqlStore, policies: Policies, engine: CheckEngine, cloc
     retry = RetryPolicy(base_seconds=5, max_seconds=600, max_attempts=3)
     dispatcher = Dispatcher(store=store, policies=policies, adapters=adapters, retry=retry, routine_workers=2,
                             emergency_workers=1, lease_seconds=60, poll_seconds=0.05, clock=clock, worker_id="t1")
-    reconciler = Reconciler(store, policies, adapters, settle_seconds=30)
     media = media or MediaStore(Path(tempfile.mkdtemp(prefix="gateway-media-")))
     return Gateway(store=store, policies=policies, checks=checks or InlineRunner(engine), adapters=adapters, dispatcher=dispatcher,
-                   reconciler=reconciler, media=media, clock=clock, housekeeping_seconds=0.05)
+                   media=media, clock=clock)
+
+
+def build_worker(gateway: Gateway) -> Worker:
+    reconciler = Reconciler(gateway.store, gateway.policies, gateway.adapters, settle_seconds=30)
+    return Worker(gateway, reconciler=reconciler, housekeeping_seconds=0.05)
 
 
 # Tuesday 2026-11-24 10:00 JST: office hours in every seed city (Monday 11-23 is 勤労感謝の日).

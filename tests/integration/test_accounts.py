@@ -12,13 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import metrics
-from gateway.accounts import AccountHealth, AccountService
 from gateway.errors import AuthError, Conflict, InputError, NotFound, RetryableError, UncertainError
 from gateway.models import Delivery, DeliveryState, Platform, Role
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import Policies
 from gateway.runtime import open_runtime
 from gateway.sandbox.base import PublishedPost
+from gateway.services.accounts import AccountHealth, AccountService
 from gateway.settings import Settings
 from gateway.web.app import build_app
 from gateway.web.auth import create_token

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.alerts import parse_alert
 from gateway.errors import AuthError
 from gateway.models import DeliveryState, MessageState, Platform, Role
-from gateway.pipeline.alerts import AlertIntake, AlertResult
+from gateway.services.alerts import AlertIntake, AlertResult
 from gateway.testing import FakeAdapter, fake_adapters
 from gateway.web.app import build_app
 from gateway.web.auth import create_token

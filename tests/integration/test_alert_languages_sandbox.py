@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from gateway.alerts import parse_alert
-from gateway.models import Platform, Role, Scope
-from gateway.pipeline.alerts import AlertIntake
+from gateway.models import Actor, Platform, Role, Scope
 from gateway.runtime import Runtime, open_runtime
-from gateway.service import Actor
+from gateway.services.alerts import AlertIntake
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.alerts import parse_alert
 from gateway.errors import Conflict
 from gateway.models import DeliveryState, Platform, Role
-from gateway.pipeline.alerts import AlertIntake, AlertResult
+from gateway.services.alerts import AlertIntake, AlertResult
 from gateway.testing import FakeAdapter
 from gateway.web.app import build_app
 from gateway.web.auth import create_token

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from gateway.errors import Conflict, Forbidden, InputError
-from gateway.models import MessageState, Role, Scope
+from gateway.models import Actor, MessageState, Role, Scope
 from gateway.pipeline.checks import CheckEngine
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import load_policies
-from gateway.service import Actor
 from gateway.store import open_store, upgrade_async
-from gateway.store.base import StepApproval
+from gateway.store.records import StepApproval
 from gateway.testing import fake_adapters
 from tests.integration.conftest import OFFICE_HOURS, Clock, Harness, build_gateway
 from tests.routes import config_with_route

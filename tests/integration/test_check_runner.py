@@ -25,7 +25,7 @@ from gateway.models import Message, MessageState, Priority, Role, Verdict
 from gateway.pipeline.checks import CheckEngine, CheckInput
 from gateway.pipeline.checks.engine import DEFAULT_LEXICON_DIR
 from gateway.pipeline.checks.runner import ProcessRunner
-from gateway.pipeline.targets import resolve_targets
+from gateway.pipeline.intake.targets import resolve_targets
 from gateway.policy import Policies
 from gateway.store import open_store, upgrade_async
 from gateway.testing import fake_adapters

@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.models import MessageState
+from gateway.services.passwords import hash_password
 from gateway.web.app import build_app
-from gateway.web.console.passwords import hash_password
 from tests.fuzz.apiclient import assert_secured, raw_request
 from tests.integration.conftest import APPROVER, APPROVER2, OPERATOR, STAFF, Harness
 from tests.mediafiles import PNG

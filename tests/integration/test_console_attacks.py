@@ -16,10 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import cli
+from gateway.services.passwords import hash_password
 from gateway.store import SqlStore, open_store
-from gateway.store.base import LoginLimits
+from gateway.store.records import LoginLimits
 from gateway.web.app import build_app
-from gateway.web.console.passwords import hash_password
 from tests.integration.conftest import APPROVER, OPERATOR, STAFF, Harness
 
 PASSWORD = "correct horse battery"

@@ -16,10 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import cli
 from gateway.errors import InputError
-from gateway.models import DeliveryState, Platform, Role, Scope
-from gateway.pipeline.validation import parse_message
+from gateway.models import Actor, DeliveryState, Platform, Role, Scope
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
-from gateway.service import Actor
 from gateway.settings import Settings
 from gateway.web.app import build_app
 from gateway.web.auth import create_token

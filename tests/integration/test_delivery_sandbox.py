@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from gateway.models import DeliveryState, Platform, Role, Scope
-from gateway.pipeline.validation import parse_message
+from gateway.models import Actor, DeliveryState, Platform, Role, Scope
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
-from gateway.service import Actor
 from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings, YoutubeSettings
 from tests.mediafiles import FIXTURE_MEDIA
 
@@ -214,7 +213,7 @@ async def test_timeout_after_accept_never_posts_twice(
     assert delivery.state is expected, delivery.error_text
     for _ in range(3):  # time passes; reconcile, then dispatch whatever came due again
         clock.offset += timedelta(minutes=10)
-        await runtime.gateway.reconciler.run_once(clock())
+        await runtime.worker.reconciler.run_once(clock())
         await runtime.gateway.dispatcher.drain()
     done = await runtime.store.get_delivery(delivery.id)
     assert done.state is DeliveryState.SENT, done.error_text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo import run_demo
+from gateway.cli.demo import run_demo
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from gateway.errors import Conflict, Forbidden, InputError, PolicyViolation
-from gateway.models import DeliveryState, Message, MessageState, Scope
-from gateway.pipeline.validation import parse_message
-from gateway.service import Actor
+from gateway.models import Actor, DeliveryState, Message, MessageState, Scope
+from gateway.pipeline.intake.validation import parse_message
 from tests.integration.conftest import ALERTS, APPROVER, APPROVER2, STAFF, Harness
 from tests.mediafiles import PNG
 

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.models import DeliveryState, Message, MessageState, Platform, Priority, Role
 from gateway.runtime import Runtime, open_runtime
-from gateway.store.base import NewMessage
+from gateway.store.records import NewMessage
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from tests.scopes import CITIES

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
-from gateway.pipeline.validation import parse_message
+from gateway.pipeline.intake.validation import parse_message
 from gateway.store import NewDelivery, NewMessage, open_store, upgrade_async
+from gateway.store.accounts import STOPS_CACHE_SECONDS, STOPS_CHANGED
 from gateway.store.notify import WakeListener
-from gateway.store.sql import STOPS_CACHE_SECONDS, STOPS_CHANGED
 
 
 @pytest.mark.postgres

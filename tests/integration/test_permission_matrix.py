@@ -21,11 +21,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.models import Role, Scope
-from gateway.pipeline.alerts import AlertIntake
-from gateway.pipeline.validation import parse_message
-from gateway.service import Actor
-from gateway.store.base import SuspectPost
+from gateway.models import Actor, Role, Scope
+from gateway.pipeline.intake.validation import parse_message
+from gateway.services.alerts import AlertIntake
+from gateway.store.records import SuspectPost
 from gateway.web.api import ROUTES, Route
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
@@ -187,7 +186,7 @@ async def _session(http: TestClient, user: str) -> tuple[str, str]:
 
 @pytest.fixture
 async def sessions(harness: Harness, http: TestClient) -> dict[tuple[Role, bool], tuple[str, str]]:
-    from gateway.web.console.passwords import hash_password
+    from gateway.services.passwords import hash_password
 
     password_hash = hash_password(PASSWORD)
     out = {}

@@ -10,10 +10,10 @@ import pytest
 
 from gateway.errors import AuthError, PermanentError, RateLimited, RetryableError, StoreError, UncertainError
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority
-from gateway.pipeline import dispatch as dispatch_module
-from gateway.pipeline.dispatch import Dispatcher
-from gateway.store.base import NewDelivery, NewMessage
-from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway
+from gateway.pipeline.delivery import dispatch as dispatch_module
+from gateway.pipeline.delivery.dispatch import Dispatcher
+from gateway.store.records import NewDelivery, NewMessage
+from tests.integration.conftest import ALERTS, APPROVER, JST, OPERATOR, STAFF, Harness, build_gateway, build_worker
 from tests.integration.test_intake_approval import msg
 
 
@@ -168,7 +168,7 @@ async def test_uncertain_that_reached_the_platform_is_reconciled_not_resent(harn
     (delivery,) = await approved(harness)
     await harness.dispatcher.drain()
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.UNCERTAIN
-    await harness.gateway.reconciler.run_once(harness.clock())
+    await harness.worker.reconciler.run_once(harness.clock())
     done = await harness.store.get_delivery(delivery.id)
     assert done.state is DeliveryState.SENT and done.remote_id
     assert len(harness.adapters[Platform.X].published) == 1
@@ -178,10 +178,10 @@ async def test_uncertain_that_did_not_reach_is_resent_after_settling(harness: Ha
     harness.adapters[Platform.X].fail_next(UncertainError("timeout"), after_publishing=False)
     (delivery,) = await approved(harness)
     await harness.dispatcher.drain()
-    await harness.gateway.reconciler.run_once(harness.clock())
+    await harness.worker.reconciler.run_once(harness.clock())
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.UNCERTAIN  # still settling
     harness.clock.advance(seconds=31)
-    await harness.gateway.reconciler.run_once(harness.clock())
+    await harness.worker.reconciler.run_once(harness.clock())
     await harness.dispatcher.drain()
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.SENT
     assert len(harness.adapters[Platform.X].published) == 1
@@ -192,7 +192,7 @@ async def test_expired_lease_becomes_uncertain_not_resent(harness: Harness) -> N
     claimed = await harness.store.claim_due(worker="dead", now=harness.clock(), limit=5, lease_seconds=60)
     assert [d.id for d in claimed] == [delivery.id]
     harness.clock.advance(seconds=61)
-    await harness.gateway.reconciler.run_once(harness.clock())
+    await harness.worker.reconciler.run_once(harness.clock())
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.UNCERTAIN
     assert harness.adapters[Platform.X].calls == 0
 
@@ -203,7 +203,7 @@ async def test_expired_line_lease_is_resent_with_the_same_key(harness: Harness) 
     (delivery,) = (await harness.gateway.approve(submitted.record.id, APPROVER)).deliveries
     await harness.store.claim_due(worker="dead", now=harness.clock(), limit=5, lease_seconds=60)
     harness.clock.advance(seconds=61)
-    await harness.gateway.reconciler.run_once(harness.clock())
+    await harness.worker.reconciler.run_once(harness.clock())
     await harness.dispatcher.drain()
     assert (await harness.store.get_delivery(delivery.id)).state is DeliveryState.SENT
     (_, key), = harness.adapters[Platform.LINE].published
@@ -250,8 +250,9 @@ async def test_message_accepted_but_not_planned_is_planned_once_on_restart(
     ), actor=STAFF.name)
     assert await harness.store.list_deliveries(message_id=record.id) == []
 
-    restarted = [build_gateway(harness.store, policies, engine, harness.clock, harness.adapters) for _ in range(3)]
-    await asyncio.gather(*(g.plan_pending(include_recent=True) for g in restarted))  # three replicas racing
+    restarted = [build_worker(build_gateway(harness.store, policies, engine, harness.clock, harness.adapters))
+                 for _ in range(3)]
+    await asyncio.gather(*(w.plan_pending(include_recent=True) for w in restarted))  # three replicas racing
     deliveries = await harness.store.list_deliveries(message_id=record.id)
     assert sorted(d.account for d in deliveries) == sorted(targets_ids(targets))
     assert (await harness.store.get_message(record.id)).state is MessageState.PLANNED
@@ -262,7 +263,7 @@ def targets_ids(targets: Any) -> list[str]:
 
 
 async def test_workers_started_by_start_deliver_without_manual_drain(harness: Harness) -> None:
-    await harness.gateway.start()
+    await harness.worker.start()
     try:
         submitted = await harness.gateway.submit(
             msg(category="emergency", priority="emergency", text="【避難指示】警戒レベル4 避難指示を発令しました。"), ALERTS)
@@ -273,7 +274,7 @@ async def test_workers_started_by_start_deliver_without_manual_drain(harness: Ha
             await asyncio.sleep(0.02)
         assert states == {DeliveryState.SENT}
     finally:
-        await harness.gateway.stop()
+        await harness.worker.stop()
 
 
 # -- recording an outcome while the database is away --------------------------------------------

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.background import Supervisor
 from gateway.errors import InputError
 from gateway.models import DeliveryState, Message, MessageState, Priority, Role
-from gateway.store.base import NewMessage
+from gateway.store.records import NewMessage
 from gateway.web.app import build_app
 from tests.integration.conftest import APPROVER, JST, STAFF, Harness
 
@@ -61,7 +61,7 @@ async def stored_poison(h: Harness) -> str:
 
 async def test_a_stored_poison_message_is_planned_not_fatal(harness: Harness) -> None:
     poison = await stored_poison(harness)
-    assert await harness.gateway.plan_pending(include_recent=True) == 1  # used to raise OverflowError
+    assert await harness.worker.plan_pending(include_recent=True) == 1  # used to raise OverflowError
     (delivery,) = await harness.store.list_deliveries(message_id=poison)
     assert delivery.state is DeliveryState.HELD  # held a year at most; an operator can cancel it
     assert delivery.not_before is not None and delivery.not_before <= harness.clock.now + timedelta(days=367)
@@ -69,13 +69,13 @@ async def test_a_stored_poison_message_is_planned_not_fatal(harness: Harness) ->
 
 async def test_start_up_and_the_loops_survive_poison(harness: Harness) -> None:
     await stored_poison(harness)
-    await harness.gateway.start()  # used to raise OverflowError: serve refused to start
+    await harness.worker.start()  # used to raise OverflowError: serve refused to start
     try:
-        assert harness.gateway.supervisor.problems() == []
-        names = {h.name for h in harness.gateway.supervisor.health()}
+        assert harness.worker.supervisor.problems() == []
+        names = {h.name for h in harness.worker.supervisor.health()}
         assert {"housekeeping", "lane-emergency", "lane-routine"} <= names
     finally:
-        await harness.gateway.stop()
+        await harness.worker.stop()
 
 
 async def test_a_failing_housekeeping_step_does_not_stop_the_others(harness: Harness) -> None:
@@ -83,12 +83,12 @@ async def test_a_failing_housekeeping_step_does_not_stop_the_others(harness: Har
     async def broken(now: datetime) -> int:
         raise RuntimeError("reconciler bug")
 
-    harness.gateway.reconciler.run_once = broken  # type: ignore[method-assign]
+    harness.worker.reconciler.run_once = broken  # type: ignore[method-assign]
     submitted = await harness.gateway.submit(message(not_before=(harness.clock.now + timedelta(minutes=5))
                                                      .isoformat()), STAFF)
     await harness.gateway.approve(submitted.record.id, APPROVER)
     harness.clock.advance(minutes=6)
-    await harness.gateway.start()
+    await harness.worker.start()
     try:
         async def released() -> bool:
             states = {d.state for d in await harness.store.list_deliveries(message_id=submitted.record.id)}
@@ -97,11 +97,11 @@ async def test_a_failing_housekeeping_step_does_not_stop_the_others(harness: Har
         await wait_for(released)
         await wait_for(lambda: _has_problem(harness, "housekeeping"), seconds=12)
     finally:
-        await harness.gateway.stop()
+        await harness.worker.stop()
 
 
 async def _has_problem(h: Harness, name: str) -> bool:
-    return any(p.startswith(name) for p in h.gateway.supervisor.problems())
+    return any(p.startswith(name) for p in h.worker.supervisor.problems())
 
 
 async def test_a_crashed_loop_is_restarted_and_reported() -> None:
@@ -130,8 +130,8 @@ async def test_readyz_reports_a_loop_that_is_down(harness: Harness) -> None:
     async def dead(beat: Callable[[], None]) -> None:
         raise RuntimeError("boom")
 
-    harness.gateway.supervisor.run("account-checks", dead, every=1.0)
-    async with TestClient(TestServer(build_app(harness.gateway))) as client:
+    harness.worker.supervisor.run("account-checks", dead, every=1.0)
+    async with TestClient(TestServer(build_app(harness.gateway, worker=harness.worker))) as client:
         await asyncio.sleep(0.05)
         response = await client.get("/readyz")
         body = await response.json()
@@ -139,7 +139,7 @@ async def test_readyz_reports_a_loop_that_is_down(harness: Harness) -> None:
         assert any("account-checks" in p and "RuntimeError" in p for p in body["problems"])
         metrics = await (await client.get("/metrics")).text()
         assert 'gateway_background_failures_total{loop="account-checks"}' in metrics
-    await harness.gateway.supervisor.stop()
+    await harness.worker.supervisor.stop()
 
 
 async def test_the_http_api_refuses_the_far_schedule(harness: Harness) -> None:

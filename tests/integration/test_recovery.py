@@ -38,7 +38,7 @@ async def states(h: Harness) -> dict[str, DeliveryState]:
 async def test_a_dead_workers_deliveries_are_settled_in_seconds(harness: Harness) -> None:
     claimed = await claimed_by(harness, "w-dead")
     assert len(claimed) == 2
-    reconciler = harness.gateway.reconciler
+    reconciler = harness.worker.reconciler
     harness.clock.advance(seconds=5)
     await reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.SENDING}  # still beating recently
@@ -57,24 +57,24 @@ async def test_a_live_worker_keeps_its_deliveries(harness: Harness) -> None:
     for _ in range(4):
         harness.clock.advance(seconds=5)
         await harness.store.heartbeat("w-alive", host="host-a", pid=4242, started_at=harness.clock.now)
-        await harness.gateway.reconciler.run_once(harness.clock.now)
+        await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.SENDING}
 
 
 async def test_a_stopped_worker_is_settled_at_once(harness: Harness) -> None:
     await claimed_by(harness, "w-stopping")
     await harness.store.worker_stopped("w-stopping")
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
 
 
 async def test_an_unregistered_worker_falls_back_to_its_lease(harness: Harness) -> None:
     await claimed_by(harness, "w-old-version", beat=False)
     harness.clock.advance(seconds=60)
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.SENDING}
     harness.clock.advance(seconds=LEASE)
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
 
 
@@ -85,16 +85,16 @@ async def test_a_lease_no_claim_could_give_does_not_strand_the_delivery(harness:
         await harness.store.transition_delivery(
             delivery.id, expected=[DeliveryState.SENDING], new=DeliveryState.SENDING, actor="test", reason="poison",
             fields={"lease_expires": datetime(9999, 12, 31, tzinfo=UTC)})
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
 
 
 async def test_a_running_gateway_beats_and_marks_itself_stopped(harness: Harness) -> None:
-    await harness.gateway.start()
+    await harness.worker.start()
     worker = harness.dispatcher.worker_id
-    await harness.gateway.stop()
+    await harness.worker.stop()
     await claimed_by(harness, worker, beat=False)  # as if a delivery were left in flight at the stop
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     assert set((await states(harness)).values()) == {DeliveryState.UNCERTAIN}
 
 
@@ -113,7 +113,7 @@ async def test_retrying_a_cancelled_uncertain_delivery_looks_first(harness: Harn
     await harness.gateway.cancel_delivery(delivery.id, OPERATOR)
     retried = await harness.gateway.retry_delivery(delivery.id, OPERATOR)
     assert retried.state is DeliveryState.UNCERTAIN  # not queued: looked for first
-    await harness.gateway.reconciler.run_once(harness.clock.now)
+    await harness.worker.reconciler.run_once(harness.clock.now)
     await harness.dispatcher.drain()
     final = await harness.store.get_delivery(delivery.id)
     assert final.state is DeliveryState.SENT and len(x.published) == 1

@@ -45,7 +45,9 @@ from gateway.store import (
     upgrade,
     upgrade_async,
 )
-from gateway.store import sql as sql_module
+from gateway.store import accounts as accounts_module
+from gateway.store import deliveries as deliveries_module
+from gateway.store import messages as messages_module
 from gateway.store.claim import candidates_query, due_queries
 from gateway.store.engine import create_engine
 from gateway.store.schema import PARTIAL_INDEXES, metadata, new_id
@@ -360,9 +362,9 @@ async def test_stopped_accounts_own_stops_at_once_other_stores_after_the_cache_t
         await other.stop_account("kodaira_x", actor="op", reason="乗っ取りの疑い")
         assert await other.stopped_accounts() == {"kodaira_x": "乗っ取りの疑い"}  # its own stop: at once
         assert await store.stopped_accounts() == {}  # kept from before (no NOTIFY wired up here)
-        monkeypatch.setattr(sql_module, "STOPS_CACHE_SECONDS", 0.0)
+        monkeypatch.setattr(accounts_module, "STOPS_CACHE_SECONDS", 0.0)
         assert await store.stopped_accounts() == {"kodaira_x": "乗っ取りの疑い"}  # read again once it is old
-        monkeypatch.setattr(sql_module, "STOPS_CACHE_SECONDS", 60.0)
+        monkeypatch.setattr(accounts_module, "STOPS_CACHE_SECONDS", 60.0)
         await other.resume_account("kodaira_x", actor="op", reason="確認済み")
         store.stops_changed()  # what the NOTIFY listener does in a replica
         assert await store.stopped_accounts() == {}
@@ -827,8 +829,8 @@ def test_hot_path_statements_are_compiled_once() -> None:
     INSERT has none and was compiled on every alert (a fifth of a replica's time, measured)."""
     lane = claim._lane_key({Priority.EMERGENCY})
     statements = [
-        sql_module._pg_insert_all_statement(("id", "state"), ("id", "state"), 4, ("at", "actor"), 6, True),
-        sql_module._pg_transition_statement(("state", "updated_at")),
+        messages_module._pg_insert_all_statement(("id", "state"), ("id", "state"), 4, ("at", "actor"), 6, True),
+        deliveries_module._pg_transition_statement(("state", "updated_at")),
         claim._pg_emergency_claim(lane), claim._pg_routine_claim(), claim._candidates_template(None),
     ]
     assert all(statement._generate_cache_key() is not None for statement in statements)

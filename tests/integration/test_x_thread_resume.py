@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 from gateway.adapters.base import IdempotencyKey, Progress
-from gateway.models import DeliveryState, Platform, Role, Scope
-from gateway.pipeline.progress import ledger_progress
-from gateway.pipeline.validation import parse_message
+from gateway.models import Actor, DeliveryState, Platform, Role, Scope
+from gateway.pipeline.delivery.progress import ledger_progress
+from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
-from gateway.service import Actor
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +87,7 @@ async def killed_after(rt: Runtime, clock: ShiftedClock, parts_recorded: int) ->
 async def recover(rt: Runtime, clock: ShiftedClock) -> None:
     clock.offset += timedelta(seconds=11)  # the dead worker's heartbeat is stale
     for _ in range(3):
-        await rt.gateway.reconciler.run_once(clock())
+        await rt.worker.reconciler.run_once(clock())
         await rt.gateway.dispatcher.drain()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.checkcli import check_lines
+from gateway.cli.check import check_lines
 from gateway.pipeline.checks import default_engine
 from gateway.policy import load_policies
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.cli import build_parser
+from gateway.cli.main import build_parser
 from gateway.web.app import build_app
 
 ROOT = Path(__file__).resolve().parents[2]

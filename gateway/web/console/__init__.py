@@ -1,7 +1,1 @@
-"""The staff web console: server-rendered Japanese pages under /console/ (see `mount`)."""
-
-from __future__ import annotations
-
-from gateway.web.console.routes import mount
-
-__all__ = ["mount"]
+"""The staff web console: server-rendered Japanese pages under /console/ (mounted by `routes.mount`)."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.access import may_see, require_account_id
-from gateway.accounts import INACTIVE_DAYS
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Role, row_id
-from gateway.service import Gateway
+from gateway.services.accounts import INACTIVE_DAYS
+from gateway.services.messages import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
 from gateway.web.console.connect import CONNECTIONS
@@ -75,7 +75,7 @@ async def resolve_hijack(request: web.Request, gw: Gateway, viewer: Viewer) -> w
     if alert_id is None:
         raise InputError("警告の番号が正しくありません", [FieldProblem("id", "invalid", "数字")])
     note = await _reason(request, "note")
-    found = await gw.store.get_hijack_alert(alert_id)
+    found = await service_for(request, gw).hijack_alert(alert_id)
     require_account_id(viewer.actor, gw.policies, found.account, "この警告の対応")
     await service_for(request, gw).resolve_hijack(alert_id, viewer.actor.name, note)
     raise web.HTTPSeeOther("/console/accounts?notice=resolved")

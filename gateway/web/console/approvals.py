@@ -8,8 +8,8 @@ from aiohttp import web
 
 from gateway.access import may_see
 from gateway.models import MessageState, Severity
-from gateway.service import Gateway
-from gateway.store.base import AuditEvent, MessageRecord
+from gateway.services.messages import Gateway
+from gateway.store.records import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.preview import platform_preview, segments
@@ -46,7 +46,7 @@ async def intake_events(gw: Gateway, records: list[MessageRecord]) -> dict[str, 
     """Each message's `message.accepted` row: the approval rule, exemption and emergency reason it recorded."""
     found: dict[str, AuditEvent] = {}
     for record in records:
-        events = await gw.store.list_audit(message_id=record.id, action="message.accepted", limit=1)
+        events = await gw.list_audit(message_id=record.id, action="message.accepted", limit=1)
         if events:
             found[record.id] = events[0]
     return found
@@ -63,7 +63,7 @@ def posts_of(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
 
 async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     """The pending messages of the viewer's cities (and accounts); those the viewer may decide first."""
-    pending = await gw.store.list_messages(states=[MessageState.PENDING_APPROVAL], limit=200)
+    pending = await gw.list_messages(states=[MessageState.PENDING_APPROVAL], limit=200)
     records = [r for r in pending if all(may_see(viewer.actor, r.municipality, a) for a in r.accounts)
                and may_see(viewer.actor, r.municipality)]
     intake = await intake_events(gw, records)
@@ -74,7 +74,7 @@ async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
 
 async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     record = await gw.read_message(request.match_info["id"], viewer.actor)
-    deliveries = await gw.store.list_deliveries(message_id=record.id)
+    deliveries = await gw.list_deliveries(message_id=record.id)
     intake = await intake_events(gw, [record])
     return render(request, "message.html", viewer, item=await view_of(gw, record, viewer, intake.get(record.id)),
                   deliveries=deliveries, can_retract=viewer.can(OPERATORS_APPROVERS),

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.access import account_visible, may_see
-from gateway.service import Actor, Gateway
-from gateway.store.base import AuditEvent
+from gateway.models import Actor
+from gateway.services.messages import Gateway
+from gateway.store.records import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst
 from gateway.web.fields import MAX_SEARCH_CHARS, bounded
@@ -23,7 +24,7 @@ COLUMNS = ("日時", "実行者", "操作", "投稿ID", "配信ID", "変更前",
 async def search(request: web.Request, gw: Gateway, actor: Actor) -> tuple[dict[str, str], list[AuditEvent]]:
     q = {k: bounded(request.query.get(k, ""), k, MAX_SEARCH_CHARS).strip()
          for k in ("actor", "action", "message_id", "text")}
-    events = await gw.store.list_audit(actor=q["actor"] or None, action=q["action"] or None,
+    events = await gw.list_audit(actor=q["actor"] or None, action=q["action"] or None,
                                        message_id=q["message_id"] or None, limit=LIMIT)
     needle = q["text"].casefold()
     if needle:
@@ -35,7 +36,7 @@ async def search(request: web.Request, gw: Gateway, actor: Actor) -> tuple[dict[
 
 async def in_scope(gw: Gateway, actor: Actor, events: Sequence[AuditEvent]) -> list[AuditEvent]:
     """The events a scoped reader may see: of messages and accounts in scope, and their own."""
-    messages = await gw.store.get_messages({e.message_id for e in events if e.message_id})
+    messages = await gw.messages_by_id({e.message_id for e in events if e.message_id})
     kept = []
     for event in events:
         record = messages.get(event.message_id or "")

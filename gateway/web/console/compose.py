@@ -11,8 +11,8 @@ from aiohttp import web
 from gateway.access import may_send_emergency
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
-from gateway.pipeline.validation import CORRECTION_PREFIX, parse_message
-from gateway.service import Gateway
+from gateway.pipeline.intake.validation import CORRECTION_PREFIX, parse_message
+from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
 from gateway.web.console.preview import preview, segments

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.connections import ConnectionService, Pending
 from gateway.errors import InputError
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
 

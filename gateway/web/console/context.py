@@ -12,10 +12,11 @@ import jinja2
 from aiohttp import web
 
 from gateway.errors import Forbidden, GatewayError
-from gateway.models import Role
-from gateway.service import Actor, Gateway
+from gateway.models import Actor, Role
+from gateway.services.messages import Gateway
 from gateway.web.console.session import COOKIE, Session, SessionCodec, csrf_ok, fingerprint
 from gateway.web.console.throttle import LoginThrottle
+from gateway.web.keys import GATEWAY, audit_denied, error_response
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -53,8 +54,6 @@ def environment() -> jinja2.Environment:
 
 
 def gateway_of(request: web.Request) -> Gateway:
-    from gateway.web.app import GATEWAY
-
     return request.app[GATEWAY]
 
 
@@ -63,7 +62,7 @@ async def viewer_of(request: web.Request) -> Viewer | None:
     session = request.app[CODEC].decode(raw, time.time()) if raw else None
     if session is None:
         return None
-    user = await gateway_of(request).store.get_user(session.user)
+    user = await gateway_of(request).user(session.user)
     if (user is None or user.disabled or user.session_epoch != session.epoch
             or fingerprint(user.password_hash) != session.fingerprint):
         return None
@@ -102,8 +101,6 @@ def page(roles: frozenset[Role], *, streamed_form: bool = False,
                 return await handler(request, gateway_of(request), viewer)
             except GatewayError as exc:
                 if isinstance(exc, Forbidden) and not isinstance(exc, CsrfRefused):
-                    from gateway.web.app import audit_denied
-
                     await audit_denied(gateway_of(request), viewer.actor.name, request, exc)
                 return error_page(request, viewer, exc)
         return handle
@@ -122,8 +119,6 @@ async def require_csrf(request: web.Request, viewer: Viewer) -> None:
 
 
 def error_page(request: web.Request, viewer: Viewer | None, exc: GatewayError) -> web.StreamResponse:
-    from gateway.web.app import error_response
-
     response = error_response(exc)
     if wants_json(request):
         return response

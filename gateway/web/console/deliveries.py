@@ -13,8 +13,8 @@ from aiohttp import web
 
 from gateway.access import cities_in_scope, may_see, require_account_id
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Delivery, DeliveryState, Platform, Priority
-from gateway.service import Actor, Gateway
+from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority
+from gateway.services.messages import Gateway
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
 from gateway.web.console.streams import STREAMS
@@ -52,7 +52,7 @@ class Filters:
 
     async def load(self, gw: Gateway, actor: Actor) -> list[Delivery]:
         """The deliveries of the viewer's cities and accounts only (the live stream reads the same)."""
-        rows = await gw.store.list_deliveries(states=[DeliveryState(self.state)] if self.state else None,
+        rows = await gw.list_deliveries(states=[DeliveryState(self.state)] if self.state else None,
                                               account=self.account or None, limit=LIMIT,
                                               municipalities=cities_in_scope(actor))
         return ordered([d for d in rows if self.keep(d) and may_see(actor, d.municipality, d.account)])

@@ -11,11 +11,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import FieldProblem, InputError
-from gateway.service import Gateway
-from gateway.web.alerts_api import ALERT_INTAKE, HOLD_CODES, held_visible
+from gateway.services.messages import Gateway
+from gateway.web.alerts_api import HOLD_CODES, held_visible
 from gateway.web.api import OPERATORS
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
+from gateway.web.keys import ALERT_INTAKE
 
 _VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed")}
 
@@ -23,7 +24,8 @@ _VIEWS = {"waiting": ("held", "restricted"), "decided": ("published", "dismissed
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     view = request.query.get("view", "waiting")
     states = _VIEWS.get(view, _VIEWS["waiting"])
-    entries = [e for e in await gw.store.list_held_alerts(states=states, limit=200) if held_visible(viewer.actor, e)]
+    held = await request.app[ALERT_INTAKE].list_held(states=states, limit=200)
+    entries = [e for e in held if held_visible(viewer.actor, e)]
     names = {m.id: m.name for m in gw.policies}
     return render(request, "held_alerts.html", viewer, entries=entries, view=view if view in _VIEWS else "waiting",
                   names=names, labels=HOLD_CODES, can_act=viewer.can(OPERATORS),

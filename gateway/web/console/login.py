@@ -10,11 +10,12 @@ import time
 from aiohttp import web
 
 from gateway.models import storable_text_problem
-from gateway.service import Gateway
-from gateway.store.base import LoginAttempt, Store, User
+from gateway.services.messages import Gateway
+from gateway.services.passwords import verify_password
+from gateway.store.base import UserDirectory
+from gateway.store.records import LoginAttempt, User
 from gateway.web.console.context import CODEC, THROTTLE, Viewer, gateway_of, render, require_csrf, viewer_of
 from gateway.web.console.labels import JST
-from gateway.web.console.passwords import verify_password
 from gateway.web.console.session import COOKIE, LIFETIME_S, same_token
 from gateway.web.console.throttle import MAX_NAME
 
@@ -57,7 +58,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not same_token(expected, str(form.get("csrf", ""))):
         return _login_page(request, target, status=403, error=EXPIRED, user=user)
     # Counted before the password is checked: concurrent guesses cannot pass the limit.
-    throttle, store = request.app[THROTTLE], gateway_of(request).store
+    throttle, store = request.app[THROTTLE], gateway_of(request).users
     attempt = await throttle.reserve(store, user, request.remote)
     if not attempt.allowed:
         return _locked_page(request, target, attempt, user)
@@ -71,7 +72,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     raise _signed_in(request, record, target)
 
 
-async def _user_named(store: Store, name: str) -> User | None:
+async def _user_named(store: UserDirectory, name: str) -> User | None:
     if not name or len(name) > MAX_NAME or storable_text_problem(name) is not None:
         return None  # no user has such a name; the password is still checked, against a dummy hash
     return await store.get_user(name)
@@ -103,7 +104,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if viewer is not None:
         await require_csrf(request, viewer)
         name = viewer.actor.name
-        await gateway_of(request).store.end_sessions(name, actor=name)
+        await gateway_of(request).users.end_sessions(name, actor=name)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response
@@ -111,9 +112,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def sign_out_everywhere(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     """Every console session of the viewer ends (on every device), and every token of theirs is revoked."""
-    from gateway.web.console.users import sign_out_everywhere as end_all
+    from gateway.services.users import sign_out_everywhere as end_all
 
-    await end_all(gw.store, name=viewer.actor.name, actor=viewer.actor.name)
+    await end_all(gw.users, name=viewer.actor.name, actor=viewer.actor.name)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response

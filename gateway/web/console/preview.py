@@ -11,7 +11,7 @@ from gateway.adapters.render import utf8_len, utf16_len, x_length
 from gateway.errors import GatewayError
 from gateway.models import CheckResult, Finding, Message, Platform, Post
 from gateway.policy import Account
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 
 
 async def preview(gw: Gateway, message: Message) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.models import Role
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
 from gateway.web.console import (
     accounts_page,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 
 from gateway.models import storable_text_problem
-from gateway.store.base import LoginAttempt, LoginLimits, Store
+from gateway.store.base import UserDirectory
+from gateway.store.records import LoginAttempt, LoginLimits
 
 MAX_NAME = 128  # users.name
 MAX_ADDRESS = 64
@@ -23,11 +24,11 @@ class LoginThrottle:
     def __init__(self, limits: LoginLimits | None = None) -> None:
         self.limits = limits or LoginLimits()
 
-    async def reserve(self, store: Store, user: str, address: str | None) -> LoginAttempt:
+    async def reserve(self, store: UserDirectory, user: str, address: str | None) -> LoginAttempt:
         """Count the attempt as failed now, or refuse it (then check no password)."""
         return await store.reserve_login(user_key(user), address_key(address), self.limits)
 
-    async def succeeded(self, store: Store, attempt: LoginAttempt, user: str, address: str | None) -> None:
+    async def succeeded(self, store: UserDirectory, attempt: LoginAttempt, user: str, address: str | None) -> None:
         await store.login_succeeded(attempt, user_key(user), address_key(address))
 
 

@@ -20,7 +20,7 @@ from multidict import MultiDict
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.media import MEDIA_ID, MediaRefused, MediaStore, StoredMedia, id_of_name
 from gateway.models import Media
-from gateway.service import Gateway
+from gateway.services.messages import Gateway
 from gateway.web.console.context import CsrfRefused, Viewer
 from gateway.web.console.session import csrf_ok
 from gateway.web.media_api import MALFORMED, multipart_of, next_part, save_part, unreadable

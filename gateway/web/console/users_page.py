@@ -1,6 +1,6 @@
 """利用者の管理 (admin): create users, change role or scope, reset a password, unlock, disable, sign out.
 
-Every change goes through `gateway.web.console.users` (the same rules as `gateway user ...`) and is
+Every change goes through `gateway.services.users` (the same rules as `gateway user ...`) and is
 audited by the store. The user acted on is named by a form field, never by the path.
 """
 
@@ -13,8 +13,8 @@ from multidict import MultiDictProxy
 
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import Role, Scope
-from gateway.service import Gateway
-from gateway.web.console import users
+from gateway.services import users
+from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.throttle import user_key
 
@@ -23,7 +23,7 @@ ACTIONS = ("create", "role", "scope", "password", "unlock", "disable", "enable",
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    return render(request, "users.html", viewer, users=await gw.store.list_users(), municipalities=list(gw.policies),
+    return render(request, "users.html", viewer, users=await gw.list_users(), municipalities=list(gw.policies),
                   roles=list(Role), notice=request.query.get("notice"), error=None)
 
 
@@ -41,7 +41,7 @@ async def act(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamRe
 
 async def _apply(gw: Gateway, actor: str, action: str, name: str,
                  form: Form) -> None:
-    store = gw.store
+    store = gw.users
     if action in ("create", "scope"):
         role = _role(form) if action == "create" else await _current_role(gw, name)
         scope = _scope(gw, role, form)
@@ -78,7 +78,7 @@ def _role(form: Form) -> Role:
 
 
 async def _current_role(gw: Gateway, name: str) -> Role:
-    user = await gw.store.get_user(name)
+    user = await gw.user(name)
     if user is None:
         raise NotFound(f"利用者が見つかりません: {name}")
     return user.role

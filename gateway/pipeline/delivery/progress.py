@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from gateway.adapters.base import Progress
 from gateway.models import Delivery
-from gateway.store.base import AuditEvent, Store
+from gateway.store.base import Store
+from gateway.store.records import AuditEvent
 
 PART_SENT = "delivery.part_sent"
 PARTS_WITHDRAWN = "delivery.parts_withdrawn"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -39,10 +40,10 @@ from gateway.alerts.plan import Bundle, bundles
 from gateway.alerts.route import Narrowed, Refusal, narrow, where
 from gateway.alerts.templates import KIND_LABELS, when
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import DeliveryState, Message, Priority, Role, Scope, Translation
+from gateway.models import Actor, DeliveryState, Message, Priority, Role, Scope, Translation
 from gateway.policy import Municipality
-from gateway.service import CANCELLABLE, Actor, Gateway
-from gateway.store.base import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
+from gateway.services.messages import CANCELLABLE, Gateway
+from gateway.store.records import AlertStamp, HeldAlert, MessageRecord, NewHeldAlert
 
 Outcome = Literal["accepted", "ignored", "rejected", "held"]
 RAW_AUDIT_LIMIT = 1_000_000
@@ -340,6 +341,13 @@ class AlertIntake:
             result.messages.append(submitted.record.id)
 
     # -- operator decisions on held alerts ------------------------------------------------------
+    async def held(self, held_id: str) -> HeldAlert:
+        return await self.gateway.store.get_held_alert(held_id)
+
+    async def list_held(self, *, states: Collection[str] | None = None, municipality: str | None = None,
+                        limit: int = 100) -> list[HeldAlert]:
+        return await self.gateway.store.list_held_alerts(states=states, municipality=municipality, limit=limit)
+
     async def publish_held(self, held_id: str, actor: Actor, note: str | None = None) -> tuple[HeldAlert, AlertResult]:
         """Post a held alert as it arrived, for the municipalities it was held for (audited)."""
         entry = await self.gateway.store.get_held_alert(held_id)

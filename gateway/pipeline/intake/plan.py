@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from gateway.hours import describe, next_open
 from gateway.models import DeliveryState, Message, Platform, Priority
 from gateway.policy import Account, Municipality
-from gateway.store.base import NewDelivery
+from gateway.store.records import NewDelivery
 
 # Intake refuses a not_before further ahead than a year; a stored one from before that rule (or
 # edited in) is held until then rather than making the message unplannable.

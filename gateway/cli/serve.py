@@ -33,7 +33,7 @@ async def serve(settings: Settings) -> int:
         secret = settings.alert_hmac_secret.get_secret_value().encode() if settings.alert_hmac_secret else None
         app = build_app(runtime.gateway, max_body_bytes=settings.max_body_bytes, alert_secret=secret,
                         alert_window_s=settings.alert_replay_window_s, session_secret=console_secret(settings),
-                        accounts=runtime.accounts, connections=runtime.connections)
+                        accounts=runtime.accounts, worker=runtime.worker, connections=runtime.connections)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()

@@ -11,8 +11,8 @@ from typing import Any, TextIO
 from gateway.errors import InputError
 from gateway.models import CheckResult, Finding, Severity
 from gateway.pipeline.checks import CheckEngine, CheckInput, default_engine
-from gateway.pipeline.targets import resolve_targets
-from gateway.pipeline.validation import parse_message, parse_message_json
+from gateway.pipeline.intake.targets import resolve_targets
+from gateway.pipeline.intake.validation import parse_message, parse_message_json
 from gateway.policy import Policies, load_policies
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2

@@ -16,8 +16,9 @@ from typing import TextIO
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import GLOBAL_ROLES, Role, Scope
 from gateway.policy import Policies
-from gateway.store.base import Store, User
-from gateway.web.console.passwords import hash_password
+from gateway.services.passwords import hash_password
+from gateway.store.base import UserDirectory
+from gateway.store.records import User
 
 
 def read_password(stdin: TextIO = sys.stdin) -> str:
@@ -75,7 +76,7 @@ def _account_problems(policies: Policies, municipalities: Iterable[str], account
     return problems
 
 
-async def create_user(store: Store, *, name: str, role: Role, password: str, actor: str,
+async def create_user(store: UserDirectory, *, name: str, role: Role, password: str, actor: str,
                       scope: Scope | None = None) -> User:
     """A new user with a password; an existing name is refused and nothing changes."""
     _check_name(name)
@@ -90,14 +91,14 @@ def _check_name(name: str) -> None:
         raise InputError(problem.message, [problem])
 
 
-async def set_password(store: Store, *, name: str, password: str, actor: str) -> None:
+async def set_password(store: UserDirectory, *, name: str, password: str, actor: str) -> None:
     password_hash = _hashed(password)
     if await store.get_user(name) is None:
         raise NotFound(f"利用者が見つかりません: {name}（gateway user create --user {name} --role ROLE で作成）")
     await store.set_password(name, password_hash, actor=actor)
 
 
-async def set_role(store: Store, *, name: str, role: Role, actor: str) -> User:
+async def set_role(store: UserDirectory, *, name: str, role: Role, actor: str) -> User:
     """A new role; a scoped role needs cities, so a global user must be given a scope first."""
     user = await store.get_user(name)
     if user is None:
@@ -110,7 +111,7 @@ async def set_role(store: Store, *, name: str, role: Role, actor: str) -> User:
     return await store.set_role(name, role, actor=actor)
 
 
-async def set_scope(store: Store, *, name: str, scope: Scope, actor: str) -> User:
+async def set_scope(store: UserDirectory, *, name: str, scope: Scope, actor: str) -> User:
     user = await store.get_user(name)
     if user is None:
         raise NotFound(f"利用者が見つかりません: {name}")
@@ -121,12 +122,12 @@ async def set_scope(store: Store, *, name: str, scope: Scope, actor: str) -> Use
     return await store.set_scope(name, scope, actor=actor)
 
 
-async def disable(store: Store, *, name: str, actor: str, disabled: bool = True) -> None:
+async def disable(store: UserDirectory, *, name: str, actor: str, disabled: bool = True) -> None:
     """Disable (sessions end, tokens stop working) or enable again."""
     await store.set_user_disabled(name, disabled, actor=actor)
 
 
-async def sign_out_everywhere(store: Store, *, name: str, actor: str) -> int:
+async def sign_out_everywhere(store: UserDirectory, *, name: str, actor: str) -> int:
     """End every console session of the user and revoke every token; how many tokens were revoked."""
     await store.end_sessions(name, actor=actor)
     return await store.revoke_user_tokens(name, actor=actor)

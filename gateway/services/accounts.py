@@ -30,7 +30,9 @@ from gateway.errors import Conflict, FieldProblem, GatewayError, InputError, Not
 from gateway.logs import log_failure
 from gateway.models import Platform, Priority, RemotePost
 from gateway.policy import Account, Municipality, Policies
-from gateway.store.base import AccountState, HijackAlert, LedgerPost, Store, SuspectPost
+from gateway.services.messages import Gateway
+from gateway.store.base import Store
+from gateway.store.records import AccountState, HijackAlert, LedgerPost, SuspectPost
 
 __all__ = ["AccountHealth", "AccountService", "HijackAlert"]
 
@@ -93,6 +95,19 @@ class AccountService:
         self.clock = clock
         self.wake = wake  # the dispatcher's wake-up, so resumed deliveries go out without a polling delay
         self.hijack_window = hijack_window
+
+    @classmethod
+    def over(cls, gateway: Gateway) -> AccountService:
+        """One over a gateway's ledger, for an app built without the runtime's (no credential ages)."""
+        return cls(store=gateway.store, policies=gateway.policies, adapters=gateway.adapters, credentials_rows=None,
+                   clock=gateway.clock, wake=gateway.dispatcher.wake)
+
+    async def hijack_alert(self, alert_id: int) -> HijackAlert:
+        return await self.store.get_hijack_alert(alert_id)
+
+    async def list_hijack_alerts(self, *, open_only: bool = False, account: str | None = None,
+                                 limit: int = 500) -> list[HijackAlert]:
+        return await self.store.list_hijack_alerts(open_only=open_only, account=account, limit=limit)
 
     # -- health -----------------------------------------------------------------------------
     async def health(self) -> list[AccountHealth]:

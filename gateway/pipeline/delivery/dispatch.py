@@ -36,8 +36,8 @@ from gateway.errors import (
 )
 from gateway.logs import log_failure
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
-from gateway.pipeline.progress import ledger_progress
-from gateway.pipeline.retry import RetryPolicy
+from gateway.pipeline.delivery.progress import ledger_progress
+from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store
 

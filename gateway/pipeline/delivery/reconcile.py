@@ -20,7 +20,7 @@ from typing import Any
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, PublishError
 from gateway.models import Delivery, DeliveryState, Platform, Post, Priority, RemotePost
-from gateway.pipeline.progress import ledger_progress
+from gateway.pipeline.delivery.progress import ledger_progress
 from gateway.policy import Policies
 from gateway.store.base import Store
 

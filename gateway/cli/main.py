@@ -44,20 +44,20 @@ def _report(exc: GatewayError) -> int:
 # -- commands -------------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.cli.serve import serve
 
     return asyncio.run(serve(_settings(args)))
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from gateway.server import serve_sandbox
+    from gateway.cli.serve import serve_sandbox
 
     return asyncio.run(serve_sandbox(_settings(args), host=args.host or "127.0.0.1", port=args.port or 8090,
                                      latency_s=args.latency_ms / 1000))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.cli.demo import run_demo
 
     return asyncio.run(run_demo(_settings(args)))
 
@@ -79,8 +79,8 @@ def _policies(settings: Settings) -> Any:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    from gateway.services.users import scope_from
     from gateway.web.auth import create_token
-    from gateway.web.console.users import scope_from
 
     async def run(store: Any, settings: Settings) -> int:
         role = Role(args.role)
@@ -99,7 +99,7 @@ def _cli_actor() -> str:
 
 def cmd_user(args: argparse.Namespace) -> int:
     """`user create` and `user set-password`: both read a password."""
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         if args.user_command == "create":
@@ -123,7 +123,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_role(args: argparse.Namespace) -> int:
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         user = await users.set_role(store, name=args.user, role=Role(args.role), actor=_cli_actor())
@@ -134,7 +134,7 @@ def cmd_user_set_role(args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_scope(args: argparse.Namespace) -> int:
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         current = await store.get_user(args.user)
@@ -151,7 +151,7 @@ def cmd_user_set_scope(args: argparse.Namespace) -> int:
 
 def cmd_user_access(args: argparse.Namespace) -> int:
     """`user disable|enable|sign-out`: end what a user can do now."""
-    from gateway.web.console import users
+    from gateway.services import users
 
     async def run(store: Any, settings: Settings) -> int:
         if args.user_command == "sign-out":
@@ -167,7 +167,7 @@ def cmd_user_access(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    from gateway.table import render_table
+    from gateway.cli.table import render_table
 
     async def run(store: Any, settings: Settings) -> int:
         rows = [[u.name, u.role.value, u.scope.label(), "無効" if u.disabled else "有効"]
@@ -201,11 +201,11 @@ def _unlock_target(user: str | None, address: str | None) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gateway.checkcli import check_command
+    from gateway.cli.check import check_command
 
     files = args.file or ["-"]
     if args.evaluate:
-        from gateway.checkcli import evaluate_command
+        from gateway.cli.check import evaluate_command
 
         return evaluate_command(files, config_dir=_settings(args).config_dir)
     if len(files) > 1:
@@ -215,7 +215,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
-    from gateway.alertcli import alert_command
+    from gateway.cli.alert import alert_command
 
     return asyncio.run(alert_command(_settings(args), Path(args.file), dry_run=args.dry_run,
                                      municipality=args.municipality, as_json=args.json or not args.dry_run,
@@ -223,14 +223,14 @@ def cmd_alert(args: argparse.Namespace) -> int:
 
 
 def cmd_held(args: argparse.Namespace) -> int:
-    from gateway.alertcli import held_command
+    from gateway.cli.alert import held_command
 
     return asyncio.run(held_command(_settings(args), args.held_command, getattr(args, "id", None),
                                     note=getattr(args, "note", None), states=getattr(args, "state", "held")))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from gateway.pipeline.validation import parse_message_json
+    from gateway.pipeline.intake.validation import parse_message_json
 
     raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     message = parse_message_json(raw, where=args.file)
@@ -275,7 +275,7 @@ def _split_override(text: str) -> tuple[str, str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from gateway.table import delivery_table
+    from gateway.cli.table import delivery_table
 
     async def run(store: Any, settings: Settings) -> int:
         if args.id:
@@ -292,7 +292,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
-    from gateway.table import accounts_table
+    from gateway.cli.table import accounts_table
 
     async def run(store: Any, settings: Settings) -> int:
         from gateway.policy import load_policies
@@ -365,12 +365,12 @@ def _with_store(args: argparse.Namespace, body: Callable[[Any, Settings], Corout
 
 def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine[Any, Any, int]]) -> int:
     """Run against the database without workers: a running `serve` picks the work up."""
+    from gateway.models import Actor
     from gateway.runtime import open_runtime
-    from gateway.service import Actor
 
     async def run() -> int:
         settings = _settings(args)
-        async with open_runtime(settings, start=False, adapters=_offline_adapters()) as runtime:
+        async with open_runtime(settings, start=False, offline=True) as runtime:
             name = args.as_user or getpass.getuser()
             user = await runtime.store.get_user(name)
             if user is None:
@@ -386,18 +386,6 @@ def _with_runtime(args: argparse.Namespace, body: Callable[[Any, Any], Coroutine
                 raise
 
     return asyncio.run(run())
-
-
-def _offline_adapters() -> dict[Any, Any]:
-    """Adapters for planning only: the CLI never publishes; `serve` does."""
-    from gateway.adapters import adapter_types
-
-    return dict.fromkeys(adapter_types(), _NoPublish())
-
-
-class _NoPublish:
-    async def aclose(self) -> None:
-        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gateway.cli.table import delivery_table
 from gateway.hours import is_open
 from gateway.media import MediaStore
-from gateway.models import DeliveryState, Message, Role, Scope
+from gateway.models import Actor, DeliveryState, Message, Role, Scope
 from gateway.runtime import Runtime, open_runtime
-from gateway.service import Actor
 from gateway.settings import Settings
-from gateway.table import delivery_table
 
 JST = ZoneInfo("Asia/Tokyo")
 DEMO_CITIES = Scope.of("atsugi", "kodaira", "kisarazu", "zushi")

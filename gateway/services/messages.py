@@ -1,4 +1,4 @@
-"""The gateway as one object: intake → approval → checks → plan → dispatch, used by the API and CLI.
+"""The message commands: intake → approval → checks → plan, retry, cancel and retract, used by the API and CLI.
 
 `Gateway` owns no transport: the web app and the CLI build it from settings (`gateway.app`) and
 call these methods with the acting user. All writes go through the store, which records the
@@ -9,32 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import json
 import logging
-import os
-import socket
-import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from typing import Any
 
 from gateway import metrics
 from gateway.access import require_accounts, require_emergency_permission
 from gateway.adapters.base import Adapter
-from gateway.background import Beat, Supervisor
 from gateway.errors import (
     Conflict,
     FieldProblem,
-    GatewayError,
     InputError,
     NotFound,
     PermanentError,
     PolicyViolation,
 )
-from gateway.logs import log_failure
 from gateway.media import MediaStore
 from gateway.models import (
+    Actor,
     CheckResult,
     Delivery,
     DeliveryState,
@@ -43,10 +36,12 @@ from gateway.models import (
     Platform,
     Priority,
     Receipt,
-    Role,
-    Scope,
 )
-from gateway.pipeline.approval import (
+from gateway.pipeline.checks import CheckInput
+from gateway.pipeline.checks.runner import CheckRunner
+from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
+from gateway.pipeline.delivery.reconcile import IDEMPOTENT_PLATFORMS
+from gateway.pipeline.intake.approval import (
     RouteStep,
     approval_rule,
     check_can_approve,
@@ -54,33 +49,18 @@ from gateway.pipeline.approval import (
     check_exemptions,
     route_for,
 )
-from gateway.pipeline.checks import CheckInput
-from gateway.pipeline.checks.runner import CheckRunner
-from gateway.pipeline.dispatch import Clock, Dispatcher, utcnow
-from gateway.pipeline.plan import plan_deliveries
-from gateway.pipeline.reconcile import IDEMPOTENT_PLATFORMS, Reconciler
-from gateway.pipeline.targets import Targets, resolve_targets
-from gateway.pipeline.validation import as_correction, check_schedule
+from gateway.pipeline.intake.plan import plan_deliveries
+from gateway.pipeline.intake.targets import Targets, resolve_targets
+from gateway.pipeline.intake.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
-from gateway.store.base import AlertStamp, MessageRecord, NewDelivery, NewMessage, StepApproval, Store
+from gateway.store.base import Store, UserDirectory
+from gateway.store.records import AlertStamp, AuditEvent, MessageRecord, NewDelivery, NewMessage, StepApproval, User
 
 log = logging.getLogger("gateway.service")
 
 CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
                DeliveryState.UNCERTAIN)
-PLAN_GRACE = timedelta(seconds=5)
-HEARTBEAT_SECONDS = 1.0
-CHECKPOINT_SECONDS = 5.0
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a user (through a token, a console session or the CLI) with its role and scope."""
-
-    name: str
-    role: Role
-    scope: Scope = field(default_factory=Scope)  # no city unless given
 
 
 @dataclass(frozen=True)
@@ -115,21 +95,19 @@ def _intake_detail(message: Message, approval: str, exemption: str | None) -> di
 class Gateway:
     def __init__(
         self, *, store: Store, policies: Policies, checks: CheckRunner, adapters: Mapping[Platform, Adapter],
-        dispatcher: Dispatcher, reconciler: Reconciler, media: MediaStore, clock: Clock = utcnow,
-        housekeeping_seconds: float = 1.0,
+        dispatcher: Dispatcher, media: MediaStore, clock: Clock = utcnow,
+        platforms: Collection[Platform] | None = None,
     ) -> None:
+        """`platforms`: those planned for (default: the adapters'); a one-off command plans without publishing."""
         self.store = store
+        self.users: UserDirectory = store  # the role the sign-in and the user pages need, not the whole ledger
         self.media = media
         self.policies = policies
         self.checks = checks
         self.adapters = adapters
+        self.platforms = frozenset(adapters if platforms is None else platforms)
         self.dispatcher = dispatcher
-        self.reconciler = reconciler
         self.clock = clock
-        self.housekeeping_seconds = housekeeping_seconds
-        self.supervisor = Supervisor()
-        self._next_checkpoint = 0.0
-        self._started_at = clock()
 
     # -- checks ---------------------------------------------------------------------------
     async def check(self, message: Message, *, generated: bool = False) -> tuple[Targets, CheckResult]:
@@ -225,6 +203,43 @@ class Gateway:
         """The message's route and the steps approved so far."""
         return self.route_of(record), await self.store.list_approvals(record.id)
 
+    # -- queries the web and the CLI read (their scope checks stay with the listing) ---------
+    async def message(self, message_id: str) -> MessageRecord:
+        return await self.store.get_message(message_id)
+
+    async def messages_by_id(self, message_ids: Collection[str]) -> dict[str, MessageRecord]:
+        return await self.store.get_messages(message_ids)
+
+    async def list_messages(self, *, states: Collection[MessageState] | None = None,
+                            limit: int = 100) -> list[MessageRecord]:
+        return await self.store.list_messages(states=states, limit=limit)
+
+    async def list_deliveries(
+        self, *, states: Collection[DeliveryState] | None = None, account: str | None = None,
+        message_id: str | None = None, limit: int = 500, municipalities: Collection[str] | None = None,
+    ) -> list[Delivery]:
+        return await self.store.list_deliveries(states=states, account=account, message_id=message_id, limit=limit,
+                                                municipalities=municipalities)
+
+    async def list_audit(self, *, message_id: str | None = None, actor: str | None = None, action: str | None = None,
+                         limit: int = 500) -> list[AuditEvent]:
+        return await self.store.list_audit(message_id=message_id, actor=actor, action=action, limit=limit)
+
+    async def audit(self, *, actor: str, action: str, reason: str | None = None,
+                    detail: Mapping[str, Any] | None = None) -> None:
+        """An audit row for what the web layer decided (an upload, a refusal)."""
+        await self.store.audit(actor=actor, action=action, reason=reason, detail=detail)
+
+    async def user(self, name: str) -> User | None:
+        return await self.store.get_user(name)
+
+    async def list_users(self) -> list[User]:
+        return await self.store.list_users()
+
+    async def ready(self) -> None:
+        """Raise StoreError when the database does not answer."""
+        await self.store.next_wakeup()
+
     # -- approval -------------------------------------------------------------------------
     async def approve(self, message_id: str, actor: Actor, overrides: Mapping[str, str] | None = None, *,
                       official_view: bool = False) -> Submitted:
@@ -290,32 +305,10 @@ class Gateway:
         self, message: Message, municipality: Municipality, accounts: Sequence[Account],
         stopped: Collection[str] = (),
     ) -> list[NewDelivery]:
-        planned = plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=set(self.adapters))
+        planned = plan_deliveries(message, municipality, accounts, now=self.clock(), platforms=self.platforms)
         # An account an operator stopped (小平 3(7)) gets nothing, emergencies included, until it is resumed.
         return [replace(d, state=DeliveryState.HELD, not_before=None, reason="アカウント停止中のため保留")
                 if d.account in stopped and d.state is not DeliveryState.SKIPPED else d for d in planned]
-
-    async def plan_pending(self, *, include_recent: bool = False) -> int:
-        """Plan approved messages that have no deliveries yet (a crash between accept and plan).
-
-        The periodic sweep leaves messages approved in the last few seconds to the request that is
-        planning them; at start-up (`include_recent`) every one is taken. A message that cannot be
-        planned is logged and counted and the others are planned all the same: no stored value may
-        stop the sweep, or the start-up.
-        """
-        count = 0
-        settled_before = self.clock() - (timedelta(0) if include_recent else PLAN_GRACE)
-        for record in await self.store.list_messages(states=[MessageState.APPROVED], limit=500):
-            if record.updated_at > settled_before:  # leave in-flight submissions to their own request
-                continue
-            try:
-                await self.plan(record)
-            except Exception as exc:  # one message must not block the others
-                log_failure(log, "planning a stored message failed", exc, message_id=record.id)
-                self.supervisor.failed("plan_pending", exc)
-                continue
-            count += 1
-        return count
 
     # -- operator actions -----------------------------------------------------------------
     async def retry_delivery(self, delivery_id: str, actor: Actor) -> Delivery:
@@ -380,116 +373,3 @@ class Gateway:
             delivery.id, expected=[DeliveryState.SENT], new=DeliveryState.RETRACTED, actor=actor.name,
             reason=f"取り下げ: {reason}",
         )
-
-    # -- background -----------------------------------------------------------------------
-    async def housekeeping_once(self) -> list[str]:
-        """One round of upkeep; each step runs even when another fails. Returns the failed steps."""
-        now = self.clock()
-        failed: list[str] = []
-        for name, step in (("release_held", lambda: self._release_held(now)), ("plan_pending", self.plan_pending),
-                           ("reconcile", lambda: self.reconciler.run_once(now)), ("checkpoint", self._checkpoint)):
-            try:
-                await step()
-            except Exception as exc:  # the other steps must still run
-                log_failure(log, "housekeeping step failed", exc, step=name)
-                self.supervisor.failed("housekeeping", exc)
-                failed.append(name)
-        return failed
-
-    async def _release_held(self, now: datetime) -> None:
-        for delivery in await self.store.release_held(now):
-            self.dispatcher.wake(delivery.priority)
-
-    async def _checkpoint(self) -> None:
-        if time.monotonic() >= self._next_checkpoint:
-            self._next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS
-            await self.store.checkpoint()
-
-    async def warm_up(self) -> None:
-        """Pay first-use costs (statement compilation, dictionary loading) at start-up, not on the first alert."""
-        await self.store.warm_up()
-        _warm_alert_path(self.policies)
-        for municipality in self.policies:
-            account = next(iter(municipality.accounts_for("emergency")), None)
-            if account is not None:
-                probe = Message(municipality=municipality.id, accounts=(account.id,), category="emergency",
-                                text="【避難指示】警戒レベル4 起動時の確認です。", priority=Priority.EMERGENCY)
-                await self.check(probe, generated=True)
-                await self.check(probe)  # a staff-written emergency post takes the linguistic layer too
-                adapter = self.adapters.get(account.platform)
-                if adapter is not None:
-                    adapter.render(probe, account)
-        for adapter in self.adapters.values():
-            warm = getattr(adapter, "warm_up", None)  # optional: an SDK with costly first-call set-up
-            if warm is not None:
-                await warm()
-
-    async def start(self) -> None:
-        """Start the background work. Nothing stored can stop this: failures are logged, counted and
-        shown in /readyz, and the loops that failed keep being retried."""
-        try:
-            await self.checks.start()
-            await self.warm_up()
-        except Exception as exc:  # a slower first alert is better than no gateway
-            log.exception("warm-up failed")
-            self.supervisor.failed("warm_up", exc)
-        # Everything built so far (dictionaries, compiled statements, SDK models) lives as long as
-        # the process: keep it out of the cyclic collector, whose full passes over it would
-        # otherwise pause the event loop at random, alerts included.
-        gc.freeze()
-        try:
-            await self.plan_pending(include_recent=True)
-        except Exception as exc:  # the housekeeping loop tries again every round
-            log_failure(log, "planning at start-up failed", exc)
-            self.supervisor.failed("plan_pending", exc)
-        self._started_at = self.clock()
-        try:  # registered before the first claim, so a kill right after start is recovered too
-            await self._beat()
-        except GatewayError as exc:
-            self.supervisor.failed("heartbeat", exc)
-        self.supervisor.run("heartbeat", self._heartbeat_loop, every=HEARTBEAT_SECONDS)
-        await self.dispatcher.start(self.supervisor)
-        self.supervisor.run("housekeeping", self._housekeeping_loop, every=self.housekeeping_seconds)
-
-    async def stop(self) -> None:
-        await self.supervisor.stop()
-        await self.dispatcher.stop()
-        with contextlib.suppress(GatewayError):  # a stop without the database: the heartbeat goes stale
-            await self.store.worker_stopped(self.dispatcher.worker_id)
-
-    async def _heartbeat_loop(self, beat: Beat) -> None:
-        """This process is alive: others settle its deliveries in flight only once it stops beating."""
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await self._beat()
-                beat()
-            except GatewayError as exc:
-                self.supervisor.failed("heartbeat", exc)
-
-    async def _beat(self) -> None:
-        await self.store.heartbeat(self.dispatcher.worker_id, host=socket.gethostname(), pid=os.getpid(),
-                                   started_at=self._started_at)
-
-    async def _housekeeping_loop(self, beat: Beat) -> None:
-        while True:
-            if not await self.housekeeping_once():
-                beat()
-            await asyncio.sleep(self.housekeeping_seconds)
-
-
-
-def _warm_alert_path(policies: Policies) -> None:
-    """Parse and plan one alert (never stored): the JSON and template code paths load now."""
-    from gateway.alerts import parse_alert, plan_for
-
-    cities = sorted((m for m in policies if m.alerts.area_codes),  # one with other languages first (issue 17)
-                    key=lambda m: all(a.languages == ("ja",) for a in m.accounts))
-    municipality = next(iter(cities), None)
-    if municipality is None:
-        return
-    document = {"format": "koho-alert/1", "id": "warm-up", "revision": 1, "sender": "gateway",
-                "sent": "2026-01-01T00:00:00+09:00", "kind": "evacuation", "headline": "起動時の確認",
-                "areas": [{"code": municipality.alerts.area_codes[0], "name": municipality.name}],
-                "details": {"evacuation_type": "避難指示"}}
-    plan_for(parse_alert(json.dumps(document, ensure_ascii=False).encode()), municipality)

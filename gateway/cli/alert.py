@@ -19,14 +19,13 @@ from pathlib import Path
 
 from gateway.alerts import dry_run
 from gateway.alerts.dryrun import DryRunResult
+from gateway.cli.table import render_table
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Role, Scope
-from gateway.pipeline.alerts import AlertIntake
+from gateway.models import Actor, Role, Scope
 from gateway.policy import load_policies
-from gateway.service import Actor
+from gateway.services.alerts import AlertIntake
 from gateway.settings import Settings
 from gateway.store.base import Store
-from gateway.table import render_table
 
 EXIT_OK, EXIT_REJECTED = 0, 2
 _OUTCOMES = {"accepted": "受付（掲載します）", "ignored": "掲載しません", "rejected": "拒否",
@@ -84,10 +83,9 @@ def dry_run_text(result: DryRunResult) -> str:
 
 @asynccontextmanager
 async def _intake(settings: Settings) -> AsyncIterator[tuple[AlertIntake, str]]:
-    from gateway.cli import _offline_adapters
     from gateway.runtime import open_runtime
 
-    async with open_runtime(settings, start=False, adapters=_offline_adapters()) as runtime:
+    async with open_runtime(settings, start=False, offline=True) as runtime:
         yield AlertIntake(runtime.gateway, max_bytes=settings.max_body_bytes), f"cli:{getpass.getuser()}"
 
 
@@ -117,7 +115,7 @@ async def held_command(settings: Settings, action: str, held_id: str | None, *, 
     async with _intake(settings) as (intake, name):
         store = intake.gateway.store
         if action == "list":
-            entries = await store.list_held_alerts(states=states.split(","), limit=200)
+            entries = await intake.list_held(states=states.split(","), limit=200)
             rows = [[e.id, e.state, e.hold_code, e.received_at.isoformat(timespec="minutes"), e.kind or "-",
                      e.title[:30], ",".join(e.municipalities)] for e in entries]
             print(render_table(["id", "状態", "理由", "受信", "種別", "件名", "自治体"], rows) if rows
@@ -125,7 +123,7 @@ async def held_command(settings: Settings, action: str, held_id: str | None, *, 
             return EXIT_OK
         assert held_id is not None
         if action == "show":
-            entry = await store.get_held_alert(held_id)
+            entry = await intake.held(held_id)
             print(f"{entry.id} {entry.state} {entry.hold_code}\n理由: {entry.reason}\n件名: {entry.title}"
                   f"（{entry.sender}、{entry.sent_at.isoformat()}）")
             for post in entry.posts:

@@ -1,0 +1,1 @@
+"""Pure decisions on a submitted message: validation, targets, approval routes, planning deliveries."""
