@@ -24,6 +24,7 @@ from gateway.models import (
     Scope,
     message_digest,
 )
+from gateway.store.listings import AuditQuery, Cursor, DeliveryQuery, MessageQuery
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,32 @@ class Store(Protocol):
         self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
         action: str | None = None, limit: int = 500,
     ) -> list[AuditEvent]: ...
+
+    # -- paginated listings ---------------------------------------------------------------
+    async def page_deliveries(self, query: DeliveryQuery, *, limit: int, offset: int = 0) -> list[Delivery]:
+        """One page of deliveries, emergencies first, then the most recently changed."""
+        ...
+
+    async def deliveries_after(self, query: DeliveryQuery, *, limit: int,
+                               after: Cursor | None = None) -> list[Delivery]:
+        """One keyset page of deliveries, newest first, after the cursor of the page before."""
+        ...
+
+    async def count_deliveries(self, query: DeliveryQuery) -> int: ...
+
+    async def page_messages(self, query: MessageQuery, *, limit: int, offset: int = 0,
+                            after: Cursor | None = None) -> list[MessageRecord]:
+        """One page of messages, newest first (by offset, or after a keyset cursor)."""
+        ...
+
+    async def count_messages(self, query: MessageQuery) -> int: ...
+
+    async def page_audit(self, query: AuditQuery, *, limit: int, offset: int = 0,
+                         before_id: int | None = None) -> list[AuditEvent]:
+        """One page of audit events, newest first (by offset, or below `before_id` for a full export)."""
+        ...
+
+    async def count_audit(self, query: AuditQuery) -> int: ...
 
     # -- users and tokens -------------------------------------------------------------------
     async def ensure_user(self, name: str, role: Role, *, actor: str, scope: Scope | None = None) -> User:

@@ -55,7 +55,7 @@ from gateway.models import (
     Scope,
     storable_text_problem,
 )
-from gateway.store import claim, logins, rows, schema
+from gateway.store import claim, listings, logins, rows, schema
 from gateway.store import users as users_store
 from gateway.store.base import (
     AccountPause,
@@ -1041,6 +1041,56 @@ class SqlStore:
                 query = query.where(audit_events.c[column] == value)
         events = await self._read(lambda conn: [rows.to_audit(r) for r in conn.execute(query).mappings()])
         return events[::-1]
+
+    # -- paginated listings (filters, scope, order and pages in SQL: store/listings.py) ----------------
+
+    @property
+    def _dialect(self) -> str:
+        return str(self._engine.dialect.name)
+
+    @_shielded
+    async def page_deliveries(self, query: listings.DeliveryQuery, *, limit: int, offset: int = 0) -> list[Delivery]:
+        """One page of deliveries, emergencies first, then the most recently changed."""
+        statement = listings.deliveries_emergency_first(query, limit=limit, offset=offset)
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def deliveries_after(self, query: listings.DeliveryQuery, *, limit: int,
+                               after: listings.Cursor | None = None) -> list[Delivery]:
+        """One keyset page of deliveries, newest first, after the cursor of the page before."""
+        statement = listings.deliveries_newest_first(query, limit=limit, after=after)
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_deliveries(self, query: listings.DeliveryQuery) -> int:
+        statement = listings.count_of(deliveries, listings.delivery_filter(query))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))
+
+    @_shielded
+    async def page_messages(self, query: listings.MessageQuery, *, limit: int, offset: int = 0,
+                            after: listings.Cursor | None = None) -> list[MessageRecord]:
+        """One page of messages, newest first (by offset, or after a keyset cursor)."""
+        statement = listings.messages_newest_first(query, self._dialect, limit=limit, offset=offset, after=after)
+        return await self._read(lambda conn: [rows.to_message(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_messages(self, query: listings.MessageQuery) -> int:
+        statement = listings.count_of(messages, listings.message_filter(query, self._dialect))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))
+
+    @_shielded
+    async def page_audit(self, query: listings.AuditQuery, *, limit: int, offset: int = 0,
+                         before_id: int | None = None) -> list[AuditEvent]:
+        """One page of audit events, newest first (by offset, or below `before_id` for a full export)."""
+        statement = listings.audit_newest_first(query, self._dialect, limit=limit, offset=offset)
+        if before_id is not None:
+            statement = statement.where(audit_events.c.id < before_id)
+        return await self._read(lambda conn: [rows.to_audit(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_audit(self, query: listings.AuditQuery) -> int:
+        statement = listings.count_of(audit_events, listings.audit_filter(query, self._dialect))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))
 
     # -- users and tokens -------------------------------------------------------------------
 
