@@ -87,8 +87,7 @@ class FacebookAdapter:
         images = tuple(_fit_alt(m) for m in message.media if m.kind is MediaKind.IMAGE)
         images = images[: self.limits.max_media]
         feed_link = _feed_link(message)  # sent as `link` only on a feed post without photos
-        body = _body(message, None if images else feed_link)
-        text = truncate_to(body, lambda t: len(t) <= self.limits.max_text)
+        text = truncate_to(feed_body(message, images), lambda t: len(t) <= self.limits.max_text)
         return Post(
             platform=self.platform, account=account.id, parts=(PostPart(text=text, media=images),),
             title=message.title, link=feed_link,
@@ -219,6 +218,11 @@ class FacebookAdapter:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, publishing) from exc
+
+
+def feed_body(message: Message, images: tuple[Media, ...]) -> str:
+    """The post's text before any cut (the length check measures it): a photo post has no link field."""
+    return _body(message, None if images else _feed_link(message))
 
 
 def _feed_link(message: Message) -> str | None:

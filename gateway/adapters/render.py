@@ -42,6 +42,19 @@ def post_urls(message: Message, *, with_share: bool = True) -> list[str]:
     return [url for i, url in enumerate(urls) if url and url not in urls[:i]]
 
 
+# A post on X, by any of its URL forms: x.com or twitter.com (www., mobile.), a handle or i/web.
+_X_POST_URL = re.compile(
+    r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?:i/web|i|[A-Za-z0-9_]{1,15})/status/([0-9]{1,19})"
+    r"(?:[/?#][^\s]*)?", re.IGNORECASE)
+
+
+def quoted_post_id(message: Message) -> str | None:
+    """The id of the X post a share quotes, when the shared URL is one (else None: the URL is posted)."""
+    url = share_url(message)
+    match = _X_POST_URL.fullmatch(url) if url else None
+    return match.group(1) if match else None
+
+
 def compose_text(message: Message, *, with_share: bool = True) -> str:
     """The body as posted: the text, then the link and the shared URL, each on its own line unless
     the text already has it. `with_share=False` when the platform carries the share otherwise (an X quote)."""
