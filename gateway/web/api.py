@@ -240,6 +240,10 @@ def _alerts_api(name: str) -> Handler:
     return _handler_in("gateway.web.alerts_api", name)
 
 
+def _messages_api(name: str) -> Handler:
+    return _handler_in("gateway.web.messages_api", name)
+
+
 # -- account states and hijack alerts (handlers in gateway.web.accounts_api, imported when called) ---
 
 def _accounts_api(name: str) -> Handler:
@@ -270,6 +274,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/media", post_media, STAFF,
           "画像・動画をアップロードする（multipart/form-data の file、メッセージの media[].id に使う id を返す）",
           "MediaUpload"),
+    Route("GET", "/api/v1/messages", _messages_api("list_messages"), READERS,
+          "投稿一覧（municipality, state, q, account, category, from, to で絞り込み、limit と cursor でページ送り）"),
     Route("GET", "/api/v1/messages/{id}", get_message, READERS, "投稿と配信状況を取得する"),
     Route("POST", "/api/v1/messages/{id}/approve", approve_message, APPROVERS, "承認する（四つの目）", "Approve"),
     Route("POST", "/api/v1/messages/{id}/reject", reject_message, APPROVERS, "差し戻す", "Reject"),
