@@ -69,7 +69,8 @@ def _label(table: dict[Any, str]) -> Any:
 
 
 GLOBALS: dict[str, Any] = {"categories": CATEGORIES, "delivery_states": DELIVERY_STATES, "platforms": PLATFORMS,
-                           "priorities": PRIORITIES, "roles": ROLES, "preauthorized_kinds": PREAUTHORIZED}
+                           "priorities": PRIORITIES, "roles": ROLES, "preauthorized_kinds": PREAUTHORIZED,
+                           "message_states": MESSAGE_STATES}
 FILTERS: dict[str, Any] = {
     "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
