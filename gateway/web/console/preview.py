@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.adapters.base import Adapter
 from gateway.adapters.line import problems as line_problems
-from gateway.adapters.render import compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
+from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
 from gateway.models import CheckResult, Finding, Message, Platform, Post
 from gateway.policy import Account
@@ -79,7 +79,7 @@ def counters(adapter: Adapter, post: Post, message: Message, account: Account) -
         if account.x_overflow != "thread":
             texts = [_x_uncut(message)]
         out["counts"] = [{"label": f"{i + 1}件目", "value": x_length(t).weighted_length,
-                          "max": limits.max_text} for i, t in enumerate(texts)]
+                          "max": X_MAX_WEIGHTED} for i, t in enumerate(texts)]
     elif post.platform is Platform.LINE:
         out["counts"] = [{"label": "UTF-16", "value": sum(utf16_len(t) for t in texts), "max": limits.max_text},
                          {"label": "メッセージ数", "value": len(post.parts), "max": limits.max_parts}]
