@@ -51,10 +51,21 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
     paths under their own prefix there, since Facebook's Graph paths take the same shapes)."""
     from gateway.sandbox.app import BASE_PATHS
 
-    update = {platform.value: getattr(settings, platform.value).model_copy(
-                  update={"base_url": base_url + BASE_PATHS.get(platform, "")})
+    update = {platform.value: _pointed(getattr(settings, platform.value), platform, base_url,
+                                       base_url + BASE_PATHS.get(platform, ""))
               for platform in (Platform.X, Platform.LINE, Platform.FACEBOOK, Platform.YOUTUBE, Platform.INSTAGRAM)}
     return settings.model_copy(update=update)
+
+
+def _pointed(platform_settings: Any, platform: Platform, sandbox_url: str, api_url: str) -> Any:
+    """A platform's settings sending to the sandbox, and linking posts to the sandbox's page of them
+    (a sandbox post does not exist on x.com or facebook.com)."""
+    from gateway.sandbox.app import OPEN_PATH
+
+    update = {"base_url": api_url}
+    if "web_url" in type(platform_settings).model_fields:
+        update["web_url"] = f"{sandbox_url}{OPEN_PATH}/{platform.value}"
+    return platform_settings.model_copy(update=update)
 
 
 def live_credentials(settings: Settings) -> CredentialSource:

@@ -355,8 +355,9 @@ class Gateway:
             results.append(await self._retract_one(delivery, actor, reason))
         with contextlib.suppress(Conflict):
             await self.store.transition_message(
-                record.id, expected=[MessageState.PLANNED, MessageState.APPROVED, MessageState.PENDING_APPROVAL],
-                new=MessageState.RETRACTED, actor=actor.name, reason=reason,
+                record.id, new=MessageState.RETRACTED, actor=actor.name, reason=reason,
+                expected=[MessageState.PLANNED, MessageState.SENT, MessageState.APPROVED,
+                          MessageState.PENDING_APPROVAL],
             )
         return results
 

@@ -31,6 +31,7 @@ class PlatformSettings(BaseModel):
 
 class XSettings(PlatformSettings):
     base_url: str = "https://api.twitter.com"
+    web_url: str = "https://x.com"  # where people open a post ("投稿を開く"); the sandbox's own in sandbox mode
 
 
 class LineSettings(PlatformSettings):
@@ -39,11 +40,13 @@ class LineSettings(PlatformSettings):
 
 class FacebookSettings(PlatformSettings):
     base_url: str = "https://graph.facebook.com"
+    web_url: str = "https://www.facebook.com"
     api_version: str = "v26.0"
 
 
 class YoutubeSettings(PlatformSettings):
     base_url: str = "https://youtube.googleapis.com"
+    web_url: str = "https://www.youtube.com"
 
 
 class InstagramSettings(PlatformSettings):

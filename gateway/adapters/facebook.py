@@ -71,6 +71,7 @@ class FacebookAdapter:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._graph = f"{settings.base_url.rstrip('/')}/{settings.api_version}"
+        self._web = settings.web_url.rstrip("/")
         self._credentials = credentials
         self._accounts = accounts
         self._media = media
@@ -108,7 +109,7 @@ class FacebookAdapter:
         logger.info("facebook published", extra={"account": post.account, "remote_id": remote_id})
         return Receipt(
             platform=self.platform, account=post.account, remote_id=remote_id,
-            url=f"https://www.facebook.com/{remote_id}", published_at=datetime.now(UTC), extra_ids=extra,
+            url=f"{self._web}/{remote_id}", published_at=datetime.now(UTC), extra_ids=extra,
         )
 
     async def _feed(self, page: _Page, text: str, link: str | None, photo_ids: tuple[str, ...] = ()) -> str:

@@ -271,9 +271,8 @@ class XAdapter:
         return RemotePost(remote_id=str(tweet.id), text=tweet.text, created_at=created,
                           url=self._url(account, str(tweet.id)))
 
-    @staticmethod
-    def _url(account: Account, tweet_id: str) -> str:
-        return f"https://x.com/{account.handle.lstrip('@')}/status/{tweet_id}"
+    def _url(self, account: Account, tweet_id: str) -> str:
+        return f"{self._settings.web_url}/{account.handle.lstrip('@')}/status/{tweet_id}"
 
 
 async def _call(request: Any, *, what: str, sent_may_publish: bool) -> Any:

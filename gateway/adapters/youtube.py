@@ -80,6 +80,7 @@ class YoutubeAdapter:
         if chunk_size <= 0 or chunk_size % CHUNK_UNIT:
             raise ValueError("chunk_size must be a positive multiple of 256 KiB")
         self._base = settings.base_url.rstrip("/")
+        self._web = settings.web_url.rstrip("/")
         self._timeout = settings.timeout_s
         self._credentials = credentials
         self._accounts = accounts
@@ -125,7 +126,7 @@ class YoutubeAdapter:
         logger.info("youtube published", extra={"account": post.account, "remote_id": video_id})
         return Receipt(
             platform=self.platform, account=post.account, remote_id=video_id,
-            url=f"https://www.youtube.com/watch?v={video_id}",
+            url=f"{self._web}/watch?v={video_id}",
             published_at=_parse_time(resource.get("snippet", {}).get("publishedAt")) or datetime.now(UTC),
         )
 

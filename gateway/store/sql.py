@@ -110,6 +110,8 @@ _CLAIMABLE = claim.CLAIMABLE_STATES
 _HOLDABLE = (DeliveryState.QUEUED.value, DeliveryState.RETRY_WAIT.value)
 _PUBLISHED = (DeliveryState.SENT.value, DeliveryState.RETRACTED.value, DeliveryState.UNCERTAIN.value,
               DeliveryState.SENDING.value)
+# A message whose every delivery is in one of these has gone out everywhere it can (planned -> sent).
+_OUT = (DeliveryState.SENT.value, DeliveryState.SKIPPED.value)
 # Ids per UPDATE ... WHERE id IN (...): far below SQLite's bound-parameter limit.
 _CHUNK = 500
 
@@ -867,7 +869,9 @@ class SqlStore:
         if self._sqlite is None:
             audit = rows.audit_values(at=now, actor=actor, action=f"delivery.{new.value}", to_state=new.value,
                                       reason=reason, detail=detail)
-            return await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
+            done = await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
+            await self._message_out(done, actor=actor)
+            return done
 
         def transition(conn: Connection) -> Delivery:
             current = self._lock_delivery_state(conn, delivery_id)
@@ -884,7 +888,31 @@ class SqlStore:
             )])
             return rows.to_delivery(row)
 
-        return await self._write(transition, urgent=urgent)
+        done = await self._write(transition, urgent=urgent)
+        await self._message_out(done, actor=actor)
+        return done
+
+    async def _message_out(self, delivery: Delivery, *, actor: str) -> None:
+        """planned -> sent (audit `message.sent`) once every delivery of the message is sent or skipped.
+
+        Run after the delivery's own commit, so of two deliveries settling at once the later one sees both."""
+        if delivery.state.value not in _OUT:
+            return
+        now = self._clock()
+        others = (sa.select(deliveries.c.id)
+                  .where(deliveries.c.message_id == delivery.message_id, deliveries.c.state.not_in(_OUT)))
+        update = (sa.update(messages)
+                  .where(messages.c.id == delivery.message_id, messages.c.state == MessageState.PLANNED.value,
+                         ~sa.exists(others))
+                  .values(state=MessageState.SENT.value, updated_at=now).returning(messages.c.id))
+
+        def settle(conn: Connection) -> None:
+            if conn.execute(update).first() is not None:
+                self._add_audit(conn, [rows.audit_values(
+                    at=now, actor=actor, action="message.sent", message_id=delivery.message_id,
+                    from_state=MessageState.PLANNED.value, to_state=MessageState.SENT.value)])
+
+        await self._write(settle)
 
     async def _pg_transition(
         self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any], *,
@@ -924,6 +952,8 @@ class SqlStore:
             changes.update(lease_owner=None, lease_expires=None)
         if new is DeliveryState.SENT:
             changes["sent_at"] = now
+        if new.is_final:  # a settled delivery has no next attempt: an old retry_at would read as one
+            changes["retry_at"] = None
         changes.update(fields)
         return changes
 

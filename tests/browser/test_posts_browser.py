@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.models import CheckResult, Message, MessageState, Priority
-from gateway.store import NewMessage
+from gateway.models import CheckResult, DeliveryState, Message, MessageState, Platform, Priority
+from gateway.store import NewDelivery, NewMessage
 from tests.browser.conftest import SCREENSHOTS, Served, screenshot, signed_in
 
 pytestmark = pytest.mark.browser
@@ -84,3 +84,28 @@ async def test_preview_blocks_a_text_too_long_for_x(browser: Any, served: Served
     await staff.get_by_label("本文").fill("小平市民まつりを中央公園で開催します。")
     await staff.locator(".verdict-pass").wait_for()
     assert await staff.get_by_role("button", name="提出する").is_enabled()
+
+
+async def test_deliveries_keep_emergencies_on_top_of_a_paged_backlog(browser: Any, served: Served) -> None:
+    store = served.runtime.store
+    for priority, count, text in ((Priority.EMERGENCY, 3, "避難指示を発令しました"), (Priority.NORMAL, 120, "市民まつり")):
+        for start in range(0, count, 20):
+            body = Message(municipality="kodaira", category="event", text=text, priority=priority)
+            new = NewMessage(municipality="kodaira", body=body, state=MessageState.APPROVED, priority=priority,
+                             submitted_by="sato", source="api", check=CheckResult.of([]), accounts=("kodaira_x",))
+            held = [NewDelivery("kodaira_x", Platform.X, DeliveryState.HELD, None)] * min(20, count - start)
+            await store.add_planned_message(new, held, actor="sato")
+    operator = await signed_in(browser, served, "ito")
+    await operator.goto(served.url + "/console/deliveries")
+    assert "全 123 件" in await operator.locator(".total").inner_text()
+    rows = operator.locator("#rows tr")
+    assert await rows.count() == 50
+    assert [await rows.nth(i).get_attribute("class") for i in range(4)] == ["emergency"] * 3 + [""]
+    await viewport_shot(operator, "deliveries-paged-desktop")
+    await operator.get_by_role("link", name="3", exact=True).click()
+    await operator.wait_for_url("**page=3")
+    assert await rows.count() == 23
+    await operator.set_viewport_size(PHONE)
+    await operator.goto(served.url + "/console/deliveries?priority=emergency")
+    assert await rows.count() == 3
+    await viewport_shot(operator, "deliveries-emergency-phone")

@@ -28,8 +28,8 @@ from gateway.web.app import build_app
 from gateway.web.auth import create_token
 from gateway.web.console.passwords import hash_password
 from tests.integration.conftest import OPERATOR, Harness
+from tests.integration.console_client import PASSWORD, login
 
-PASSWORD = "correct horse battery"
 ROUTINE, EMERGENCY = 600, 14
 # An operator of 小平's main X account only: another account's rows must never be counted or shown.
 NARROW = Actor("kimura", Role.OPERATOR, Scope.of("kodaira", accounts=("kodaira_x",)))
@@ -67,15 +67,6 @@ async def client(harness: Harness) -> AsyncIterator[TestClient]:
         await harness.store.set_password(name, hash_password(PASSWORD), actor="test")
     async with TestClient(TestServer(build_app(harness.gateway))) as c:
         yield c
-
-
-async def login(client: TestClient, name: str) -> None:
-    page = await client.get("/console/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert csrf
-    response = await client.post("/console/login", data={"user": name, "password": PASSWORD, "next": "/console/",
-                                                         "csrf": csrf.group(1)})
-    assert response.status == 200
 
 
 def _row_ids(html: str) -> list[str]:

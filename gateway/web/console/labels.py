@@ -19,6 +19,7 @@ DELIVERY_STATES = {
 }
 MESSAGE_STATES = {
     MessageState.PENDING_APPROVAL: "承認待ち", MessageState.APPROVED: "承認済み", MessageState.PLANNED: "配信計画済み",
+    MessageState.SENT: "配信済み",
     MessageState.REJECTED: "差し戻し", MessageState.CANCELLED: "取消", MessageState.RETRACTED: "取り下げ済み",
 }
 PLATFORMS = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Facebook", Platform.YOUTUBE: "YouTube",

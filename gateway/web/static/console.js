@@ -178,6 +178,12 @@
     window.addEventListener("pagehide", () => source.close());
   }
 
+  // Destructive or final actions ask first (取消, 承認する); rows added live are covered too.
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("compose");
     if (form) setupCompose(form);
