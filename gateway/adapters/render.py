@@ -65,6 +65,23 @@ def compose_text(message: Message, *, with_share: bool = True) -> str:
     return text
 
 
+YOUTUBE_MAX_TITLE = 100  # characters
+YOUTUBE_MAX_DESCRIPTION_BYTES = 5_000  # UTF-8
+
+
+def youtube_title(source: str) -> str:
+    """A video title before any cut: one line, without `<` and `>` (YouTube refuses them)."""
+    return " ".join(source.replace("<", "").replace(">", "").split())
+
+
+def youtube_description(text: str, link: str | None) -> tuple[str, str]:
+    """A video description before any cut, as (body, tail): `<`/`>` become their full-width forms (YouTube
+    refuses them; the meaning stays) and the link, unless the text has it, follows on its own line."""
+    body = text.strip().replace("<", "＜").replace(">", "＞")
+    link = (link or "").strip()
+    return body, f"\n{link}" if link and link not in body else ""
+
+
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units (LINE counts text this way; astral characters count 2)."""
     return len(text.encode("utf-16-le")) // 2

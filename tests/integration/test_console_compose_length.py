@@ -71,15 +71,29 @@ async def test_a_blocked_submit_is_a_japanese_form_with_the_text_kept(client: Te
     assert "\\u" not in html
 
 
-def test_gateway_check_jsonl_blocks_a_text_too_long_for_x() -> None:
+ATSUGI = {"municipality": "atsugi", "category": "tourism"}
+LONG = "厚木の鮎まつりの花火大会を相模川の河川敷で開催します。" * 100  # 2,700 characters, 8,100 bytes
+
+
+def test_gateway_check_jsonl_blocks_a_text_too_long_for_its_platform() -> None:
     lines = [{**FORM, "accounts": ["kodaira_x"], "text": X_OVER},
-             {**FORM, "accounts": ["kodaira_x"], "text": X_EXACT}]
+             {**FORM, "accounts": ["kodaira_x"], "text": X_EXACT},
+             {**ATSUGI, "accounts": ["atsugi_instagram"], "text": LONG,
+              "media": [{"kind": "image", "path": "hanabi.jpg", "alt_text": "花火"}]},
+             {**ATSUGI, "accounts": ["atsugi_youtube"], "text": LONG[:1800],  # 5,400 bytes
+              "media": [{"kind": "video", "path": "hanabi.mp4"}]},
+             {**ATSUGI, "accounts": ["atsugi_youtube"], "text": LONG[:1800]}]  # no video: not sent to YouTube
     done = subprocess.run([sys.executable, "-m", "gateway.cli", "check", "--jsonl", "-"], check=False,
                           input="\n".join(json.dumps(line, ensure_ascii=False) for line in lines),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    over, crlf = [json.loads(line) for line in done.stdout.splitlines()]
+    over, crlf, instagram, youtube, no_video = [json.loads(line) for line in done.stdout.splitlines()]
     assert over["verdict"] == "block"
     assert any(f["rule"].startswith("length.") and "20 超えています" in f["message"] for f in over["findings"])
     assert crlf["verdict"] == "block"  # through the API, CR LF counts two: 281
     assert any("1 超えています" in f["message"] for f in crlf["findings"] if f["rule"] == "length.x")
+    [caption] = [f for f in instagram["findings"] if f["rule"] == "length.instagram"]
+    assert instagram["verdict"] == "block" and "500 超えています" in caption["message"]
+    [description] = [f for f in youtube["findings"] if f["rule"] == "length.youtube"]
+    assert "説明欄" in description["message"] and "400 超えています" in description["message"]
+    assert not [f for f in no_video["findings"] if f["rule"].startswith("length.")]
