@@ -85,6 +85,18 @@ async def test_filters_and_cursor_pages(harness: Harness, callers: dict[str, Cal
     assert [m["author"] for m in planned["messages"]] == ["tanaka"]
     _, by_title = await caller.get(q="休館")
     assert len(by_title["messages"]) == 1
+    _, line = await caller.get(account="kodaira_line")
+    assert [m["title"] for m in line["messages"]] == ["休館日"]
+    _, events = await caller.get(category="event", limit="500")
+    assert len(events["messages"]) == 121
+    _, none = await caller.get(category="tourism")
+    assert none["messages"] == []
+    _, today = await caller.get(**{"from": "2026-11-24", "to": "2026-11-24", "limit": "500"})
+    assert len(today["messages"]) == 121
+    _, later = await caller.get(**{"from": "2026-11-25"})
+    assert later["messages"] == []
+    status, bad = await caller.get(to="24/11/2026")
+    assert status == 400 and bad["problems"][0]["field"] == "to"
     seen: list[str] = []
     params = {"limit": "50", "state": "pending_approval"}
     while True:
