@@ -9,7 +9,7 @@ import pytest
 
 from gateway.models import CheckResult, DeliveryState, Message, MessageState, Platform, Priority
 from gateway.store import NewDelivery, NewMessage
-from tests.browser.conftest import SCREENSHOTS, Served, screenshot, signed_in
+from tests.browser.conftest import SCREENSHOTS, Served, answer_dialogs, screenshot, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -109,3 +109,12 @@ async def test_deliveries_keep_emergencies_on_top_of_a_paged_backlog(browser: An
     await operator.goto(served.url + "/console/deliveries?priority=emergency")
     assert await rows.count() == 3
     await viewport_shot(operator, "deliveries-emergency-phone")
+    width = await operator.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"配信状況 is {width} px wide on a 390 px phone"
+    cancel = rows.first.get_by_role("button", name="取消")
+    box = await cancel.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    asked = answer_dialogs(operator, accept=False)  # 取消 asks first; answering no cancels nothing
+    await cancel.click()
+    assert asked and "取り消しますか" in asked[0]
+    assert await operator.locator("#rows tr[data-state='cancelled']").count() == 0
