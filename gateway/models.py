@@ -70,6 +70,7 @@ class MessageState(enum.StrEnum):
     PENDING_APPROVAL = "pending_approval"  # waits for a second person
     APPROVED = "approved"  # approved (or exempt); deliveries not yet planned
     PLANNED = "planned"  # deliveries exist
+    SENT = "sent"  # every delivery sent (or skipped: not applicable to its platform)
     REJECTED = "rejected"  # sent back by an approver
     CANCELLED = "cancelled"
     RETRACTED = "retracted"

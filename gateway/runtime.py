@@ -60,12 +60,23 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
 
     update = {}
     for platform in Platform:
-        moved = getattr(settings, platform.value).served_at(base_url + BASE_PATHS.get(platform, ""))
+        moved = _pointed(getattr(settings, platform.value), platform, base_url, base_url + BASE_PATHS.get(platform, ""))
         if hasattr(moved, "client_id"):  # the sandbox's own app registration, for connecting accounts
             client_id, client_secret = sandbox_app_client(platform)
             moved = moved.model_copy(update={"client_id": client_id, "client_secret": SecretStr(client_secret)})
         update[platform.value] = moved
     return settings.model_copy(update=update)
+
+
+def _pointed(platform_settings: Any, platform: Platform, sandbox_url: str, api_url: str) -> Any:
+    """A platform's settings sending to the sandbox, and linking posts to the sandbox's page of them
+    (a sandbox post does not exist on x.com or facebook.com)."""
+    from gateway.sandbox.app import OPEN_PATH
+
+    moved = platform_settings.served_at(api_url)
+    if "web_url" in type(moved).model_fields:
+        moved = moved.model_copy(update={"web_url": f"{sandbox_url}{OPEN_PATH}/{platform.value}"})
+    return moved
 
 
 def live_credentials(settings: Settings) -> CredentialSource:

@@ -48,6 +48,7 @@ class XSettings(PlatformSettings, OAuthClient):
     base_url: str = "https://api.twitter.com"
     # OAuth 2.0 with PKCE: the consent page (x.com); the token endpoint is base_url + /2/oauth2/token.
     authorize_url: str = "https://x.com/i/oauth2/authorize"
+    web_url: str = "https://x.com"  # where people open a post ("投稿を開く"); the sandbox's own in sandbox mode
 
 
 class LineSettings(PlatformSettings):
@@ -56,6 +57,7 @@ class LineSettings(PlatformSettings):
 
 class FacebookSettings(PlatformSettings, OAuthClient):
     base_url: str = "https://graph.facebook.com"
+    web_url: str = "https://www.facebook.com"
     api_version: str = "v26.0"
     # Facebook Login's dialog (client_id is the app id, client_secret the app secret).
     authorize_url: str = "https://www.facebook.com/v26.0/dialog/oauth"
@@ -66,6 +68,7 @@ class YoutubeSettings(PlatformSettings, OAuthClient):
     # Google's consent page and token endpoint (OAuth 2.0 for web server applications).
     authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     token_url: str = "https://oauth2.googleapis.com/token"
+    web_url: str = "https://www.youtube.com"
 
 
 class InstagramSettings(PlatformSettings):

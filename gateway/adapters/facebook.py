@@ -71,6 +71,7 @@ class FacebookAdapter:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._graph = f"{settings.base_url.rstrip('/')}/{settings.api_version}"
+        self._web = settings.web_url.rstrip("/")
         self._credentials = credentials
         self._accounts = accounts
         self._media = media
@@ -87,8 +88,7 @@ class FacebookAdapter:
         images = tuple(_fit_alt(m) for m in message.media if m.kind is MediaKind.IMAGE)
         images = images[: self.limits.max_media]
         feed_link = _feed_link(message)  # sent as `link` only on a feed post without photos
-        body = _body(message, None if images else feed_link)
-        text = truncate_to(body, lambda t: len(t) <= self.limits.max_text)
+        text = truncate_to(feed_body(message, images), lambda t: len(t) <= self.limits.max_text)
         return Post(
             platform=self.platform, account=account.id, parts=(PostPart(text=text, media=images),),
             title=message.title, link=feed_link,
@@ -109,7 +109,7 @@ class FacebookAdapter:
         logger.info("facebook published", extra={"account": post.account, "remote_id": remote_id})
         return Receipt(
             platform=self.platform, account=post.account, remote_id=remote_id,
-            url=f"https://www.facebook.com/{remote_id}", published_at=datetime.now(UTC), extra_ids=extra,
+            url=f"{self._web}/{remote_id}", published_at=datetime.now(UTC), extra_ids=extra,
         )
 
     async def _feed(self, page: _Page, text: str, link: str | None, photo_ids: tuple[str, ...] = ()) -> str:
@@ -219,6 +219,11 @@ class FacebookAdapter:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, publishing) from exc
+
+
+def feed_body(message: Message, images: tuple[Media, ...]) -> str:
+    """The post's text before any cut (the length check measures it): a photo post has no link field."""
+    return _body(message, None if images else _feed_link(message))
 
 
 def _feed_link(message: Message) -> str | None:

@@ -42,6 +42,19 @@ def post_urls(message: Message, *, with_share: bool = True) -> list[str]:
     return [url for i, url in enumerate(urls) if url and url not in urls[:i]]
 
 
+# A post on X, by any of its URL forms: x.com or twitter.com (www., mobile.), a handle or i/web.
+_X_POST_URL = re.compile(
+    r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?:i/web|i|[A-Za-z0-9_]{1,15})/status/([0-9]{1,19})"
+    r"(?:[/?#][^\s]*)?", re.IGNORECASE)
+
+
+def quoted_post_id(message: Message) -> str | None:
+    """The id of the X post a share quotes, when the shared URL is one (else None: the URL is posted)."""
+    url = share_url(message)
+    match = _X_POST_URL.fullmatch(url) if url else None
+    return match.group(1) if match else None
+
+
 def compose_text(message: Message, *, with_share: bool = True) -> str:
     """The body as posted: the text, then the link and the shared URL, each on its own line unless
     the text already has it. `with_share=False` when the platform carries the share otherwise (an X quote)."""
@@ -50,6 +63,23 @@ def compose_text(message: Message, *, with_share: bool = True) -> str:
         if url not in text:
             text = f"{text}\n{url}"
     return text
+
+
+YOUTUBE_MAX_TITLE = 100  # characters
+YOUTUBE_MAX_DESCRIPTION_BYTES = 5_000  # UTF-8
+
+
+def youtube_title(source: str) -> str:
+    """A video title before any cut: one line, without `<` and `>` (YouTube refuses them)."""
+    return " ".join(source.replace("<", "").replace(">", "").split())
+
+
+def youtube_description(text: str, link: str | None) -> tuple[str, str]:
+    """A video description before any cut, as (body, tail): `<`/`>` become their full-width forms (YouTube
+    refuses them; the meaning stays) and the link, unless the text has it, follows on its own line."""
+    body = text.strip().replace("<", "＜").replace(">", "＞")
+    link = (link or "").strip()
+    return body, f"\n{link}" if link and link not in body else ""
 
 
 def utf16_len(text: str) -> int:

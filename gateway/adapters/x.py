@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -34,7 +33,7 @@ from gateway.adapters.render import (
     compose_text,
     fits_x,
     post_urls,
-    share_url,
+    quoted_post_id,
     split_to,
     truncate_to,
     x_clean,
@@ -78,19 +77,6 @@ def _media_groups(media: Sequence[Media]) -> list[tuple[Media, ...]]:
         return [(videos[0],)]
     images = [m for m in media if m.kind is MediaKind.IMAGE]
     return [tuple(images[i:i + MAX_IMAGES]) for i in range(0, len(images), MAX_IMAGES)]
-
-
-# A post on X, by any of its URL forms: x.com or twitter.com (www., mobile.), a handle or i/web.
-_X_POST_URL = re.compile(
-    r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?:i/web|i|[A-Za-z0-9_]{1,15})/status/([0-9]{1,19})"
-    r"(?:[/?#][^\s]*)?", re.IGNORECASE)
-
-
-def quoted_post_id(message: Message) -> str | None:
-    """The id of the X post a share quotes, when the shared URL is one (else None: the URL is posted)."""
-    url = share_url(message)
-    match = _X_POST_URL.fullmatch(url) if url else None
-    return match.group(1) if match else None
 
 
 def _truncated(message: Message, *, with_share: bool) -> str:
@@ -285,9 +271,8 @@ class XAdapter:
         return RemotePost(remote_id=str(tweet.id), text=tweet.text, created_at=created,
                           url=self._url(account, str(tweet.id)))
 
-    @staticmethod
-    def _url(account: Account, tweet_id: str) -> str:
-        return f"https://x.com/{account.handle.lstrip('@')}/status/{tweet_id}"
+    def _url(self, account: Account, tweet_id: str) -> str:
+        return f"{self._settings.web_url}/{account.handle.lstrip('@')}/status/{tweet_id}"
 
 
 async def _call(request: Any, *, what: str, sent_may_publish: bool) -> Any:

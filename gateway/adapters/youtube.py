@@ -32,7 +32,14 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload, build_http
 
 from gateway.adapters.base import IdempotencyKey, Limits, Progress
-from gateway.adapters.render import truncate_to, utf8_len
+from gateway.adapters.render import (
+    YOUTUBE_MAX_DESCRIPTION_BYTES,
+    YOUTUBE_MAX_TITLE,
+    truncate_to,
+    utf8_len,
+    youtube_description,
+    youtube_title,
+)
 from gateway.credentials import AccountCredentials, CredentialSource
 from gateway.errors import (
     AuthError,
@@ -80,6 +87,7 @@ class YoutubeAdapter:
         if chunk_size <= 0 or chunk_size % CHUNK_UNIT:
             raise ValueError("chunk_size must be a positive multiple of 256 KiB")
         self._base = settings.base_url.rstrip("/")
+        self._web = settings.web_url.rstrip("/")
         self._timeout = settings.timeout_s
         self._credentials = credentials
         self._accounts = accounts
@@ -125,7 +133,7 @@ class YoutubeAdapter:
         logger.info("youtube published", extra={"account": post.account, "remote_id": video_id})
         return Receipt(
             platform=self.platform, account=post.account, remote_id=video_id,
-            url=f"https://www.youtube.com/watch?v={video_id}",
+            url=f"{self._web}/watch?v={video_id}",
             published_at=_parse_time(resource.get("snippet", {}).get("publishedAt")) or datetime.now(UTC),
         )
 
@@ -254,18 +262,14 @@ def first_line(text: str) -> str:
 
 def fit_title(source: str) -> str:
     """≤ 100 characters on one line, without `<` and `>` (YouTube rejects them)."""
-    title = " ".join(source.replace("<", "").replace(">", "").split())
-    title = truncate_to(title, lambda t: len(t) <= 100)
+    title = truncate_to(youtube_title(source), lambda t: len(t) <= YOUTUBE_MAX_TITLE)
     return title or FALLBACK_TITLE
 
 
 def fit_description(text: str, link: str | None) -> str:
     """≤ 5,000 UTF-8 bytes, cut on a character boundary; the link kept whole at the end."""
-    # YouTube rejects `<`/`>` in descriptions too; full-width forms keep the meaning.
-    body = text.strip().replace("<", "＜").replace(">", "＞")
-    link = (link or "").strip()
-    tail = f"\n{link}" if link and link not in body else ""
-    return truncate_to(body, lambda t: utf8_len(t) <= 5_000, tail=tail)
+    body, tail = youtube_description(text, link)
+    return truncate_to(body, lambda t: utf8_len(t) <= YOUTUBE_MAX_DESCRIPTION_BYTES, tail=tail)
 
 
 # -- wire helpers -----------------------------------------------------------------------------

@@ -298,7 +298,8 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         from gateway.policy import load_policies
 
         policies = load_policies(settings.config_dir)
-        print(accounts_table(policies, await store.last_sent(), _credential_rows(settings)))
+        print(accounts_table(policies, await store.last_sent(), _credential_rows(settings),
+                             await store.stopped_accounts()))
         return EXIT_OK
 
     return _with_store(args, run)

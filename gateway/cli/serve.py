@@ -8,7 +8,9 @@ import signal
 
 from aiohttp import web
 
+from gateway.errors import InputError
 from gateway.logs import configure_logging
+from gateway.ports import SERVE_CHANGE, listen
 from gateway.private_files import secure_var
 from gateway.runtime import open_runtime
 from gateway.settings import Settings
@@ -36,7 +38,12 @@ async def serve(settings: Settings) -> int:
                         accounts=runtime.accounts, worker=runtime.worker, connections=runtime.connections)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        try:
+            await listen(web.TCPSite(runner, settings.host, settings.port).start, port=settings.port,
+                         what="ゲートウェイ", change=SERVE_CHANGE)
+        except InputError:
+            await runner.cleanup()
+            raise
         print(f"koho-gateway: http://{settings.host}:{settings.port}/  (API /api/v1, /openapi.json, /metrics)",
               flush=True)
         print(f"  database: {redacted(settings.database_url)}", flush=True)

@@ -49,7 +49,10 @@ def delivery_table(deliveries: Sequence[Delivery]) -> str:
 
 def accounts_table(
     policies: Policies, last_sent: Mapping[str, datetime], credentials: Mapping[str, Mapping[str, Any]],
+    stopped: Mapping[str, str] | None = None,
 ) -> str:
+    """`stopped`: account -> reason, for accounts an operator stopped (console, API): shown as 停止 too."""
+    stopped = stopped or {}
     now = datetime.now(UTC)
     rows = []
     for municipality in policies:
@@ -59,10 +62,16 @@ def accounts_table(
             rows.append((
                 account.id, account.platform.value, account.handle, ",".join(account.categories),
                 _jst(sent), str((now - sent).days) if sent else "-",
-                _masked(cred), "停止" if account.stopped else "稼働",
+                _masked(cred), _status(account.stopped, stopped.get(account.id)),
             ))
     headers = ("account", "platform", "handle", "categories", "last_post(JST)", "days", "credentials", "status")
     return render_table(headers, rows)
+
+
+def _status(configured_stop: bool, operator_stop: str | None) -> str:
+    if operator_stop is not None:
+        return f"停止（{operator_stop}）" if operator_stop else "停止"
+    return "停止（設定）" if configured_stop else "稼働"
 
 
 def _masked(cred: Mapping[str, Any] | None) -> str:

@@ -13,11 +13,14 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
 
+from gateway.errors import InputError
 from gateway.models import Platform
+from gateway.ports import SANDBOX_CHANGE, listen
 from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
 
@@ -35,6 +38,7 @@ LABELS: Mapping[Platform, str] = {
     Platform.X: "X", Platform.LINE: "LINE 公式アカウント", Platform.FACEBOOK: "Facebook ページ",
     Platform.YOUTUBE: "YouTube", Platform.INSTAGRAM: "Instagram",
 }
+OPEN_PATH = "/_sandbox/open"  # + /{platform}/{the platform's own post path}: "投稿を開く" in sandbox mode
 MAX_BODY_BYTES = 64 * 1024 * 1024  # video chunks and photos; aiohttp's default is 1 MiB
 MAX_FAULT_TIMES = 1000
 
@@ -63,6 +67,7 @@ def build_sandbox_app(state: SandboxState, platforms: Iterable[Platform] | None 
         importlib.import_module(INSTALLERS[platform]).install(app, state)
     app.router.add_get("/_sandbox/", index)
     app.router.add_get("/_sandbox/posts", posts)
+    app.router.add_get(OPEN_PATH + "/{platform}/{tail:.*}", open_post)
     app.router.add_get("/_sandbox/faults", list_faults)
     app.router.add_post("/_sandbox/faults", add_fault)
     app.router.add_delete("/_sandbox/faults", clear_faults)
@@ -71,6 +76,14 @@ def build_sandbox_app(state: SandboxState, platforms: Iterable[Platform] | None 
 
 
 # -- control routes ---------------------------------------------------------------------------
+
+
+async def open_post(request: web.Request) -> web.Response:
+    """A post's link as the platform would give it (x.com/{handle}/status/{id}, facebook.com/{id},
+    youtube.com/watch?v={id}), answered with the sandbox page, at that post."""
+    remote_id = request.query.get("v") or request.match_info["tail"].rstrip("/").rsplit("/", 1)[-1]
+    raise web.HTTPSeeOther(f"/_sandbox/#post-{quote(remote_id, safe='')}")
+
 
 
 async def index(request: web.Request) -> web.Response:
@@ -238,7 +251,11 @@ class SandboxServer:
         self._runner = web.AppRunner(app, shutdown_timeout=self._shutdown_timeout, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await listen(site.start, port=self.port, what="サンドボックス", change=SANDBOX_CHANGE)
+        except InputError:
+            await self.close()
+            raise
         self.port = int(self._runner.addresses[0][1])
 
     async def close(self) -> None:

@@ -54,6 +54,7 @@ from gateway.pipeline.intake.targets import Targets, resolve_targets
 from gateway.pipeline.intake.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store, UserDirectory
+from gateway.store.listings import AuditQuery, Cursor, DeliveryQuery, MessageQuery
 from gateway.store.records import AlertStamp, AuditEvent, MessageRecord, NewDelivery, NewMessage, StepApproval, User
 
 log = logging.getLogger("gateway.service")
@@ -225,6 +226,31 @@ class Gateway:
                          limit: int = 500) -> list[AuditEvent]:
         return await self.store.list_audit(message_id=message_id, actor=actor, action=action, limit=limit)
 
+    # Pages filtered, scoped and ordered in the database (store/listings.py).
+    async def page_messages(self, query: MessageQuery, *, limit: int, offset: int = 0,
+                            after: Cursor | None = None) -> list[MessageRecord]:
+        return await self.store.page_messages(query, limit=limit, offset=offset, after=after)
+
+    async def count_messages(self, query: MessageQuery) -> int:
+        return await self.store.count_messages(query)
+
+    async def page_deliveries(self, query: DeliveryQuery, *, limit: int, offset: int = 0) -> list[Delivery]:
+        return await self.store.page_deliveries(query, limit=limit, offset=offset)
+
+    async def deliveries_after(self, query: DeliveryQuery, *, limit: int,
+                               after: Cursor | None = None) -> list[Delivery]:
+        return await self.store.deliveries_after(query, limit=limit, after=after)
+
+    async def count_deliveries(self, query: DeliveryQuery) -> int:
+        return await self.store.count_deliveries(query)
+
+    async def page_audit(self, query: AuditQuery, *, limit: int, offset: int = 0,
+                         before_id: int | None = None) -> list[AuditEvent]:
+        return await self.store.page_audit(query, limit=limit, offset=offset, before_id=before_id)
+
+    async def count_audit(self, query: AuditQuery) -> int:
+        return await self.store.count_audit(query)
+
     async def audit(self, *, actor: str, action: str, reason: str | None = None,
                     detail: Mapping[str, Any] | None = None) -> None:
         """An audit row for what the web layer decided (an upload, a refusal)."""
@@ -348,8 +374,9 @@ class Gateway:
             results.append(await self._retract_one(delivery, actor, reason))
         with contextlib.suppress(Conflict):
             await self.store.transition_message(
-                record.id, expected=[MessageState.PLANNED, MessageState.APPROVED, MessageState.PENDING_APPROVAL],
-                new=MessageState.RETRACTED, actor=actor.name, reason=reason,
+                record.id, new=MessageState.RETRACTED, actor=actor.name, reason=reason,
+                expected=[MessageState.PLANNED, MessageState.SENT, MessageState.APPROVED,
+                          MessageState.PENDING_APPROVAL],
             )
         return results
 

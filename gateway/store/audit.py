@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.store import rows
+from gateway.store import listings, rows
 from gateway.store.records import AuditEvent
 from gateway.store.schema import audit_events
 from gateway.store.txn import SqlBase, _shielded
@@ -38,3 +38,17 @@ class AuditQueries(SqlBase):
                 query = query.where(audit_events.c[column] == value)
         events = await self._read(lambda conn: [rows.to_audit(r) for r in conn.execute(query).mappings()])
         return events[::-1]
+
+    @_shielded
+    async def page_audit(self, query: listings.AuditQuery, *, limit: int, offset: int = 0,
+                         before_id: int | None = None) -> list[AuditEvent]:
+        """One page of audit events, newest first (by offset, or below `before_id` for a full export)."""
+        statement = listings.audit_newest_first(query, self._dialect, limit=limit, offset=offset)
+        if before_id is not None:
+            statement = statement.where(audit_events.c.id < before_id)
+        return await self._read(lambda conn: [rows.to_audit(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_audit(self, query: listings.AuditQuery) -> int:
+        statement = listings.count_of(audit_events, listings.audit_filter(query, self._dialect))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))

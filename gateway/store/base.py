@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role, Scope
+from gateway.store.listings import AuditQuery, Cursor, DeliveryQuery, MessageQuery
 from gateway.store.records import (
     AccountPause,
     AccountState,
@@ -119,6 +120,14 @@ class MessageLedger(Protocol):
         is not one of `expected` (another operator decided first)."""
         ...
 
+    # -- paginated listings (filters, scope, order and pages in SQL) ---------------------------
+    async def page_messages(self, query: MessageQuery, *, limit: int, offset: int = 0,
+                            after: Cursor | None = None) -> list[MessageRecord]:
+        """One page of messages, newest first (by offset, or after a keyset cursor)."""
+        ...
+
+    async def count_messages(self, query: MessageQuery) -> int: ...
+
 
 class DeliveryQueue(Protocol):
     """Deliveries: listing, releasing, claiming, transitions, and the workers that hold leases."""
@@ -172,6 +181,19 @@ class DeliveryQueue(Protocol):
     async def next_wakeup(self) -> datetime | None:
         """The earliest not_before of a held delivery or retry_at of a waiting one."""
         ...
+
+
+    # -- paginated listings ---------------------------------------------------------------
+    async def page_deliveries(self, query: DeliveryQuery, *, limit: int, offset: int = 0) -> list[Delivery]:
+        """One page of deliveries, emergencies first, then the most recently changed."""
+        ...
+
+    async def deliveries_after(self, query: DeliveryQuery, *, limit: int,
+                               after: Cursor | None = None) -> list[Delivery]:
+        """One keyset page of deliveries, newest first, after the cursor of the page before."""
+        ...
+
+    async def count_deliveries(self, query: DeliveryQuery) -> int: ...
 
 
 class AccountLedger(Protocol):
@@ -330,6 +352,13 @@ class AuditLog(Protocol):
         self, *, message_id: str | None = None, delivery_id: str | None = None, actor: str | None = None,
         action: str | None = None, limit: int = 500,
     ) -> list[AuditEvent]: ...
+
+    async def page_audit(self, query: AuditQuery, *, limit: int, offset: int = 0,
+                         before_id: int | None = None) -> list[AuditEvent]:
+        """One page of audit events, newest first (by offset, or below `before_id` for a full export)."""
+        ...
+
+    async def count_audit(self, query: AuditQuery) -> int: ...
 
 
 class Store(MessageLedger, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Protocol):

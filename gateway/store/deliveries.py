@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.errors import Conflict, InputError, NotFound
-from gateway.models import Delivery, DeliveryState
-from gateway.store import rows
-from gateway.store.schema import PARTIAL_STATES, audit_events, deliveries, in_state
+from gateway.models import Delivery, DeliveryState, MessageState
+from gateway.store import listings, rows
+from gateway.store.schema import PARTIAL_STATES, audit_events, deliveries, in_state, messages
 from gateway.store.txn import _CHUNK, SqlBase, _notify, _shielded, _storable, _values
 
 # Columns a caller may set through transition_delivery (never state or ids; attempts only to give back
@@ -55,6 +55,10 @@ def _pg_transition_statement(columns: tuple[str, ...]) -> sa.Select[Any]:
                          for c in columns_in_order])
     audited = audit_events.insert().from_select([c.name for c in columns_in_order], values).cte("audited")
     return sa.select(updated).add_cte(audited)
+
+
+# A message whose every delivery is in one of these has gone out everywhere it can (planned -> sent).
+_OUT = (DeliveryState.SENT.value, DeliveryState.SKIPPED.value)
 
 
 class DeliveryQueries(SqlBase):
@@ -147,7 +151,9 @@ class DeliveryQueries(SqlBase):
         if self._sqlite is None:
             audit = rows.audit_values(at=now, actor=actor, action=f"delivery.{new.value}", to_state=new.value,
                                       reason=reason, detail=detail)
-            return await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
+            done = await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
+            await self._message_out(done, actor=actor)
+            return done
 
         def transition(conn: Connection) -> Delivery:
             current = self._lock_delivery_state(conn, delivery_id)
@@ -164,7 +170,31 @@ class DeliveryQueries(SqlBase):
             )])
             return rows.to_delivery(row)
 
-        return await self._write(transition, urgent=urgent)
+        done = await self._write(transition, urgent=urgent)
+        await self._message_out(done, actor=actor)
+        return done
+
+    async def _message_out(self, delivery: Delivery, *, actor: str) -> None:
+        """planned -> sent (audit `message.sent`) once every delivery of the message is sent or skipped.
+
+        Run after the delivery's own commit, so of two deliveries settling at once the later one sees both."""
+        if delivery.state.value not in _OUT:
+            return
+        now = self._clock()
+        others = (sa.select(deliveries.c.id)
+                  .where(deliveries.c.message_id == delivery.message_id, deliveries.c.state.not_in(_OUT)))
+        update = (sa.update(messages)
+                  .where(messages.c.id == delivery.message_id, messages.c.state == MessageState.PLANNED.value,
+                         ~sa.exists(others))
+                  .values(state=MessageState.SENT.value, updated_at=now).returning(messages.c.id))
+
+        def settle(conn: Connection) -> None:
+            if conn.execute(update).first() is not None:
+                self._add_audit(conn, [rows.audit_values(
+                    at=now, actor=actor, action="message.sent", message_id=delivery.message_id,
+                    from_state=MessageState.PLANNED.value, to_state=MessageState.SENT.value)])
+
+        await self._write(settle)
 
     async def _pg_transition(
         self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any], *,
@@ -204,6 +234,8 @@ class DeliveryQueries(SqlBase):
             changes.update(lease_owner=None, lease_expires=None)
         if new is DeliveryState.SENT:
             changes["sent_at"] = now
+        if new.is_final:  # a settled delivery has no next attempt: an old retry_at would read as one
+            changes["retry_at"] = None
         changes.update(fields)
         return changes
 
@@ -225,3 +257,23 @@ class DeliveryQueries(SqlBase):
         times = await self._read(lambda conn: [conn.execute(q).scalar_one_or_none() for q in (held, waiting)])
         found = [t for t in times if t is not None]
         return min(found) if found else None
+
+    # -- paginated listings (filters, scope, order and pages in SQL: store/listings.py) ----------------
+
+    @_shielded
+    async def page_deliveries(self, query: listings.DeliveryQuery, *, limit: int, offset: int = 0) -> list[Delivery]:
+        """One page of deliveries, emergencies first, then the most recently changed."""
+        statement = listings.deliveries_emergency_first(query, limit=limit, offset=offset)
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def deliveries_after(self, query: listings.DeliveryQuery, *, limit: int,
+                               after: listings.Cursor | None = None) -> list[Delivery]:
+        """One keyset page of deliveries, newest first, after the cursor of the page before."""
+        statement = listings.deliveries_newest_first(query, limit=limit, after=after)
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_deliveries(self, query: listings.DeliveryQuery) -> int:
+        statement = listings.count_of(deliveries, listings.delivery_filter(query))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.errors import Conflict, InputError, NotFound
 from gateway.models import Delivery, DeliveryState, MessageState, Priority
-from gateway.store import rows, schema
+from gateway.store import listings, rows, schema
 from gateway.store import users as users_store
 from gateway.store.records import HeldAlert, MessageRecord, NewDelivery, NewHeldAlert, NewMessage, StepApproval
 from gateway.store.schema import audit_events, deliveries, held_alerts, message_approvals, messages, new_id
@@ -440,3 +440,17 @@ class MessageQueries(SqlBase):
             return decided
 
         return await self._write(decide)
+
+    # -- paginated listings (filters, scope, order and pages in SQL: store/listings.py) ----------------
+
+    @_shielded
+    async def page_messages(self, query: listings.MessageQuery, *, limit: int, offset: int = 0,
+                            after: listings.Cursor | None = None) -> list[MessageRecord]:
+        """One page of messages, newest first (by offset, or after a keyset cursor)."""
+        statement = listings.messages_newest_first(query, self._dialect, limit=limit, offset=offset, after=after)
+        return await self._read(lambda conn: [rows.to_message(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
+    async def count_messages(self, query: listings.MessageQuery) -> int:
+        statement = listings.count_of(messages, listings.message_filter(query, self._dialect))
+        return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))

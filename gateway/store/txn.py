@@ -190,6 +190,10 @@ class SqlBase:
         if not task.cancelled():
             task.exception()  # retrieved: a cancelled caller's error is not an unhandled one
 
+    @property
+    def _dialect(self) -> str:
+        return str(self._engine.dialect.name)
+
     async def _read(self, work: Callable[[Connection], _T], *, urgent: bool = False) -> _T:
         if self._sqlite is not None:
             return await self._sqlite_txn(work, write=False)

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gateway.access import cities_in_scope, may_see, require_account_id
+from gateway.access import require_account_id
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Actor, Delivery, DeliveryState, Role
+from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority, Role
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.services.messages import Gateway
+from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
-from gateway.web import accounts_api, alerts_api
+from gateway.web import accounts_api, alerts_api, messages_api
+from gateway.web.cursors import paged, read_cursor
 from gateway.web.fields import bounded, bounded_overrides, idempotency_key
 from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json
 from gateway.web.media_api import post_media
@@ -138,26 +141,42 @@ async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> we
 
 
 async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    state = request.query.get("state")
-    states = None
-    if state:
-        try:
-            states = [DeliveryState(s) for s in state.split(",")]
-        except ValueError:
-            known = "、".join(s.value for s in DeliveryState)
-            raise InputError("state が不明です", [FieldProblem("state", "enum", f"指定できる値: {known}")]) from None
+    """Newest first, filtered and scoped in the database: a filter (say `priority=emergency`) finds every
+    matching delivery however many others there are. `next_cursor` fetches the next page (`cursor=`)."""
     account = request.query.get("account") or None
     if account is not None:
         require_account_id(actor, gw.policies, account, "このアカウントの配信の閲覧")
     message_id = request.query.get("message_id") or None
     if message_id is not None and not actor.scope.is_global:
         await gw.read_message(message_id, actor)
-    deliveries = await gw.list_deliveries(
-        states=states, account=account, message_id=message_id, limit=query_limit(request),
-        municipalities=cities_in_scope(actor),
-    )
-    shown = [d for d in deliveries if may_see(actor, d.municipality, d.account)]
-    return web.json_response({"deliveries": [delivery_json(d) for d in shown]}, dumps=_dumps)
+    query = DeliveryQuery(states=_enum_list(request, "state", DeliveryState), account=account, message_id=message_id,
+                          platform=_enum(request, "platform", Platform), priority=_enum(request, "priority", Priority),
+                          scope=actor.scope)
+    limit = query_limit(request)
+    page, cursor = paged(await gw.deliveries_after(query, limit=limit + 1, after=read_cursor(request)), limit)
+    body = {"deliveries": [delivery_json(d) for d in page], "next_cursor": cursor}
+    return web.json_response(body, dumps=_dumps)
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum_list(request: web.Request, name: str, kind: type[_E]) -> tuple[_E, ...] | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return tuple(kind(v) for v in raw.split(","))
+    except ValueError:
+        known = "、".join(str(v.value) for v in kind)
+        raise InputError(f"{name} が不明です", [FieldProblem(name, "enum", f"指定できる値: {known}")]) from None
+
+
+def _enum(request: web.Request, name: str, kind: type[_E]) -> _E | None:
+    values = _enum_list(request, name, kind)
+    if values is not None and len(values) != 1:
+        raise InputError(f"{name} は1つだけ指定してください", [FieldProblem(name, "enum", "1つだけ指定できます")])
+    return values[0] if values else None
 
 
 async def retry_delivery(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -197,7 +216,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/messages/{id}/reject", reject_message, APPROVERS, "差し戻す", "Reject"),
     Route("POST", "/api/v1/messages/{id}/retract", retract_message, OPERATORS_APPROVERS,
           "全プラットフォームから削除する", "Retract"),
-    Route("GET", "/api/v1/deliveries", list_deliveries, READERS, "配信一覧（state, account, message_id で絞り込み）"),
+    Route("GET", "/api/v1/messages", messages_api.list_messages, READERS,
+          "投稿一覧（municipality, state, q, account, category, from, to で絞り込み、limit と cursor でページ送り）"),
+    Route("GET", "/api/v1/deliveries", list_deliveries, READERS,
+          "配信一覧（state, account, message_id, platform, priority で絞り込み、limit と cursor でページ送り）"),
     Route("POST", "/api/v1/deliveries/{id}/retry", retry_delivery, OPERATORS, "配信を再送する"),
     Route("POST", "/api/v1/deliveries/{id}/cancel", cancel_delivery, OPERATORS, "配信を取り消す"),
     Route("GET", "/api/v1/accounts", accounts_api.list_accounts, READERS, "アカウントの状態"),

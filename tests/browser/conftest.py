@@ -116,3 +116,15 @@ async def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def answer_dialogs(page: Any, *, accept: bool = True) -> list[str]:
+    """Answer every confirmation the page asks (取消, 承認する); returns the questions asked, in order."""
+    asked: list[str] = []
+
+    async def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await (dialog.accept() if accept else dialog.dismiss())
+
+    page.on("dialog", answer)
+    return asked

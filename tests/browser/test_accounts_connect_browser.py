@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from gateway.web.console.passwords import hash_password
 
 from gateway.credentials import EncryptedCredentialFile, new_key, parse_keys
 from gateway.models import Platform, Role, Scope
 from gateway.runtime import open_runtime
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
+from gateway.services.passwords import hash_password
 from gateway.settings import Settings
 from gateway.web.app import build_app
 from tests.browser.conftest import PASSWORD, ROOT, RunningClock, Served, _free_port, screenshot, signed_in

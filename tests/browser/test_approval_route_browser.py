@@ -19,7 +19,7 @@ from gateway.runtime import open_runtime
 from gateway.services.passwords import hash_password
 from gateway.settings import Settings
 from gateway.web.app import build_app
-from tests.browser.conftest import PASSWORD, RunningClock, Served, _free_port, screenshot, signed_in
+from tests.browser.conftest import PASSWORD, RunningClock, Served, _free_port, answer_dialogs, screenshot, signed_in
 from tests.routes import config_with_route
 
 pytestmark = pytest.mark.browser
@@ -70,10 +70,12 @@ async def test_two_step_route_approved_and_sent_back(browser: Any, routed: Serve
     await screenshot(staff, "route-01-submitted")
 
     bucho = await signed_in(browser, routed, "bucho")
+    asked = answer_dialogs(bucho)
     await bucho.goto(routed.url + "/console/approvals")
     card = bucho.locator(f"article:has(#m-{message_id})")
     await card.get_by_role("button", name="所属長として承認する").click()
     await bucho.wait_for_url(f"**/console/messages/{message_id}?notice=step_approved")
+    assert asked == ["この投稿を承認しますか？（所属長として）"]
     assert "承認済み bucho" in await bucho.locator("section.route li.done").inner_text()
     assert "別の段階をすでに承認" in await bucho.locator("article.message").inner_text()
     assert await bucho.get_by_role("button", name="広報主管課長として承認する").count() == 0
@@ -82,13 +84,14 @@ async def test_two_step_route_approved_and_sent_back(browser: Any, routed: Serve
     assert record.state.value == "pending_approval"
 
     kacho = await signed_in(browser, routed, "kacho")
+    answer_dialogs(kacho)
     await kacho.goto(routed.url + f"/console/messages/{message_id}")
     assert "承認待ち" in await kacho.locator("section.route li.current").inner_text()
     await kacho.get_by_role("button", name="広報主管課長として承認する").click()
     await kacho.wait_for_url(f"**/console/messages/{message_id}?notice=approved")
     assert await kacho.locator("section.route li.done").count() == 2
     await screenshot(kacho, "route-03-approved")
-    assert (await routed.runtime.store.get_message(message_id)).state.value in ("planned", "approved")
+    assert (await routed.runtime.store.get_message(message_id)).state.value in ("planned", "approved", "sent")
 
     second = await write(staff, routed, "図書館の休館日をお知らせします。")
     await bucho.goto(routed.url + f"/console/messages/{second}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Served, screenshot, signed_in
+from tests.browser.conftest import Served, answer_dialogs, screenshot, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -46,17 +46,28 @@ async def test_compose_approve_watch_live_and_retract(browser: Any, served: Serv
     await operator.evaluate("window.__notReloaded = true")
 
     approver = await signed_in(browser, served, "suzuki")
+    asked = answer_dialogs(approver)
     await approver.goto(served.url + "/console/approvals")
     card = approver.locator(f"article:has(#m-{message_id})")
     await screenshot(approver, "02-approval-queue")
     await card.get_by_role("button", name="承認する").click()
     await approver.wait_for_url(f"**/console/messages/{message_id}?notice=approved")
+    assert asked == ["この投稿を承認しますか？承認すると配信の予定が組まれます。"]
 
     sent = operator.locator("#rows tr[data-state='sent']").filter(has_text=message_id)
     await sent.wait_for(timeout=20_000)
     assert await operator.evaluate("window.__notReloaded") is True  # updated live, no reload
     assert await sent.get_by_role("link", name="投稿を開く").count() == 1
     await screenshot(operator, "03-deliveries-live-sent")
+    # In sandbox mode the post exists only in the sandbox: the link opens it there, not on x.com.
+    href = await sent.get_by_role("link", name="投稿を開く").get_attribute("href")
+    assert href.startswith(served.runtime.sandbox.base_url + "/_sandbox/open/x/"), href
+    sandbox = await browser.new_page()
+    await sandbox.goto(href)
+    remote_id = href.rsplit("/", 1)[1]
+    assert sandbox.url.endswith(f"/_sandbox/#post-{remote_id}")
+    assert CLEAN in await sandbox.locator(f"tr#post-{remote_id}").inner_text()
+    await sandbox.close()
 
     await operator.goto(f"{served.url}/console/messages/{message_id}")
     await operator.get_by_label("取り下げの理由").fill("日付の誤りのため")

@@ -361,24 +361,6 @@ async def test_audit_free_text_search(client: TestClient, app: web.Application, 
     assert message_id not in none
 
 
-def test_emergency_deliveries_are_pinned_on_top() -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from gateway.models import Delivery, DeliveryState, Platform, Priority
-    from gateway.web.console.deliveries import ordered
-
-    base = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
-
-    def delivery(n: int, priority: Priority) -> Delivery:
-        return Delivery(id=f"d{n}", message_id="m", municipality="kodaira", account="kodaira_x", platform=Platform.X,
-                        priority=priority, state=DeliveryState.SENT, idempotency_key=f"k{n}",
-                        created_at=base, updated_at=base + timedelta(minutes=n))
-
-    rows = [delivery(1, Priority.EMERGENCY), delivery(2, Priority.NORMAL), delivery(3, Priority.HIGH),
-            delivery(0, Priority.EMERGENCY)]
-    assert [d.id for d in ordered(rows)] == ["d1", "d0", "d3", "d2"]
-
-
 # -- issue 12: hostile cookies, CSRF values and JSON ----------------------------------------------
 
 def _session_cookie(client: TestClient) -> bytes:

@@ -20,6 +20,7 @@ from gateway.pipeline.checks import (
     confidential,
     forbidden,
     language,
+    length,
     personal,
     political,
     secrets,
@@ -41,6 +42,7 @@ CHECKS: tuple[Check, ...] = (
     accessibility.check,
     categories.check,
     shares.check,
+    length.check,
 )
 
 # Alt-text limits per platform when the adapters' Limits are not passed in. X: 1,000 characters

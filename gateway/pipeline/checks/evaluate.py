@@ -209,7 +209,9 @@ def evaluate_file(path: Path, engine: CheckEngine, policies: Policies | None = N
     report = EvaluationReport()
     for case in load_cases(path, policies):
         result = engine.check(CheckInput(case.message, case.municipality, case.accounts))
-        report.outcomes.append(Outcome(case, result))
+        # The corpora judge what a post says; whether it fits a platform (`length.*`) is measured, not judged.
+        content = CheckResult.of([f for f in result.findings if not f.rule.startswith("length.")])
+        report.outcomes.append(Outcome(case, content))
     return report
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import may_see
-from gateway.models import MessageState, Severity
+from gateway.models import Delivery, DeliveryState, MessageState, Severity
 from gateway.services.messages import Gateway
 from gateway.store.records import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
@@ -78,7 +78,17 @@ async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
     intake = await intake_events(gw, [record])
     return render(request, "message.html", viewer, item=await view_of(gw, record, viewer, intake.get(record.id)),
                   deliveries=deliveries, can_retract=viewer.can(OPERATORS_APPROVERS),
-                  notice=request.query.get("notice"))
+                  notice=request.query.get("notice"), held=await held_reasons(gw, deliveries),
+                  waiting=sorted((d for d in deliveries if d.state is DeliveryState.HELD),
+                                 key=lambda d: (d.not_before is None, d.not_before or d.created_at)))
+
+
+async def held_reasons(gw: Gateway, deliveries: list[Delivery]) -> dict[str, str]:
+    """delivery id -> why it waits (office hours, a scheduled time, a stop), as planning recorded it."""
+    if not any(d.state is DeliveryState.HELD for d in deliveries):
+        return {}
+    events = await gw.list_audit(message_id=deliveries[0].message_id, action="delivery.created", limit=500)
+    return {e.delivery_id: e.reason for e in events if e.delivery_id and e.reason}
 
 
 async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:

@@ -9,72 +9,65 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.access import account_visible, may_see
+from gateway.access import may_see
 from gateway.models import Actor
 from gateway.services.messages import Gateway
+from gateway.store.listings import AuditQuery
 from gateway.store.records import AuditEvent
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import jst
+from gateway.web.console.pages import Pages, page_number
 from gateway.web.fields import MAX_SEARCH_CHARS, bounded
 
-LIMIT = 1000
+PAGE_SIZE = 100
+EXPORT_BATCH = 1000
 COLUMNS = ("日時", "実行者", "操作", "投稿ID", "配信ID", "変更前", "変更後", "理由", "詳細")
+FIELDS = ("actor", "action", "message_id", "text")
 
 
-async def search(request: web.Request, gw: Gateway, actor: Actor) -> tuple[dict[str, str], list[AuditEvent]]:
-    q = {k: bounded(request.query.get(k, ""), k, MAX_SEARCH_CHARS).strip()
-         for k in ("actor", "action", "message_id", "text")}
-    events = await gw.list_audit(actor=q["actor"] or None, action=q["action"] or None,
-                                       message_id=q["message_id"] or None, limit=LIMIT)
-    needle = q["text"].casefold()
-    if needle:
-        events = [e for e in events if needle in _searchable(e)]
-    if not actor.scope.is_global:
-        events = await in_scope(gw, actor, events)
-    return q, events[::-1]  # newest first
-
-
-async def in_scope(gw: Gateway, actor: Actor, events: Sequence[AuditEvent]) -> list[AuditEvent]:
-    """The events a scoped reader may see: of messages and accounts in scope, and their own."""
-    messages = await gw.messages_by_id({e.message_id for e in events if e.message_id})
-    kept = []
-    for event in events:
-        record = messages.get(event.message_id or "")
-        account = event.detail.get("account")
-        if record is not None:
-            visible = all(may_see(actor, record.municipality, a) for a in record.accounts)
-        elif isinstance(account, str):
-            visible = account_visible(actor, gw.policies, account)
-        else:
-            visible = event.actor == actor.name
-        if visible:
-            kept.append(event)
-    return kept
-
-
-def _searchable(event: AuditEvent) -> str:
-    return " ".join((event.reason or "", json.dumps(dict(event.detail), ensure_ascii=False, default=str),
-                     event.delivery_id or "")).casefold()
+def audit_query(request: web.Request, gw: Gateway, actor: Actor) -> tuple[dict[str, str], AuditQuery]:
+    """The search terms and the query the database answers: terms, and the reader's scope (the events of
+    messages and accounts in scope, and their own)."""
+    q = {k: bounded(request.query.get(k, ""), k, MAX_SEARCH_CHARS).strip() for k in FIELDS}
+    accounts = tuple(sorted(a.id for m in gw.policies for a in m.accounts if may_see(actor, m.id, a.id)))
+    return q, AuditQuery(actor=q["actor"] or None, action=q["action"] or None, message_id=q["message_id"] or None,
+                         text=q["text"] or None, scope=actor.scope, accounts=accounts, reader=actor.name)
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    q, events = await search(request, gw, viewer.actor)
-    return render(request, "audit.html", viewer, q=q, events=events[:300], total=len(events),
-                  query=request.query_string)
+    q, query = audit_query(request, gw, viewer.actor)
+    number = page_number(request)
+    events = await gw.page_audit(query, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    total = await gw.count_audit(query)
+    return render(request, "audit.html", viewer, q=q, events=events, query=request.query_string,
+                  pages=Pages.of(request, number, total, PAGE_SIZE))
 
 
 async def export_csv(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    _, events = await search(request, gw, viewer.actor)
-    body = "\ufeff" + to_csv(events)  # the BOM makes Excel read the Japanese text as UTF-8
-    return web.Response(body=body.encode("utf-8"), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="audit.csv"',
-                                 "Cache-Control": "no-store"})
+    """Every matching event, newest first, written in batches as they are read (no row left out, no
+    whole log held in memory)."""
+    _, query = audit_query(request, gw, viewer.actor)
+    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
+                                           "Content-Disposition": 'attachment; filename="audit.csv"',
+                                           "Cache-Control": "no-store"})
+    await response.prepare(request)
+    await response.write(("\ufeff" + to_csv([])).encode("utf-8"))  # the BOM makes Excel read UTF-8
+    before: int | None = None
+    while True:
+        batch = await gw.page_audit(query, limit=EXPORT_BATCH, before_id=before)
+        if not batch:
+            break
+        await response.write(to_csv(batch, header=False).encode("utf-8"))
+        before = batch[-1].id
+    await response.write_eof()
+    return response
 
 
-def to_csv(events: Sequence[AuditEvent]) -> str:
+def to_csv(events: Sequence[AuditEvent], *, header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    if header:
+        writer.writerow(COLUMNS)
     for e in events:
         writer.writerow([jst(e.at), e.actor, e.action, e.message_id or "", e.delivery_id or "", e.from_state or "",
                          e.to_state or "", _cell(e.reason or ""),

@@ -27,7 +27,9 @@ FILE_FIELDS = {**{f"image_file_{row}": f"画像{row + 1}" for row in range(IMAGE
 
 def message_from_fields(fields: dict[str, Any]) -> Message:
     """A Message from the compose form's fields (the same names in the form and the preview JSON)."""
-    text = str(fields.get("text", ""))
+    # A browser submits a textarea's line breaks as CR LF but gives them to the page's script as LF: the
+    # preview and the submitted post must be the same text (X counts CR LF as two characters).
+    text = str(fields.get("text", "")).replace("\r\n", "\n")
     if fields.get("correction_of") and not text.startswith(CORRECTION_PREFIX):
         text = CORRECTION_PREFIX + text  # 逗子 3-5(1): a correction must say it is one
     data: dict[str, Any] = {

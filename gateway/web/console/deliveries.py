@@ -5,25 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
 
-from gateway.access import cities_in_scope, may_see, require_account_id
+from gateway.access import may_see, require_account_id
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority
 from gateway.services.messages import Gateway
+from gateway.store.listings import DeliveryQuery
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
+from gateway.web.console.pages import Pages, page_number
 from gateway.web.console.streams import STREAMS
 from gateway.web.fields import bounded
 from gateway.web.security import apply_security_headers
 
 POLL_S = 0.5  # the SSE handler re-reads the store: works the same with several processes on PostgreSQL
 KEEPALIVE_S = 15.0
-LIMIT = 500
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -46,26 +47,19 @@ class Filters:
             if value and value not in {v.value for v in kind}:
                 raise InputError(f"{name} が不明です", [FieldProblem(name, "enum", "一覧から選んでください")])
 
-    def keep(self, d: Delivery) -> bool:
-        return ((not self.platform or d.platform.value == self.platform)
-                and (not self.priority or d.priority.value == self.priority))
+    def query(self, actor: Actor) -> DeliveryQuery:
+        """The filters and the viewer's cities and accounts, all decided in the database's query."""
+        return DeliveryQuery(states=(DeliveryState(self.state),) if self.state else None,
+                             account=self.account or None, platform=Platform(self.platform) if self.platform else None,
+                             priority=Priority(self.priority) if self.priority else None, scope=actor.scope)
 
-    async def load(self, gw: Gateway, actor: Actor) -> list[Delivery]:
-        """The deliveries of the viewer's cities and accounts only (the live stream reads the same)."""
-        rows = await gw.list_deliveries(states=[DeliveryState(self.state)] if self.state else None,
-                                              account=self.account or None, limit=LIMIT,
-                                              municipalities=cities_in_scope(actor))
-        return ordered([d for d in rows if self.keep(d) and may_see(actor, d.municipality, d.account)])
+    async def load(self, gw: Gateway, actor: Actor, page: int = 1) -> list[Delivery]:
+        """One page of the viewer's deliveries, emergencies first (the live stream reads the same page)."""
+        return await gw.page_deliveries(self.query(actor), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 
     def check_scope(self, gw: Gateway, actor: Actor) -> None:
         if self.account:
             require_account_id(actor, gw.policies, self.account, "このアカウントの配信の閲覧")
-
-
-def ordered(rows: Sequence[Delivery]) -> list[Delivery]:
-    """Emergency deliveries pinned on top, then the most recently changed."""
-    newest_first = sorted(rows, key=lambda d: d.updated_at, reverse=True)
-    return sorted(newest_first, key=lambda d: d.priority is not Priority.EMERGENCY)
 
 
 def row_html(request: web.Request, viewer: Viewer, delivery: Delivery) -> str:
@@ -77,11 +71,14 @@ def row_html(request: web.Request, viewer: Viewer, delivery: Delivery) -> str:
 async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     filters = Filters.of(request)
     filters.check_scope(gw, viewer.actor)
-    rows = await filters.load(gw, viewer.actor)
+    number = page_number(request)
+    rows = await filters.load(gw, viewer.actor, number)
+    total = await gw.count_deliveries(filters.query(viewer.actor))
     accounts = sorted(a.id for m in gw.policies for a in m.accounts if may_see(viewer.actor, m.id, a.id))
     return render(request, "deliveries.html", viewer, rows=[row_html(request, viewer, d) for d in rows],
                   filters=filters, accounts=accounts, can_act=viewer.can(OPERATORS),
-                  query=request.query_string, notice=request.query.get("notice"))
+                  query=request.query_string, notice=request.query.get("notice"),
+                  pages=Pages.of(request, number, total, PAGE_SIZE))
 
 
 async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -101,11 +98,12 @@ async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
 async def _stream(request: web.Request, response: web.StreamResponse, gw: Gateway, viewer: Viewer,
                   filters: Filters) -> None:
     """Write changed rows until the connection closes (the handler is not cancelled when it does)."""
-    seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw, viewer.actor)}
+    number = page_number(request)
+    seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw, viewer.actor, number)}
     idle = 0.0
     while _connected(request):
         await asyncio.sleep(POLL_S)
-        changed = [d for d in await filters.load(gw, viewer.actor) if seen.get(d.id) != d.updated_at]
+        changed = [d for d in await filters.load(gw, viewer.actor, number) if seen.get(d.id) != d.updated_at]
         for delivery in reversed(changed):
             seen[delivery.id] = delivery.updated_at
             payload = {"id": delivery.id, "state": delivery.state.value,

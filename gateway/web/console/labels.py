@@ -19,6 +19,7 @@ DELIVERY_STATES = {
 }
 MESSAGE_STATES = {
     MessageState.PENDING_APPROVAL: "承認待ち", MessageState.APPROVED: "承認済み", MessageState.PLANNED: "配信計画済み",
+    MessageState.SENT: "配信済み",
     MessageState.REJECTED: "差し戻し", MessageState.CANCELLED: "取消", MessageState.RETRACTED: "取り下げ済み",
 }
 PLATFORMS = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Facebook", Platform.YOUTUBE: "YouTube",
@@ -69,7 +70,8 @@ def _label(table: dict[Any, str]) -> Any:
 
 
 GLOBALS: dict[str, Any] = {"categories": CATEGORIES, "delivery_states": DELIVERY_STATES, "platforms": PLATFORMS,
-                           "priorities": PRIORITIES, "roles": ROLES, "preauthorized_kinds": PREAUTHORIZED}
+                           "priorities": PRIORITIES, "roles": ROLES, "preauthorized_kinds": PREAUTHORIZED,
+                           "message_states": MESSAGE_STATES}
 FILTERS: dict[str, Any] = {
     "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),

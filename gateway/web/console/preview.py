@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.adapters.base import Adapter
 from gateway.adapters.line import problems as line_problems
-from gateway.adapters.render import utf8_len, utf16_len, x_length
+from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
 from gateway.models import CheckResult, Finding, Message, Platform, Post
 from gateway.policy import Account
@@ -55,7 +55,7 @@ def platform_preview(adapter: Adapter | None, message: Message, account: Account
         post = adapter.render(message, account)
     except GatewayError as exc:
         return {**base, "error": exc.message}
-    return {**base, **post_json(post), **counters(adapter, post)}
+    return {**base, **post_json(post), **counters(adapter, post, message, account)}
 
 
 def post_json(post: Post) -> dict[str, Any]:
@@ -66,13 +66,20 @@ def post_json(post: Post) -> dict[str, Any]:
     }
 
 
-def counters(adapter: Adapter, post: Post) -> dict[str, Any]:
+def _x_uncut(message: Message) -> str:
+    """The text X would get before any cut: the counter shows how far over it is, not the cut result."""
+    return x_clean(compose_text(message, with_share=quoted_post_id(message) is None))
+
+
+def counters(adapter: Adapter, post: Post, message: Message, account: Account) -> dict[str, Any]:
     limits = adapter.limits
     texts = [p.text for p in post.parts if p.text]
     out: dict[str, Any] = {"problems": [], "counts": []}
     if post.platform is Platform.X:
+        if account.x_overflow != "thread":
+            texts = [_x_uncut(message)]
         out["counts"] = [{"label": f"{i + 1}件目", "value": x_length(t).weighted_length,
-                          "max": limits.max_text} for i, t in enumerate(texts)]
+                          "max": X_MAX_WEIGHTED} for i, t in enumerate(texts)]
     elif post.platform is Platform.LINE:
         out["counts"] = [{"label": "UTF-16", "value": sum(utf16_len(t) for t in texts), "max": limits.max_text},
                          {"label": "メッセージ数", "value": len(post.parts), "max": limits.max_parts}]

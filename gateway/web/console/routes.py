@@ -19,6 +19,7 @@ from gateway.web.console import (
     deliveries,
     held_alerts,
     login,
+    posts,
     uploads,
     users_page,
 )
@@ -45,6 +46,7 @@ PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("GET", "/console/compose", compose.compose_page, STAFF),
     ("POST", "/console/compose/preview", compose.preview_json, STAFF),
     ("GET", "/console/media/{id}", uploads.serve, READERS),
+    ("GET", "/console/posts", posts.page, READERS),
     ("GET", "/console/approvals", approvals.queue, APPROVERS),
     ("GET", "/console/messages/{id}", approvals.message_page, READERS),
     ("POST", "/console/messages/{id}/approve", approvals.approve, APPROVERS),

@@ -93,6 +93,7 @@
       card.append(el("p", { class: "count" + (over ? " over" : ""), "data-label": c.label },
         c.label + ": " + c.value + (c.max !== null ? " / " + c.max : "") + (over ? "（上限超過）" : "")));
     });
+    if (post.over) card.append(el("p", { class: "error" }, "上限を超えているため送信できません（途中で切って送ることはしません）。"));
     if (post.title) card.append(el("p", { class: "title" }, "タイトル: " + post.title));
     post.parts.forEach((part) => {
       if (part.text) card.append(el("pre", { class: "part" }, part.text));
@@ -108,6 +109,15 @@
     const list = el("ul", {});
     (body.problems || []).forEach((p) => list.append(el("li", {}, p.field + ": " + p.message)));
     box.append(list);
+  }
+
+  // While the preview says 禁止 the post cannot be sent: the button says why instead of failing later.
+  function blockSubmit(form, blocked) {
+    const button = document.getElementById("submit");
+    const why = document.getElementById("submit-blocked");
+    if (!button || !why) return;
+    button.disabled = blocked;
+    why.hidden = !blocked;
   }
 
   function setupCompose(form) {
@@ -126,9 +136,10 @@
       });
       const body = await response.json();
       if (mine !== seq) return;  // a newer request is on its way
-      if (!response.ok) { renderProblems(findings, body); posts.replaceChildren(); return; }
+      if (!response.ok) { renderProblems(findings, body); posts.replaceChildren(); blockSubmit(form, false); return; }
       renderFindings(findings, body);
       posts.replaceChildren(...body.posts.map(renderPost));
+      blockSubmit(form, body.verdict === "block");
       form.dataset.previewed = String(mine);
     }
     const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 300); };
@@ -166,6 +177,12 @@
     });
     window.addEventListener("pagehide", () => source.close());
   }
+
+  // Destructive or final actions ask first (取消, 承認する); rows added live are covered too.
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("compose");

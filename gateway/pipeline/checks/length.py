@@ -1,0 +1,90 @@
+"""Length (issue 16: no silent cut): a text longer than a target account's platform takes is a blocking
+finding that says by how much, measured as the adapter measures it (X: twitter-text's weighted length,
+`x_length`, CR LF counting two). An X account that threads long posts (`x_overflow = "thread"`) splits
+instead of cutting, so it has no limit here. Alert posts the gateway writes are fitted by their templates."""
+
+from __future__ import annotations
+
+from gateway.adapters.facebook import FacebookAdapter, feed_body
+from gateway.adapters.instagram import MAX_CAPTION
+from gateway.adapters.render import (
+    X_MAX_WEIGHTED,
+    YOUTUBE_MAX_DESCRIPTION_BYTES,
+    YOUTUBE_MAX_TITLE,
+    compose_text,
+    fits_x,
+    quoted_post_id,
+    utf8_len,
+    x_clean,
+    x_length,
+    youtube_description,
+    youtube_title,
+)
+from gateway.models import Finding, MediaKind, Message, Platform, Severity
+from gateway.pipeline.checks.context import Prepared
+from gateway.policy import Account
+
+FACEBOOK_MAX = FacebookAdapter.limits.max_text
+BODY = "本文（リンクを含む）"
+
+
+def _x_over(message: Message) -> int:
+    text = compose_text(message, with_share=quoted_post_id(message) is None)
+    return 0 if fits_x(text) else x_length(x_clean(text)).weighted_length - X_MAX_WEIGHTED
+
+
+def _facebook_over(message: Message) -> int:
+    images = tuple(m for m in message.media if m.kind is MediaKind.IMAGE)
+    return len(feed_body(message, images)) - FACEBOOK_MAX
+
+
+def _instagram_over(message: Message) -> int:
+    return len(compose_text(message)) - MAX_CAPTION
+
+
+def _youtube_over(message: Message) -> tuple[int, str, str] | None:
+    """A video's description (bytes) or its own title (characters) too long; a post without a video is not
+    sent to YouTube at all, and a title taken from the text's first line is a heading, cut by design."""
+    if not any(m.kind is MediaKind.VIDEO for m in message.media):
+        return None
+    body, tail = youtube_description(message.text, message.link)
+    over = utf8_len(body + tail) - YOUTUBE_MAX_DESCRIPTION_BYTES
+    if over > 0:
+        return over, f"YouTube の説明欄の上限 {YOUTUBE_MAX_DESCRIPTION_BYTES:,} バイト（全角1文字は3バイト）", BODY
+    over = len(youtube_title(message.title or "")) - YOUTUBE_MAX_TITLE
+    if over > 0:
+        return over, f"YouTube のタイトルの上限 {YOUTUBE_MAX_TITLE} 文字", "タイトル"
+    return None
+
+
+def _over(message: Message, account: Account) -> tuple[int, str, str] | None:
+    """How far a field is over the account's platform limit, how that limit is counted, and which field."""
+    if account.platform is Platform.X and account.x_overflow != "thread":
+        over, unit = _x_over(message), f"X の上限 {X_MAX_WEIGHTED}（全角は2、URLは23と数えます）"
+    elif account.platform is Platform.FACEBOOK:
+        over, unit = _facebook_over(message), f"Facebook の上限 {FACEBOOK_MAX:,} 文字"
+    elif account.platform is Platform.INSTAGRAM:
+        over, unit = _instagram_over(message), f"Instagram のキャプションの上限 {MAX_CAPTION:,} 文字"
+    elif account.platform is Platform.YOUTUBE:
+        return _youtube_over(message)
+    else:
+        return None
+    return (over, unit, BODY) if over > 0 else None
+
+
+def check(ctx: Prepared) -> list[Finding]:
+    if ctx.inp.generated:
+        return []
+    findings = []
+    for account in ctx.inp.accounts:
+        found = _over(ctx.message, account)
+        if found is None:
+            continue
+        over, limit, what = found
+        findings.append(ctx.finding(
+            f"length.{account.platform.value}", Severity.BLOCK, ctx.clause("length"),
+            f"{what}が {limit}を {over:,} 超えています。"
+            f"{over:,} 以上短くしてください（途中で切って送ることはしません）。",
+            account=account.id,
+        ))
+    return findings
