@@ -12,7 +12,7 @@ import hashlib
 from aiohttp import web
 
 from gateway.connections import ConnectionService, Pending
-from gateway.errors import InputError
+from gateway.errors import Forbidden, InputError
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.fields import bounded
@@ -33,6 +33,10 @@ def session_key(viewer: Viewer) -> str:
 
 
 async def start(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    # Another city's account is refused before anything else is said about it or about this gateway.
+    found = gw.policies.account(request.match_info["id"])
+    if found is not None and not viewer.actor.scope.covers_account(found[0].id, found[1].id):
+        raise Forbidden(f"アカウントの接続は、{found[0].name}の管理者だけができます")
     service = service_of(request)
     _, account = service.require_admin(viewer.actor.name, viewer.actor.role, viewer.actor.scope.covers_account,
                                        request.match_info["id"])
