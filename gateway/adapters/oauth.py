@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
-from gateway.connections import Connector, Pending
+from gateway.connections import EXPIRES_AT, Connector, Pending
 from gateway.errors import AuthError, RetryableError
 from gateway.logs import register_secrets
 
@@ -108,6 +108,20 @@ class AppConnector(Connector):
         secret = self._settings.client_secret
         return {"client_id": self._settings.client_id or "",
                 "client_secret": secret.get_secret_value() if secret is not None else ""}
+
+    def token_fields(self, body: Mapping[str, Any], name: str, what: str) -> dict[str, str]:
+        """The access token of a token response stored as credential field `name`, and its expiry."""
+        fields = {name: required(body, "access_token", what)}
+        expiry = expires_at(self._clock(), body)
+        if expiry:
+            fields[EXPIRES_AT] = expiry
+        return fields
+
+    @staticmethod
+    def code_form(code: str, pending: Pending) -> dict[str, str]:
+        """The authorization-code grant with PKCE (RFC 6749 4.1.3, RFC 7636 4.5)."""
+        return {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
+                "code_verifier": pending.verifier}
 
     def consent(self, pending: Pending, params: Mapping[str, str]) -> str:
         """The consent URL: the app, the callback and the state, plus the platform's own `params`."""

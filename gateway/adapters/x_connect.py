@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.adapters import oauth
-from gateway.connections import EXPIRES_AT, Grant, Pending, pkce_challenge
+from gateway.connections import Grant, Pending, pkce_challenge
 from gateway.models import Platform
 from gateway.policy import Account, Municipality
 from gateway.settings import XSettings
@@ -38,9 +38,7 @@ class XConnector(oauth.AppConnector):
                                       "code_challenge_method": "S256"})
 
     async def exchange(self, account: Account, city: Municipality, code: str, pending: Pending) -> Grant:
-        body = await self._token({"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": pending.redirect_uri, "code_verifier": pending.verifier})
-        fields = self._fields(body)
+        fields = self._fields(await self._token(self.code_form(code, pending)))
         me = await oauth.call("GET", self._settings.base_url.rstrip("/") + "/2/users/me", what=WHAT,
                               timeout_s=self._settings.timeout_s,
                               headers={"Authorization": f"Bearer {fields['bearer_token']}"})
@@ -64,10 +62,7 @@ class XConnector(oauth.AppConnector):
                                 data={**form, "client_id": client_id}, headers=headers)
 
     def _fields(self, body: Mapping[str, object]) -> dict[str, str]:
-        fields = {"bearer_token": oauth.required(body, "access_token", WHAT)}
-        if isinstance(body.get("refresh_token"), str):
+        fields = self.token_fields(body, "bearer_token", WHAT)
+        if isinstance(body.get("refresh_token"), str):  # X rotates the refresh token on each use
             fields["refresh_token"] = str(body["refresh_token"])
-        expiry = oauth.expires_at(self._clock(), body)
-        if expiry:
-            fields[EXPIRES_AT] = expiry
         return fields

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.adapters import oauth
-from gateway.connections import EXPIRES_AT, Grant, Pending, pkce_challenge
+from gateway.connections import Grant, Pending, pkce_challenge
 from gateway.errors import AuthError
 from gateway.models import Platform
 from gateway.policy import Account, Municipality
@@ -39,10 +39,10 @@ class YoutubeConnector(oauth.AppConnector):
             "code_challenge": pkce_challenge(pending.verifier), "code_challenge_method": "S256"})
 
     async def exchange(self, account: Account, city: Municipality, code: str, pending: Pending) -> Grant:
-        body = await self._token({"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": pending.redirect_uri, "code_verifier": pending.verifier})
-        fields = {**self._fields(body), "refresh_token": oauth.required(body, "refresh_token", WHAT),
-                  **self.client(), "token_uri": self._token_url}
+        body = await self._token(self.code_form(code, pending))
+        fields = {**self.token_fields(body, "access_token", WHAT),
+                  "refresh_token": oauth.required(body, "refresh_token", WHAT), **self.client(),
+                  "token_uri": self._token_url}
         channels = await oauth.call("GET", self._settings.base_url.rstrip("/") + "/youtube/v3/channels",
                                     what=WHAT, timeout_s=self._settings.timeout_s,
                                     params={"part": "id", "mine": "true"},
@@ -58,15 +58,8 @@ class YoutubeConnector(oauth.AppConnector):
         client = {k: fields[k] for k in ("client_id", "client_secret") if fields.get(k)} or self.client()
         body = await self._token({"grant_type": "refresh_token", "refresh_token": fields["refresh_token"]},
                                  client)
-        return self._fields(body)
+        return self.token_fields(body, "access_token", WHAT)
 
     async def _token(self, form: dict[str, str], client: Mapping[str, str] | None = None) -> dict[str, object]:
         return await oauth.call("POST", self._token_url, what=WHAT, timeout_s=self._settings.timeout_s,
                                 data={**form, **(client or self.client())})
-
-    def _fields(self, body: Mapping[str, object]) -> dict[str, str]:
-        fields = {"access_token": oauth.required(body, "access_token", WHAT)}
-        expiry = oauth.expires_at(self._clock(), body)
-        if expiry:
-            fields[EXPIRES_AT] = expiry
-        return fields

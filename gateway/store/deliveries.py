@@ -168,33 +168,33 @@ class DeliveryQueries(SqlBase):
                 delivery_id=delivery_id, from_state=current, to_state=new.value, reason=reason,
                 detail=detail,
             )])
-            return rows.to_delivery(row)
+            done = rows.to_delivery(row)
+            self._settle_message(conn, done, actor=actor, now=now)  # SQLite: one writer, same transaction
+            return done
 
-        done = await self._write(transition, urgent=urgent)
-        await self._message_out(done, actor=actor)
-        return done
+        return await self._write(transition, urgent=urgent)
 
     async def _message_out(self, delivery: Delivery, *, actor: str) -> None:
-        """planned -> sent (audit `message.sent`) once every delivery of the message is sent or skipped.
+        """PostgreSQL, after the delivery's own commit: so of two deliveries settling at once in two
+        transactions the later one sees both."""
+        if delivery.state.value in _OUT:
+            now = self._clock()
+            await self._write(lambda conn: self._settle_message(conn, delivery, actor=actor, now=now))
 
-        Run after the delivery's own commit, so of two deliveries settling at once the later one sees both."""
+    def _settle_message(self, conn: Connection, delivery: Delivery, *, actor: str, now: datetime) -> None:
+        """planned -> sent (audit `message.sent`) once every delivery of the message is sent or skipped."""
         if delivery.state.value not in _OUT:
             return
-        now = self._clock()
         others = (sa.select(deliveries.c.id)
                   .where(deliveries.c.message_id == delivery.message_id, deliveries.c.state.not_in(_OUT)))
         update = (sa.update(messages)
                   .where(messages.c.id == delivery.message_id, messages.c.state == MessageState.PLANNED.value,
                          ~sa.exists(others))
                   .values(state=MessageState.SENT.value, updated_at=now).returning(messages.c.id))
-
-        def settle(conn: Connection) -> None:
-            if conn.execute(update).first() is not None:
-                self._add_audit(conn, [rows.audit_values(
-                    at=now, actor=actor, action="message.sent", message_id=delivery.message_id,
-                    from_state=MessageState.PLANNED.value, to_state=MessageState.SENT.value)])
-
-        await self._write(settle)
+        if conn.execute(update).first() is not None:
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="message.sent", message_id=delivery.message_id,
+                from_state=MessageState.PLANNED.value, to_state=MessageState.SENT.value)])
 
     async def _pg_transition(
         self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any], *,

@@ -195,13 +195,13 @@ class Model:
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision(text, words)))
         return probs
 
-    def best(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    def best(self, text: str, words: Sequence[Word] | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Highest probability per family over the text and its sentences, and where that was; a
         sentence that forbids what it names does not count for the NEGATABLE families."""
         best = np.zeros(len(self.families))
         where = [(0, len(text))] * len(self.families)
         negatable = np.array([f in NEGATABLE for f in self.families])
-        parts = list(pieces(text, language.load().tokens(text)))
+        parts = list(pieces(text, language.load().tokens(text) if words is None else words))
         forbids = [_FORBIDS.search(chunk) is not None for _, _, chunk, _ in parts]
         if len(parts) > 1:
             forbids[0] = all(forbids[1:])  # the whole text forbids when each of its sentences does

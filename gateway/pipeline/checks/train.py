@@ -124,7 +124,7 @@ def out_of_fold(examples: Sequence[Example], families: Sequence[str]) -> np.ndar
     for train_idx, test_idx in KFold(FOLDS, shuffle=True, random_state=0).split(np.arange(len(examples))):
         model = fit([examples[i] for i in train_idx], families)
         for i in test_idx:
-            best[i], _ = model.best(examples[i].text)
+            best[i], _ = model.best(examples[i].text, examples[i].words)  # read once, in load_examples
     return best
 
 
