@@ -78,3 +78,22 @@ def test_invalid_characters_make_a_post_invalid(bad: str) -> None:
 
 def test_empty_text_is_not_a_valid_post() -> None:
     assert not x_length("").valid
+
+
+def test_emoji_runs_find_what_the_full_pattern_finds() -> None:
+    """x_emojis scans only the runs of code points that may belong to an emoji (the full pattern is
+    slow); on random mixes of Japanese, ASCII, keycaps, flags, ZWJ sequences and symbols it finds
+    exactly what twitter-text's extractor finds over the whole text."""
+    import random
+
+    from twitter_text.extract_emojis import extract_emojis_with_indices
+
+    from gateway.adapters.render import x_emojis
+
+    pieces = [*"あいう漢字カナ、。「」1#*0 a\n…※〰〽㊗©®™↔⌚☀✅❤",
+              "\ufe0f", "\u20e3", "\u200d", "👨", "👩", "🏽", "🇯", "🇵", "😀", "🏳", "\U000e0067", "1\ufe0f\u20e3"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        whole = {e["indices"][0]: e["indices"][1] for e in extract_emojis_with_indices(text)}
+        assert x_emojis(text) == whole, text
