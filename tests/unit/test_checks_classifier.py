@@ -56,13 +56,40 @@ def test_the_model_file_is_plain_arrays() -> None:
     assert model.dense.shape == (classifier.VECTOR_DIM, len(model.families))
     assert np.any(model.dense != 0)  # the word vectors take part
     assert any(term.startswith(classifier.WORD) for term in model.vocab)  # and the lemmas
-    assert set(model.families) <= set(classifier.ADVICE)
+    named = [f for f in model.families if f not in classifier.HEADS]
+    assert set(named) <= set(classifier.ADVICE) and model.families[len(named):] == classifier.HEADS
     assert np.all(model.block >= 0.85) and np.all(model.review >= 0.5)
     # Only families the policies forbid outright may block (obscene too: わいせつな表現, e.g. 木更津 (12),
     # 厚木 7(3)ケ); hearsay, favouritism, taunts and typos go to a person.
     for family, threshold in zip(model.families, model.block, strict=True):
-        if family in ("rumour", "bias", "provocation", "accuracy"):
+        if family in ("rumour", "bias", "provocation", "accuracy", classifier.VIOLATION):
             assert np.isinf(threshold), family
+    assert np.isinf(model.review[model.families.index(classifier.BLOCKING)])  # the block head only blocks
+
+
+def _toy(violation: float, blocking: float) -> classifier.Model:
+    """A model that reads nothing: each column's probability is its intercept's logistic."""
+    families = ("political", "rumour", classifier.VIOLATION, classifier.BLOCKING)
+    logits = np.log(np.array([0.62, 0.70, violation, blocking]) / (1 - np.array([0.62, 0.70, violation, blocking])))
+    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 4)), logits, families,
+                            review=np.array([0.9, 0.9, 0.8, np.inf]), block=np.array([0.95, np.inf, np.inf, 0.8]))
+
+
+TOY_TEXT = "市の広報として皆さまにお知らせする内容です。よろしくお願いします。"
+
+
+def test_a_head_over_its_threshold_names_the_family_that_scores_highest() -> None:
+    found = [(s.family, sev) for s, sev in _toy(violation=0.85, blocking=0.5).scores(TOY_TEXT)]
+    assert found == [("rumour", Severity.REVIEW)]  # no family over its own threshold, rumour highest
+
+
+def test_the_block_head_names_the_highest_family_that_may_block() -> None:
+    found = [(s.family, sev) for s, sev in _toy(violation=0.85, blocking=0.9).scores(TOY_TEXT)]
+    assert found == [("political", Severity.BLOCK)]  # rumour never blocks; the review head adds nothing
+
+
+def test_heads_under_their_thresholds_say_nothing() -> None:
+    assert list(_toy(violation=0.7, blocking=0.7).scores(TOY_TEXT)) == []
 
 
 def test_prediction_is_deterministic() -> None:
@@ -167,3 +194,33 @@ def test_encouragement_is_still_read_when_a_warning_follows() -> None:
     norm = classifier.normalise("夜中なら河原でごみを燃やしても誰にも迷惑はかかりませんよ。ただし火の始末には気をつけましょう。")
     best, _ = model.best(norm)
     assert best[model.families.index("illegal")] > 0.0
+
+
+def _political_only(probability: float) -> classifier.Model:
+    """A model that reads nothing and gives `political` this probability (review 0.9, block 0.95)."""
+    logit = np.log(probability / (1 - probability))
+    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 1)), np.array([logit]), ("political",),
+                            review=np.array([0.9]), block=np.array([0.95]))
+
+
+@pytest.mark.parametrize(("text", "raised"), [
+    ("来週の日曜日は市議会議員選挙です。投票所は入場整理券に書いてあります。", False),  # the city's own notice
+    ("来週の日曜日は市議会議員選挙です。みなさんの考えをしっかり届けましょう。", True),
+])
+def test_the_models_doubt_is_not_raised_in_the_citys_own_notice(text: str, raised: bool) -> None:
+    city = municipality()
+    engine = CheckEngine()
+    engine._classifier = classifier.Classifier(_political_only(0.92))
+    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
+                                     city.accounts_for("city_news")))
+    assert ("political.model" in rules(result)) is raised
+
+
+def test_a_block_level_score_stops_even_in_a_notice() -> None:
+    city = municipality()
+    engine = CheckEngine()
+    engine._classifier = classifier.Classifier(_political_only(0.97))
+    text = "来週の日曜日は市議会議員選挙です。投票所は入場整理券に書いてあります。"
+    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
+                                     city.accounts_for("city_news")))
+    assert result.verdict is Verdict.BLOCK and "political.model" in rules(result)

@@ -20,6 +20,7 @@ from tests.unit.test_checks_fixtures import check, only
     "明治維新から近代化へと続く歴史を紹介する企画展です。", "主権者教育で民主主義と選挙の仕組みを学びました。",
     "原子力災害に備えた避難計画の説明会を開きます。", "消費税の軽減税率制度の説明会を開きます。",
     "霊感商法や開運商法にご注意ください。消費生活センターへご相談を。",
+    "投票所では、どの候補者・政党に投票したかを聞かれることはありません。安心して投票してください。",
 ])
 def test_neutral_public_information_passes(text: str) -> None:
     result = check(text)
@@ -31,11 +32,19 @@ def test_neutral_public_information_passes(text: str) -> None:
     "選挙では山本さんに投票してください！", "田中議員を応援しよう！", "住民投票では賛成に投票しましょう！",
     "佐藤候補を当選させましょう。", "高橋候補の応援にぜひお越しください。", "市長リコールの署名をしましょう！",
     "中村先生に皆さんの一票を！", "野党は反対ばかりで最悪です。",
+    # Parties in no list: a new or local party, a masked 〇〇党 (a party's name is not a fixed list)
+    "みらい党に投票しましょう！", "〇〇党以外に投票する理由あります？", "市民の森党を応援しています。",
 ])
 def test_support_or_opposition_blocks_and_cites_clause(text: str) -> None:
     found = only(check(text), "political")
     assert found and found[0].severity is Severity.BLOCK, text
     assert found[0].clause == "逗子市ソーシャルメディア利活用ガイドライン 3-1(2)ア(カ)"
+
+
+@pytest.mark.parametrize("text", ["甘党のみなさんに朗報です。新作スイーツを応援よろしくお願いします。",
+                                  "与党と野党の議席数の推移を紹介します。", "辛党の方には激辛カレーを応援します。"])
+def test_words_ending_in_party_that_name_no_party_are_no_party(text: str) -> None:
+    assert "political.party_named_stance" not in {f.rule for f in check(text).findings}
 
 
 @pytest.mark.parametrize("text", [

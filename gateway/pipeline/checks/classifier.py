@@ -12,8 +12,14 @@ family.
 A text is scored as a whole and sentence by sentence, and the highest score counts, so that a
 violation embedded in an ordinary announcement is not diluted by it. A family scoring above its
 review threshold is a `review` finding (`<family>.model`); above its block threshold, a `block`;
-only families the policies forbid outright have a block threshold. Alert template posts skip this
-layer, as they skip the linguistic one.
+only families the policies forbid outright have a block threshold.
+
+Two more heads read every family at once, trained on all the violations together (more examples
+than any one family has, so they reach wording no single family's examples cover): `_violation`
+(any violation) and `_block` (a violation its writer judged clear enough to block). When a head is
+over its threshold and no family is, the finding names the family that scores highest in the
+sentence the head read (`review` for `_violation`; `block` for `_block`, naming the highest of the
+families that may block). Alert template posts skip this layer, as they skip the linguistic one.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ _FORBIDS = re.compile(r"(?:やめましょう|やめてください|やめて下
                       r"禁止です|許されません|"
                       r"なりません|違反です|罰せられます|処罰されます|ご注意ください|気をつけましょう)[。！!]*$")
 NEGATABLE = frozenset({"illegal", "public_order"})
+# The heads over all families (see the module docstring); model columns beside the families'.
+VIOLATION, BLOCKING = "_violation", "_block"
+HEADS = (VIOLATION, BLOCKING)
 _CONTENT = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 # Texts and sentences with fewer characters than this outside ASCII (Japanese, in practice) are not
 # scored on their own: a few characters are too little evidence (「秋らしい景色です」 is not hearsay).
@@ -196,35 +205,63 @@ class Model:
         return probs
 
     def best(self, text: str, words: Sequence[Word] | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Highest probability per family over the text and its sentences, and where that was; a
-        sentence that forbids what it names does not count for the NEGATABLE families."""
-        best = np.zeros(len(self.families))
-        where = [(0, len(text))] * len(self.families)
-        negatable = np.array([f in NEGATABLE for f in self.families])
+        """Highest probability per column over the text and its sentences, and where that was."""
+        probs, spans = self.read(text, words)
+        top = probs.argmax(axis=0)
+        return probs.max(axis=0), [spans[i] for i in top]
+
+    def read(self, text: str, words: Sequence[Word] | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Probabilities per column (pieces x columns) of the text and of each of its sentences, and
+        their spans. A sentence that forbids what it names does not count for the NEGATABLE
+        families, nor for the heads when a NEGATABLE family is what it scores highest."""
         parts = list(pieces(text, language.load().tokens(text) if words is None else words))
+        if not parts:
+            return np.zeros((1, len(self.families))), [(0, len(text))]
         forbids = [_FORBIDS.search(chunk) is not None for _, _, chunk, _ in parts]
         if len(parts) > 1:
             forbids[0] = all(forbids[1:])  # the whole text forbids when each of its sentences does
-        for (start, end, chunk, own), forbidding in zip(parts, forbids, strict=True):
+        negatable = np.array([f in NEGATABLE for f in self.families])
+        heads = np.array([f in HEADS for f in self.families])
+        named = ~heads
+        rows = []
+        for (_, _, chunk, own), forbidding in zip(parts, forbids, strict=True):
             probs = self.probabilities(chunk, own)
             if forbidding:
+                if negatable[np.flatnonzero(named)[probs[named].argmax()]]:
+                    probs = np.where(heads, 0.0, probs)
                 probs = np.where(negatable, 0.0, probs)
-            for k in np.nonzero(probs > best)[0]:
-                best[k] = probs[k]
-                where[k] = (start, end)
-        return best, where
+            rows.append(probs)
+        return np.vstack(rows), [(start, end) for start, end, _, _ in parts]
 
     def scores(self, text: str) -> Iterator[tuple[Score, Severity]]:
-        """Families over their review threshold, with the severity their probability earns."""
+        """Families over their thresholds, with the severity their probability earns; a head over its
+        threshold adds the family it points at when that family is not already there."""
         norm = normalise(text)
         if not norm:
             return
-        best, where = self.best(norm)
+        probs, spans = self.read(norm)
+        best, top = probs.max(axis=0), probs.argmax(axis=0)
+        found: dict[str, tuple[Score, Severity]] = {}
         for k, family in enumerate(self.families):
+            if family in HEADS:
+                continue
             if best[k] >= self.block[k]:
-                yield Score(family, float(best[k]), where[k]), Severity.BLOCK
+                found[family] = Score(family, float(best[k]), spans[top[k]]), Severity.BLOCK
             elif best[k] >= self.review[k]:
-                yield Score(family, float(best[k]), where[k]), Severity.REVIEW
+                found[family] = Score(family, float(best[k]), spans[top[k]]), Severity.REVIEW
+        for head, severity in ((BLOCKING, Severity.BLOCK), (VIOLATION, Severity.REVIEW)):
+            if head not in self.families:
+                continue
+            k = self.families.index(head)
+            threshold = self.block[k] if severity is Severity.BLOCK else self.review[k]
+            if best[k] < threshold or any(s is Severity.BLOCK or s is severity for _, s in found.values()):
+                continue
+            row = probs[top[k]]
+            allowed = [j for j, f in enumerate(self.families)
+                       if f not in HEADS and (severity is Severity.REVIEW or np.isfinite(self.block[j]))]
+            j = max(allowed, key=lambda i: row[i])
+            found[self.families[j]] = Score(self.families[j], float(best[k]), spans[top[k]]), severity
+        yield from found.values()
 
 
 class Classifier:
@@ -243,7 +280,7 @@ class Classifier:
     def _field(self, ctx: Prepared, fld: Field, found: frozenset[str]) -> Iterator[Finding]:
         text = fld.view.norm
         for score, severity in self.model.scores(text):
-            if score.family in found:
+            if score.family in found or (severity is Severity.REVIEW and _notice(ctx, score, normalise(text))):
                 continue
             # Spans of the normalised-and-collapsed text approximate those of the view's text;
             # mark the whole field when they may not line up.
@@ -253,6 +290,14 @@ class Classifier:
             yield ctx.finding(f"{score.family}.model", severity,
                               ctx.clause(*CLAUSE_KEYS.get(score.family, (score.family,))),
                               message, field=fld, span=span)
+
+
+def _notice(ctx: Prepared, score: Score, text: str) -> bool:
+    """Whether the sentence the score came from is one of the city's own neutral notices for its family
+    (the lexicon's `notice_context_<family>`: an election commission's 投票所, a shrine as 避難場所 or
+    文化財, a 宗教法人's tax): the model's doubt is not enough there; a block-level score still stops."""
+    sentence = text[score.span[0]:score.span[1]]
+    return any(word in sentence for word in ctx.lexicon.words(f"notice_context_{score.family}"))
 
 
 @lru_cache(maxsize=1)
