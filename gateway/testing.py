@@ -91,5 +91,12 @@ class FakeAdapter:
         return [p.text for p, _ in self.published if account is None or p.account == account]
 
 
+class TitledFakeAdapter(FakeAdapter):
+    """A fake for a platform whose posts have a title of their own (YouTube's video title), as its adapter."""
+
+    limits: ClassVar[Limits] = Limits(max_text=5000, max_media=10, alt_text_max=1000, max_title=100)
+
+
 def fake_adapters() -> dict[Platform, FakeAdapter]:
-    return {p: FakeAdapter(p) for p in (Platform.X, Platform.LINE, Platform.FACEBOOK, Platform.YOUTUBE)}
+    fakes = {p: FakeAdapter(p) for p in (Platform.X, Platform.LINE, Platform.FACEBOOK)}
+    return {**fakes, Platform.YOUTUBE: TitledFakeAdapter(Platform.YOUTUBE)}

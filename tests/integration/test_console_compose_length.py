@@ -97,3 +97,18 @@ def test_gateway_check_jsonl_blocks_a_text_too_long_for_its_platform() -> None:
     [description] = [f for f in youtube["findings"] if f["rule"] == "length.youtube"]
     assert "説明欄" in description["message"] and "400 超えています" in description["message"]
     assert not [f for f in no_video["findings"] if f["rule"].startswith("length.")]
+
+
+async def test_the_preview_shows_a_title_only_where_the_platform_sends_one(client: TestClient) -> None:  # noqa: F811
+    """X has no title field (the text is the post) and Facebook puts the title at the head of the text:
+    a separate タイトル line there would show what is never sent; YouTube sends the video's title."""
+    token = await login(client, STAFF.name)
+    response = await client.post(
+        "/console/compose/preview",
+        json={**FORM, "category": "tourism", "accounts": ["kodaira_x", "kodaira_facebook", "kodaira_youtube"],
+              "title": "小平ぶどう狩りのご案内", "text": "ぶどう狩りの季節です。市内の農園でお楽しみください。"},
+        headers={"Accept": "application/json", "X-CSRF-Token": token})
+    posts = {p["account"]: p for p in (await response.json())["posts"]}
+    assert posts["kodaira_x"]["title"] is None
+    assert posts["kodaira_facebook"]["title"] is None
+    assert posts["kodaira_youtube"]["title"] == "小平ぶどう狩りのご案内"

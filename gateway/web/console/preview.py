@@ -55,12 +55,15 @@ def platform_preview(adapter: Adapter | None, message: Message, account: Account
         post = adapter.render(message, account)
     except GatewayError as exc:
         return {**base, "error": exc.message}
-    return {**base, **post_json(post), **counters(adapter, post, message, account)}
+    return {**base, **post_json(post, titled=adapter.limits.max_title is not None),
+            **counters(adapter, post, message, account)}
 
 
-def post_json(post: Post) -> dict[str, Any]:
+def post_json(post: Post, *, titled: bool = True) -> dict[str, Any]:
+    """The post as the preview shows it; `titled` False for a platform that sends no separate title
+    (X, LINE, Instagram; Facebook puts it at the head of the text), whose preview shows none."""
     return {
-        "title": post.title, "link": post.link, "skip_reason": post.skip_reason,
+        "title": post.title if titled else None, "link": post.link, "skip_reason": post.skip_reason,
         "parts": [{"text": p.text, "media": [{"kind": m.kind.value, "path": m.path, "id": m.id, "label": m.label,
                                               "alt_text": m.alt_text} for m in p.media]} for p in post.parts],
     }
