@@ -361,6 +361,18 @@ async def test_audit_free_text_search(client: TestClient, app: web.Application, 
     assert message_id not in none
 
 
+async def test_audit_says_actions_and_states_in_japanese(client: TestClient, app: web.Application,
+                                                         harness: Harness) -> None:
+    message_id = await submitted(app, STAFF, TEXT)
+    await harness.gateway.reject(message_id, APPROVER, "写真の差し替えが必要")
+    await login(client, OPERATOR.name)
+    page = await (await client.get("/console/audit", params={"message_id": message_id})).text()
+    table = page.split("<table", 1)[1]
+    assert "投稿: 受付" in table and "承認待ち → 差し戻し" in table
+    shown = re.sub(r'title="[^"]*"', "", table)  # the code stays as a tooltip only
+    assert "pending_approval" not in shown and "message.rejected" not in shown and "message.accepted" not in shown
+
+
 # -- issue 12: hostile cookies, CSRF values and JSON ----------------------------------------------
 
 def _session_cookie(client: TestClient) -> bytes:

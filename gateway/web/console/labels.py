@@ -54,6 +54,43 @@ ERRORS = {
 }
 
 
+# What an audit entry records, in words (`delivery.<state>` and `message.<state>` read through the state tables).
+AUDIT_ACTIONS = {
+    "access.denied": "権限外の操作を拒否", "account.paused": "アカウントを一時停止", "account.stopped": "アカウントを停止",
+    "account.resumed": "アカウントを再開", "account.hijack_suspected": "乗っ取りの疑いを検出",
+    "account.hijack_resolved": "乗っ取りの疑いを解除", "credentials.rotated": "認証情報を更新",
+    "delivery.claimed": "配信: 送信を開始", "delivery.created": "配信: 作成", "delivery.released": "配信: 送信を再開待ちに戻す",
+    "delivery.retract_failed": "配信: 取り下げに失敗", "media.uploaded": "添付ファイルを登録",
+    "message.accepted": "投稿: 受付", "message.step_approved": "投稿: 段階の承認",
+    "token.created": "API トークンを発行", "token.revoked": "API トークンを失効", "user.created": "利用者を登録",
+    "user.password_set": "パスワードを設定", "user.role_changed": "役割を変更", "user.scope_changed": "担当範囲を変更",
+    "user.signed_out": "ログアウト", "user.unlocked": "ロックを解除",
+}
+
+
+def audit_action(code: str) -> str:
+    """An audit action code (`message.retracted`) in words (投稿: 取り下げ済み); an unknown code as it is."""
+    if code in AUDIT_ACTIONS:
+        return AUDIT_ACTIONS[code]
+    kind, _, state = code.partition(".")
+    if kind in ("message", "delivery") and state:
+        words = state_words(state)
+        if words != state:
+            return f"{'投稿' if kind == 'message' else '配信'}: {words}"
+    return code
+
+
+def state_words(value: str | None) -> str:
+    """A message or delivery state as recorded in the audit log (`pending_approval`) in words."""
+    if not value:
+        return ""
+    for table in (MESSAGE_STATES, DELIVERY_STATES):
+        for state, words in table.items():
+            if state.value == value:
+                return words
+    return value
+
+
 def jst(value: datetime | None) -> str:
     return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
@@ -76,6 +113,7 @@ FILTERS: dict[str, Any] = {
     "jst": jst, "delivery_state": _label(DELIVERY_STATES), "message_state": _label(MESSAGE_STATES),
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
     "category": lambda value: CATEGORIES.get(value, value), "error_words": error_words,
-    "held_state": _label(HELD_STATES), "exemption": exemption,
+    "held_state": _label(HELD_STATES), "exemption": exemption, "audit_action": audit_action,
+    "state_words": state_words,
     "alert_kind": lambda value: ALERT_KINDS.get(value or "", value or "—"),
 }
