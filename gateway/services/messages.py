@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from gateway import metrics
@@ -240,6 +241,10 @@ class Gateway:
     async def deliveries_after(self, query: DeliveryQuery, *, limit: int,
                                after: Cursor | None = None) -> list[Delivery]:
         return await self.store.deliveries_after(query, limit=limit, after=after)
+
+    async def deliveries_between(self, query: DeliveryQuery, start: datetime, end: datetime, *,
+                                 limit: int) -> list[Delivery]:
+        return await self.store.deliveries_between(query, start, end, limit=limit)
 
     async def count_deliveries(self, query: DeliveryQuery) -> int:
         return await self.store.count_deliveries(query)

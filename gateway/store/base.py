@@ -195,6 +195,11 @@ class DeliveryQueue(Protocol):
 
     async def count_deliveries(self, query: DeliveryQuery) -> int: ...
 
+    async def deliveries_between(self, query: DeliveryQuery, start: datetime, end: datetime, *,
+                                 limit: int) -> list[Delivery]:
+        """Deliveries going or gone out in [start, end) (sent, else scheduled, else planned), in time order."""
+        ...
+
 
 class AccountLedger(Protocol):
     """Accounts: rate-limit pauses, stops, credential rotations, health facts and hijack alerts."""

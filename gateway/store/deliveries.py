@@ -274,6 +274,13 @@ class DeliveryQueries(SqlBase):
         return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
 
     @_shielded
+    async def deliveries_between(self, query: listings.DeliveryQuery, start: datetime, end: datetime, *,
+                                 limit: int) -> list[Delivery]:
+        """Deliveries going or gone out in [start, end) (sent, else scheduled, else planned), in time order."""
+        statement = listings.deliveries_between(query, start, end, limit=limit)
+        return await self._read(lambda conn: [rows.to_delivery(r) for r in conn.execute(statement).mappings()])
+
+    @_shielded
     async def count_deliveries(self, query: listings.DeliveryQuery) -> int:
         statement = listings.count_of(deliveries, listings.delivery_filter(query))
         return int(await self._read(lambda conn: conn.execute(statement).scalar_one()))

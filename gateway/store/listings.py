@@ -27,6 +27,7 @@ class DeliveryQuery:
     platform: Platform | None = None
     priority: Priority | None = None
     scope: Scope | None = None
+    municipality: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def delivery_filter(query: DeliveryQuery) -> sa.ColumnElement[bool]:
     if query.states is not None:
         conditions.append(c.state.in_([s.value for s in query.states]))
     for column, value in ((c.account, query.account), (c.message_id, query.message_id),
+                          (c.municipality, query.municipality),
                           (c.platform, query.platform.value if query.platform else None),
                           (c.priority, query.priority.value if query.priority else None)):
         if value is not None:
@@ -109,6 +111,20 @@ def deliveries_newest_first(query: DeliveryQuery, *, limit: int, after: Cursor |
         statement = statement.where(sa.or_(deliveries.c.created_at < created,
                                            sa.and_(deliveries.c.created_at == created, deliveries.c.id < row_id)))
     return statement.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit)
+
+
+def delivery_time() -> sa.ColumnElement[Any]:
+    """When a delivery goes or went out: sent, else its scheduled time (a 予約 or the city's hours), else
+    when it was planned (it goes as soon as a worker takes it)."""
+    c = deliveries.c
+    return sa.func.coalesce(c.sent_at, c.not_before, c.created_at)
+
+
+def deliveries_between(query: DeliveryQuery, start: datetime, end: datetime, *, limit: int) -> sa.Select[Any]:
+    """The calendar's rows: deliveries whose time (`delivery_time`) is in [start, end), in time order."""
+    when = delivery_time()
+    return (sa.select(deliveries).where(delivery_filter(query), when >= start, when < end)
+            .order_by(when, deliveries.c.id).limit(limit))
 
 
 def count_of(table: sa.Table, condition: sa.ColumnElement[bool]) -> sa.Select[Any]:

@@ -152,7 +152,7 @@ async def test_route_by_role_and_scope(harness: Harness, http: TestClient, token
 # -- the console: every page × role × in and out of scope --------------------------------------------
 
 CONSOLE_LISTINGS = {"/console/deliveries", "/console/accounts", "/console/alerts", "/console/audit",
-                    "/console/audit.csv", "/console/approvals", "/console/posts"}
+                    "/console/audit.csv", "/console/approvals", "/console/posts", "/console/calendar"}
 # The connection callback and Page choice name no account in their URL: the consent's state does, and
 # the account's city is checked once the state is read (an out-of-scope admin's own state: 403, tested in
 # tests/browser/test_accounts_connect_browser.py); a made-up state is refused as such.

@@ -56,10 +56,12 @@ ERRORS = {
 
 # What an audit entry records, in words (`delivery.<state>` and `message.<state>` read through the state tables).
 AUDIT_ACTIONS = {
-    "access.denied": "権限外の操作を拒否", "account.paused": "アカウントを一時停止", "account.stopped": "アカウントを停止",
+    "access.denied": "権限外の操作を拒否", "account.paused": "アカウントを一時停止",
+    "account.stopped": "アカウントを停止",
     "account.resumed": "アカウントを再開", "account.hijack_suspected": "乗っ取りの疑いを検出",
     "account.hijack_resolved": "乗っ取りの疑いを解除", "credentials.rotated": "認証情報を更新",
-    "delivery.claimed": "配信: 送信を開始", "delivery.created": "配信: 作成", "delivery.released": "配信: 送信を再開待ちに戻す",
+    "delivery.claimed": "配信: 送信を開始", "delivery.created": "配信: 作成",
+    "delivery.released": "配信: 送信を再開待ちに戻す",
     "delivery.retract_failed": "配信: 取り下げに失敗", "media.uploaded": "添付ファイルを登録",
     "message.accepted": "投稿: 受付", "message.step_approved": "投稿: 段階の承認",
     "token.created": "API トークンを発行", "token.revoked": "API トークンを失効", "user.created": "利用者を登録",
