@@ -51,3 +51,15 @@ async def test_the_calendar_shows_scheduled_posts_by_day(browser: Any, served: S
     width = await staff.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the calendar is {width} px wide on a 390 px phone"
     assert await staff.locator(f'td[data-date="{day.isoformat()}"] li.entry').first.is_visible()
+
+
+async def test_the_home_page_answers_is_everything_all_right(browser: Any, served: Served) -> None:
+    operator = await signed_in(browser, served, "ito")
+    await operator.goto(served.url + "/console/")
+    assert "対応が必要な異常はありません" in await operator.locator("#overall").inner_text()
+    await screenshot(operator, "home-desktop")
+    await operator.set_viewport_size(PHONE)
+    await operator.reload()
+    width = await operator.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the home page is {width} px wide on a 390 px phone"
+    await viewport_shot(operator, "home-phone")

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.models import Role
-from gateway.services.messages import Gateway
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
 from gateway.web.console import (
     accounts_page,
@@ -19,6 +18,7 @@ from gateway.web.console import (
     connect,
     deliveries,
     held_alerts,
+    home,
     login,
     posts,
     uploads,
@@ -30,11 +30,9 @@ from gateway.web.console.context import (
     STATIC,
     THROTTLE,
     Page,
-    Viewer,
     environment,
     error_page,
     page,
-    render,
     viewer_of,
 )
 from gateway.web.console.session import SessionCodec
@@ -77,8 +75,6 @@ PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
 )
 
 
-async def home(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    return render(request, "home.html", viewer)
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -103,7 +99,7 @@ def mount(app: web.Application, *, secret: bytes) -> None:
     app[STREAMS] = StreamSlots()
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
-    app.router.add_get("/console/", page(frozenset(Role))(home))
+    app.router.add_get("/console/", page(frozenset(Role))(home.page))
     app.router.add_get("/console/login", login.login_form)
     app.router.add_post("/console/login", login.login_submit)
     app.router.add_post("/console/logout", _guarded_logout(login.logout))
