@@ -82,8 +82,8 @@ async def test_compose_approve_watch_live_and_retract(browser: Any, served: Serv
     await screenshot(staff, "05-correction-compose")
 
     await operator.goto(f"{served.url}/console/audit?message_id={message_id}")
-    assert "delivery.sent" in await operator.locator("table.audit").inner_text() or \
-        "sent" in await operator.locator("table.audit").inner_text()
+    audit = await operator.locator("table.audit").inner_text()
+    assert "配信: 送信済み" in audit and "送信中 → 送信済み" in audit  # delivery.sent, sending -> sent, in words
     await screenshot(operator, "06-audit")
     await operator.goto(f"{served.url}/console/accounts")
     await screenshot(operator, "07-accounts")

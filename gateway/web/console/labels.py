@@ -76,17 +76,20 @@ def audit_action(code: str) -> str:
         return AUDIT_ACTIONS[code]
     kind, _, state = code.partition(".")
     if kind in ("message", "delivery") and state:
-        words = state_words(state)
+        words = state_words(state, delivery=kind == "delivery")
         if words != state:
             return f"{'投稿' if kind == 'message' else '配信'}: {words}"
     return code
 
 
-def state_words(value: str | None) -> str:
-    """A message or delivery state as recorded in the audit log (`pending_approval`) in words."""
+def state_words(value: str | None, delivery: object = False) -> str:
+    """A message or (`delivery` truthy: a delivery's event) delivery state as recorded in the audit log
+    (`pending_approval`, `sent`) in words."""
     if not value:
         return ""
-    for table in (MESSAGE_STATES, DELIVERY_STATES):
+    tables: tuple[dict[Any, str], ...] = (DELIVERY_STATES, MESSAGE_STATES) if delivery else (MESSAGE_STATES,
+                                                                                             DELIVERY_STATES)
+    for table in tables:
         for state, words in table.items():
             if state.value == value:
                 return words
