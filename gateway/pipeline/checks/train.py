@@ -1,4 +1,4 @@
-"""Train the classifier layer: `python -m gateway.pipeline.checks.train [--out PATH] [--check]`.
+"""Train the classifier layer: `python -m gateway.pipeline.checks.train [--out PATH] [--check] [--hold-out FILE]`.
 
 Reads the training corpora (TRAIN_FILES; never the dev or frozen files) except the cases that name
 exact rules (identifiers, stamps, credentials: fixed formats the exact layer owns), fits a TF-IDF over
@@ -192,11 +192,45 @@ def _report(examples: Sequence[Example], families: Sequence[str], oof: np.ndarra
               f"  any-flag {np.mean(over_review[pos]):.2f}")
 
 
+def held_out(name: str, scratch: Path) -> str:
+    """Train on every training file but `name` (its thresholds calibrated the same way) and score `name`
+    with the trained layer alone: how the layer does on a writer it has not read, as a frozen set would
+    show it. Returns one line: block recall, review recall (review or block), false blocks, false reviews."""
+    rest = [CORPUS_DIR / f for f in TRAIN_FILES if f != name]
+    classifier.write(scratch, train(load_examples(rest), report=False))
+    model = classifier.Model.load(scratch)
+    cases = load_examples([CORPUS_DIR / name])
+    best = np.array([model.best(e.text, e.words)[0] for e in cases])
+    blocked = np.any(best >= model.block, axis=1)
+    flagged = np.any(best >= model.review, axis=1) | blocked
+    kinds = {"block": np.array([e.blocks for e in cases]),
+             "review": np.array([bool(e.families) and not e.blocks for e in cases]),
+             "pass": np.array([not e.families for e in cases])}
+
+    def share(hit: np.ndarray, kind: str) -> str:
+        n = int(kinds[kind].sum())
+        return f"{int(hit[kinds[kind]].sum())}/{n} = {hit[kinds[kind]].mean() if n else 0:.3f}"
+
+    return (f"held out {name}: block {share(blocked, 'block')}, review {share(flagged, 'review')}, "
+            f"false blocks {share(blocked, 'pass')}, false reviews {share(flagged & ~blocked, 'pass')}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=classifier.MODEL_PATH)
     parser.add_argument("--check", action="store_true", help="exit 1 if retraining changes the committed file")
+    parser.add_argument("--hold-out", action="append", default=[], metavar="FILE", choices=TRAIN_FILES,
+                        help="score the trained layer alone on this training file, trained without it "
+                             "(repeatable; writes no model)")
     args = parser.parse_args(argv)
+    if args.hold_out:
+        scratch = args.out.with_suffix(".held-out.npz")
+        try:
+            for name in args.hold_out:
+                print(held_out(name, scratch), flush=True)
+        finally:
+            scratch.unlink(missing_ok=True)
+        return 0
     arrays = train(load_examples())
     if args.check:
         tmp = args.out.with_suffix(".check.npz")
