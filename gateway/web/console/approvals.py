@@ -6,15 +6,18 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.access import may_see
 from gateway.models import Delivery, DeliveryState, MessageState, Severity
 from gateway.services.messages import Gateway
+from gateway.store.listings import MessageQuery
 from gateway.store.records import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
+from gateway.web.console.pages import Pages, page_number
 from gateway.web.console.preview import platform_preview, segments
 from gateway.web.console.uploads import media_views
 from gateway.web.fields import bounded, bounded_overrides
+
+QUEUE_PAGE = 20  # each post is shown in full with its previews: a page stays readable
 
 
 async def view_of(gw: Gateway, record: MessageRecord, viewer: Viewer,
@@ -62,14 +65,18 @@ def posts_of(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
 
 
 async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
-    """The pending messages of the viewer's cities (and accounts); those the viewer may decide first."""
-    pending = await gw.list_messages(states=[MessageState.PENDING_APPROVAL], limit=200)
-    records = [r for r in pending if all(may_see(viewer.actor, r.municipality, a) for a in r.accounts)
-               and may_see(viewer.actor, r.municipality)]
+    """The pending messages of the viewer's cities (and accounts), QUEUE_PAGE a page, newest first; the
+    scope and the page are the database's query, so another city's backlog hides none of the viewer's.
+    On a page, those the viewer may decide come first."""
+    query = MessageQuery(states=(MessageState.PENDING_APPROVAL,), scope=viewer.actor.scope)
+    number = page_number(request)
+    records = await gw.page_messages(query, limit=QUEUE_PAGE, offset=(number - 1) * QUEUE_PAGE)
+    total = await gw.count_messages(query)
     intake = await intake_events(gw, records)
     items = [await view_of(gw, r, viewer, intake.get(r.id)) for r in records]
     items.sort(key=lambda item: not item["can_approve"])
-    return render(request, "approvals.html", viewer, items=items, notice=request.query.get("notice"))
+    return render(request, "approvals.html", viewer, items=items, notice=request.query.get("notice"),
+                  pages=Pages.of(request, number, total, QUEUE_PAGE))
 
 
 async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
