@@ -279,12 +279,13 @@ class Classifier:
 
     def _field(self, ctx: Prepared, fld: Field, found: frozenset[str]) -> Iterator[Finding]:
         text = fld.view.norm
+        read = normalise(text)  # what the model scored: its spans are into this text
         for score, severity in self.model.scores(text):
-            if score.family in found or (severity is Severity.REVIEW and _notice(ctx, score, normalise(text))):
+            if score.family in found or (severity is Severity.REVIEW and _notice(ctx, score, read)):
                 continue
             # Spans of the normalised-and-collapsed text approximate those of the view's text;
             # mark the whole field when they may not line up.
-            span = score.span if normalise(text) == text else None
+            span = score.span if read == text else None
             message = (f"{ADVICE.get(score.family, '内容を確認してください')}"
                        f"（分類モデルの判定、確率 {score.probability:.2f}）。")
             yield ctx.finding(f"{score.family}.model", severity,

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 
 from aiohttp import web
 
-from gateway.access import may_see, require_account_id, require_city
+from gateway.access import require_account_id, require_city
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Delivery, DeliveryState
 from gateway.services.messages import Gateway
@@ -18,8 +18,8 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.console.approvals import held_reasons
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import JST, PLATFORMS
-from gateway.web.console.posts import shortened
+from gateway.web.console.labels import JST
+from gateway.web.console.posts import account_label, filter_options, shortened
 
 LIMIT = 2000  # entries a page shows; more are counted and the page says so
 WEEKDAYS = "月火水木金土日"
@@ -116,14 +116,11 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
     by_day: dict[date, list[Entry]] = defaultdict(list)
     for entry in entries:
         by_day[entry.at.date()].append(entry)
-    cities = [m for m in gw.policies if viewer.actor.scope.covers(m.id)]
-    accounts = [(a.id, f"{m.name} {PLATFORMS[a.platform]} {a.handle}") for m in cities for a in m.accounts
-                if may_see(viewer.actor, m.id, a.id)]
+    cities, accounts = filter_options(gw, viewer)
     return render(request, "calendar.html", viewer, span=span, by_day=by_day, weekdays=WEEKDAYS,
                   today=datetime.now(JST).date(), cities=cities, accounts=accounts, more=len(found) > LIMIT,
                   f={"municipality": city, "account": account, "view": view}, count=len(entries),
-                  account_names={a.id: f"{m.name} {PLATFORMS[a.platform]} {a.handle}" for m in gw.policies
-                                 for a in m.accounts})
+                  account_names={a.id: account_label(m, a) for m in gw.policies for a in m.accounts})
 
 
 async def _entries(gw: Gateway, deliveries: list[Delivery]) -> list[Entry]:

@@ -15,6 +15,7 @@ from gateway.services.messages import Gateway
 from gateway.store.listings import DeliveryQuery, MessageQuery
 from gateway.web.accounts_api import service_for
 from gateway.web.alerts_api import held_visible
+from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.keys import ALERT_INTAKE
 
@@ -31,7 +32,7 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
     scope = viewer.actor.scope
     lines = [Line("承認待ちの投稿", await gw.count_messages(MessageQuery(
                       states=(MessageState.PENDING_APPROVAL,), scope=scope)),
-                  "/console/approvals" if viewer.actor.role.value in ("approver", "admin")
+                  "/console/approvals" if viewer.can(APPROVERS)
                   else "/console/posts?state=pending_approval", False)]
     for state, label, trouble in ((DeliveryState.HELD, "保留中の配信（時間外・予約・停止）", False),
                                   (DeliveryState.RETRY_WAIT, "再試行待ちの配信", False),
@@ -46,7 +47,7 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
                    "/console/accounts", False),
               Line("乗っ取りの疑い", sum(len(h.open_hijack_alerts) for h in health), "/console/accounts", True)]
     intake = request.app.get(ALERT_INTAKE)
-    if intake is not None and viewer.actor.role.value in ("approver", "operator", "admin"):  # who sees 要確認の防災情報
+    if intake is not None and viewer.can(OPERATORS_APPROVERS):  # those who see 要確認の防災情報
         held = [e for e in await intake.list_held(states=("held",), limit=200) if held_visible(viewer.actor, e)]
         lines.append(Line("確認待ちの防災情報", len(held), "/console/alerts", True))
     emergencies = await gw.page_messages(MessageQuery(scope=scope, category="emergency"), limit=1)
