@@ -206,6 +206,12 @@ class InstagramAdapter:
             raise _transport_error(exc, publishing, what) from exc
 
 
+def problems(post: Post) -> list[str]:
+    """What Instagram could not fetch in this post, in Japanese for staff; empty when it can be sent."""
+    return [f"「{m.label}」に HTTPS の公開URLがありません。Instagram は公開URLから画像・動画を取り込みます。"
+            for part in post.parts for m in part.media if not (m.url or "").startswith("https://")]
+
+
 def _require_urls(media: Sequence[Media]) -> None:
     for item in media:
         if not (item.url or "").startswith("https://"):

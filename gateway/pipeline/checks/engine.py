@@ -23,6 +23,7 @@ from gateway.pipeline.checks import (
     length,
     personal,
     political,
+    reach,
     secrets,
     shares,
 )
@@ -43,6 +44,7 @@ CHECKS: tuple[Check, ...] = (
     categories.check,
     shares.check,
     length.check,
+    reach.check,
 )
 
 # Alt-text limits per platform when the adapters' Limits are not passed in. X: 1,000 characters

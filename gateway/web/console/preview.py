@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.adapters.base import Adapter
+from gateway.adapters.instagram import problems as instagram_problems
 from gateway.adapters.line import problems as line_problems
 from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
@@ -84,14 +85,18 @@ def counters(adapter: Adapter, post: Post, message: Message, account: Account) -
         out["counts"] = [{"label": f"{i + 1}件目", "value": x_length(t).weighted_length,
                           "max": X_MAX_WEIGHTED} for i, t in enumerate(texts)]
     elif post.platform is Platform.LINE:
-        out["counts"] = [{"label": "UTF-16", "value": sum(utf16_len(t) for t in texts), "max": limits.max_text},
-                         {"label": "メッセージ数", "value": len(post.parts), "max": limits.max_parts}]
+        # LINE's limit is per message (a long text is split into several; emoji count two), and per broadcast.
+        out["counts"] = [*({"label": f"{i + 1}通目", "value": utf16_len(t), "max": limits.max_text}
+                           for i, t in enumerate(texts)),
+                         {"label": "通数（画像を含む）", "value": len(post.parts), "max": limits.max_parts}]
         out["problems"] = line_problems(post)
     elif post.platform is Platform.YOUTUBE:
         out["counts"] = [{"label": "タイトル", "value": len(post.title or ""), "max": limits.max_title},
-                         {"label": "説明（バイト）", "value": sum(utf8_len(t) for t in texts),
+                         {"label": "説明（全角1文字を3と数えます）", "value": sum(utf8_len(t) for t in texts),
                           "max": limits.max_description_bytes}]
     else:
         out["counts"] = [{"label": "文字数", "value": sum(len(t) for t in texts), "max": limits.max_text}]
+        if post.platform is Platform.INSTAGRAM:
+            out["problems"] = instagram_problems(post)
     out["over"] = any(c["max"] is not None and c["value"] > c["max"] for c in out["counts"])
     return out
