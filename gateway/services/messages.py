@@ -21,6 +21,7 @@ from gateway.adapters.base import Adapter
 from gateway.errors import (
     Conflict,
     FieldProblem,
+    Forbidden,
     InputError,
     NotFound,
     PermanentError,
@@ -37,6 +38,7 @@ from gateway.models import (
     Platform,
     Priority,
     Receipt,
+    Role,
 )
 from gateway.pipeline.checks import CheckInput
 from gateway.pipeline.checks.runner import CheckRunner
@@ -62,6 +64,8 @@ log = logging.getLogger("gateway.service")
 
 CANCELLABLE = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.RETRY_WAIT,
                DeliveryState.UNCERTAIN)
+# A post not yet approved: nothing planned, so its author may take it back (withdraw).
+WITHDRAWABLE = (MessageState.PENDING_APPROVAL, MessageState.REJECTED)
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.RETRY_WAIT, DeliveryState.CANCELLED)
 
 
@@ -312,6 +316,20 @@ class Gateway:
         return await self.store.transition_message(
             message_id, expected=[MessageState.PENDING_APPROVAL], new=MessageState.REJECTED, actor=actor.name,
             reason="差し戻し", note=comment.strip() or None,
+        )
+
+    async def withdraw(self, message_id: str, actor: Actor, reason: str) -> MessageRecord:
+        """The author (or an approver of the city) takes back a post not yet approved: waiting for approval
+        or sent back. Nothing was planned, so nothing is sent; the audit keeps who and why."""
+        record = await self.read_message(message_id, actor)
+        if actor.name != record.submitted_by and actor.role not in (Role.APPROVER, Role.ADMIN):
+            raise Forbidden("提出を取り下げられるのは、提出した本人か承認者です")
+        if record.state not in WITHDRAWABLE:
+            raise Conflict("承認前（承認待ち・差し戻し）の投稿だけを取り下げられます。承認後の投稿は"
+                           "「取り下げ」（配信の取消と削除）を使ってください")
+        return await self.store.transition_message(
+            message_id, expected=WITHDRAWABLE, new=MessageState.CANCELLED, actor=actor.name,
+            reason=f"提出の取り下げ: {reason}",
         )
 
     # -- plan -----------------------------------------------------------------------------

@@ -130,14 +130,24 @@ async def reject_message(request: web.Request, gw: Gateway, actor: Actor) -> web
     return web.json_response(message_json(record), dumps=_dumps)
 
 
-async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+async def _withdrawal_reason(request: web.Request) -> str:
+    """The `reason` a retraction or a withdrawal needs, required and bounded."""
     data = await read_json(request) if request.can_read_body else {}
     reason = bounded(object_field(data, "reason", str) or "", "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
-    deliveries = await gw.retract(request.match_info["id"], actor, reason)
+    return reason
+
+
+async def retract_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    deliveries = await gw.retract(request.match_info["id"], actor, await _withdrawal_reason(request))
     record = await gw.message(request.match_info["id"])
     return web.json_response(message_json(record, deliveries), dumps=_dumps)
+
+
+async def withdraw_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    record = await gw.withdraw(request.match_info["id"], actor, await _withdrawal_reason(request))
+    return web.json_response(message_json(record, []), dumps=_dumps)
 
 
 async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
@@ -216,6 +226,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/messages/{id}/reject", reject_message, APPROVERS, "差し戻す", "Reject"),
     Route("POST", "/api/v1/messages/{id}/retract", retract_message, OPERATORS_APPROVERS,
           "全プラットフォームから削除する", "Retract"),
+    Route("POST", "/api/v1/messages/{id}/withdraw", withdraw_message, STAFF,
+          "承認前の投稿の提出を取り下げる（提出者または承認者）", "Reason"),
     Route("GET", "/api/v1/messages", messages_api.list_messages, READERS,
           "投稿一覧（municipality, state, q, account, category, from, to で絞り込み、limit と cursor でページ送り）"),
     Route("GET", "/api/v1/deliveries", list_deliveries, READERS,

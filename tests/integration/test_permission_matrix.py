@@ -37,6 +37,9 @@ POST = {"municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"
 LISTINGS = {"/api/v1/deliveries", "/api/v1/accounts", "/api/v1/held-alerts", "/api/v1/alerts",
             "/api/v1/hijack-alerts", "/api/v1/messages"}
 UNSCOPED = {"/api/v1/categories", "/api/v1/media"}
+# Allowed to staff only for their own posts (the pending post is STAFF's, not the matrix users'): staff in
+# scope is refused 403 and nothing changes; the author's own withdrawal is tested in test_withdraw.py.
+AUTHOR_ONLY = {"/api/v1/messages/{id}/withdraw", "/console/messages/{id}/withdraw"}
 
 
 async def _ids(h: Harness) -> dict[str, str]:
@@ -137,9 +140,13 @@ async def test_route_by_role_and_scope(harness: Harness, http: TestClient, token
         else:
             assert status == 403 and json.loads(text)["error"] in ("out_of_scope", "emergency_not_permitted"), case
             assert await _snapshot(harness) == before, case
+        before = await _snapshot(harness)
         status, text = await _call(http, route, path, body, tokens[(role, True)])
         case = f"{route.method} {path} as {role.value} in scope: {status} {text[:300]}"
-        if not allowed:
+        if route.path in AUTHOR_ONLY and role is Role.STAFF:
+            assert status == 403 and "提出した本人" in text, case
+            assert await _snapshot(harness) == before, case
+        elif not allowed:
             assert status == 403, case
         else:
             assert status not in (401, 403), case
@@ -234,6 +241,9 @@ async def test_console_page_by_role_and_scope(harness: Harness, http: TestClient
             case = f"{method} {target} as {role.value} {'in' if inside else 'out of'} scope: {response.status}"
             if not allowed:
                 assert response.status == 403, case
+            elif path in AUTHOR_ONLY and role is Role.STAFF and inside:
+                assert response.status == 403 and "提出した本人" in text, case
+                assert await _snapshot(harness) == before, case
             elif path in CONSOLE_OPEN:
                 assert response.status not in (401, 403) or path == "/console/media/{id}", case
             elif path in CONSOLE_LISTINGS:

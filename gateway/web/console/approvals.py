@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.models import Delivery, DeliveryState, MessageState, Severity
-from gateway.services.messages import Gateway
+from gateway.services.messages import WITHDRAWABLE, Gateway
 from gateway.store.listings import MessageQuery
 from gateway.store.records import AuditEvent, MessageRecord
 from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
+from gateway.web.console.deliveries import form_reason
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.console.preview import platform_preview, segments
 from gateway.web.console.uploads import media_views
@@ -85,6 +86,8 @@ async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
     intake = await intake_events(gw, [record])
     return render(request, "message.html", viewer, item=await view_of(gw, record, viewer, intake.get(record.id)),
                   deliveries=deliveries, can_retract=viewer.can(OPERATORS_APPROVERS),
+                  can_withdraw=record.state in WITHDRAWABLE and (
+                      viewer.actor.name == record.submitted_by or viewer.can(APPROVERS)),
                   notice=request.query.get("notice"), held=await held_reasons(gw, deliveries),
                   waiting=sorted((d for d in deliveries if d.state is DeliveryState.HELD),
                                  key=lambda d: (d.not_before is None, d.not_before or d.created_at)))
@@ -108,6 +111,11 @@ async def approve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stre
                               official_view=form.get("official_view") == "1")
     notice = "approved" if record.record.state is not MessageState.PENDING_APPROVAL else "step_approved"
     raise web.HTTPSeeOther(f"/console/messages/{record.record.id}?notice={notice}")
+
+
+async def withdraw(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    record = await gw.withdraw(request.match_info["id"], viewer.actor, await form_reason(request))
+    raise web.HTTPSeeOther(f"/console/messages/{record.id}?notice=withdrawn")
 
 
 async def reject(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:

@@ -131,11 +131,16 @@ async def cancel(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
     raise web.HTTPSeeOther("/console/deliveries?notice=cancelled")
 
 
-async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+async def form_reason(request: web.Request) -> str:
+    """The `reason` field a retraction or a withdrawal needs, required and bounded."""
     form = await request.post()
     reason = bounded(str(form.get("reason") or ""), "reason").strip()
     if not reason:
         raise InputError("取り下げの理由を入力してください", [FieldProblem("reason", "missing", "必須項目です")])
+    return reason
+
+
+async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     message_id = request.match_info["id"]
-    await gw.retract(message_id, viewer.actor, reason)
+    await gw.retract(message_id, viewer.actor, await form_reason(request))
     raise web.HTTPSeeOther(f"/console/messages/{message_id}?notice=retracted")

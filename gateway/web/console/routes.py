@@ -51,6 +51,7 @@ PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("GET", "/console/messages/{id}", approvals.message_page, READERS),
     ("POST", "/console/messages/{id}/approve", approvals.approve, APPROVERS),
     ("POST", "/console/messages/{id}/reject", approvals.reject, APPROVERS),
+    ("POST", "/console/messages/{id}/withdraw", approvals.withdraw, STAFF),
     ("POST", "/console/messages/{id}/retract", deliveries.retract, OPERATORS_APPROVERS),
     ("GET", "/console/deliveries", deliveries.table, READERS),
     ("GET", "/console/deliveries/events", deliveries.events, READERS),
