@@ -29,7 +29,7 @@ def destinations(city: str, config: Notifications, event: str, users: Iterable[U
     for hook in config.webhooks:
         if event in hook.events:
             key = f"{city}:webhook:{hook.id}"
-            found.setdefault(key, Destination(key, "webhook", hook.id, f"Webhook {hook.id}"))
+            found.setdefault(key, Destination(key, "webhook", hook.id, hook.id))
     return list(found.values())
 
 
