@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from gateway.models import Message, MessageState, Platform
 from gateway.notifications.config import Notifications, Smtp, Webhook
 from gateway.notifications.notifier import NoticeRetry, Notifier
 from gateway.policy import Policies
+from gateway.runtime import open_runtime
 from gateway.services import users
+from gateway.settings import Settings
 from gateway.store.records import NewHeldAlert, SuspectPost
-from tests.integration.conftest import APPROVER, OPERATOR, STAFF, Harness
+from tests.integration.conftest import APPROVER, CONFIG, OPERATOR, STAFF, Harness
 from tests.notifyparts import Hooks, Mailbox, smtp_server, webhook_receiver
 
 TOKEN = "T0KENsecretXYZ987654321abcdef"
@@ -265,3 +268,25 @@ async def test_a_bad_email_is_refused_in_japanese(harness: Harness) -> None:
         await users.set_email(harness.store, name=STAFF.name, email="sato at city", actor="admin")
     cleared = await users.set_email(harness.store, name=STAFF.name, email="  ", actor="admin")
     assert cleared.email is None
+
+
+async def test_the_gateway_starts_when_a_citys_notification_secrets_are_not_set(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, keep_logging: None) -> None:
+    """`make run` with no environment: the destinations are skipped with a warning, nothing crashes."""
+    config = tmp_path / "municipalities"
+    config.mkdir()
+    for path in CONFIG.glob("*.toml"):
+        text = path.read_text(encoding="utf-8")
+        if path.stem == "kodaira":
+            text += ('\n[notifications.smtp]\nhost = "127.0.0.1"\nusername = "u"\npassword_secret = "kodaira_smtp"\n'
+                     'sender = "koho@city.kodaira.tokyo.jp"\n\n[[notifications.webhooks]]\nid = "chat"\n'
+                     'url_secret = "kodaira_chat"\n')
+        (config / path.name).write_text(text, encoding="utf-8")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}", config_dir=config,
+                        var_dir=tmp_path / "var", check_workers=0, sandbox_port=0)
+    caplog.set_level(logging.WARNING, logger="gateway.notifications")
+    async with open_runtime(settings, start=True) as runtime:
+        assert "notifications" in {h.name for h in runtime.worker.supervisor.health()}
+    warned = [r.getMessage() for r in caplog.records if r.name == "gateway.notifications"]
+    assert any("GATEWAY_NOTIFICATION_SECRETS__KODAIRA_CHAT" in w for w in warned)
+    assert any("GATEWAY_NOTIFICATION_SECRETS__KODAIRA_SMTP" in w for w in warned)
