@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Platform, PreauthorizedKind, ShareSourceClass
+from gateway.notifications.config import Notifications
 
 CATEGORIES: Mapping[str, str] = {
     "city_news": "お知らせ・市政情報",
@@ -276,6 +277,7 @@ class Municipality(_Config):
     alerts: Alerts = Alerts()
     accounts: tuple[Account, ...]
     clauses: dict[str, str] = Field(default_factory=dict)  # check family -> clause text
+    notifications: Notifications = Notifications()  # who is told of what (gateway/notifications)
 
     @model_validator(mode="after")
     def _account_ids(self) -> Municipality:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -20,6 +21,7 @@ from gateway.connections import ConnectionService
 from gateway.credentials import ChainedCredentials, CredentialSource, StaticCredentials
 from gateway.media import MediaStore
 from gateway.models import Platform
+from gateway.notifications.notifier import NoticeRetry, Notifier
 from gateway.pipeline.checks import CheckEngine, default_engine
 from gateway.pipeline.checks.runner import CheckRunner, InlineRunner, ProcessRunner
 from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
@@ -133,10 +135,25 @@ async def open_runtime(
                 "accounts", lambda beat: accounts.run_periodic(HIJACK_SCAN_SECONDS, beat=beat), every=15.0)
         connections = _connection_service(settings, policies, store, sandbox, clock)
         if start:
+            notifier = _notifier(settings, policies, store, clock)
+            stack.push_async_callback(notifier.aclose)
+            worker.supervisor.run("notifications", notifier.run, every=max(60.0, settings.notification_poll_seconds))
+        if start:
             worker.supervisor.run("token-refresh", lambda beat: connections.run_periodic(
                 settings.token_refresh_seconds, beat=beat), every=max(60.0, settings.token_refresh_seconds))
         yield Runtime(settings, policies, store, gateway, worker, adapters, media, sandbox, accounts,
                       connections)
+
+
+def _notifier(settings: Settings, policies: Policies, store: Store, clock: Clock) -> Notifier:
+    """The outbox's sender; a destination whose secret is missing is skipped with a warning, never a failed start."""
+    console_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    retry = NoticeRetry(give_up_after=timedelta(hours=settings.notification_give_up_hours))
+    notifier = Notifier(store=store, policies=policies, secrets=settings.notification_secrets,
+                        console_url=console_url, clock=clock, retry=retry,
+                        poll_seconds=settings.notification_poll_seconds)
+    notifier.configuration_problems()
+    return notifier
 
 
 def _credential_file(settings: Settings) -> Any | None:

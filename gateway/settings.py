@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     # Per-account credentials from the environment, e.g. GATEWAY_ACCOUNT_CREDENTIALS__KODAIRA_X__ACCESS_TOKEN;
     # they take precedence over the encrypted file (for secret stores that inject environment variables).
     account_credentials: dict[str, dict[str, SecretStr]] = {}
+    # Secrets the city files name by reference in [notifications] (SMTP passwords, webhook URLs), e.g.
+    # GATEWAY_NOTIFICATION_SECRETS__KODAIRA_SLACK=https://hooks.slack.com/services/...
+    notification_secrets: dict[str, SecretStr] = {}
+    # Notifications: how often the outbox is read, and for how long a failing send keeps being retried.
+    notification_poll_seconds: float = Field(default=2.0, gt=0)
+    notification_give_up_hours: float = Field(default=48.0, gt=0)
     credentials_key: SecretStr | None = None
     credentials_key_file: Path | None = None
     alert_hmac_secret: SecretStr | None = None

@@ -149,6 +149,17 @@ def cmd_user_set_scope(args: argparse.Namespace) -> int:
     return _with_store(args, run)
 
 
+def cmd_user_set_email(args: argparse.Namespace) -> int:
+    from gateway.services import users
+
+    async def run(store: Any, settings: Settings) -> int:
+        user = await users.set_email(store, name=args.user, email=args.email, actor=_cli_actor())
+        print(f"利用者 {user.name} のメールアドレスを{'「' + user.email + '」に' if user.email else '削除'}しました")
+        return EXIT_OK
+
+    return _with_store(args, run)
+
+
 def cmd_user_access(args: argparse.Namespace) -> int:
     """`user disable|enable|sign-out`: end what a user can do now."""
     from gateway.services import users
@@ -170,9 +181,9 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     from gateway.cli.table import render_table
 
     async def run(store: Any, settings: Settings) -> int:
-        rows = [[u.name, u.role.value, u.scope.label(), "無効" if u.disabled else "有効"]
+        rows = [[u.name, u.role.value, u.scope.label(), u.email or "-", "無効" if u.disabled else "有効"]
                 for u in await store.list_users()]
-        print(render_table(["利用者", "役割", "担当範囲", "状態"], rows) if rows else "利用者はいません")
+        print(render_table(["利用者", "役割", "担当範囲", "メール", "状態"], rows) if rows else "利用者はいません")
         return EXIT_OK
 
     return _with_store(args, run)
@@ -457,6 +468,10 @@ def _add_user_commands(sub: Any) -> None:
     uscope.add_argument("--user", required=True)
     _add_scope_arguments(uscope)
     uscope.set_defaults(func=cmd_user_set_scope)
+    uemail = usub.add_parser("set-email", help="set where notifications reach a user (empty: remove)")
+    uemail.add_argument("--user", required=True)
+    uemail.add_argument("--email", required=True)
+    uemail.set_defaults(func=cmd_user_set_email)
     for name, text in (("disable", "disable a user: sessions end, tokens stop working"),
                        ("enable", "enable a disabled user again"),
                        ("sign-out", "end every console session of a user and revoke every token")):

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import GLOBAL_ROLES, Role, Scope
+from gateway.notifications.config import is_email
 from gateway.policy import Policies
 from gateway.services.passwords import hash_password
 from gateway.store.base import UserDirectory
@@ -120,6 +121,27 @@ async def set_scope(store: UserDirectory, *, name: str, scope: Scope, actor: str
                                f"役割「{user.role.value}」には担当する自治体の指定が必要です")
         raise InputError(problem.message, [problem])
     return await store.set_scope(name, scope, actor=actor)
+
+
+def checked_email(email: str, field: str = "email") -> str | None:
+    """An address as typed (spaces around it dropped); empty clears it. Anything else is refused in Japanese."""
+    email = email.strip()
+    if not email:
+        return None
+    if not is_email(email):
+        problem = FieldProblem(field, "invalid_email",
+                               f"メールアドレスの形式が正しくありません: 「{email[:100]}」"
+                               "（例: sato@city.kodaira.tokyo.jp。空欄にすると登録を消します）")
+        raise InputError(problem.message, [problem])
+    return email
+
+
+async def set_email(store: UserDirectory, *, name: str, email: str, actor: str) -> User:
+    """Set (or, when empty, clear) where notifications reach the user."""
+    address = checked_email(email)
+    if await store.get_user(name) is None:
+        raise NotFound(f"利用者が見つかりません: {name}")
+    return await store.set_email(name, address, actor=actor)
 
 
 async def disable(store: UserDirectory, *, name: str, actor: str, disabled: bool = True) -> None:

@@ -28,6 +28,7 @@ from gateway.store.records import (
     NewDelivery,
     NewHeldAlert,
     NewMessage,
+    Notification,
     StepApproval,
     SuspectPost,
     User,
@@ -291,6 +292,10 @@ class UserDirectory(Protocol):
 
     async def list_users(self) -> list[User]: ...
 
+    async def set_email(self, name: str, email: str | None, *, actor: str) -> User:
+        """Set or clear the user's e-mail address (audited)."""
+        ...
+
     async def get_user(self, name: str) -> User | None: ...
 
     async def add_token(self, *, token_hash: str, user: str, expires_at: datetime, actor: str,
@@ -366,7 +371,30 @@ class AuditLog(Protocol):
     async def count_audit(self, query: AuditQuery) -> int: ...
 
 
-class Store(MessageLedger, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Protocol):
+class Outbox(Protocol):
+    """Notifications waiting to be sent (written by the events' own transactions, store/events.py)."""
+
+    async def claim_notifications(self, *, now: datetime, limit: int, lease_seconds: float) -> list[Notification]:
+        """Lease up to `limit` due pending rows, oldest first."""
+        ...
+
+    async def record_notification(
+        self, notification_id: str, *, state: str, done: Sequence[str], attempts: int,
+        next_attempt_at: datetime, last_error: str | None,
+    ) -> None:
+        """Record how far a claimed row got (and end its lease)."""
+        ...
+
+    async def note_notification_progress(self, notification_id: str, done: Sequence[str]) -> None:
+        """The destinations told so far, keeping the lease."""
+        ...
+
+    async def list_notifications(
+        self, *, states: Collection[str] | None = None, event: str | None = None, limit: int = 500,
+    ) -> list[Notification]: ...
+
+
+class Store(MessageLedger, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Outbox, Protocol):
     """Every role on one database (`SqlStore`); a caller that needs less may name the role it uses."""
 
     async def aclose(self) -> None: ...

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 from gateway.errors import Conflict, InputError, NotFound
 from gateway.models import Delivery, DeliveryState, MessageState
 from gateway.store import listings, rows
-from gateway.store.schema import PARTIAL_STATES, audit_events, deliveries, in_state, messages
+from gateway.store.events import notification_rows
+from gateway.store.schema import PARTIAL_STATES, audit_events, deliveries, in_state, messages, notifications
 from gateway.store.txn import _CHUNK, SqlBase, _notify, _shielded, _storable, _values
 
 # Columns a caller may set through transition_delivery (never state or ids; attempts only to give back
@@ -33,8 +34,9 @@ _AUDIT_CONSTANTS = tuple(c.name for c in audit_events.c if c.name != "id" and c.
 
 
 @functools.lru_cache(maxsize=64)
-def _pg_transition_statement(columns: tuple[str, ...]) -> sa.Select[Any]:
-    """One statement: lock the row, update it if its state is allowed, insert the audit row.
+def _pg_transition_statement(columns: tuple[str, ...], outbox: bool = False) -> sa.Select[Any]:
+    """One statement: lock the row, update it if its state is allowed, insert the audit row (and, with
+    `outbox`, the notification of the event, from `outbox_*` parameters).
 
     The locking subquery reads the row's latest committed state (READ COMMITTED re-reads a row it
     waited for), which the audit row records as `from_state`. Built once per set of columns and
@@ -54,7 +56,13 @@ def _pg_transition_statement(columns: tuple[str, ...]) -> sa.Select[Any]:
     values = sa.select(*[from_row[c.name] if c.name in from_row else sa.bindparam(f"audit_{c.name}", type_=c.type)
                          for c in columns_in_order])
     audited = audit_events.insert().from_select([c.name for c in columns_in_order], values).cte("audited")
-    return sa.select(updated).add_cte(audited)
+    if not outbox:
+        return sa.select(updated).add_cte(audited)
+    notice_columns = list(notifications.c)
+    notice_values = sa.select(*[from_row[c.name] if c.name in from_row
+                                else sa.bindparam(f"outbox_{c.name}", type_=c.type) for c in notice_columns])
+    noticed = notifications.insert().from_select([c.name for c in notice_columns], notice_values).cte("noticed")
+    return sa.select(updated).add_cte(audited, noticed)
 
 
 # A message whose every delivery is in one of these has gone out everywhere it can (planned -> sent).
@@ -151,7 +159,9 @@ class DeliveryQueries(SqlBase):
         if self._sqlite is None:
             audit = rows.audit_values(at=now, actor=actor, action=f"delivery.{new.value}", to_state=new.value,
                                       reason=reason, detail=detail)
-            done = await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent)
+            outbox = notification_rows([audit])
+            done = await self._pg_transition(delivery_id, allowed, changes, audit, urgent=urgent,
+                                             outbox=outbox[0] if outbox else None)
             await self._message_out(done, actor=actor)
             return done
 
@@ -198,13 +208,16 @@ class DeliveryQueries(SqlBase):
 
     async def _pg_transition(
         self, delivery_id: str, allowed: list[str], changes: Mapping[str, Any], audit: Mapping[str, Any], *,
-        urgent: bool,
+        urgent: bool, outbox: Mapping[str, Any] | None = None,
     ) -> Delivery:
-        """PostgreSQL: lock, compare-and-set and audit in one statement (one round trip, atomic)."""
-        statement = _pg_transition_statement(tuple(sorted(changes)))
+        """PostgreSQL: lock, compare-and-set, audit (and the outbox row) in one statement (one round trip,
+        atomic)."""
+        statement = _pg_transition_statement(tuple(sorted(changes)), outbox is not None)
         params = {"delivery_id": delivery_id, "allowed": allowed,
                   **{f"set_{name}": value for name, value in changes.items()},
-                  **{f"audit_{name}": audit[name] for name in _AUDIT_CONSTANTS}}
+                  **{f"audit_{name}": audit[name] for name in _AUDIT_CONSTANTS},
+                  **{f"outbox_{name}": value for name, value in (outbox or {}).items()
+                     if name not in _AUDIT_FROM_ROW}}
 
         def transition(conn: Connection) -> Delivery | str | None:
             row = conn.execute(statement, params).mappings().first()

@@ -16,8 +16,17 @@ from gateway.errors import Conflict, InputError, NotFound
 from gateway.models import Delivery, DeliveryState, MessageState, Priority
 from gateway.store import listings, rows, schema
 from gateway.store import users as users_store
+from gateway.store.events import notification_rows
 from gateway.store.records import HeldAlert, MessageRecord, NewDelivery, NewHeldAlert, NewMessage, StepApproval
-from gateway.store.schema import audit_events, deliveries, held_alerts, message_approvals, messages, new_id
+from gateway.store.schema import (
+    audit_events,
+    deliveries,
+    held_alerts,
+    message_approvals,
+    messages,
+    new_id,
+    notifications,
+)
 from gateway.store.txn import WAKE_CHANNEL, IntegrityConflict, SqlBase, _notify, _shielded, _storable, _values
 
 _PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.SKIPPED})
@@ -25,15 +34,16 @@ _PLANNABLE = frozenset({DeliveryState.HELD, DeliveryState.QUEUED, DeliveryState.
 
 def _pg_insert_all(
     message: Mapping[str, Any], planned: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]], *,
-    notify: str | None,
+    notify: str | None, outbox: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[sa.Select[Any], dict[str, Any]]:
-    """A message, its deliveries and their audit rows (and the NOTIFY) as one statement, with its
-    parameters. The statement is built once per shape (columns, row counts) and reused, so that
+    """A message, its deliveries, their audit rows and outbox rows (and the NOTIFY) as one statement, with
+    its parameters. The statement is built once per shape (columns, row counts) and reused, so that
     it is compiled once."""
     statement = _pg_insert_all_statement(tuple(message), tuple(planned[0]) if planned else (), len(planned),
-                                         tuple(audit[0]), len(audit), notify is not None)
+                                         tuple(audit[0]), len(audit), notify is not None,
+                                         tuple(outbox[0]) if outbox else (), len(outbox))
     params: dict[str, Any] = {f"m_{name}": value for name, value in message.items()}
-    for table, rows_ in (("d", planned), ("a", audit)):
+    for table, rows_ in (("d", planned), ("a", audit), ("n", outbox)):
         for i, row in enumerate(rows_):
             params.update({f"{table}{i}_{name}": value for name, value in row.items()})
     if notify is not None:
@@ -45,6 +55,7 @@ def _pg_insert_all(
 def _pg_insert_all_statement(
     message_columns: tuple[str, ...], delivery_columns: tuple[str, ...], delivery_count: int,
     audit_columns: tuple[str, ...], audit_count: int, notify: bool,
+    outbox_columns: tuple[str, ...] = (), outbox_count: int = 0,
 ) -> sa.Select[Any]:
     """Data-modifying WITH clauses all run, and foreign keys are checked at the end of the
     statement, when the message row is there."""
@@ -58,6 +69,8 @@ def _pg_insert_all_statement(
               for i in range(delivery_count)]
     parts += [audit_events.insert().values(row(audit_events, f"a{i}", audit_columns)).cte(f"new_audit_{i}")
               for i in range(audit_count)]
+    parts += [notifications.insert().values(row(notifications, f"n{i}", outbox_columns)).cte(f"new_notice_{i}")
+              for i in range(outbox_count)]
     result = (sa.select(sa.func.pg_notify(WAKE_CHANNEL, sa.bindparam("notify", type_=sa.String))) if notify
               else sa.select(sa.literal(1)))
     return result.add_cte(*parts)
@@ -109,7 +122,8 @@ class MessageQueries(SqlBase):
             # PostgreSQL: one statement (one round trip, atomic by itself); a duplicate shows as
             # a unique-constraint conflict, answered below with the message that exists.
             conn.execute(*_pg_insert_all(values, planned, [accepted, *audit],
-                                         notify=str(values["priority"]) if notify else None))
+                                         notify=str(values["priority"]) if notify else None,
+                                         outbox=notification_rows([accepted, *audit])))
             return created
 
         try:

@@ -108,6 +108,7 @@ class User:
     disabled: bool = False
     session_epoch: int = 0  # signed into console cookies; moved on to end every older session
     scope: Scope = field(default_factory=Scope)  # through a token: the user's, narrowed by the token's
+    email: str | None = None  # where notifications reach this person (optional)
 
 
 @dataclass(frozen=True)
@@ -269,3 +270,24 @@ class HijackAlert:
     resolved_at: datetime | None
     resolved_by: str | None
     note: str | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An outbox row: an event someone must be told of (store/events.py), and how far its sending got."""
+
+    id: str
+    event: str
+    created_at: datetime
+    message_id: str | None = None
+    delivery_id: str | None = None
+    subject: str | None = None  # a held alert's id, a hijack alert's number
+    actor: str | None = None
+    reason: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    state: str = "pending"  # pending, sent, failed (given up), skipped (nobody to tell)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    done: tuple[str, ...] = ()  # destinations already told
+    last_error: str | None = None
+    finished_at: datetime | None = None

@@ -103,7 +103,7 @@ def to_user(row: RowLike) -> User:
     return User(
         name=row["name"], role=Role(row["role"]), created_at=row["created_at"],
         password_hash=row["password_hash"], disabled=bool(row["disabled"]),
-        session_epoch=int(row["session_epoch"]), scope=Scope.from_json(row["scope"]),
+        session_epoch=int(row["session_epoch"]), scope=Scope.from_json(row["scope"]), email=row.get("email"),
     )
 
 

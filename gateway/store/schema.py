@@ -229,6 +229,8 @@ users = sa.Table(
     sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
     # models.Scope as JSON: the cities (null: every city), accounts and emergency cities the user acts for.
     sa.Column("scope", json_type()),
+    # Where the gateway writes to this person (a send-back of their post, the events of their role); optional.
+    sa.Column("email", sa.String(254)),
 )
 
 # Console sign-in attempts inside the throttle's window (store/logins.py). A row is written before the
@@ -375,4 +377,33 @@ workers = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
     sa.Column("stopped_at", UTCDateTime),
     sa.Index("ix_workers_heartbeat", "heartbeat_at"),
+)
+
+
+# -- notifications (the outbox) ---------------------------------------------------------------------
+
+# One row per event someone must hear of (a post waiting for approval, a send-back, a failed delivery, a
+# held alert, a suspected hijack), written in the event's own transaction; the notifier sends it from the
+# worker. `done` lists the destinations already told (never told twice); `state`: pending, sent, failed
+# (given up after retries) or skipped (nobody to tell). No secret is ever stored here.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("message_id", sa.String(40)),
+    sa.Column("delivery_id", sa.String(40)),
+    sa.Column("subject", sa.String(128)),  # a held alert's id, a hijack alert's number
+    sa.Column("actor", sa.String(128)),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", json_type(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("done", json_type(), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index("ix_notifications_state_next", "state", "next_attempt_at"),
 )

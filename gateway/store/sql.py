@@ -22,6 +22,7 @@ Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `user.created`, `user.role_changed`, `user.password_set`, `user.disabled`, `user.enabled`,
 `user.signed_out`, `user.unlocked`, `token.created`, `token.revoked`, `account.stopped`,
 `account.resumed`, `credentials.rotated`, `account.hijack_suspected`, `account.hijack_resolved`,
+`user.email_set`,
 plus whatever callers pass to `audit()`.
 """
 
@@ -35,11 +36,13 @@ from gateway.store.base import Store
 from gateway.store.claim import ClaimQueries
 from gateway.store.deliveries import DeliveryQueries
 from gateway.store.messages import MessageQueries
+from gateway.store.outbox import OutboxQueries
 from gateway.store.users import UserQueries
 from gateway.store.warmup import WarmUp
 
 
-class SqlStore(WarmUp, MessageQueries, DeliveryQueries, ClaimQueries, AccountQueries, UserQueries, AuditQueries):
+class SqlStore(WarmUp, MessageQueries, DeliveryQueries, ClaimQueries, AccountQueries, UserQueries, AuditQueries,
+               OutboxQueries):
     """The ledger on one database; safe to share between tasks, and between processes (SQLite: on one host)."""
 
 

@@ -21,8 +21,9 @@ from sqlalchemy.pool import QueuePool
 from gateway.errors import Conflict, GatewayError, StorageFull, StoreError
 from gateway.models import storable_text_problem
 from gateway.store.engine import IMMEDIATE, PG_POOL_SIZE, create_sync_sqlite_engine
+from gateway.store.events import notification_rows
 from gateway.store.gate import WriteGate
-from gateway.store.schema import audit_events, utc_now
+from gateway.store.schema import audit_events, notifications, utc_now
 
 Clock = Callable[[], datetime]
 
@@ -254,8 +255,12 @@ class SqlBase:
 
     @staticmethod
     def _add_audit(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+        """The audit rows, and the outbox rows of those that are events people are told of (store/events.py)."""
         if entries:
             conn.execute(audit_events.insert(), list(entries))
+            outbox = notification_rows(entries)
+            if outbox:
+                conn.execute(notifications.insert(), outbox)
 
     def _dialect_module(self) -> Any:
         return postgresql if self._engine.dialect.name == "postgresql" else sqlite

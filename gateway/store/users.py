@@ -214,6 +214,24 @@ class UserQueries(SqlBase):
     async def end_sessions(self, name: str, *, actor: str) -> None:
         await self._update_user(name, {}, actor=actor, action="user.signed_out")
 
+    @_shielded
+    async def set_email(self, name: str, email: str | None, *, actor: str) -> User:
+        """Set or clear the user's e-mail address (audited); sessions go on (nothing they may do changed)."""
+        now = self._clock()
+
+        def store(conn: Connection) -> User:
+            before = conn.execute(sa.select(users.c.email).where(users.c.name == name).with_for_update()).first()
+            if before is None:
+                raise NotFound(f"利用者が見つかりません: {name}")
+            row = conn.execute(sa.update(users).where(users.c.name == name).values(email=email)
+                               .returning(*users.c)).mappings().one()
+            self._add_audit(conn, [rows.audit_values(at=now, actor=actor, action="user.email_set",
+                                                     detail={"user": name, "email_before": before[0],
+                                                             "email": email})])
+            return rows.to_user(row)
+
+        return await self._write(store)
+
     async def _update_user(self, name: str, values: Mapping[str, Any], *, actor: str, action: str) -> None:
         """Change the user's row, moving its session epoch on (every console session so far ends)."""
         now = self._clock()

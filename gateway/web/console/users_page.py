@@ -19,7 +19,7 @@ from gateway.web.console.context import Viewer, render
 from gateway.web.console.throttle import user_key
 
 Form = MultiDictProxy[Any]
-ACTIONS = ("create", "role", "scope", "password", "unlock", "disable", "enable", "sign-out")
+ACTIONS = ("create", "role", "scope", "password", "email", "unlock", "disable", "enable", "sign-out")
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -46,12 +46,17 @@ async def _apply(gw: Gateway, actor: str, action: str, name: str,
         role = _role(form) if action == "create" else await _current_role(gw, name)
         scope = _scope(gw, role, form)
         if action == "create":
+            email = users.checked_email(_text(form, "email"))  # refused before the user exists
             await users.create_user(store, name=name, role=role, password=_text(form, "password"), actor=actor,
                                     scope=scope)
+            if email is not None:
+                await store.set_email(name, email, actor=actor)
         else:
             await users.set_scope(store, name=name, scope=scope, actor=actor)
     elif action == "role":
         await users.set_role(store, name=name, role=_role(form), actor=actor)
+    elif action == "email":
+        await users.set_email(store, name=name, email=_text(form, "email"), actor=actor)
     elif action == "password":
         await users.set_password(store, name=name, password=_text(form, "password"), actor=actor)
     elif action == "unlock":
