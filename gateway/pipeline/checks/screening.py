@@ -250,20 +250,24 @@ _FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|
 _FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
                             r"ご利益|御利益|病気が治|心が救われ")
 _FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう")
-_FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|"
+# A faith word naming a time or the people doing it (「お参りの後は…お持ち帰りください」「参拝者の皆さま」): the
+# request in the sentence is about something else.
+_FAITH_AS_TIME = re.compile(r"(?:お参り|参拝|礼拝)(?:の(?:後|あと|前|際|とき|時|帰り|方)|時|後|者|客)")
+_FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|墓地|霊園|"
                           r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学")
 
 
 def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """The city recommending a faith or promising a religious benefit."""
-    faith = _FAITH.search(s.text)
+    faith = _FAITH.search(_FAITH_AS_TIME.sub("", s.text))
     if faith is None or _FAITH_CIVIC.search(s.text) or _NOTICE.search(s.text):
         return None
     benefit = _FAITH_BENEFIT.search(s.text)
     invite = _FAITH_INVITE.search(s.text)
     if not (benefit or invite):
         return None
-    if not benefit and not re.search(r"信仰|教え(?![てまるなたら])|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様", s.text):
+    if not benefit and not re.search(r"信仰|教え(?![てまるなたら])|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様",
+                                     _FAITH_AS_TIME.sub("", s.text)):
         return None
     return Hit("religious.recommendation", Severity.BLOCK,
                f"信仰や寺社・宗教（{faith.group()}）を勧める、または宗教による利益をうたう内容です。市の発信は宗教的に"
