@@ -5,6 +5,8 @@ broadcast, each exactly as the preview showed it; a violation in the English ver
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +17,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.models import Platform, Role
+from gateway import cli
+from gateway.models import Platform, Role, Scope
 from gateway.pipeline.checks import default_engine
 from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
@@ -170,3 +173,20 @@ async def test_bad_versions_are_refused_in_japanese_naming_the_field(env: Env) -
     assert status == 400, body
     assert [p["field"] for p in body["problems"]] == ["translations[1].language"]
     assert "指定できません" in body["problems"][0]["message"]
+
+
+async def test_the_cli_submits_versions_and_refuses_bad_ones_naming_the_field(
+        env: Env, config_dir: Path, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    await env.rt.store.ensure_user("k-cli", Role.STAFF, actor="test", scope=Scope.of("kisarazu"))
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(MESSAGE, ensure_ascii=False), encoding="utf-8")
+    bad.write_text(json.dumps({**MESSAGE, "translations": [{"language": "en", "text": ENGLISH},
+                                                           {"language": "en", "text": "again"}]}), encoding="utf-8")
+    base = ["--database-url", database_url, "--config-dir", str(config_dir)]
+    assert await asyncio.to_thread(cli.main, [*base, "submit", str(good), "--as", "k-cli"]) == 0
+    (record,) = await env.rt.store.list_messages()
+    assert [(t.language, t.text) for t in record.body.translations] == [("en", ENGLISH), ("ja-easy", EASY)]
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, [*base, "submit", str(bad), "--as", "k-cli"]) != 0
+    assert "translations[1].language" in capsys.readouterr().err
+    assert len(await env.rt.store.list_messages()) == 1
