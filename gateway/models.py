@@ -309,8 +309,13 @@ class Share(_Frozen):
     source_class: ShareSourceClass
 
 
+# A message's versions in other languages: at most one per language of the contract but Japanese.
+MAX_TRANSLATIONS = 11
+
+
 class Translation(_Frozen):
-    """The same message in another language, sent with it (an alert's やさしい日本語 and English on LINE)."""
+    """The same message in another language, sent with it: a version staff wrote (やさしい日本語, English ...)
+    or an alert's other languages for an account that sends them together (LINE)."""
 
     language: NonEmpty = Field(max_length=16)
     text: NonEmpty = Field(max_length=MAX_TEXT_CHARS)
@@ -337,9 +342,12 @@ class Message(_Frozen):
     drill: bool = False
     # Why a person sends priority "emergency" (required then; only users with the city's emergency permission).
     emergency_reason: str | None = Field(default=None, max_length=2000)
-    # An alert's other languages for an account that sends them together (LINE: one text message each in
-    # the same broadcast). Written by the alert templates only: the API refuses them (parse_message).
-    translations: tuple[Translation, ...] = Field(default=(), max_length=4)
+    # The language of `text`: Japanese for every message staff write (parse_message refuses another); an
+    # alert template's post in another language (one message per language) says which it is.
+    language: str = Field(default="ja", max_length=16)
+    # The same message in other languages. Each target account gets the versions in its `languages` only:
+    # LINE all of them in one broadcast (one text message each), other platforms one post per language.
+    translations: tuple[Translation, ...] = Field(default=(), max_length=MAX_TRANSLATIONS)
 
 
 def message_digest(message: Message) -> str:
@@ -358,6 +366,9 @@ class Finding(_Frozen):
     clause: str
     message: str
     account: str | None = None
+    # The field a finding is about when it is not the Japanese text, e.g. "translations[0].text" (its
+    # start/end are then None: they are offsets into `text`).
+    field: str | None = None
 
 
 class CheckResult(_Frozen):
@@ -448,6 +459,9 @@ class Delivery(_Frozen):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    # The language of the post (LINE: the first of the languages its broadcast carries); one delivery per
+    # account and language, each with its own idempotency key.
+    language: str = "ja"
 
 
 ApprovalDecision = Literal["approved", "rejected"]

@@ -69,6 +69,15 @@ LANGUAGES: Mapping[str, str] = {
 # LINE sends one account's languages in one broadcast, one message each, and takes at most 5 messages.
 LINE_MAX_LANGUAGES = 5
 
+
+def language_groups(platform: Platform, languages: Iterable[str]) -> list[tuple[str, ...]]:
+    """How an account posts a message in `languages` (its own, in its order): LINE all of them in one
+    broadcast, the other platforms one post per language. Alerts and staff-written versions both go by it."""
+    found = tuple(languages)
+    if platform is Platform.LINE:
+        return [found] if found else []
+    return [(language,) for language in found]
+
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -261,6 +270,12 @@ class Account(_Config):
 
     def allows(self, category: str) -> bool:
         return category in self.categories
+
+    def posts_in(self, carried: Iterable[str]) -> list[tuple[str, ...]]:
+        """The posts this account makes of a message carried in `carried` languages: its own languages
+        among them, in its order, grouped by `language_groups` (an account with ["ja"] gets Japanese only)."""
+        offered = set(carried)
+        return language_groups(self.platform, (code for code in self.languages if code in offered))
 
 
 class Municipality(_Config):

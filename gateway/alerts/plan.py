@@ -33,7 +33,7 @@ from gateway.alerts.draft import Draft
 from gateway.alerts.freshness import Hold
 from gateway.alerts.model import Action, Alert, AlertArea
 from gateway.models import Platform
-from gateway.policy import ALERT_KINDS, Account, Municipality
+from gateway.policy import ALERT_KINDS, Account, Municipality, language_groups
 
 # Municipalities post 震度情報 when the city observed 震度3 or more (JMA's 震度速報 threshold).
 MIN_INTENSITY = "3"
@@ -64,19 +64,18 @@ class Bundle:
 
 
 def bundles(posts: list[AlertPost]) -> list[Bundle]:
-    """LINE: one bundle per account with every language in order; other platforms: one per language."""
-    found: list[Bundle] = []
-    line: dict[str, list[AlertPost]] = {}
+    """LINE: one bundle per account with every language in order; other platforms: one per language
+    (`language_groups`, the grouping staff-written versions go by too)."""
+    by_account: dict[str, list[AlertPost]] = {}
     for post in posts:
-        if post.skip_reason is not None:
-            continue
-        if post.platform is Platform.LINE:
-            line.setdefault(post.account, []).append(post)
-        else:
-            found.append(Bundle(post.account, post.language, post.text))
-    for account, same in line.items():
-        rest = tuple((p.language, p.text) for p in same[1:])
-        found.append(Bundle(account, same[0].language, same[0].text, rest))
+        if post.skip_reason is None:
+            by_account.setdefault(post.account, []).append(post)
+    found: list[Bundle] = []
+    for account, same in sorted(by_account.items(), key=lambda item: item[1][0].platform is Platform.LINE):
+        texts = {p.language: p.text for p in same}
+        for group in language_groups(same[0].platform, [p.language for p in same]):
+            rest = tuple((code, texts[code]) for code in group[1:])
+            found.append(Bundle(account, group[0], texts[group[0]], rest))
     return found
 
 

@@ -29,6 +29,7 @@ from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, FieldProblem, GatewayError, InputError, NotFound
 from gateway.logs import log_failure
 from gateway.models import Platform, Priority, RemotePost
+from gateway.pipeline.intake.languages import message_in
 from gateway.policy import Account, Municipality, Policies
 from gateway.services.messages import Gateway
 from gateway.store.base import Store
@@ -284,11 +285,12 @@ def _ledger_texts(account: Account, adapter: Adapter, ledger: Sequence[LedgerPos
     exact: set[str] = set()
     contained: set[str] = set()
     for post in ledger:
-        bare = _normal(post.message.text)
+        message = message_in(post.message, account, post.language)
+        bare = _normal(message.text)
         if bare:
             contained.add(bare)
         try:
-            rendered = adapter.render(post.message, account)
+            rendered = adapter.render(message, account)
         except GatewayError:
             continue
         exact.update(_normal(part.text) for part in rendered.parts)

@@ -331,8 +331,8 @@ class AlertIntake:
         key = f"{_h(alert.thread)}#{_event_key(alert)}|{','.join(accounts)}{language}"
         translations = tuple(Translation(language=lang, text=text) for lang, text in first.translations)
         message = Message(municipality=municipality.id, accounts=accounts, category="emergency", text=first.text,
-                          priority=Priority.EMERGENCY, drill=alert.drill, correction_of=reply_to,
-                          translations=translations)
+                          language=first.language, priority=Priority.EMERGENCY, drill=alert.drill,
+                          correction_of=reply_to, translations=translations)
         submitted = await self.gateway.submit(message, actor, source="alert", idempotency_key=key, alert_key=key,
                                               alert=stamp, decided_by=decided_by)
         for lang, text in ((first.language, first.text), *first.translations):

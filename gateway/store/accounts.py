@@ -241,7 +241,8 @@ class AccountQueries(SqlBase):
     async def account_posts(self, account: str, since: datetime) -> list[LedgerPost]:
         """Deliveries of the account that went out or may have (sent, retracted, uncertain, sending)
         since `since`, with the message each carried and any further ids of a threaded post."""
-        query = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.remote_id, messages.c.body)
+        query = (sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.remote_id, deliveries.c.language,
+                           messages.c.body)
                  .join(messages, messages.c.id == deliveries.c.message_id)
                  .where(deliveries.c.account == account, deliveries.c.state.in_(_PUBLISHED),
                         sa.or_(deliveries.c.sent_at >= since, deliveries.c.updated_at >= since))
@@ -251,7 +252,8 @@ class AccountQueries(SqlBase):
             found = conn.execute(query).all()
             extra = self._extra_ids(conn, [row.id for row in found])
             return [LedgerPost(delivery_id=row.id, state=DeliveryState(row.state), remote_id=row.remote_id,
-                               extra_ids=extra.get(row.id, ()), message=Message.model_validate(row.body))
+                               extra_ids=extra.get(row.id, ()), message=Message.model_validate(row.body),
+                               language=row.language)
                     for row in found]
 
         return await self._read(read)

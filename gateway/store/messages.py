@@ -317,7 +317,7 @@ class MessageQueries(SqlBase):
         audit = [rows.audit_values(
             at=now, actor=actor, action="delivery.created", message_id=message["id"],
             delivery_id=v["id"], to_state=v["state"], reason=item.reason,
-            detail={"account": item.account, "platform": item.platform.value},
+            detail={"account": item.account, "platform": item.platform.value, "language": item.language},
         ) for v, item in zip(values, deliveries, strict=True)]
         audit.append(rows.audit_values(
             at=now, actor=actor, action="message.planned", message_id=message["id"],
@@ -334,7 +334,7 @@ class MessageQueries(SqlBase):
             "not_before": item.not_before, "retry_at": None, "attempts": 0,
             "idempotency_key": uuid.uuid4().hex, "lease_owner": None, "lease_expires": None,
             "remote_id": None, "remote_url": None, "error_code": None, "error_text": None,
-            "created_at": now, "updated_at": now, "sent_at": None,
+            "created_at": now, "updated_at": now, "sent_at": None, "language": item.language,
         }
 
     @_shielded

@@ -83,6 +83,7 @@ class NewDelivery:
     state: DeliveryState  # held, queued or skipped
     not_before: datetime | None
     reason: str | None = None  # why held/skipped, for the audit row
+    language: str = "ja"  # the post's language (LINE: the first of the account's languages it sends)
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ class LedgerPost:
     state: DeliveryState
     remote_id: str | None
     extra_ids: tuple[str, ...]  # further platform ids of a threaded post
-    message: Message
+    message: Message  # the message as submitted; `language` says which of its versions this post was
+    language: str = "ja"
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    sa.Column("language", sa.String(16), nullable=False, server_default="ja"),
     sa.UniqueConstraint("idempotency_key", name="uq_deliveries_idempotency_key"),
     # The claim queues: claim_due walks them in order and stops after `limit` rows.
     _partial("queued", "priority_rank", "created_at", "id"),

@@ -55,7 +55,7 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
         "not_before": iso(d.not_before), "retry_at": iso(d.retry_at), "attempts": d.attempts,
         "remote_id": d.remote_id, "remote_url": d.remote_url, "error_code": d.error_code,
         "error": d.error_text, "created_at": iso(d.created_at), "updated_at": iso(d.updated_at),
-        "sent_at": iso(d.sent_at),
+        "sent_at": iso(d.sent_at), "language": d.language,
     }
 
 

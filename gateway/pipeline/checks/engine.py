@@ -8,6 +8,7 @@ lexicons) once, at construction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gateway.pipeline.checks import (
     categories,
     classifier,
     confidential,
+    easy_japanese,
     forbidden,
     language,
     length,
@@ -31,6 +33,7 @@ from gateway.pipeline.checks.context import CheckInput, Field, Prepared
 from gateway.pipeline.checks.lexicon import LexiconStore
 from gateway.pipeline.checks.screening import Screen
 from gateway.pipeline.checks.text import SudachiTokenizer, Tokenizer, view
+from gateway.policy import LANGUAGES
 
 Check = Callable[[Prepared], list[Finding]]
 
@@ -43,8 +46,20 @@ CHECKS: tuple[Check, ...] = (
     accessibility.check,
     categories.check,
     shares.check,
+    easy_japanese.check,
     length.check,
     reach.check,
+)
+
+# A version in another language (`Message.translations`, written by staff) is checked again with the checks
+# that read the text; the others read the category, share, media and title, which it shares with the Japanese.
+VERSION_CHECKS: tuple[Check, ...] = (
+    confidential.check,
+    personal.check,
+    political.check,
+    forbidden.check,
+    alert_wording.check,
+    easy_japanese.check,
 )
 
 # Alt-text limits per platform when the adapters' Limits are not passed in. X: 1,000 characters
@@ -80,16 +95,34 @@ class CheckEngine:
         secrets.load()  # detect-secrets' plugins: import now, not on the first message
 
     def check(self, inp: CheckInput) -> CheckResult:
-        ctx = self.prepare(inp)
+        findings = self._findings(self.prepare(inp), CHECKS)
+        if not inp.generated:  # an alert's other languages come from templates, tested for every meaning
+            for index in range(len(inp.message.translations)):
+                findings.extend(self._version_findings(inp, index))
+        return CheckResult.of(_ordered(findings))
+
+    def _findings(self, ctx: Prepared, checks: tuple[Check, ...]) -> list[Finding]:
         findings: list[Finding] = []
-        for check in CHECKS:
+        for check in checks:
             findings.extend(check(ctx))
-        if self._screen is not None and not inp.generated:
+        if self._screen is not None and not ctx.inp.generated:
             findings.extend(self._screen.findings(ctx))
-        if self._classifier is not None and not inp.generated:
+        if self._classifier is not None and not ctx.inp.generated:
             found = frozenset(f.rule.split(".", 1)[0] for f in findings)
             findings.extend(self._classifier.findings(ctx, found))
-        return CheckResult.of(_ordered(findings))
+        return findings
+
+    def _version_findings(self, inp: CheckInput, index: int) -> list[Finding]:
+        """The findings on translations[index]: its text through VERSION_CHECKS, and the posts it makes
+        (text with the shared link, share and media) through the length check, each naming the version."""
+        version = inp.message.translations[index]
+        whole = inp.message.model_copy(update={"text": version.text, "language": version.language,
+                                               "translations": ()})
+        bare = whole.model_copy(update={"title": None, "link": None, "media": (), "share": None})
+        text = self.prepare(replace(inp, message=bare))
+        findings = self._findings(text, VERSION_CHECKS)
+        findings += length.check(replace(text, inp=replace(inp, message=whole), memo={}))
+        return [_about(finding, index, version.language) for finding in findings]
 
     @property
     def linguistic(self) -> bool:
@@ -113,6 +146,14 @@ class CheckEngine:
                 fields.append(Field(f"media[{index}].alt_text", f"画像{index + 1}の代替テキスト",
                                     view(media.alt_text, self._tokenizer)))
         return tuple(fields)
+
+
+def _about(finding: Finding, index: int, language: str) -> Finding:
+    """A version's finding as staff read it: which version, and no span (spans are offsets into `text`)."""
+    where = f"translations[{index}].text"
+    return finding.model_copy(update={
+        "start": None, "end": None, "field": where,
+        "message": f"{LANGUAGES.get(language, language)}版（{where}）: {finding.message}"})
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:

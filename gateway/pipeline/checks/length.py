@@ -1,12 +1,17 @@
 """Length (issue 16: no silent cut): a text longer than a target account's platform takes is a blocking
 finding that says by how much, measured as the adapter measures it (X: twitter-text's weighted length,
 `x_length`, CR LF counting two). An X account that threads long posts (`x_overflow = "thread"`) splits
-instead of cutting, so it has no limit here. Alert posts the gateway writes are fitted by their templates."""
+instead of cutting, so it has no limit here. Alert posts the gateway writes are fitted by their templates.
+
+Each language version is measured for the accounts that post it (the engine runs this check once per
+version); a LINE broadcast, which carries the account's languages together, is counted as a whole: LINE
+takes at most 5 messages in one request."""
 
 from __future__ import annotations
 
 from gateway.adapters.facebook import FacebookAdapter, feed_body
 from gateway.adapters.instagram import MAX_CAPTION
+from gateway.adapters.line import MAX_MESSAGES, render_line
 from gateway.adapters.render import (
     X_MAX_WEIGHTED,
     YOUTUBE_MAX_DESCRIPTION_BYTES,
@@ -22,6 +27,7 @@ from gateway.adapters.render import (
 )
 from gateway.models import Finding, MediaKind, Message, Platform, Severity
 from gateway.pipeline.checks.context import Prepared
+from gateway.pipeline.intake.languages import language_posts
 from gateway.policy import Account
 
 FACEBOOK_MAX = FacebookAdapter.limits.max_text
@@ -57,8 +63,22 @@ def _youtube_over(message: Message) -> tuple[int, str, str] | None:
     return None
 
 
+def _line_over(message: Message, account: Account) -> tuple[int, str, str] | None:
+    """A LINE broadcast of more than 5 messages (its languages' texts, split at 5,000, and its images)."""
+    over = max((len(render_line(post.message, account).parts) - MAX_MESSAGES
+                for post in language_posts(message, account)), default=0)
+    if over <= 0:
+        return None
+    return over, f"LINE の1回の上限 {MAX_MESSAGES} 通（言語ごとの本文・長文の分割・画像を合わせて）", "メッセージ数"
+
+
 def _over(message: Message, account: Account) -> tuple[int, str, str] | None:
     """How far a field is over the account's platform limit, how that limit is counted, and which field."""
+    if account.platform is Platform.LINE:
+        # The whole broadcast, once: with the Japanese (or, for an account without Japanese, its own) run.
+        return _line_over(message, account) if message.language == "ja" else None
+    if message.language not in account.languages:
+        return None  # this account does not post this language
     if account.platform is Platform.X and account.x_overflow != "thread":
         over, unit = _x_over(message), f"X の上限 {X_MAX_WEIGHTED}（全角は2、URLは23と数えます）"
     elif account.platform is Platform.FACEBOOK:

@@ -38,6 +38,7 @@ from gateway.logs import log_failure
 from gateway.models import Delivery, DeliveryState, Message, Post, Priority, Receipt
 from gateway.pipeline.delivery.progress import ledger_progress
 from gateway.pipeline.delivery.retry import RetryPolicy
+from gateway.pipeline.intake.languages import message_in
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store
 
@@ -257,9 +258,10 @@ class Dispatcher:
         return self.adapters.get(delivery.platform)
 
     async def _render(self, adapter: Adapter, message: Message, account: Account, delivery: Delivery) -> Post:
+        message = message_in(message, account, delivery.language)
         post = adapter.render(message, account)
         if message.correction_of:
-            reply_to = await self._remote_id_of(message.correction_of, delivery.account)
+            reply_to = await self._remote_id_of(message.correction_of, delivery)
             if reply_to:
                 post = post.model_copy(update={"reply_to": reply_to})
         return post
@@ -374,19 +376,23 @@ class Dispatcher:
             self.remember(message_id, cached)
         return cached
 
-    async def _remote_id_of(self, message_id: str, account: str) -> str | None:
+    async def _remote_id_of(self, message_id: str, delivery: Delivery) -> str | None:
         """The platform id of the earlier post a follow-up replies to, if that post is still up.
 
         An earlier post that is going out right now is waited for (briefly), so that an update
         arriving hard on the heels of its alert still threads under it. A retracted (deleted) post
         cannot be replied to (X refuses it): then the follow-up, a correction say, is posted on its own.
+        A post in another language replies to the earlier post in its own language, else to the first.
         """
+        account = delivery.account
         for _ in range(REPLY_WAIT_ROUNDS):
             earlier = await self.store.list_deliveries(message_id=message_id, account=account, limit=5)
             if not any(d.state in IMMINENT for d in earlier):
                 break
             await asyncio.sleep(REPLY_WAIT_SECONDS)
-        return next((d.remote_id for d in earlier if d.remote_id and d.state is DeliveryState.SENT), None)
+        sent = [d for d in earlier if d.remote_id and d.state is DeliveryState.SENT]
+        same = [d for d in sent if d.language == delivery.language] or sent
+        return same[0].remote_id if same else None
 
 
 def _error_fields(exc: GatewayError) -> dict[str, Any]:

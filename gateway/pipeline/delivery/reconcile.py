@@ -21,6 +21,7 @@ from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, PublishError
 from gateway.models import Delivery, DeliveryState, Platform, Post, Priority, RemotePost
 from gateway.pipeline.delivery.progress import ledger_progress
+from gateway.pipeline.intake.languages import message_in
 from gateway.policy import Policies
 from gateway.store.base import Store
 
@@ -71,7 +72,7 @@ class Reconciler:
             return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
                                     "再送キーで再送します", {"retry_at": now})
         account = found[1]
-        message = (await self.store.get_message(delivery.message_id)).body
+        message = message_in((await self.store.get_message(delivery.message_id)).body, account, delivery.language)
         post = adapter.render(message, account)
         try:
             recent = await adapter.recent(account, delivery.updated_at - LOOKBACK)

@@ -1,12 +1,15 @@
-"""Plan: one Delivery per target account, with `not_before` from the office-hours window."""
+"""Plan: one Delivery per target account and post language (`languages.py`: LINE sends an account's
+languages in one broadcast, other platforms one post each), with `not_before` from the office-hours window."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway.hours import describe, next_open
 from gateway.models import DeliveryState, Message, Platform, Priority
+from gateway.pipeline.intake.languages import language_posts, missing_reason
 from gateway.policy import Account, Municipality
 from gateway.store.records import NewDelivery
 
@@ -19,8 +22,18 @@ def plan_deliveries(
     message: Message, municipality: Municipality, accounts: Collection[Account], *,
     now: datetime, platforms: Collection[Platform],
 ) -> list[NewDelivery]:
-    """The deliveries of an approved message; emergencies ignore office hours."""
-    return [_plan_one(message, municipality, account, now=now, platforms=platforms) for account in accounts]
+    """The deliveries of an approved message; emergencies ignore office hours. An account whose languages
+    the message does not carry gets one skipped delivery that says so."""
+    planned = []
+    for account in accounts:
+        posts = language_posts(message, account)
+        if not posts:
+            planned.append(NewDelivery(account.id, account.platform, DeliveryState.SKIPPED, None,
+                                       reason=missing_reason(message, account), language=account.languages[0]))
+        for post in posts:
+            one = _plan_one(message, municipality, account, now=now, platforms=platforms)
+            planned.append(replace(one, language=post.language))
+    return planned
 
 
 def _plan_one(

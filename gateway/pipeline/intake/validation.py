@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import MAX_TEXT_CHARS, MEDIA_FIELD, Message, shown_key, storable_text_problem
+from gateway.policy import LANGUAGES
 
 _JA_BY_TYPE: Mapping[str, str] = {
     "missing": "必須項目です",
@@ -109,10 +110,32 @@ def parse_message(data: Any) -> Message:
     if message.not_before is not None and message.not_before.tzinfo is None:
         problem = FieldProblem("not_before", "timezone_aware", _JA_BY_TYPE["timezone_aware"])
         raise InputError(_summary([problem]), [problem])
-    if message.translations:  # only the alert templates write them; staff versions are not checked yet
-        problem = FieldProblem("translations", "not_allowed", "他の言語の版は防災情報のテンプレートだけが付けられます")
-        raise InputError(_summary([problem]), [problem])
+    problems = language_problems(message)
+    if problems:
+        raise InputError(_summary(problems), problems, code=problems[0].code)
     return message
+
+
+def language_problems(message: Message) -> list[FieldProblem]:
+    """The body is Japanese; each version in another language names a language of the contract, once."""
+    problems = []
+    if message.language != "ja":
+        problems.append(FieldProblem("language", "not_allowed",
+                                     "本文（text）は日本語で書いてください。他の言語の版は translations に入れます"))
+    seen: dict[str, int] = {}
+    for index, translation in enumerate(message.translations):
+        code = translation.language
+        where = f"translations[{index}].language"
+        if code == "ja" or code not in LANGUAGES:
+            problems.append(FieldProblem(where, "unknown_language", f"「{code}」は指定できません（{_VERSION_CODES}）"))
+        elif code in seen:
+            twice = f"{LANGUAGES[code]}版が2つあります（translations[{seen[code]}] と同じ言語です）"
+            problems.append(FieldProblem(where, "duplicate_language", twice))
+        seen.setdefault(code, index)
+    return problems
+
+
+_VERSION_CODES = "指定できる言語: " + "、".join(f"{code}（{name}）" for code, name in LANGUAGES.items() if code != "ja")
 
 
 # A post may be scheduled up to a year ahead (the office-hours calendar reaches that far); anything

@@ -14,7 +14,7 @@ from gateway.web.api import APPROVERS, OPERATORS_APPROVERS
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.deliveries import form_reason
 from gateway.web.console.pages import Pages, page_number
-from gateway.web.console.preview import platform_preview, segments
+from gateway.web.console.preview import account_previews, segments
 from gateway.web.console.uploads import media_views
 from gateway.web.fields import bounded, bounded_overrides
 
@@ -62,7 +62,7 @@ def posts_of(gw: Gateway, record: MessageRecord) -> list[dict[str, Any]]:
     if municipality is None:
         return []
     accounts = [a for a in (municipality.account(i) for i in record.accounts) if a is not None]
-    return [platform_preview(gw.adapters.get(a.platform), record.body, a) for a in accounts]
+    return account_previews(gw, record.body, accounts)
 
 
 async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from gateway.access import may_send_emergency
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
 from gateway.pipeline.intake.validation import CORRECTION_PREFIX, parse_message
+from gateway.policy import LANGUAGES
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
@@ -21,6 +22,8 @@ from gateway.web.fields import idempotency_key
 from gateway.web.jsonio import dumps, loads_body
 
 IMAGE_ROWS = 4
+# The versions in other languages the form offers (the API takes every language of LANGUAGES but ja).
+COMPOSE_LANGUAGES = {code: LANGUAGES[code] for code in ("ja-easy", "en")}
 # The form's file inputs and how staff see them named in a refusal.
 FILE_FIELDS = {**{f"image_file_{row}": f"画像{row + 1}" for row in range(IMAGE_ROWS)}, "video_file": "動画"}
 
@@ -42,8 +45,19 @@ def message_from_fields(fields: dict[str, Any]) -> Message:
         "emergency_reason": fields.get("emergency_reason") or None,
         "preauthorized": fields.get("preauthorized") or None,
         "official_view": fields.get("official_view") in (True, "1", "true", "on"),
+        "translations": _translations(fields),
     }
     return parse_message(data)
+
+
+def _translations(fields: dict[str, Any]) -> list[dict[str, str]]:
+    """The form's versions in other languages that staff filled in (`text_ja-easy`, `text_en`)."""
+    found = []
+    for code in COMPOSE_LANGUAGES:
+        text = str(fields.get(f"text_{code}") or "").replace("\r\n", "\n")
+        if text.strip():
+            found.append({"language": code, "text": text})
+    return found
 
 
 def _not_before(value: str) -> str | None:
@@ -79,7 +93,8 @@ def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, A
                                 if viewer.actor.scope.covers_account(m.id, a.id)},
                   # 緊急 is offered only for the cities where the viewer holds the emergency permission.
                   emergency_cities=[m for m in cities if may_send_emergency(viewer.actor, m.id)],
-                  idempotency_key=secrets.token_urlsafe(18), image_rows=range(IMAGE_ROWS))
+                  idempotency_key=secrets.token_urlsafe(18), image_rows=range(IMAGE_ROWS),
+                  compose_languages=COMPOSE_LANGUAGES)
 
 
 async def preview_json(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -119,7 +134,7 @@ def _result_of(exc: PolicyViolation) -> Any:
 
 def _fields_of(form: UploadForm) -> dict[str, Any]:
     names = ("municipality", "category", "text", "title", "link", "priority", "not_before", "correction_of",
-             "emergency_reason", "preauthorized", "official_view")
+             "emergency_reason", "preauthorized", "official_view", *(f"text_{code}" for code in COMPOSE_LANGUAGES))
     fields: dict[str, Any] = {name: str(form.fields.get(name) or "") for name in names}
     fields["accounts"] = [str(a) for a in form.fields.getall("accounts", [])]
     fields["images"] = [_image_row(form, row) for row in range(IMAGE_ROWS)]

@@ -3,6 +3,7 @@ and the check findings with the offending spans cut out of the text for highligh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.adapters.base import Adapter
@@ -11,7 +12,8 @@ from gateway.adapters.line import problems as line_problems
 from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
 from gateway.models import CheckResult, Finding, Message, Platform, Post
-from gateway.policy import Account
+from gateway.pipeline.intake.languages import language_posts, missing_reason
+from gateway.policy import LANGUAGES, Account
 from gateway.services.messages import Gateway
 
 
@@ -21,13 +23,32 @@ async def preview(gw: Gateway, message: Message) -> dict[str, Any]:
         "verdict": result.verdict.value,
         "findings": [finding_json(f) for f in result.findings],
         "segments": segments(message.text, result),
-        "posts": [platform_preview(gw.adapters.get(a.platform), message, a) for a in targets.accounts],
+        "posts": account_previews(gw, message, targets.accounts),
     }
+
+
+def account_previews(gw: Gateway, message: Message, accounts: Iterable[Account]) -> list[dict[str, Any]]:
+    """Every post the accounts make of the message: one per account and language (LINE: one broadcast
+    with its languages), rendered from the message exactly as the dispatcher will send it."""
+    out: list[dict[str, Any]] = []
+    for account in accounts:
+        adapter = gw.adapters.get(account.platform)
+        posts = language_posts(message, account)
+        if not posts:
+            base = {"account": account.id, "platform": account.platform.value, "handle": account.handle}
+            out.append({**base, "language": account.languages[0], "languages": [],
+                        "error": missing_reason(message, account)})
+        for post in posts:
+            carried = [post.language, *(t.language for t in post.message.translations)]
+            out.append({**platform_preview(adapter, post.message, account), "language": post.language,
+                        "languages": [LANGUAGES.get(code, code) for code in carried]})
+    return out
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
     return {"rule": finding.rule, "severity": finding.severity.value, "start": finding.start, "end": finding.end,
-            "clause": finding.clause, "message": finding.message, "account": finding.account}
+            "clause": finding.clause, "message": finding.message, "account": finding.account,
+            "field": finding.field}
 
 
 def segments(text: str, result: CheckResult) -> list[dict[str, Any]]:

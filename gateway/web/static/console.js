@@ -57,6 +57,7 @@
       title: value("title"), link: value("link"), not_before: value("not_before"),
       correction_of: value("correction_of"), accounts: accounts, media: media,
       priority: value("priority"), emergency_reason: value("emergency_reason"), preauthorized: value("preauthorized"),
+      "text_ja-easy": value("text_ja-easy"), text_en: value("text_en"),
     };
   }
 
@@ -85,7 +86,9 @@
 
   function renderPost(post) {
     const card = el("article", { class: "post platform-" + post.platform, "aria-label": post.account });
-    card.append(el("h3", {}, post.account + "（" + post.handle + "）"));
+    const languages = (post.languages || []).length ? " " + post.languages.join("・") : "";
+    card.setAttribute("data-language", post.language || "ja");
+    card.append(el("h3", {}, post.account + "（" + post.handle + "）" + languages));
     if (post.error) { card.append(el("p", { class: "error" }, post.error)); return card; }
     if (post.skip_reason) card.append(el("p", { class: "hint" }, "送信されません: " + post.skip_reason));
     (post.counts || []).forEach((c) => {
