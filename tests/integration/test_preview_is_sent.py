@@ -113,5 +113,5 @@ async def test_a_text_needing_more_than_five_line_messages_is_refused(runtime: R
     shown = await preview(runtime.gateway, message)
     assert shown["verdict"] == "block"
     [finding] = [f for f in shown["findings"] if f["rule"] == "length.line"]
-    assert "この投稿は6通（本文3通・画像3通）" in finding["message"] and "1通分" in finding["message"]
+    assert "5 通" in finding["message"] and "1 超えています" in finding["message"]
     assert shown["posts"][0]["over"] is True
