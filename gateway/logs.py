@@ -37,6 +37,7 @@ _PARAMETERS = (
     "access_token_secret", "channel_access_token", "page_access_token", "access_token", "refresh_token",
     "id_token", "bearer_token", "client_secret", "consumer_secret", "consumer_key", "channel_secret",
     "app_secret", "api_key", "password", "session_secret", "alert_hmac_secret", "credentials_key",
+    "media_links_secret",
 )
 # name, then = : %3D or the ", " of a repr'd pair (with any quotes), then the value up to a delimiter;
 # a value may hold percent escapes, except %26 (an encoded & that starts the next parameter).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -118,15 +119,45 @@ def id_of_name(name: str) -> str | None:
     return None
 
 
+PUBLIC_PATH = "/media/public/"
+_SIGNED = re.compile(r"([0-9a-f]{32})-([0-9a-f]{32})(?:\.[a-z0-9]{1,5})?")
+
+
+class PublicLinks:
+    """Addresses at which platforms that fetch media themselves (LINE, Instagram) get an uploaded file.
+
+    `<public_url>/media/public/<id>-<signature><suffix>`: the signature (HMAC-SHA256 of the id under a
+    key of the server's own) makes the address unguessable from the id, which staff see; the gateway
+    serves a file only at its signed address. Without a public URL there are no such addresses."""
+
+    def __init__(self, base_url: str, key: bytes) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = hmac.new(key, b"koho-gateway public media", hashlib.sha256).digest()
+
+    def _signature(self, media_id: str) -> str:
+        return hmac.new(self._key, media_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def url(self, media_id: str, suffix: str = "") -> str:
+        return f"{self.base_url}{PUBLIC_PATH}{media_id}-{self._signature(media_id)}{suffix}"
+
+    def media_id(self, token: str) -> str | None:
+        """The id a signed token names, or None for anything else."""
+        match = _SIGNED.fullmatch(token)
+        if match is None or not hmac.compare_digest(match.group(2), self._signature(match.group(1))):
+            return None
+        return match.group(1)
+
+
 class MediaStore:
     def __init__(self, root: Path, *, image_max_bytes: int = IMAGE_MAX_BYTES,
-                 video_max_bytes: int = VIDEO_MAX_BYTES) -> None:
+                 video_max_bytes: int = VIDEO_MAX_BYTES, links: PublicLinks | None = None) -> None:
         self.root = root
         self._real_root = root.resolve()
         # DESIGN.md's example names files as `var/media/a.jpg`: the store's own (relative) directory
         # in front of a path is taken away, so that form keeps naming the same file.
         self._prefix = () if root.is_absolute() else PurePosixPath(root.as_posix()).parts
         self._limits = {MediaKind.IMAGE: image_max_bytes, MediaKind.VIDEO: video_max_bytes}
+        self.links = links
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -177,6 +208,23 @@ class MediaStore:
         return self._inside(self.root.joinpath(*parts))
 
     # -- the two boundaries -----------------------------------------------------------------------
+
+    def with_public_urls(self, media: Sequence[Media]) -> tuple[Media, ...]:
+        """Each uploaded item (named by id) without a `url` given one at the gateway's public address,
+        when the gateway has one; others as they are. LINE and Instagram fetch files from such a URL."""
+        if self.links is None:
+            return tuple(media)
+        out = []
+        for item in media:
+            if item.id is not None and item.url is None and MEDIA_ID.fullmatch(item.id):
+                try:
+                    suffix = self.locate(item).type.suffix
+                except MediaRefused:
+                    suffix = ""  # intake names the problem; no address for a file that is not there
+                else:
+                    item = item.model_copy(update={"url": self.links.url(item.id, suffix)})
+            out.append(item)
+        return tuple(out)
 
     def check(self, media: Sequence[Media]) -> None:
         """Intake: every item names a stored file of its kind, or InputError names each one that does not."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -69,3 +70,16 @@ def secure_var(settings: Settings) -> None:
         tighten(path)
     if settings.credentials_key_file is not None:
         tighten(settings.credentials_key_file)
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """A server secret (console sessions, media links) from `path`, created (0600) on first start."""
+    if path.exists():
+        tighten(path)
+        return bytes.fromhex(path.read_text().strip())
+    make_private_dir(path.parent)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret.hex())
+    return secret

@@ -8,6 +8,7 @@ credentials: there is no separate fake path.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +20,7 @@ from gateway.adapters import adapter_types, build_adapters
 from gateway.adapters.base import Adapter
 from gateway.connections import ConnectionService
 from gateway.credentials import ChainedCredentials, CredentialSource, StaticCredentials
-from gateway.media import MediaStore
+from gateway.media import MediaStore, PublicLinks
 from gateway.models import Platform
 from gateway.notifications.notifier import NoticeRetry, Notifier
 from gateway.pipeline.checks import CheckEngine, default_engine
@@ -28,6 +29,7 @@ from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
 from gateway.pipeline.delivery.reconcile import Reconciler
 from gateway.pipeline.delivery.retry import RetryPolicy
 from gateway.policy import Policies, load_policies
+from gateway.private_files import load_or_create_secret
 from gateway.services.accounts import HIJACK_SCAN_SECONDS, AccountService
 from gateway.services.messages import Gateway
 from gateway.settings import Settings
@@ -107,7 +109,7 @@ async def open_runtime(
     if migrate:
         await upgrade_async(settings.database_url)
     store = await open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
-    media = MediaStore(settings.media_root)
+    media = MediaStore(settings.media_root, links=media_links(settings))
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
         sandbox = None
@@ -253,6 +255,17 @@ async def _drill_adapters(
     sandbox_only = settings.model_copy(update={"platforms": "sandbox"})
     adapters, _ = await _platform_adapters(sandbox_only, policies, media, stack, 0.0)
     return adapters
+
+
+def media_links(settings: Settings) -> PublicLinks | None:
+    """Signed public addresses of uploaded files, when the gateway has a public URL."""
+    if not settings.public_url:
+        return None
+    if settings.media_links_secret is not None:
+        key = hashlib.sha256(settings.media_links_secret.get_secret_value().encode()).digest()
+    else:
+        key = load_or_create_secret(settings.var_dir / "media-links.key")
+    return PublicLinks(settings.public_url, key)
 
 
 def _build_gateway(

@@ -145,7 +145,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     # Where people reach the console (the OAuth redirect URI is built from it); unset: the request's own origin.
+    # Also where LINE and Instagram fetch uploaded images and videos (`/media/public/…`, signed): an https
+    # address is what lets a console upload reach those platforms.
     public_url: str | None = None
+    # Signs those media addresses; unset: a key of its own in var/media-links.key (replicas share var/).
+    media_links_secret: SecretStr | None = None
     # Connected accounts' tokens are renewed this often (each when it is close to expiry).
     token_refresh_seconds: float = Field(default=60.0, gt=0)
 

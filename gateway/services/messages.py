@@ -125,6 +125,14 @@ class Gateway:
         result = await self.checks.check(inp, emergency=message.priority is Priority.EMERGENCY)
         return targets, result
 
+    async def with_public_urls(self, message: Message) -> Message:
+        """The message with its uploaded files' public addresses (when the gateway has a public URL), so
+        that the checks, the preview and the platforms that fetch files (LINE, Instagram) see the same."""
+        if not message.media or self.media.links is None:
+            return message
+        media = await asyncio.to_thread(self.media.with_public_urls, message.media)
+        return message.model_copy(update={"media": media})
+
     # -- intake ---------------------------------------------------------------------------
     async def submit(
         self, message: Message, actor: Actor, *, source: str = "api", idempotency_key: str | None = None,
@@ -150,6 +158,7 @@ class Gateway:
             message = as_correction(message)
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
+            message = await self.with_public_urls(message)
         # Alert posts come from the gateway's own templates (JMA, L-Alert, CAP): never held up by the
         # linguistic layer.
         targets, result = await self.check(message, generated=source == "alert")

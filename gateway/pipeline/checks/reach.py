@@ -26,7 +26,8 @@ def _url_findings(ctx: Prepared, message: Message, account: Account) -> list[Fin
     return [ctx.finding(
         "media.public_url", Severity.BLOCK, ctx.clause("length"),
         f"「{m.label}」に HTTPS の公開URL（url、{MAX_URL:,}文字以内）がありません。{_NAME[account.platform]} は"
-        "公開URLから画像・動画を取り込みます。公開URLを指定するか、この添付を外してください。",
+        "公開URLから画像・動画を取り込みます。公開URLを指定するか、この添付を外してください（管理者がゲートウェイの"
+        "公開URL（GATEWAY_PUBLIC_URL、https）を設定すると、アップロードした画像・動画には自動で付きます）。",
         account=account.id,
     ) for m in message.media if m.kind in kinds and _unfetchable(m)]
 

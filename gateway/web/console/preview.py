@@ -18,6 +18,7 @@ from gateway.services.messages import Gateway
 
 
 async def preview(gw: Gateway, message: Message) -> dict[str, Any]:
+    message = await gw.with_public_urls(message)
     targets, result = await gw.check(message)
     return {
         "verdict": result.verdict.value,

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.errors import GatewayError
+from gateway.media import PUBLIC_PATH
 from gateway.models import Role
 from gateway.web.api import APPROVERS, OPERATORS, OPERATORS_APPROVERS, READERS, STAFF
 from gateway.web.console import (
@@ -109,3 +110,5 @@ def mount(app: web.Application, *, secret: bytes) -> None:
     # The compose form streams its files into the media store and checks CSRF in the stream itself.
     app.router.add_post("/console/compose", page(STAFF, streamed_form=True)(compose.submit))
     app.router.add_static("/console/static/", STATIC)
+    # Uploaded files at their signed public addresses, for LINE and Instagram to fetch (no sign-in).
+    app.router.add_get(PUBLIC_PATH + "{token}", uploads.serve_public)

@@ -15,12 +15,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from gateway.private_files import make_private_dir, tighten
+from gateway.private_files import load_or_create_secret
 from gateway.settings import Settings
 
 COOKIE = "kgw_session"
@@ -81,19 +79,6 @@ def same_token(expected: str, presented: str | None) -> bool:
     if not expected or not presented or not (expected.isascii() and presented.isascii()):
         return False
     return hmac.compare_digest(expected, presented)
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The server's session secret from `path`, created (0600) on first start."""
-    if path.exists():
-        tighten(path)
-        return bytes.fromhex(path.read_text().strip())
-    make_private_dir(path.parent)
-    secret = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret.hex())
-    return secret
 
 
 def console_secret(settings: Settings) -> bytes:

@@ -21,7 +21,7 @@ from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.media import MEDIA_ID, MediaRefused, MediaStore, StoredMedia, id_of_name
 from gateway.models import Media
 from gateway.services.messages import Gateway
-from gateway.web.console.context import CsrfRefused, Viewer
+from gateway.web.console.context import CsrfRefused, Viewer, gateway_of
 from gateway.web.console.session import csrf_ok
 from gateway.web.media_api import MALFORMED, multipart_of, next_part, save_part, unreadable
 from gateway.web.security import apply_security_headers
@@ -125,10 +125,27 @@ async def serve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
         return await _stream(request, handle, stored)
 
 
-async def _stream(request: web.Request, handle: BinaryIO, stored: StoredMedia) -> web.StreamResponse:
+async def serve_public(request: web.Request) -> web.StreamResponse:
+    """An uploaded file at its signed public address (`PublicLinks`), for the platforms that fetch files
+    themselves (LINE, Instagram): no sign-in, nothing but the signed id, 404 for anything else."""
+    gw = gateway_of(request)
+    links = gw.media.links
+    media_id = links.media_id(request.match_info["token"]) if links is not None else None
+    if media_id is None:
+        raise web.HTTPNotFound(text="ファイルがありません")
+    try:
+        handle, stored = await asyncio.to_thread(gw.media.open_id, media_id)
+    except MediaRefused:
+        raise web.HTTPNotFound(text="ファイルがありません") from None
+    with handle:
+        return await _stream(request, handle, stored, cache="public, max-age=86400")
+
+
+async def _stream(request: web.Request, handle: BinaryIO, stored: StoredMedia,
+                  cache: str = "private, max-age=3600") -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": stored.content_type, "Content-Disposition": f'inline; filename="{stored.name}"',
-        "Cache-Control": "private, max-age=3600",  # an id's content never changes
+        "Cache-Control": cache,  # an id's content never changes
     })
     response.content_length = stored.size
     apply_security_headers(request, response)  # nosniff above all; the middleware cannot, once prepared
