@@ -77,9 +77,13 @@ async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
     original = request.query.get("correction_of")
     if original:
         record = await gw.read_message(original, viewer.actor)
+        city = gw.policies.get(record.municipality)
         fields.update(municipality=record.municipality, category=record.body.category,
                       accounts=list(record.accounts), correction_of=record.id,
-                      text=CORRECTION_PREFIX + record.body.text)
+                      text=CORRECTION_PREFIX + record.body.text,
+                      # what staff recognise the post by, and the clause of its own city (none cited if it has none)
+                      correction_summary=record.body.title or record.body.text.splitlines()[0][:40],
+                      correction_clause=city.clauses.get("correction") if city is not None else None)
     return _form(request, gw, viewer, fields)
 
 

@@ -1,0 +1,36 @@
+"""A form cites the clauses of the post's or account's own city, never another's (issue 16): the correction
+notice named 逗子市 3-5(1) for every city, the accounts page 木更津 and 逗子 for every viewer."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from gateway.pipeline.intake.validation import parse_message
+from tests.integration.conftest import APPROVER, STAFF, Harness
+from tests.integration.test_console import app, client, login  # noqa: F401  (fixtures)
+
+
+async def _sent(harness: Harness, city: str, account: str) -> str:
+    submitted = await harness.gateway.submit(parse_message({
+        "municipality": city, "category": "event", "accounts": [account],
+        "text": "市民まつりを中央公園で開催します。ぜひお越しください。"}), STAFF)
+    await harness.gateway.approve(submitted.record.id, APPROVER)
+    return submitted.record.id
+
+
+async def test_the_correction_notice_cites_the_posts_own_city(harness: Harness, client: TestClient) -> None:  # noqa: F811
+    await login(client, STAFF.name)
+    kodaira = await (await client.get(f"/console/compose?correction_of={await _sent(harness, 'kodaira', 'kodaira_x')}")).text()
+    assert "「市民まつりを中央公園で開催します。ぜひお越しください。」の訂正です" in kodaira
+    assert "逗子" not in kodaira.split("の訂正です")[1].split("</p>")[0]
+    zushi = await (await client.get(f"/console/compose?correction_of={await _sent(harness, 'zushi', 'zushi_x')}")).text()
+    assert "逗子市ソーシャルメディア利活用ガイドライン 3-5(1)" in zushi
+
+
+async def test_each_account_card_cites_its_own_citys_rules(client: TestClient) -> None:  # noqa: F811
+    await login(client, STAFF.name)
+    page = await (await client.get("/console/accounts?municipality=kodaira")).text()
+    assert "小平市ソーシャルメディア運用ポリシー 3(1)" in page  # kodaira's credentials clause
+    cards = page.split('<section class="account-card', 1)[1]
+    assert "木更津" not in cards and "逗子市" not in cards
+    assert "木更津" not in page.split("<h1>", 1)[1].split("<form", 1)[0]  # the page's own words
