@@ -34,3 +34,20 @@ async def test_each_account_card_cites_its_own_citys_rules(client: TestClient) -
     cards = page.split('<section class="account-card', 1)[1]
     assert "木更津" not in cards and "逗子市" not in cards
     assert "木更津" not in page.split("<h1>", 1)[1].split("<form", 1)[0]  # the page's own words
+
+
+async def test_deliveries_name_the_post_and_account_in_words_with_a_thumbnail(harness: Harness,
+                                                                              client: TestClient) -> None:  # noqa: F811
+    from tests.mediafiles import PNG
+
+    stored = harness.gateway.media.add(PNG)
+    submitted = await harness.gateway.submit(parse_message({
+        "municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"], "title": "小平市民まつり",
+        "text": "中央公園で開催します。", "media": [{"kind": "image", "id": stored.id, "alt_text": "会場の地図"}]}), STAFF)
+    await harness.gateway.approve(submitted.record.id, APPROVER)
+    await login(client, STAFF.name)
+    page = await (await client.get("/console/deliveries")).text()
+    row = page.split('data-id="', 1)[1].split("</tr>", 1)[0]
+    assert ">小平市民まつり</a>" in row and submitted.record.id + "</a>" not in row
+    assert f'src="/console/media/{stored.id}"' in row and 'alt="会場の地図"' in row
+    assert "小平市 X" in row and 'title="kodaira_x"' in row

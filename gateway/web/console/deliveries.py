@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,12 +13,14 @@ from aiohttp import web
 
 from gateway.access import may_see, require_account_id
 from gateway.errors import FieldProblem, InputError
-from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority
+from gateway.models import Actor, Delivery, DeliveryState, MediaKind, Platform, Priority
 from gateway.services.messages import Gateway
 from gateway.store.listings import DeliveryQuery
+from gateway.store.records import MessageRecord
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
 from gateway.web.console.pages import Pages, page_number
+from gateway.web.console.posts import account_label
 from gateway.web.console.streams import STREAMS
 from gateway.web.fields import bounded
 from gateway.web.security import apply_security_headers
@@ -62,10 +65,41 @@ class Filters:
             require_account_id(actor, gw.policies, self.account, "このアカウントの配信の閲覧")
 
 
-def row_html(request: web.Request, viewer: Viewer, delivery: Delivery) -> str:
+@dataclass(frozen=True)
+class PostLabel:
+    """What an operator recognises a delivery's post by: its title or opening words, its first uploaded
+    image (a thumbnail served by id) and how many files it carries."""
+
+    words: str
+    thumb_id: str | None = None
+    thumb_alt: str = ""
+    files: int = 0
+
+
+def post_label(record: MessageRecord) -> PostLabel:
+    body = record.body
+    lines = body.text.strip().splitlines()
+    first = (body.title or (lines[0] if lines else "")).strip()
+    words = first if len(first) <= 40 else first[:39] + "…"
+    image = next((m for m in body.media if m.kind is MediaKind.IMAGE and m.id), None)
+    return PostLabel(words, image.id if image else None, image.alt_text or "" if image else "", len(body.media))
+
+
+async def labels_of(gw: Gateway, deliveries: Sequence[Delivery]) -> dict[str, PostLabel]:
+    """message id -> its label, for a page of deliveries (one query)."""
+    records = await gw.messages_by_id({d.message_id for d in deliveries})
+    return {mid: post_label(record) for mid, record in records.items()}
+
+
+def account_labels(gw: Gateway) -> dict[str, str]:
+    return {a.id: account_label(m, a) for m in gw.policies for a in m.accounts}
+
+
+def row_html(request: web.Request, viewer: Viewer, delivery: Delivery, post: PostLabel | None = None,
+             account: str | None = None) -> str:
     template = request.app[JINJA].get_template("delivery_row.html")
-    return template.render(d=delivery, viewer=viewer, can_act=viewer.can(OPERATORS),
-                           can_retract=viewer.can(OPERATORS_APPROVERS))
+    return template.render(d=delivery, viewer=viewer, can_act=viewer.can(OPERATORS), post=post,
+                           account=account or delivery.account, can_retract=viewer.can(OPERATORS_APPROVERS))
 
 
 async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -75,7 +109,9 @@ async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
     rows = await filters.load(gw, viewer.actor, number)
     total = await gw.count_deliveries(filters.query(viewer.actor))
     accounts = sorted(a.id for m in gw.policies for a in m.accounts if may_see(viewer.actor, m.id, a.id))
-    return render(request, "deliveries.html", viewer, rows=[row_html(request, viewer, d) for d in rows],
+    posts, names = await labels_of(gw, rows), account_labels(gw)
+    return render(request, "deliveries.html", viewer,
+                  rows=[row_html(request, viewer, d, posts.get(d.message_id), names.get(d.account)) for d in rows],
                   filters=filters, accounts=accounts, can_act=viewer.can(OPERATORS),
                   query=request.query_string, notice=request.query.get("notice"),
                   pages=Pages.of(request, number, total, PAGE_SIZE))
@@ -104,11 +140,13 @@ async def _stream(request: web.Request, response: web.StreamResponse, gw: Gatewa
     while _connected(request):
         await asyncio.sleep(POLL_S)
         changed = [d for d in await filters.load(gw, viewer.actor, number) if seen.get(d.id) != d.updated_at]
+        posts, names = (await labels_of(gw, changed), account_labels(gw)) if changed else ({}, {})
         for delivery in reversed(changed):
             seen[delivery.id] = delivery.updated_at
             payload = {"id": delivery.id, "state": delivery.state.value,
                        "emergency": delivery.priority is Priority.EMERGENCY,
-                       "html": row_html(request, viewer, delivery)}
+                       "html": row_html(request, viewer, delivery, posts.get(delivery.message_id),
+                                        names.get(delivery.account))}
             await response.write(f"event: row\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
         idle = 0.0 if changed else idle + POLL_S
         if idle >= KEEPALIVE_S:  # a comment line keeps proxies from closing an idle stream
