@@ -11,9 +11,12 @@ import asyncio
 import enum
 import itertools
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from aiohttp import web
 
 from gateway.models import Platform
 from gateway.sandbox.consent import ConsentDesk
@@ -134,3 +137,42 @@ class SandboxState:
         """The live post with this id on this platform (ids are unique across the sandbox)."""
         post = self._by_id.get(remote_id)
         return post if post is not None and not post.deleted and post.platform is platform else None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AFTER_ACCEPT = frozenset({FaultKind.TIMEOUT_AFTER_ACCEPT})
+
+
+async def scripted_fault(state: SandboxState, platform: Platform, account: str,
+                         failure: Callable[[Fault], Exception], *,
+                         handed_back: frozenset[FaultKind] = AFTER_ACCEPT) -> Fault | None:
+    """The fault scripted for this publishing request: none; one the caller applies after accepting
+    (`handed_back`, e.g. a timeout after accept); or raised as the platform's error (`failure`), after
+    hanging past the client's timeout for a timeout before."""
+    fault = state.faults.take(platform, account)
+    if fault is None or fault.kind in handed_back:
+        return fault
+    if fault.kind is FaultKind.TIMEOUT_BEFORE:
+        await asyncio.sleep(fault.hang_s)
+    raise failure(fault)
+
+
+class PlatformFailure(Exception):
+    """A platform's error, raised in a handler and answered with the platform's own error document."""
+
+    def response(self) -> web.Response:
+        raise NotImplementedError
+
+
+def recorded(handler: Handler, state: SandboxState, platform: Platform) -> Handler:
+    """Record the request's arrival, then answer a `PlatformFailure` with its document: the one request
+    recorder of the sandboxes whose routes need no more than that."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        await state.arrive(platform, request.method, request.path)
+        try:
+            return await handler(request)
+        except PlatformFailure as failure:
+            return failure.response()
+
+    return wrapped

@@ -21,7 +21,15 @@ from aiohttp import web
 
 from gateway.models import Platform, ascii_digits
 from gateway.sandbox import facebook_login
-from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
+from gateway.sandbox.base import (
+    Fault,
+    FaultKind,
+    PlatformFailure,
+    PublishedPost,
+    SandboxState,
+    recorded,
+    scripted_fault,
+)
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 
 PLATFORM = Platform.FACEBOOK
@@ -37,7 +45,7 @@ NOT_FOUND = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class GraphFailure(Exception):
+class GraphFailure(PlatformFailure):
     """An error answer: a Graph error document with its status and headers."""
 
     def __init__(self, status: int, error: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
@@ -211,12 +219,7 @@ class FacebookSandbox:
 
     async def _fault(self, account: str, page_id: str) -> Fault | None:
         """Fail as Graph fails; a timeout-after-accept fault is returned for the caller to apply."""
-        fault = self.state.faults.take(PLATFORM, account)
-        if fault is None or fault.kind is FaultKind.TIMEOUT_AFTER_ACCEPT:
-            return fault
-        if fault.kind is FaultKind.TIMEOUT_BEFORE:
-            await asyncio.sleep(fault.hang_s)
-        raise fault_failure(fault, page_id)
+        return await scripted_fault(self.state, PLATFORM, account, lambda fault: fault_failure(fault, page_id))
 
     # -- content ------------------------------------------------------------------------------
 
@@ -379,15 +382,7 @@ def _post_fields(post: PublishedPost, page_id: str) -> dict[str, Any]:
 
 def graph_route(handler: Handler, state: SandboxState, platform: Platform = PLATFORM) -> Handler:
     """Record the request, then turn a GraphFailure into its error document (Facebook and Instagram)."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        await state.arrive(platform, request.method, request.path)
-        try:
-            return await handler(request)
-        except GraphFailure as failure:
-            return failure.response()
-
-    return wrapped
+    return recorded(handler, state, platform)
 
 
 def install(app: web.Application, state: SandboxState) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.models import Platform, ascii_digits
-from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
+from gateway.sandbox.base import Fault, PublishedPost, SandboxState, scripted_fault
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
 from gateway.sandbox.facebook import VERSION, GraphFailure, fault_failure, graph_route
 
@@ -194,12 +194,7 @@ class InstagramSandbox:
         return owner
 
     async def _fault(self, account: str, user_id: str) -> Fault | None:
-        fault = self.state.faults.take(PLATFORM, account)
-        if fault is None or fault.kind is FaultKind.TIMEOUT_AFTER_ACCEPT:
-            return fault
-        if fault.kind is FaultKind.TIMEOUT_BEFORE:
-            await asyncio.sleep(fault.hang_s)
-        raise fault_failure(fault, user_id)
+        return await scripted_fault(self.state, PLATFORM, account, lambda fault: fault_failure(fault, user_id))
 
 
 def _public_url(value: str | None, name: str) -> str:

@@ -26,7 +26,15 @@ from aiohttp import web
 
 from gateway.models import Platform, ascii_digits
 from gateway.sandbox import google_consent
-from gateway.sandbox.base import Fault, FaultKind, PublishedPost, SandboxState
+from gateway.sandbox.base import (
+    Fault,
+    FaultKind,
+    PlatformFailure,
+    PublishedPost,
+    SandboxState,
+    recorded,
+    scripted_fault,
+)
 from gateway.sandbox.credentials import sandbox_credentials
 
 PLATFORM = Platform.YOUTUBE
@@ -34,12 +42,12 @@ PRIVACY = ("public", "unlisted", "private")
 ACCEPTED_MEDIA = re.compile(r"^(video/[\w.+-]+|application/octet-stream)$")
 CONTENT_RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 SCOPES = "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube"
-DELAYED_FAULTS = (FaultKind.TIMEOUT_AFTER_ACCEPT, FaultKind.DUPLICATE)
+DELAYED_FAULTS = frozenset({FaultKind.TIMEOUT_AFTER_ACCEPT, FaultKind.DUPLICATE})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiFailure(Exception):
+class ApiFailure(PlatformFailure):
     """A Google API error document (`{"error": {"code", "message", "errors": [...], "status"}}`)."""
 
     def __init__(self, status: int, reason: str, message: str, *, domain: str = "global",
@@ -259,15 +267,13 @@ class YoutubeSandbox:
 
     async def _fault(self, account: str) -> Fault | None:
         """Fail as YouTube fails; faults that need a finished upload are handed back."""
-        fault = self.state.faults.take(PLATFORM, account)
-        if fault is None or fault.kind in DELAYED_FAULTS:
-            return fault
-        if fault.kind is FaultKind.TIMEOUT_BEFORE:
-            await asyncio.sleep(fault.hang_s)
-        if fault.kind is FaultKind.EXPIRED_TOKEN:
-            # The access token is refused and the refresh that google-auth then tries fails too.
-            self.refused_refresh.add(account)
-        raise fault_failure(fault)
+        def failure(fault: Fault) -> ApiFailure:
+            if fault.kind is FaultKind.EXPIRED_TOKEN:
+                # The access token is refused and the refresh that google-auth then tries fails too.
+                self.refused_refresh.add(account)
+            return fault_failure(fault)
+
+        return await scripted_fault(self.state, PLATFORM, account, failure, handed_back=DELAYED_FAULTS)
 
 
 def fault_failure(fault: Fault) -> ApiFailure:
@@ -351,15 +357,7 @@ def _parse(value: str) -> datetime:
 
 def _api(handler: Handler, state: SandboxState) -> Handler:
     """Record the request, then turn an ApiFailure into its error document."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        await state.arrive(PLATFORM, request.method, request.path)
-        try:
-            return await handler(request)
-        except ApiFailure as failure:
-            return failure.response()
-
-    return wrapped
+    return recorded(handler, state, PLATFORM)
 
 
 def install(app: web.Application, state: SandboxState) -> None:
