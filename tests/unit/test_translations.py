@@ -3,20 +3,25 @@ the deliveries planned for them, and the checks run on every version."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.cli.check import check_lines
 from gateway.errors import InputError
 from gateway.models import DeliveryState, Message, Platform, Severity, Translation, Verdict
 from gateway.pipeline.checks import CheckInput
 from gateway.pipeline.intake.languages import language_posts, message_in
 from gateway.pipeline.intake.plan import plan_deliveries
 from gateway.pipeline.intake.validation import parse_message
-from gateway.policy import Account
+from gateway.policy import Account, load_policies
 from tests.unit.test_checks_fixtures import engine, municipality
 
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 10:00 JST on a Tuesday
 
 
@@ -158,3 +163,18 @@ def test_a_line_broadcast_over_five_messages_blocks() -> None:
     assert line.severity is Severity.BLOCK and line.account == "testcity_line" and "5 通" in line.message
     fits = _check(_message(translations=[EN, EASY]), (LINE,))
     assert not [f for f in fits.findings if f.rule.startswith("length.")]
+
+
+def test_check_jsonl_says_which_field_each_finding_is_about() -> None:
+    """`gateway check --jsonl` keeps the contract's keys and adds `field` (null for the Japanese text)."""
+    line = json.dumps({"municipality": "kisarazu", "accounts": ["kisarazu_line"], "category": "event",
+                       "text": "問い合わせは090-1234-5678へ。",
+                       "translations": [{"language": "en", "text": "Call Taro at 090-8765-4321."}]}, ensure_ascii=False)
+    out = io.StringIO()
+    assert check_lines([line], load_policies(CONFIG), engine(), out) == 0
+    (result,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert result["verdict"] == "block"
+    contract = {"rule", "severity", "start", "end", "clause", "message"}
+    assert all(set(f) == contract | {"field"} for f in result["findings"]), result["findings"]
+    mobiles = [(f["field"], f["start"] is None) for f in result["findings"] if f["rule"] == "personal.mobile"]
+    assert mobiles == [(None, False), ("translations[0].text", True)]
