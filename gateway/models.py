@@ -387,12 +387,13 @@ class CheckResult(_Frozen):
         return cls(verdict=verdict, findings=tuple(findings))
 
     def jsonl_dict(self) -> dict[str, object]:
-        """The `gateway check --jsonl` line (DESIGN.md)."""
+        """The `gateway check --jsonl` line (DESIGN.md), plus `field`: null for the Japanese text, else the
+        field a finding is about (e.g. "translations[0].text"), whose offsets `start`/`end` are then null."""
         return {
             "verdict": self.verdict.value,
             "findings": [
                 {"rule": f.rule, "severity": f.severity.value, "start": f.start, "end": f.end,
-                 "clause": f.clause, "message": f.message}
+                 "clause": f.clause, "message": f.message, "field": f.field}
                 for f in self.findings
             ],
         }

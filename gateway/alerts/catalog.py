@@ -32,14 +32,15 @@ class Meaning:
     details: tuple[tuple[str, Detail], ...] = ()
     sender: str = "気象庁"
 
-    def alert(self, drill: bool = False) -> Alert:
-        return Alert(format="json", key=f"catalog|{self.name}|{drill}", thread=f"catalog|{self.name}", kind=self.kind,
-                     action=self.action, drill=drill, status="Exercise" if drill else "Actual", areas=(self.area,),
-                     area_codes=(self.area.code,), area_names=(self.area.name,), sent=SENT, sender=self.sender,
-                     details=dict(self.details), sha256="0" * 64, size=0)
+    def alert(self, drill: bool = False, correction: bool = False) -> Alert:
+        return Alert(format="json", key=f"catalog|{self.name}|{drill}|{correction}", thread=f"catalog|{self.name}",
+                     kind=self.kind, action=self.action, drill=drill, correction=correction,
+                     status="Exercise" if drill else "Actual", areas=(self.area,), area_codes=(self.area.code,),
+                     area_names=(self.area.name,), sent=SENT, sender=self.sender, details=dict(self.details),
+                     sha256="0" * 64, size=0)
 
-    def view(self, drill: bool = False) -> View:
-        return View(self.alert(drill), self.action, PLACE, (self.area,), matched=True, now=SENT)
+    def view(self, drill: bool = False, correction: bool = False) -> View:
+        return View(self.alert(drill, correction), self.action, PLACE, (self.area,), matched=True, now=SENT)
 
 
 def _city(**kw: Any) -> AlertArea:
@@ -110,8 +111,9 @@ def meanings() -> list[Meaning]:
     return [*_evacuation(), *_weather(), *_tsunami(), *_seismic(), *_volcano(), *_others()]
 
 
-def text(meaning: Meaning, language: str, platform: Platform = Platform.FACEBOOK, drill: bool = False) -> str:
-    return fit.fit(multilingual.render(meaning.view(drill), language), platform)
+def text(meaning: Meaning, language: str, platform: Platform = Platform.FACEBOOK, drill: bool = False,
+         correction: bool = False) -> str:
+    return fit.fit(multilingual.render(meaning.view(drill, correction), language), platform)
 
 
 def markdown() -> str:
@@ -121,11 +123,12 @@ def markdown() -> str:
              f"Sample alerts for {PLACE}, issued {SENT:%Y-%m-%d %H:%M} JST. Japanese comes from "
              "`gateway/alerts/templates.py`, the other languages from `gateway/alerts/data/phrases_multilingual.toml` "
              "and the terms in `gateway/alerts/data/terms_multilingual.toml` (sources at the end).", ""]
-    drill_example = meanings()[2]  # 避難指示: how a drill reads in every language
-    for meaning, drill in [*((m, False) for m in meanings()), (drill_example, True)]:
-        lines += [f"## {meaning.name}{'（訓練）' if drill else ''}", ""]
+    example = meanings()[2]  # 避難指示: how a drill and a correction (訂正) read in every language
+    samples = [*((m, False, False) for m in meanings()), (example, True, False), (example, False, True)]
+    for meaning, drill, correction in samples:
+        lines += [f"## {meaning.name}{'（訓練）' if drill else ''}{'（訂正）' if correction else ''}", ""]
         for language in LANGUAGES:
-            body = text(meaning, language, drill=drill).replace("\n", "<br>")
+            body = text(meaning, language, drill=drill, correction=correction).replace("\n", "<br>")
             lines.append(f"- **{language}**: {body}")
         lines.append("")
     return "\n".join([*lines, *_sources()]) + "\n"

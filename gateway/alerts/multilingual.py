@@ -23,6 +23,7 @@ from typing import Any
 from gateway.alerts import romaji, templates, terms
 from gateway.alerts.draft import Draft, Items, Line
 from gateway.alerts.templates import CLOSING, JST, View
+from gateway.policy import LANGUAGES
 
 DATA = Path(__file__).parent / "data"
 TERMS_FILE = DATA / "terms_multilingual.toml"
@@ -136,6 +137,20 @@ def render(view: View, language: str) -> Draft:
 def drill_mark(language: str) -> str:
     """What every drill post in `language` starts with: 【訓練】, [DRILL], 【くんれん】 ..."""
     return "【訓練】" if language == "ja" else Lang(language).mark(Lang(language).say("drill"))
+
+
+def correction_mark(language: str) -> str:
+    """What a correction in `language` says it is with: 【訂正】, [Correction], 【なおし】 ... (the alerts' words)."""
+    if language == "ja":
+        return "【訂正】"
+    lang = Lang(language)
+    return lang.mark(lang.say("mark_correction"))
+
+
+@lru_cache(maxsize=1)
+def correction_prefixes() -> dict[str, str]:
+    """language -> what a staff-written correction in it starts with: its mark and the language's gap."""
+    return {code: correction_mark(code) + ("" if code == "ja" else Lang(code).gap) for code in LANGUAGES}
 
 
 def _marks(view: View, lang: Lang) -> list[str]:

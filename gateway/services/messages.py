@@ -18,6 +18,7 @@ from typing import Any
 from gateway import metrics
 from gateway.access import require_accounts, require_emergency_permission
 from gateway.adapters.base import Adapter
+from gateway.alerts.multilingual import correction_prefixes
 from gateway.errors import (
     Conflict,
     FieldProblem,
@@ -155,7 +156,7 @@ class Gateway:
         check_exemptions(message, targets.municipality)
         if message.correction_of and alert_key is None:  # an alert's follow-ups carry their own marks
             await self._check_corrected(message)
-            message = as_correction(message)
+            message = as_correction(message, correction_prefixes())
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
             await asyncio.to_thread(self.media.check, message.media)
             message = await self.with_public_urls(message)

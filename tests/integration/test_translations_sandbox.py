@@ -1,7 +1,8 @@
 """End to end (issue 17): a routine post with staff-written English and やさしい日本語 versions, submitted and
 approved through the HTTP API, reaches the sandbox through the real adapters on SQLite and PostgreSQL:
 an X account with ["ja", "en"] posts twice, a ["ja"] account once, LINE sends its three languages in one
-broadcast, each exactly as the preview showed it; a violation in the English version blocks."""
+broadcast, each exactly as the preview showed it; a violation in the English version blocks. A correction
+says so in each language it is posted in ([Correction], 【なおし】, 【訂正】), as the console previewed it."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ from gateway.models import Platform, Role, Scope
 from gateway.pipeline.checks import default_engine
 from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
+from gateway.services.passwords import hash_password
 from gateway.settings import Settings
 from gateway.web.app import build_app
 from gateway.web.auth import create_token
+from gateway.web.console.compose import message_from_fields
 from gateway.web.console.preview import preview
 from tests.integration.conftest import OFFICE_HOURS, Clock
+from tests.integration.console_client import PASSWORD, login
 
 ROOT = Path(__file__).resolve().parents[2]
 JAPANESE = "木更津市民まつりを11月29日（日）に中央公園で開きます。"
@@ -87,8 +91,8 @@ async def env(database_url: str, config_dir: Path, tmp_path: Path) -> AsyncItera
             yield Env(rt, client, tokens)
 
 
-async def _submit_and_approve(env: Env, body: dict[str, Any]) -> str:
-    status, submitted = await env.post("/api/v1/messages", Role.STAFF, body, **{"Idempotency-Key": "festival-1"})
+async def _submit_and_approve(env: Env, body: dict[str, Any], key: str = "festival-1") -> str:
+    status, submitted = await env.post("/api/v1/messages", Role.STAFF, body, **{"Idempotency-Key": key})
     assert status in (200, 201, 202), submitted
     status, approved = await env.post(f"/api/v1/messages/{submitted['id']}/approve", Role.APPROVER, {})
     assert status == 200, approved
@@ -122,6 +126,49 @@ async def test_each_account_gets_its_languages_exactly_as_previewed(env: Env) ->
     mine = [(d["account"], d["language"], d["state"]) for d in listed["deliveries"] if d["message_id"] == message_id]
     assert sorted(mine) == [("kisarazu_facebook", "ja", "sent"), ("kisarazu_line", "ja", "sent"),
                             ("kisarazu_x", "en", "sent"), ("kisarazu_x", "ja", "sent")]
+
+
+async def test_a_correction_is_marked_in_each_language_exactly_as_previewed(env: Env) -> None:
+    original = await _submit_and_approve(env, MESSAGE)
+    assert env.rt.sandbox is not None
+    first = {p.text: p.remote_id for p in env.rt.sandbox.state.live_posts(Platform.X, "kisarazu_x")}
+    japanese, english = "木更津市民まつりは11月29日（日）に港の広場で開きます。", "The festival is at the Harbour Square."
+    easy = "まつりは 港(みなと)の 広場(ひろば)で あります。"
+    # The console's form and preview (compose.message_from_fields marks a correction as intake does).
+    form = {"municipality": "kisarazu", "category": "event", "accounts": MESSAGE["accounts"], "text": japanese,
+            "text_en": english, "text_ja-easy": easy, "correction_of": original}
+    shown = await preview(env.rt.gateway, message_from_fields(form))
+    assert shown["verdict"] in ("pass", "review"), shown["findings"]
+    previewed = {(p["account"], p["language"]): [part["text"] for part in p["parts"] if part["text"]]
+                 for p in shown["posts"]}
+    assert previewed[("kisarazu_x", "en")] == [f"[Correction] {english}"]
+    assert previewed[("kisarazu_facebook", "ja")] == [f"【訂正】{japanese}"]
+    assert previewed[("kisarazu_line", "ja")] == [f"【訂正】{japanese}", f"【なおし】{easy}", f"[Correction] {english}"]
+
+    # The API takes the texts as staff wrote them; intake marks them.
+    body = {**MESSAGE, "text": japanese, "correction_of": original,
+            "translations": [{"language": "en", "text": english}, {"language": "ja-easy", "text": easy}]}
+    correction = await _submit_and_approve(env, body, key="festival-correction")
+    record = await env.rt.store.get_message(correction)
+    assert record.body.text == f"【訂正】{japanese}"
+    assert [t.text for t in record.body.translations] == [f"[Correction] {english}", f"【なおし】{easy}"]
+
+    x_posts = [p for p in env.rt.sandbox.state.live_posts(Platform.X, "kisarazu_x") if p.text not in first]
+    assert sorted(p.text for p in x_posts) == sorted(previewed[("kisarazu_x", "ja")] + previewed[("kisarazu_x", "en")])
+    (english_post,) = [p for p in x_posts if p.text == f"[Correction] {english}"]
+    assert english_post.reply_to == first[ENGLISH]  # the English correction answers the English post
+    facebook = env.texts(Platform.FACEBOOK, "kisarazu_facebook")
+    assert facebook[-1:] == previewed[("kisarazu_facebook", "ja")] and len(facebook) == 2
+    broadcasts = env.rt.sandbox.state.live_posts(Platform.LINE, "kisarazu_line")
+    assert [m["text"] for m in broadcasts[-1].extra["messages"]] == previewed[("kisarazu_line", "ja")]
+    assert len(broadcasts) == 2
+
+    # 訂正する in the console: the form starts from the earlier post's versions, each already marked.
+    await env.rt.store.set_password("k-staff", hash_password(PASSWORD), actor="test")
+    await login(env.client, "k-staff")
+    page = await (await env.client.get("/console/compose", params={"correction_of": original})).text()
+    for marked in (f"【訂正】{JAPANESE}", f"[Correction] {ENGLISH}", f"【なおし】{EASY}"):
+        assert f">{marked}</textarea>" in page, marked
 
 
 async def test_a_repeat_and_another_worker_round_post_nothing_twice(env: Env) -> None:

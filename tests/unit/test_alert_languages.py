@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.alerts import catalog, dry_run, fit, multilingual, parse_alert
-from gateway.alerts.multilingual import drill_mark
+from gateway.alerts.multilingual import correction_mark, drill_mark
 from gateway.errors import InputError
 from gateway.models import Platform
 from gateway.policy import LANGUAGES, load_municipality, load_policies
@@ -93,6 +93,46 @@ def test_every_meaning_renders_fits_and_marks_drills(language: str) -> None:
                 assert drill_mark(language) not in full
 
 
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_a_correction_is_marked_once_in_every_language_and_fits(language: str) -> None:
+    """An alert 訂正 says so in each language, after the drill mark, with the words of the templates."""
+    mark = correction_mark(language)
+    for meaning in MEANINGS:
+        for drill in (False, True):
+            draft = multilingual.render(meaning.view(drill, correction=True), language)
+            full = draft.full_text()
+            if meaning.action in ("issue", "update"):
+                assert full.startswith((drill_mark(language) if drill else "") + mark), (meaning.name, language, full)
+                assert full.count(mark) == 1, (meaning.name, language, full)
+            else:  # a lifting or a cancellation is marked as what it is
+                assert mark not in full, (meaning.name, language, full)
+            for platform in fit.TEXT_PLATFORMS:
+                text = fit.fit(draft, platform)
+                assert fit.FITS[platform](text) and draft.required[0] in text, (meaning.name, language, platform)
+
+
+def test_correction_marks_are_the_templates_words() -> None:
+    marks = {code: correction_mark(code) for code in LANGUAGES}
+    assert marks["ja"] == "【訂正】" and marks["ja-easy"] == "【なおし】" and marks["en"] == "[Correction]"
+    assert marks["zh-Hans"] == marks["zh-Hant"] == "【更正】" and marks["ko"] == "[정정]"
+    assert len(set(marks.values())) == len(marks) - 1  # each language its own word (Chinese shares one)
+    assert multilingual.correction_prefixes()["en"] == "[Correction] "
+    assert multilingual.correction_prefixes()["ja-easy"] == "【なおし】"
+
+
+def test_an_alert_correction_reaches_each_language_marked() -> None:
+    raw = (FIXTURES / "jma_tsunami_warning_zushi.xml").read_bytes().replace(
+        "<InfoType>発表</InfoType>".encode(), "<InfoType>訂正</InfoType>".encode())
+    now = parse_alert(raw).sent + timedelta(minutes=1)
+    result = dry_run(raw, load_policies(ROOT / "config" / "municipalities"), municipality="kisarazu", now=now)
+    assert result.outcome == "accepted", result.reason
+    texts = {(p.account, p.language): p.text for p in result.posts}
+    assert texts[("kisarazu_x", "ja")].startswith("【訂正】【津波注意報】")
+    assert texts[("kisarazu_line", "ja-easy")].startswith("【なおし】【つなみ】")
+    assert texts[("kisarazu_en_x", "en")].startswith("[Correction][Tsunami] Tsunami Advisory")
+    assert all(text.count(correction_mark(language)) == 1 for (_, language), text in texts.items())
+
+
 def test_x_weighs_cjk_as_two_for_every_language() -> None:
     """The X fit uses the project's one x_length: a Chinese or Korean text is cut at half the letters."""
     from gateway.adapters.render import x_length
@@ -102,6 +142,8 @@ def test_x_weighs_cjk_as_two_for_every_language() -> None:
     for language in LANGUAGES:
         text = catalog.text(long, language, Platform.X)
         assert x_length(text).weighted_length <= 280, language
+        corrected = catalog.text(long, language, Platform.X, correction=True)
+        assert x_length(corrected).weighted_length <= 280 and corrected.startswith(correction_mark(language))
         assert ("ほか" in text or "more" in text or "등" in text or "외" in text or "+" in text
                 or re.search(r"\d", text.splitlines()[-2])), (language, text)
 

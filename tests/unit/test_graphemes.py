@@ -22,8 +22,11 @@ from gateway.adapters.render import (
 )
 from gateway.adapters.x import render_x
 from gateway.adapters.youtube import fit_description, fit_title
-from gateway.models import Media, MediaKind, Message, Platform
-from gateway.policy import Account
+from gateway.alerts.multilingual import correction_mark, correction_prefixes
+from gateway.models import Media, MediaKind, Message, Platform, Translation
+from gateway.pipeline.intake.languages import message_in
+from gateway.pipeline.intake.validation import as_correction
+from gateway.policy import LANGUAGES, Account
 
 # One of each kind of character that is more than one code point, and plain text around them.
 CLUSTERS = [
@@ -174,3 +177,20 @@ def test_youtube_title_and_description(text: str) -> None:
 
 def _facebook() -> FacebookAdapter:
     return FacebookAdapter.__new__(FacebookAdapter)  # render is pure: no settings or session needed
+
+
+@settings(max_examples=40, deadline=None)
+@given(TEXTS, st.integers(min_value=1, max_value=20), st.sampled_from([c for c in LANGUAGES if c != "ja"]))
+def test_a_corrections_version_is_threaded_whole_with_its_mark(text: str, repeat: int, language: str) -> None:
+    """A correction's version in another language is fitted like the Japanese: its mark leads the first part
+    whole, and every cut falls between characters."""
+    version = (text + "。") * repeat
+    assume(version.strip())
+    source = Message(municipality="kodaira", category="city_news", text="訂正です。", correction_of="m_1",
+                     translations=(Translation(language=language, text=version),))
+    corrected = as_correction(source, correction_prefixes())
+    marked = corrected.translations[0].text
+    account = _account(Platform.X, "thread").model_copy(update={"languages": ("ja", language)})
+    thread = [p.text for p in render_x(message_in(corrected, account, language), account).parts]
+    assert thread[0].startswith(correction_mark(language)) and all(fits_x(t) for t in thread)
+    assert_parts_whole(marked.strip(), [regex.sub(r" \(\d+/\d+\)$", "", t) for t in thread])

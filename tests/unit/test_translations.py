@@ -3,20 +3,27 @@ the deliveries planned for them, and the checks run on every version."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.adapters.render import x_length
+from gateway.alerts.multilingual import correction_mark, correction_prefixes
+from gateway.cli.check import check_lines
 from gateway.errors import InputError
-from gateway.models import DeliveryState, Message, Platform, Severity, Translation, Verdict
+from gateway.models import MAX_TEXT_CHARS, DeliveryState, Message, Platform, Severity, Translation, Verdict
 from gateway.pipeline.checks import CheckInput
 from gateway.pipeline.intake.languages import language_posts, message_in
 from gateway.pipeline.intake.plan import plan_deliveries
-from gateway.pipeline.intake.validation import parse_message
-from gateway.policy import Account
+from gateway.pipeline.intake.validation import as_correction, parse_message
+from gateway.policy import LANGUAGES, Account, load_policies
 from tests.unit.test_checks_fixtures import engine, municipality
 
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 10:00 JST on a Tuesday
 
 
@@ -158,3 +165,73 @@ def test_a_line_broadcast_over_five_messages_blocks() -> None:
     assert line.severity is Severity.BLOCK and line.account == "testcity_line" and "5 通" in line.message
     fits = _check(_message(translations=[EN, EASY]), (LINE,))
     assert not [f for f in fits.findings if f.rule.startswith("length.")]
+
+
+def test_check_jsonl_says_which_field_each_finding_is_about() -> None:
+    """`gateway check --jsonl` keeps the contract's keys and adds `field` (null for the Japanese text)."""
+    line = json.dumps({"municipality": "kisarazu", "accounts": ["kisarazu_line"], "category": "event",
+                       "text": "問い合わせは090-1234-5678へ。",
+                       "translations": [{"language": "en", "text": "Call Taro at 090-8765-4321."}]}, ensure_ascii=False)
+    out = io.StringIO()
+    assert check_lines([line], load_policies(CONFIG), engine(), out) == 0
+    (result,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert result["verdict"] == "block"
+    contract = {"rule", "severity", "start", "end", "clause", "message"}
+    assert all(set(f) == contract | {"field"} for f in result["findings"]), result["findings"]
+    mobiles = [(f["field"], f["start"] is None) for f in result["findings"] if f["rule"] == "personal.mobile"]
+    assert mobiles == [(None, False), ("translations[0].text", True)]
+
+
+# --- corrections in every language ---------------------------------------------------------------
+
+OTHER = [code for code in LANGUAGES if code != "ja"]
+# One letter of each language, to fill a version up to a platform's limit.
+LETTER = {"ja-easy": "あ", "en": "a", "zh-Hans": "汉", "zh-Hant": "漢", "ko": "한", "vi": "ệ", "pt": "ã", "es": "ñ",
+          "tl": "g", "ne": "क", "id": "a"}
+
+
+def _correction(text: str = "市民まつりは日曜日です。", **fields: Any) -> Message:
+    return as_correction(parse_message(_message(text=text, correction_of="m_1", **fields)), correction_prefixes())
+
+
+def test_a_correction_marks_every_version_once_with_its_languages_words() -> None:
+    versions = [{"language": code, "text": f"{LETTER[code]} {code}"} for code in OTHER]
+    corrected = _correction(translations=versions)
+    assert corrected.text == "【訂正】市民まつりは日曜日です。"
+    marked = {t.language: t.text for t in corrected.translations}
+    assert marked["en"] == "[Correction] a en" and marked["ja-easy"] == "【なおし】あ ja-easy"
+    for code in OTHER:
+        assert marked[code] == correction_prefixes()[code] + f"{LETTER[code]} {code}"
+        assert marked[code].startswith(correction_mark(code)) and marked[code].count(correction_mark(code)) == 1
+    again = as_correction(corrected, correction_prefixes())
+    assert again == corrected  # once, however often intake sees it
+    written = _correction("【訂正】日曜日です。", translations=[{"language": "en", "text": "[Correction] Sunday."}])
+    assert (written.text, written.translations[0].text) == ("【訂正】日曜日です。", "[Correction] Sunday.")
+    plain = parse_message(_message(translations=[EN]))
+    assert as_correction(plain, correction_prefixes()) is plain  # not a correction: unchanged
+
+
+def test_a_version_with_no_room_for_its_mark_is_refused_naming_it() -> None:
+    with pytest.raises(InputError) as caught:
+        _correction(translations=[EASY, {"language": "en", "text": "a" * MAX_TEXT_CHARS}])
+    (problem,) = caught.value.problems
+    assert problem.field == "translations[1].text" and "[Correction]" in problem.message and "英語版" in problem.message
+
+
+@pytest.mark.parametrize("language", OTHER)
+def test_a_marked_version_is_measured_with_its_mark(language: str) -> None:
+    """The mark counts towards the platform's limit: a version that fits X only without it is length.x."""
+    prefix = correction_prefixes()[language]
+    room = max(n for n in range(1, 300) if x_length(prefix + LETTER[language] * n).weighted_length <= 280)
+    account = _account("testcity_intl_x", Platform.X, ("ja", language), "intl")
+
+    def findings(letters: int) -> list[tuple[str, str | None]]:
+        message = _correction(translations=[{"language": language, "text": LETTER[language] * letters}])
+        assert message.translations[0].text.startswith(prefix)
+        result = engine().check(CheckInput(message, CITY, (account,)))
+        return [(f.rule, f.field) for f in result.findings if f.rule.startswith("length.")]
+
+    assert findings(room) == []
+    assert findings(room + 1) == [("length.x", "translations[0].text")]
+    unmarked = Message.model_validate(_message(translations=[{"language": language, "text": LETTER[language] * (room + 1)}]))
+    assert not [f for f in engine().check(CheckInput(unmarked, CITY, (account,))).findings if f.rule.startswith("length.")]

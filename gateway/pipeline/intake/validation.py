@@ -158,18 +158,36 @@ def check_schedule(message: Message, now: datetime) -> None:
 CORRECTION_PREFIX = "【訂正】"
 
 
-def as_correction(message: Message) -> Message:
-    """A correction (逗子 3-5(1)) says that it is one: 【訂正】 leads its text, whoever submits it and
-    however (API, CLI or console). Other messages are returned unchanged."""
-    if not message.correction_of or message.text.startswith(CORRECTION_PREFIX):
+def as_correction(message: Message, prefixes: Mapping[str, str]) -> Message:
+    """A correction (逗子 3-5(1)) says that it is one in every language it is posted in, whoever submits it
+    and however (API, CLI or console): 【訂正】 leads its text and each version's own mark ([Correction] ,
+    【なおし】 ...) leads that version, once. `prefixes`: language -> what its correction starts with (the
+    alert templates' words, `multilingual.correction_prefixes`). Other messages are returned unchanged."""
+    if not message.correction_of:
         return message
-    text = CORRECTION_PREFIX + message.text
-    if len(text) > MAX_TEXT_CHARS:
-        problem = FieldProblem("text", "string_too_long",
-                               f"訂正は先頭に{CORRECTION_PREFIX}を付けるため、本文は"
-                               f"{MAX_TEXT_CHARS - len(CORRECTION_PREFIX):,}文字以内にしてください")
-        raise InputError(_summary([problem]), [problem], code=problem.code)
-    return message.model_copy(update={"text": text})
+    problems: list[FieldProblem] = []
+    text = _marked(message.text, prefixes.get(message.language, CORRECTION_PREFIX), ("text", "本文"), problems)
+    translations = tuple(
+        version.model_copy(update={"text": _marked(
+            version.text, prefixes.get(version.language, ""),
+            (f"translations[{index}].text", f"{LANGUAGES.get(version.language, version.language)}版"), problems)})
+        for index, version in enumerate(message.translations))
+    if problems:
+        raise InputError(_summary(problems), problems, code=problems[0].code)
+    return message.model_copy(update={"text": text, "translations": translations})
+
+
+def _marked(text: str, prefix: str, where: tuple[str, str], problems: list[FieldProblem]) -> str:
+    """`text` led by `prefix`, once: a text that already starts with the mark is kept as it is.
+    `where`: the field and how staff call it, for the problem of a text with no room left for the mark."""
+    mark = prefix.strip()
+    if not mark or text.startswith(mark):
+        return text
+    if len(prefix) + len(text) > MAX_TEXT_CHARS:
+        field, label = where
+        problems.append(FieldProblem(field, "string_too_long", f"訂正は先頭に{mark}を付けるため、{label}は"
+                                     f"{MAX_TEXT_CHARS - len(prefix):,}文字以内にしてください"))
+    return prefix + text
 
 
 def parse_message_json(text: str | bytes, *, where: str = "") -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import datetime
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import may_send_emergency
+from gateway.alerts.multilingual import correction_prefixes
 from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViolation
 from gateway.models import Message, Priority
-from gateway.pipeline.intake.validation import CORRECTION_PREFIX, parse_message
+from gateway.pipeline.intake.validation import as_correction, parse_message
 from gateway.policy import LANGUAGES
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
@@ -33,8 +35,6 @@ def message_from_fields(fields: dict[str, Any]) -> Message:
     # A browser submits a textarea's line breaks as CR LF but gives them to the page's script as LF: the
     # preview and the submitted post must be the same text (X counts CR LF as two characters).
     text = str(fields.get("text", "")).replace("\r\n", "\n")
-    if fields.get("correction_of") and not text.startswith(CORRECTION_PREFIX):
-        text = CORRECTION_PREFIX + text  # 逗子 3-5(1): a correction must say it is one
     data: dict[str, Any] = {
         "municipality": fields.get("municipality", ""), "category": fields.get("category", ""), "text": text,
         "accounts": list(fields.get("accounts") or []) or None,
@@ -47,7 +47,8 @@ def message_from_fields(fields: dict[str, Any]) -> Message:
         "official_view": fields.get("official_view") in (True, "1", "true", "on"),
         "translations": _translations(fields),
     }
-    return parse_message(data)
+    # 逗子 3-5(1): a correction says it is one in every language; the preview shows the marks it is sent with.
+    return as_correction(parse_message(data), correction_prefixes())
 
 
 def _translations(fields: dict[str, Any]) -> list[dict[str, str]]:
@@ -80,11 +81,20 @@ async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
         city = gw.policies.get(record.municipality)
         fields.update(municipality=record.municipality, category=record.body.category,
                       accounts=list(record.accounts), correction_of=record.id,
-                      text=CORRECTION_PREFIX + record.body.text,
+                      **_correction_texts(record.body, record.id),
                       # what staff recognise the post by, and the clause of its own city (none cited if it has none)
                       correction_summary=record.body.title or record.body.text.splitlines()[0][:40],
                       correction_clause=city.clauses.get("correction") if city is not None else None)
     return _form(request, gw, viewer, fields)
+
+
+def _correction_texts(original: Message, original_id: str) -> dict[str, str]:
+    """The form's texts for a correction of `original`: its own, each led by its language's mark."""
+    message = original.model_copy(update={"correction_of": original_id})
+    with contextlib.suppress(InputError):  # no room left for a mark: submitting says so, naming the field
+        message = as_correction(message, correction_prefixes())
+    versions = {f"text_{v.language}": v.text for v in message.translations if v.language in COMPOSE_LANGUAGES}
+    return {"text": message.text, **versions}
 
 
 def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, Any], status: int = 200,
