@@ -118,3 +118,26 @@ async def test_deliveries_keep_emergencies_on_top_of_a_paged_backlog(browser: An
     await cancel.click()
     assert asked and "取り消しますか" in asked[0]
     assert await operator.locator("#rows tr[data-state='cancelled']").count() == 0
+
+
+async def test_the_audit_log_fits_a_phone_and_names_posts_in_words(browser: Any, served: Served) -> None:
+    from gateway.models import Actor, Role
+    from gateway.pipeline.intake.validation import parse_message
+    from tests.browser.conftest import ALL_CITIES
+
+    staff = Actor("sato", Role.STAFF, ALL_CITIES)
+    await served.runtime.gateway.submit(parse_message({
+        "municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"],
+        "text": "小平市民まつりを中央公園で開催します。ぜひお越しください。"}), staff)
+    operator = await signed_in(browser, served, "ito")
+    await operator.set_viewport_size(PHONE)
+    await operator.goto(served.url + "/console/audit")
+    link = operator.get_by_role("link", name="小平市民まつりを中央公園で開催します。")
+    await link.first.wait_for()  # the post in words (its id only on hover), not m_01a2…
+    await viewport_shot(operator, "audit-phone")
+    width = await operator.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"監査ログ is {width} px wide on a 390 px phone"
+    actor = operator.locator("label", has_text="実行者")
+    field = operator.locator("#a-actor")
+    label_box, field_box = await actor.bounding_box(), await field.bounding_box()
+    assert label_box and field_box and label_box["y"] < field_box["y"]  # each label above its own field

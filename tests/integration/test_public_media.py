@@ -78,3 +78,14 @@ async def test_an_upload_reaches_line_and_instagram_at_its_signed_address(runtim
         assert (await client.get(f"/media/public/{stored.id}.png")).status == 404  # the bare id is not enough
         assert (await client.get(path[:-6] + "0.png")).status == 404
         assert (await client.get(f"/console/media/{stored.id}", allow_redirects=False)).status in (302, 303, 401)
+
+
+async def test_a_file_still_to_be_uploaded_is_previewed_with_the_address_it_will_get(runtime: Runtime) -> None:
+    """The compose form previews a chosen file before sending it (console.js names it upload-1): with a
+    public URL it is not refused for lacking one (the submit button stayed disabled before)."""
+    message = parse_message({
+        "municipality": "atsugi", "category": "tourism", "accounts": ["atsugi_line"], "text": "並木が色づきました。",
+        "media": [{"kind": "image", "path": "upload-1", "alt_text": "黄金色の並木道"}]})
+    shown = await preview(runtime.gateway, message)
+    assert shown["verdict"] == "pass", shown["findings"]
+    assert not shown["posts"][0]["problems"]

@@ -15,6 +15,7 @@ from gateway.services.messages import Gateway
 from gateway.store.listings import AuditQuery
 from gateway.store.records import AuditEvent
 from gateway.web.console.context import Viewer, render
+from gateway.web.console.deliveries import post_label
 from gateway.web.console.labels import jst
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.fields import MAX_SEARCH_CHARS, bounded
@@ -39,7 +40,9 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
     number = page_number(request)
     events = await gw.page_audit(query, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     total = await gw.count_audit(query)
+    records = await gw.messages_by_id({e.message_id for e in events if e.message_id})
     return render(request, "audit.html", viewer, q=q, events=events, query=request.query_string,
+                  posts={mid: post_label(record) for mid, record in records.items()},
                   pages=Pages.of(request, number, total, PAGE_SIZE))
 
 

@@ -3,6 +3,7 @@ and the check findings with the offending spans cut out of the text for highligh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,14 +12,29 @@ from gateway.adapters.instagram import problems as instagram_problems
 from gateway.adapters.line import problems as line_problems
 from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
+from gateway.media import PUBLIC_PATH
 from gateway.models import CheckResult, Finding, Message, Platform, Post
 from gateway.pipeline.intake.languages import language_posts, missing_reason
 from gateway.policy import LANGUAGES, Account
 from gateway.services.messages import Gateway
 
+# A file chosen in the form but not sent yet (console.js names it so); it gets its public address at submit.
+_PENDING_UPLOAD = re.compile(r"upload-(?:\d{1,2}|video)")
+
+
+def _pending_addresses(gw: Gateway, message: Message) -> Message:
+    """With a public URL, a file still to be uploaded is previewed and checked with the address it will get."""
+    links = gw.media.links
+    if links is None or not any(m.path and _PENDING_UPLOAD.fullmatch(m.path) for m in message.media):
+        return message
+    media = tuple(m.model_copy(update={"url": f"{links.base_url}{PUBLIC_PATH}{m.path}"})
+                  if m.id is None and m.url is None and m.path and _PENDING_UPLOAD.fullmatch(m.path) else m
+                  for m in message.media)
+    return message.model_copy(update={"media": media})
+
 
 async def preview(gw: Gateway, message: Message) -> dict[str, Any]:
-    message = await gw.with_public_urls(message)
+    message = _pending_addresses(gw, await gw.with_public_urls(message))
     targets, result = await gw.check(message)
     return {
         "verdict": result.verdict.value,
