@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
@@ -167,13 +168,17 @@ class Scope:
                    frozenset(str(a) for a in value.get("accounts") or ()),
                    frozenset(str(e) for e in value.get("emergency") or ()))
 
-    def label(self) -> str:
-        """How people read it: 「全自治体」 or the city ids, with accounts and emergency cities."""
-        text = "全自治体" if self.municipalities is None else "、".join(sorted(self.municipalities)) or "なし"
+    def label(self, names: Mapping[str, str] | None = None) -> str:
+        """How people read it: 「全自治体」 or the cities (by `names` where given, e.g. 小平市; else ids), with
+        accounts and emergency cities."""
+        def city(ids: Iterable[str]) -> str:
+            return "、".join((names or {}).get(i, i) for i in sorted(ids))
+
+        text = "全自治体" if self.municipalities is None else city(self.municipalities) or "なし"
         if self.accounts:
             text += "（アカウント: " + "、".join(sorted(self.accounts)) + "）"
         if self.emergency:
-            text += " ／ 緊急: " + "、".join(sorted(self.emergency))
+            text += " ／ 緊急: " + city(self.emergency)
         return text
 
 

@@ -51,3 +51,10 @@ async def test_deliveries_name_the_post_and_account_in_words_with_a_thumbnail(ha
     assert ">小平市民まつり</a>" in row and submitted.record.id + "</a>" not in row
     assert f'src="/console/media/{stored.id}"' in row and 'alt="会場の地図"' in row
     assert "小平市 X" in row and 'title="kodaira_x"' in row
+
+
+async def test_the_viewers_cities_are_named_not_ided(client: TestClient) -> None:  # noqa: F811
+    await login(client, STAFF.name)
+    home = await (await client.get("/console/")).text()
+    assert "小平市" in home.split('class="who"', 1)[1].split("</span>", 1)[0]
+    assert "kodaira" not in home.split("担当範囲:", 1)[1].split("</p>", 1)[0]

@@ -71,7 +71,10 @@ async def viewer_of(request: web.Request) -> Viewer | None:
 
 def render(request: web.Request, template: str, viewer: Viewer | None, status: int = 200,
            **values: Any) -> web.Response:
-    html = request.app[JINJA].get_template(template).render(viewer=viewer, path=request.path, **values)
+    # City names for what people read (小平市, not kodaira): the header's scope among them.
+    city_names = {m.id: m.name for m in request.app[GATEWAY].policies}
+    html = request.app[JINJA].get_template(template).render(viewer=viewer, path=request.path, city_names=city_names,
+                                                            **values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
 
