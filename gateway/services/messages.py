@@ -229,7 +229,7 @@ class Gateway:
             audit_detail=revision_detail(record.body, message, old=record.revision))
         return await self.store.revise_message(
             message_id, revision, expected=WITHDRAWABLE, actor=actor.name,
-            reason=f"編集（第{revision.expected_revision + 1}版）: 承認をやり直します")
+            reason=f"第{revision.expected_revision + 1}版に編集")
 
     @staticmethod
     def require_editable(record: MessageRecord, actor: Actor) -> None:

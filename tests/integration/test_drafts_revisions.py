@@ -230,3 +230,50 @@ async def test_the_api_drafts_and_edits(harness: Harness, client: TestClient) ->
     assert approved.status == 200
     refused = await client.put(f"/api/v1/messages/{message['id']}", json=POST, headers=staff)
     assert refused.status == 409 and "取り下げ" in (await refused.json())["message"]
+
+
+# -- the console --------------------------------------------------------------------------------------
+
+FORM = {"municipality": "kodaira", "category": "event", "accounts": "kodaira_x", "text": POST["text"]}
+
+
+async def test_the_console_saves_a_draft_edits_and_submits_it(harness: Harness, client: TestClient) -> None:  # noqa: F811
+    token = await login(client, STAFF.name)
+    saved = await client.post("/console/compose", data={**FORM, "csrf": token, "action": "draft"},
+                              allow_redirects=False)
+    assert saved.status == 303 and "notice=draft_saved" in saved.headers["Location"]
+    [draft] = await harness.store.list_drafts(author=STAFF.name)
+    listed = await (await client.get("/console/drafts")).text()
+    assert "小平市民まつり" in listed and f"/console/compose?draft={draft.id}" in listed
+    form = await (await client.get(f"/console/compose?draft={draft.id}")).text()
+    assert f'name="draft_id" value="{draft.id}"' in form and "下書きの編集" in form
+    submitted = await client.post("/console/compose", data={**FORM, "text": "図書館の休館日のお知らせです。",
+                                                            "csrf": token, "draft_id": draft.id,
+                                                            "idempotency_key": "d1"}, allow_redirects=False)
+    assert submitted.status == 303, await submitted.text()
+    message_id = submitted.headers["Location"].rsplit("/", 1)[1]
+    assert (await harness.store.get_message(message_id)).body.text == "図書館の休館日のお知らせです。"
+    assert await harness.store.list_drafts(author=STAFF.name) == []
+
+    edit = await (await client.get(f"/console/messages/{message_id}/edit")).text()
+    assert f'name="revise_of" value="{message_id}"' in edit and "図書館の休館日のお知らせです。" in edit
+    blocked = await client.post("/console/compose", data={
+        **FORM, "text": "担当の山田の携帯は090-1234-5678です。", "csrf": token, "revise_of": message_id,
+        "revision": "1"}, allow_redirects=False)
+    assert blocked.status == 422 and "090-1234-5678" in await blocked.text()  # the finding, the text kept
+    revised = await client.post("/console/compose", data={
+        **FORM, "text": "図書館の休館日が変わりました。", "csrf": token, "revise_of": message_id, "revision": "1"},
+        allow_redirects=False)
+    assert revised.status == 303 and "notice=revised" in revised.headers["Location"]
+    page = await (await client.get(revised.headers["Location"])).text()
+    assert "第2版" in page and "+図書館の休館日が変わりました。" in page and "-図書館の休館日のお知らせです。" in page
+
+
+async def test_the_console_refuses_an_edit_once_approved(harness: Harness, client: TestClient) -> None:  # noqa: F811
+    message_id = await _pending(harness)
+    await harness.gateway.approve(message_id, APPROVER)
+    await login(client, STAFF.name)
+    page = await client.get(f"/console/messages/{message_id}")
+    assert "編集する" not in await page.text()
+    refused = await client.get(f"/console/messages/{message_id}/edit")
+    assert refused.status == 409 and "取り下げ" in await refused.text()
