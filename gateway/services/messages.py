@@ -54,12 +54,22 @@ from gateway.pipeline.intake.approval import (
     route_for,
 )
 from gateway.pipeline.intake.plan import plan_deliveries
+from gateway.pipeline.intake.revision import revision_detail
 from gateway.pipeline.intake.targets import Targets, resolve_targets
 from gateway.pipeline.intake.validation import as_correction, check_schedule
 from gateway.policy import Account, Municipality, Policies
 from gateway.store.base import Store, UserDirectory
 from gateway.store.listings import AuditQuery, Cursor, DeliveryQuery, MessageQuery
-from gateway.store.records import AlertStamp, AuditEvent, MessageRecord, NewDelivery, NewMessage, StepApproval, User
+from gateway.store.records import (
+    AlertStamp,
+    AuditEvent,
+    MessageRecord,
+    NewDelivery,
+    NewMessage,
+    Revision,
+    StepApproval,
+    User,
+)
 
 log = logging.getLogger("gateway.service")
 
@@ -85,6 +95,18 @@ def _require_same_message(record: MessageRecord, message: Message) -> None:
         raise Conflict(f"この Idempotency-Key は{reason}",
                        [FieldProblem("Idempotency-Key", "idempotency_key_reused", reason)],
                        code="idempotency_key_reused")
+
+
+_STATE_NAMES = {MessageState.APPROVED: "承認済み", MessageState.PLANNED: "配信予定", MessageState.SENT: "配信済み",
+                MessageState.CANCELLED: "取り下げ済み", MessageState.RETRACTED: "削除済み"}
+
+
+def _require_same_origin(record: MessageRecord, message: Message) -> None:
+    """A version keeps its city and what it corrects: another city's post, or another correction, is a new post."""
+    for name, label in (("municipality", "自治体"), ("correction_of", "訂正元")):
+        if getattr(message, name) != getattr(record.body, name):
+            reason = f"{label}は編集で変更できません。新しい投稿として作成してください"
+            raise InputError(reason, [FieldProblem(name, "immutable", reason)], code="immutable")
 
 
 def _intake_detail(message: Message, approval: str, exemption: str | None) -> dict[str, object]:
@@ -138,6 +160,7 @@ class Gateway:
     async def submit(
         self, message: Message, actor: Actor, *, source: str = "api", idempotency_key: str | None = None,
         alert_key: str | None = None, alert: AlertStamp | None = None, decided_by: str | None = None,
+        draft_id: str | None = None,
     ) -> Submitted:
         """Validate, check, store and (when no approval is needed) plan a message.
 
@@ -145,8 +168,36 @@ class Gateway:
         of another kind, included) and a blocking finding raises PolicyViolation; either way
         nothing is stored. A repeated idempotency key returns the first submission when it comes
         with the same message, and raises Conflict (storing nothing) when not. `decided_by` names
-        the operator who published a held alert (recorded as its approver).
+        the operator who published a held alert (recorded as its approver). `draft_id`: the draft it is
+        submitted from, deleted in the transaction that stores the message (NotFound when gone).
         """
+        message, targets, result = await self._vet(message, actor, source=source, follow_up=alert_key is not None)
+        rule = approval_rule(message, targets.municipality, result, submitter_role=actor.role)
+        state = MessageState.PENDING_APPROVAL if rule.needed else MessageState.APPROVED
+        detail = _intake_detail(message, rule.reason, rule.exemption)
+        new = NewMessage(
+            municipality=targets.municipality.id, body=message, state=state, priority=message.priority,
+            submitted_by=actor.name, source=source, check=result,
+            accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
+            approved_by=None if rule.needed else decided_by or f"auto:{actor.name}", alert_key=alert_key,
+            alert=alert, audit_detail=detail if draft_id is None else {**detail, "draft": draft_id},
+            draft_id=draft_id,
+        )
+        planned = None if rule.needed else self._new_deliveries(
+            message, targets.municipality, targets.accounts, await self.store.stopped_accounts())
+        record, created, deliveries = await self.store.add_planned_message(new, planned, actor=actor.name)
+        if not created and alert_key is None:  # an alert's repeat is matched by its own key, whatever the text
+            _require_same_message(record, message)
+        if created and deliveries:
+            self.dispatcher.remember(record.id, message)
+            self.dispatcher.wake(message.priority)
+        return Submitted(record, created, rule.reason, deliveries)
+
+    async def _vet(self, message: Message, actor: Actor, *, source: str,
+                   follow_up: bool = False) -> tuple[Message, Targets, CheckResult]:
+        """Everything submission checks before storing, and the same for every new version of a post: scope,
+        schedule, targets, exemptions, a correction's original, media files and the policy checks.
+        Returns the message as stored (a correction marked as one); raises when it may not be stored."""
         if message.municipality in self.policies:  # an unknown city is bad input (400), named by resolve_targets
             require_accounts(actor, message.municipality, message.accounts or (), "この自治体への投稿")
             require_emergency_permission(actor, message)
@@ -154,7 +205,7 @@ class Gateway:
         targets = resolve_targets(message, self.policies)
         require_accounts(actor, message.municipality, [a.id for a in targets.accounts], "このアカウントへの投稿")
         check_exemptions(message, targets.municipality)
-        if message.correction_of and alert_key is None:  # an alert's follow-ups carry their own marks
+        if message.correction_of and not follow_up:  # an alert's follow-ups carry their own marks
             await self._check_corrected(message)
             message = as_correction(message, correction_prefixes())
         if message.media:  # file look-ups in a thread; alerts without media never wait for one
@@ -166,24 +217,41 @@ class Gateway:
         metrics.CHECK_VERDICTS.labels(result.verdict.value).inc()
         if result.verdict.value == "block":
             raise PolicyViolation("投稿ポリシーに反するため受け付けられません", result.findings)
-        rule = approval_rule(message, targets.municipality, result, submitter_role=actor.role)
-        state = MessageState.PENDING_APPROVAL if rule.needed else MessageState.APPROVED
-        new = NewMessage(
-            municipality=targets.municipality.id, body=message, state=state, priority=message.priority,
-            submitted_by=actor.name, source=source, check=result,
-            accounts=tuple(a.id for a in targets.accounts), idempotency_key=idempotency_key,
-            approved_by=None if rule.needed else decided_by or f"auto:{actor.name}", alert_key=alert_key,
-            alert=alert, audit_detail=_intake_detail(message, rule.reason, rule.exemption),
-        )
-        planned = None if rule.needed else self._new_deliveries(
-            message, targets.municipality, targets.accounts, await self.store.stopped_accounts())
-        record, created, deliveries = await self.store.add_planned_message(new, planned, actor=actor.name)
-        if not created and alert_key is None:  # an alert's repeat is matched by its own key, whatever the text
-            _require_same_message(record, message)
-        if created and deliveries:
-            self.dispatcher.remember(record.id, message)
-            self.dispatcher.wake(message.priority)
-        return Submitted(record, created, rule.reason, deliveries)
+        return message, targets, result
+
+    # -- edits before approval ---------------------------------------------------------------
+    async def revise(self, message_id: str, message: Message, actor: Actor, *,
+                     expected_revision: int | None = None) -> MessageRecord:
+        """A new version of a post waiting for approval or sent back, by its author or an approver of the city.
+
+        The new content is validated and checked exactly as at submission (a blocking finding refuses it,
+        storing nothing); the approvals given so far are cleared and approval starts again from the first
+        step, whatever the new version would need at intake; the audit row `message.revised` carries the
+        difference. `expected_revision`: the version the editor saw (a later one makes this a Conflict).
+        """
+        record = await self.read_message(message_id, actor)
+        self.require_editable(record, actor)
+        _require_same_origin(record, message)
+        message, targets, result = await self._vet(message, actor, source=record.source)
+        revision = Revision(
+            body=message, check=result, accounts=tuple(a.id for a in targets.accounts),
+            expected_revision=record.revision if expected_revision is None else expected_revision,
+            audit_detail=revision_detail(record.body, message, old=record.revision))
+        return await self.store.revise_message(
+            message_id, revision, expected=WITHDRAWABLE, actor=actor.name,
+            reason=f"第{revision.expected_revision + 1}版に編集")
+
+    @staticmethod
+    def require_editable(record: MessageRecord, actor: Actor) -> None:
+        """Forbidden unless the actor wrote the post or approves for its city; Conflict once it was approved."""
+        if actor.name != record.submitted_by and actor.role not in (Role.APPROVER, Role.ADMIN):
+            raise Forbidden("投稿を編集できるのは、提出した本人か承認者です")
+        if record.source == "alert":
+            raise Conflict("防災情報システムからの投稿は編集できません", code="not_editable")
+        if record.state not in WITHDRAWABLE:
+            raise Conflict(f"承認待ち・差し戻しの投稿だけを編集できます（現在の状態: "
+                           f"{_STATE_NAMES.get(record.state, record.state.value)}）。承認後の投稿は「取り下げ」のうえ、"
+                           "訂正の投稿を作成してください", code="not_editable")
 
     async def _check_corrected(self, message: Message) -> None:
         """A correction names an earlier message of the same municipality (it may have been retracted)."""
@@ -296,6 +364,8 @@ class Gateway:
         require_accounts(actor, record.municipality, record.accounts, "この投稿の承認")
         if record.state is not MessageState.PENDING_APPROVAL:
             raise Conflict(f"承認待ちではありません（現在の状態: {record.state.value}）")
+        if record.revised_by == actor.name:  # four eyes: whoever wrote this version is its author
+            raise Forbidden("自分が編集した版は承認できません。別の承認者の承認が必要です")
         route, done = await self.approval_state(record)
         index = min(len(done), len(route) - 1)
         recorded = check_can_approve(approver=actor.name, approver_role=actor.role,

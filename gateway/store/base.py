@@ -13,12 +13,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.models import Delivery, DeliveryState, MessageState, Priority, Role, Scope
+from gateway.models import Delivery, DeliveryState, Message, MessageState, Priority, Role, Scope
 from gateway.store.listings import AuditQuery, Cursor, DeliveryQuery, MessageQuery
 from gateway.store.records import (
     AccountPause,
     AccountState,
     AuditEvent,
+    Draft,
     HeldAlert,
     HijackAlert,
     LedgerPost,
@@ -29,6 +30,7 @@ from gateway.store.records import (
     NewHeldAlert,
     NewMessage,
     Notification,
+    Revision,
     StepApproval,
     SuspectPost,
     User,
@@ -78,6 +80,14 @@ class MessageLedger(Protocol):
         overrides: Mapping[str, str] | None = None, note: str | None = None,
     ) -> MessageRecord:
         """Compare-and-set the state (audit row); Conflict when the state is not in `expected`."""
+        ...
+
+    async def revise_message(
+        self, message_id: str, revision: Revision, *, expected: Collection[MessageState], actor: str,
+        reason: str,
+    ) -> MessageRecord:
+        """A new version of the post and its check; approvals cleared, back to `pending_approval`, version + 1,
+        audit `message.revised`, in one transaction. Conflict for another state or a concurrent edit."""
         ...
 
     async def plan_message(
@@ -394,7 +404,31 @@ class Outbox(Protocol):
     ) -> list[Notification]: ...
 
 
-class Store(MessageLedger, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Outbox, Protocol):
+class DraftBook(Protocol):
+    """Posts saved without submitting (audit `draft.saved`, `draft.deleted`); a `NewMessage` naming a draft
+    deletes it in the transaction that inserts the message."""
+
+    async def add_draft(self, body: Message, *, author: str) -> Draft: ...
+
+    async def update_draft(self, draft_id: str, body: Message, *, actor: str) -> Draft:
+        """Raises NotFound."""
+        ...
+
+    async def get_draft(self, draft_id: str) -> Draft:
+        """Raises NotFound."""
+        ...
+
+    async def list_drafts(self, *, author: str | None, municipalities: Collection[str] | None = None,
+                          limit: int = 200) -> list[Draft]:
+        """Newest first; `author` None: everyone's."""
+        ...
+
+    async def delete_draft(self, draft_id: str, *, actor: str) -> None:
+        """Raises NotFound."""
+        ...
+
+
+class Store(MessageLedger, DraftBook, DeliveryQueue, AccountLedger, UserDirectory, AuditLog, Outbox, Protocol):
     """Every role on one database (`SqlStore`); a caller that needs less may name the role it uses."""
 
     async def aclose(self) -> None: ...

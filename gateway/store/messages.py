@@ -16,8 +16,17 @@ from gateway.errors import Conflict, InputError, NotFound
 from gateway.models import Delivery, DeliveryState, MessageState, Priority
 from gateway.store import listings, rows, schema
 from gateway.store import users as users_store
+from gateway.store.drafts import delete_draft_row
 from gateway.store.events import notification_rows
-from gateway.store.records import HeldAlert, MessageRecord, NewDelivery, NewHeldAlert, NewMessage, StepApproval
+from gateway.store.records import (
+    HeldAlert,
+    MessageRecord,
+    NewDelivery,
+    NewHeldAlert,
+    NewMessage,
+    Revision,
+    StepApproval,
+)
 from gateway.store.schema import (
     audit_events,
     deliveries,
@@ -114,6 +123,8 @@ class MessageQueries(SqlBase):
             if existing is not None:
                 return existing, False, []
             conn.execute(messages.insert().values(values))
+            if new.draft_id is not None:  # the draft becomes the message: never both, never neither
+                delete_draft_row(conn, new.draft_id)
             self._add_audit(conn, [accepted])
             self._insert_planned(conn, planned, audit, notify=notify, priority=str(values["priority"]))
             return created
@@ -127,7 +138,7 @@ class MessageQueries(SqlBase):
             return created
 
         try:
-            if self._sqlite is None:
+            if self._sqlite is None and new.draft_id is None:
                 return await self._write(insert_at_once, urgent=new.priority is Priority.EMERGENCY, atomic=True)
             return await self._write(insert, urgent=new.priority is Priority.EMERGENCY)
         except IntegrityConflict:
@@ -264,6 +275,41 @@ class MessageQueries(SqlBase):
         if row is None:
             raise Conflict(f"メッセージ {message_id} は同時に変更されました。もう一度お試しください")
         return {"from_state": current, "row": row}
+
+    @_shielded
+    async def revise_message(
+        self, message_id: str, revision: Revision, *, expected: Collection[MessageState], actor: str,
+        reason: str,
+    ) -> MessageRecord:
+        """Store a new version of a post and restart its approval, in one transaction: the content and its
+        check replaced, the approvals given so far deleted, the state back to `pending_approval`, the version
+        number up by one, and the audit row `message.revised` (which notifies the approvers).
+
+        Conflict when the state is not in `expected` or another edit came first (`expected_revision`)."""
+        now = self._clock()
+        body = revision.body
+        changes: dict[str, Any] = {
+            "state": MessageState.PENDING_APPROVAL.value, "updated_at": now, "body": body.model_dump(mode="json"),
+            "check": revision.check.model_dump(mode="json"), "accounts": list(revision.accounts),
+            "priority": body.priority.value, "priority_rank": body.priority.rank, "approved_by": None,
+            "overrides": {}, "note": None, "revision": revision.expected_revision + 1, "revised_by": actor,
+        }
+
+        def revise(conn: Connection) -> MessageRecord:
+            current = self._lock_message(conn, message_id)
+            if int(current["revision"] or 1) != revision.expected_revision:
+                raise Conflict(f"この投稿は同時に編集されました（現在は第{current['revision']}版）。"
+                               "画面を開き直してから編集してください", code="revision_conflict")
+            row = self._cas_message(conn, message_id, expected, changes)
+            conn.execute(sa.delete(message_approvals).where(message_approvals.c.message_id == message_id))
+            self._add_audit(conn, [rows.audit_values(
+                at=now, actor=actor, action="message.revised", message_id=message_id, from_state=row["from_state"],
+                to_state=MessageState.PENDING_APPROVAL.value, reason=reason,
+                detail={**revision.audit_detail, "revision": changes["revision"]},
+            )])
+            return rows.to_message(row["row"])
+
+        return await self._write(revise)
 
     @_shielded
     async def plan_message(

@@ -53,6 +53,8 @@ class MessageRecord:
     note: str | None = None  # approver's comment (send back)
     alert: AlertStamp | None = None
     body_sha256: str | None = None  # message_digest(body) at intake; None on rows from before it was kept
+    revision: int = 1  # the version: 1 at intake, +1 with every edit before approval
+    revised_by: str | None = None  # who wrote the newest version (never its approver)
 
     def submitted_as(self, message: Message) -> bool:
         """Whether `message` is the one stored (a row without a digest is taken to match)."""
@@ -74,6 +76,30 @@ class NewMessage:
     alert_key: str | None = None
     alert: AlertStamp | None = None
     audit_detail: Mapping[str, Any] = field(default_factory=dict)  # on the `message.accepted` row
+    draft_id: str | None = None  # the draft it was submitted from: deleted in the same transaction
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A new version of a post waiting for approval or sent back: its content, checked again."""
+
+    body: Message
+    check: CheckResult
+    accounts: tuple[str, ...]
+    expected_revision: int  # the version edited: a concurrent edit makes this one a Conflict
+    audit_detail: Mapping[str, Any] = field(default_factory=dict)  # on the `message.revised` row
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A post saved without submitting: seen by its author (and admins) only, never checked nor planned."""
+
+    id: str
+    municipality: str
+    author: str
+    body: Message
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ def to_message(row: RowLike) -> MessageRecord:
         note=row["note"],
         alert=_stamp(row),
         body_sha256=row.get("body_sha256"),
+        revision=int(row.get("revision") or 1),
+        revised_by=row.get("revised_by"),
     )
 
 

@@ -120,6 +120,9 @@ messages = sa.Table(
     sa.Column("alert_rank", sa.Integer),
     # message_digest(body): a reused idempotency key must come with the same message (NULL on older rows).
     sa.Column("body_sha256", sa.String(64)),
+    # Edits before approval (issue 16): the version number (1 at intake) and who wrote the newest version.
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("revised_by", sa.String(128)),
     sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_messages_submitter_idempotency_key"),
     sa.UniqueConstraint("municipality", "alert_key", name="uq_messages_municipality_alert_key"),
     sa.Index("ix_messages_state_created", "state", "created_at"),
@@ -407,4 +410,18 @@ notifications = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("finished_at", UTCDateTime),
     sa.Index("ix_notifications_state_next", "state", "next_attempt_at"),
+)
+
+# Posts saved before submission (issue 16): seen by their author (and admins) only, never checked,
+# planned or queued for approval; submitting one inserts the message and deletes the draft together.
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("municipality", sa.String(64), nullable=False),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("body", json_type(), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_drafts_author_updated", "author", "updated_at"),
 )

@@ -22,7 +22,7 @@ Audit actions: `message.accepted`, `message.<new state>`, `delivery.created`,
 `user.created`, `user.role_changed`, `user.password_set`, `user.disabled`, `user.enabled`,
 `user.signed_out`, `user.unlocked`, `token.created`, `token.revoked`, `account.stopped`,
 `account.resumed`, `credentials.rotated`, `account.hijack_suspected`, `account.hijack_resolved`,
-`user.email_set`,
+`user.email_set`, `message.revised`, `draft.saved`, `draft.deleted`,
 plus whatever callers pass to `audit()`.
 """
 
@@ -35,6 +35,7 @@ from gateway.store.audit import AuditQueries
 from gateway.store.base import Store
 from gateway.store.claim import ClaimQueries
 from gateway.store.deliveries import DeliveryQueries
+from gateway.store.drafts import DraftQueries
 from gateway.store.messages import MessageQueries
 from gateway.store.outbox import OutboxQueries
 from gateway.store.users import UserQueries
@@ -42,7 +43,7 @@ from gateway.store.warmup import WarmUp
 
 
 class SqlStore(WarmUp, MessageQueries, DeliveryQueries, ClaimQueries, AccountQueries, UserQueries, AuditQueries,
-               OutboxQueries):
+               OutboxQueries, DraftQueries):
     """The ledger on one database; safe to share between tasks, and between processes (SQLite: on one host)."""
 
 

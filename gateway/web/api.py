@@ -14,13 +14,13 @@ from aiohttp import web
 
 from gateway.access import require_account_id
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority, Role
+from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority, Role, ascii_digits
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.services.messages import Gateway
 from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
-from gateway.web import accounts_api, alerts_api, messages_api
+from gateway.web import accounts_api, alerts_api, drafts_api, messages_api
 from gateway.web.cursors import paged, read_cursor
 from gateway.web.fields import bounded, bounded_overrides, idempotency_key
 from gateway.web.jsonio import dumps, iso, object_field, query_limit, read_json
@@ -66,6 +66,7 @@ def message_json(record: MessageRecord, deliveries: list[Delivery] | None = None
         "source": record.source, "accounts": list(record.accounts), "check": record.check.jsonl_dict(),
         "overrides": dict(record.overrides), "note": record.note, "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at), "message": record.body.model_dump(mode="json", exclude_none=True),
+        "revision": record.revision, "revised_by": record.revised_by,
     }
     if deliveries is not None:
         out["deliveries"] = [delivery_json(d) for d in deliveries]
@@ -150,6 +151,23 @@ async def withdraw_message(request: web.Request, gw: Gateway, actor: Actor) -> w
     return web.json_response(message_json(record, []), dumps=_dumps)
 
 
+def _expected_revision(request: web.Request) -> int | None:
+    """`If-Match: 2` (or `"2"`): the version the editor saw; a later one answers 409."""
+    raw = request.headers.get("If-Match", "").strip().strip('"')
+    if not raw:
+        return None
+    if not ascii_digits(raw) or len(raw) > 6:
+        raise InputError("If-Match には編集する版の番号を指定してください",
+                         [FieldProblem("If-Match", "invalid", "版の番号（revision）を数字で指定してください")])
+    return int(raw)
+
+
+async def put_message(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
+    message = parse_message(await read_json(request))
+    record = await gw.revise(request.match_info["id"], message, actor, expected_revision=_expected_revision(request))
+    return web.json_response(message_json(record, []), dumps=_dumps)
+
+
 async def list_deliveries(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
     """Newest first, filtered and scoped in the database: a filter (say `priority=emergency`) finds every
     matching delivery however many others there are. `next_cursor` fetches the next page (`cursor=`)."""
@@ -228,6 +246,17 @@ ROUTES: tuple[Route, ...] = (
           "全プラットフォームから削除する", "Retract"),
     Route("POST", "/api/v1/messages/{id}/withdraw", withdraw_message, STAFF,
           "承認前の投稿の提出を取り下げる（提出者または承認者）", "Reason"),
+    Route("PUT", "/api/v1/messages/{id}", put_message, STAFF,
+          "承認待ち・差し戻しの投稿を編集する（新しい版: チェックをやり直し、承認は最初の段階から。提出者または承認者。"
+          "If-Match に編集する版の番号）", "Message"),
+    Route("POST", "/api/v1/drafts", drafts_api.post_draft, STAFF,
+          "下書きを保存する（チェックせず、本人と管理者だけに見える）", "Message"),
+    Route("GET", "/api/v1/drafts", drafts_api.list_drafts, STAFF, "自分の下書きの一覧（管理者は全員の）"),
+    Route("GET", "/api/v1/drafts/{id}", drafts_api.get_draft, STAFF, "下書きを取得する"),
+    Route("PUT", "/api/v1/drafts/{id}", drafts_api.put_draft, STAFF, "下書きを書き換える（本人のみ）", "Message"),
+    Route("DELETE", "/api/v1/drafts/{id}", drafts_api.delete_draft, STAFF, "下書きを削除する"),
+    Route("POST", "/api/v1/drafts/{id}/submit", drafts_api.submit_draft, STAFF,
+          "下書きを提出する（投稿の提出と同じチェックと承認。提出すると下書きは消えます。Idempotency-Key 対応）"),
     Route("GET", "/api/v1/messages", messages_api.list_messages, READERS,
           "投稿一覧（municipality, state, q, account, category, from, to で絞り込み、limit と cursor でページ送り）"),
     Route("GET", "/api/v1/deliveries", list_deliveries, READERS,

@@ -54,7 +54,7 @@ def _schemas() -> dict[str, Any]:
 def _operation(route: Route) -> dict[str, Any]:
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in re.findall(r"{(\w+)}", route.path)]
-    if route.path.endswith("/messages") and route.method == "POST":
+    if route.method == "POST" and (route.path.endswith("/messages") or route.path.endswith("/submit")):
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS}})
     op: dict[str, Any] = {

@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.models import Actor, Role, Scope
 from gateway.pipeline.intake.validation import parse_message
 from gateway.services.alerts import AlertIntake
+from gateway.services.drafts import Drafts
 from gateway.store.records import SuspectPost
 from gateway.web.api import ROUTES, Route
 from gateway.web.app import build_app
@@ -35,11 +36,16 @@ from tests.mediafiles import PNG
 POST = {"municipality": "kodaira", "category": "event", "accounts": ["kodaira_x"],
         "text": "小平市民まつりを中央公園で開催します。ぜひお越しください。"}
 LISTINGS = {"/api/v1/deliveries", "/api/v1/accounts", "/api/v1/held-alerts", "/api/v1/alerts",
-            "/api/v1/hijack-alerts", "/api/v1/messages"}
+            "/api/v1/hijack-alerts", "/api/v1/messages", "/api/v1/drafts"}
 UNSCOPED = {"/api/v1/categories", "/api/v1/media"}
 # Allowed to staff only for their own posts (the pending post is STAFF's, not the matrix users'): staff in
 # scope is refused 403 and nothing changes; the author's own withdrawal is tested in test_withdraw.py.
-AUTHOR_ONLY = {"/api/v1/messages/{id}/withdraw", "/console/messages/{id}/withdraw"}
+AUTHOR_ONLY = {("POST", "/api/v1/messages/{id}/withdraw"), ("POST", "/console/messages/{id}/withdraw"),
+               ("PUT", "/api/v1/messages/{id}"), ("GET", "/console/messages/{id}/edit")}
+# The draft (STAFF's) is its author's alone: another user of the city is answered 404, as if it did not exist
+# (an admin may read and delete it, not edit or submit it); a listing of drafts shows kodaira's to an admin only.
+DRAFT_ROUTES = {"/api/v1/drafts/{id}", "/api/v1/drafts/{id}/submit", "/console/drafts/{id}/delete"}
+OWN_LISTINGS = {"/api/v1/drafts", "/console/drafts"}
 
 
 async def _ids(h: Harness) -> dict[str, str]:
@@ -52,8 +58,9 @@ async def _ids(h: Harness) -> dict[str, str]:
     assert held.held, held.reason
     [hijack] = await h.store.add_hijack_alerts([SuspectPost("kodaira_x", "r-1", "怪しい投稿", None, None)],
                                                actor="test")
+    draft = await Drafts(h.gateway).save(parse_message({**POST, "text": "下書きの本文です。"}), STAFF)
     return {"message": pending.record.id, "delivery": planned.deliveries[0].id, "account": "kodaira_x",
-            "held": held.held, "hijack": str(hijack.id)}
+            "held": held.held, "hijack": str(hijack.id), "draft": draft.id}
 
 
 def _request(route: Route, ids: dict[str, str]) -> tuple[str, Any]:
@@ -69,10 +76,12 @@ def _request(route: Route, ids: dict[str, str]) -> tuple[str, Any]:
         path = path.replace("{id}", ids["held"])
     elif "/hijack-alerts/{id}" in path:
         path = path.replace("{id}", ids["hijack"])
+    elif "/drafts/{id}" in path:
+        path = path.replace("{id}", ids["draft"])
     body: Any = None
-    if route.method == "POST":
+    if route.method in ("POST", "PUT"):
         body = {"reason": "確認のため", "note": "確認のため", "comment": "確認してください", "overrides": {}}
-        if path == "/api/v1/messages":
+        if path in ("/api/v1/messages", "/api/v1/drafts") or route.method == "PUT":
             body = POST
         elif path == "/api/v1/alerts":
             body = json.loads(json_alert(id="fresh-1", sent=datetime.now(UTC)))
@@ -143,14 +152,18 @@ async def test_route_by_role_and_scope(harness: Harness, http: TestClient, token
         before = await _snapshot(harness)
         status, text = await _call(http, route, path, body, tokens[(role, True)])
         case = f"{route.method} {path} as {role.value} in scope: {status} {text[:300]}"
-        if route.path in AUTHOR_ONLY and role is Role.STAFF:
+        if (route.method, route.path) in AUTHOR_ONLY and role is Role.STAFF:
             assert status == 403 and "提出した本人" in text, case
             assert await _snapshot(harness) == before, case
         elif not allowed:
             assert status == 403, case
+        elif route.path in DRAFT_ROUTES and role is not Role.ADMIN:
+            assert status == 404 and "下書き" in text, case
         else:
             assert status not in (401, 403), case
-            if route.method == "GET" and route.path in LISTINGS and route.path != "/api/v1/alerts":
+            if route.method == "GET" and route.path in OWN_LISTINGS:
+                assert ("kodaira" in text) is (role is Role.ADMIN), case
+            elif route.method == "GET" and route.path in LISTINGS and route.path != "/api/v1/alerts":
                 assert "kodaira" in text, case
     denied = await harness.store.list_audit(action="access.denied", limit=1000)
     assert denied, "every refusal is audited"
@@ -159,7 +172,8 @@ async def test_route_by_role_and_scope(harness: Harness, http: TestClient, token
 # -- the console: every page × role × in and out of scope --------------------------------------------
 
 CONSOLE_LISTINGS = {"/console/deliveries", "/console/accounts", "/console/alerts", "/console/audit",
-                    "/console/audit.csv", "/console/approvals", "/console/posts", "/console/calendar"}
+                    "/console/audit.csv", "/console/approvals", "/console/posts", "/console/calendar",
+                    "/console/drafts"}
 # The connection callback and Page choice name no account in their URL: the consent's state does, and
 # the account's city is checked once the state is read (an out-of-scope admin's own state: 403, tested in
 # tests/browser/test_accounts_connect_browser.py); a made-up state is refused as such.
@@ -171,7 +185,8 @@ PASSWORD = "correct horse battery"
 
 def _page_path(path: str, ids: dict[str, str]) -> str:
     for key, name in (("/messages/{id}", "message"), ("/deliveries/{id}", "delivery"),
-                      ("/accounts/{id}", "account"), ("/held-alerts/{id}", "held"), ("/hijack-alerts/{id}", "hijack")):
+                      ("/accounts/{id}", "account"), ("/held-alerts/{id}", "held"), ("/hijack-alerts/{id}", "hijack"),
+                      ("/drafts/{id}", "draft")):
         if key in path:
             return path.replace("{id}", ids[name])
     return path.replace("{id}", "0" * 32).replace("{action}", "unlock")
@@ -215,6 +230,18 @@ def _console_pages() -> list[tuple[str, str, frozenset[Role]]]:
     return [(method, path, roles) for method, path, _, roles in PAGES if path != "/console/deliveries/events"]
 
 
+async def _console_call(http: TestClient, method: str, path: str, target: str, cookie: str,
+                        csrf: str) -> aiohttp.ClientResponse:
+    form = {"csrf": csrf, "reason": "確認のため", "note": "確認のため", "comment": "確認してください", "user": "nobody"}
+    headers = {"Cookie": f"kgw_session={cookie}"}
+    if method == "GET":
+        return await http.get(target, headers=headers, allow_redirects=False)
+    if path == "/console/compose/preview":
+        return await http.post(target, data=json.dumps(POST), allow_redirects=False,
+                               headers={**headers, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    return await http.post(target, data=form, headers=headers, allow_redirects=False)
+
+
 @pytest.mark.parametrize(("method", "path", "roles"), _console_pages(), ids=[f"{m} {p}" for m, p, _ in _console_pages()])
 async def test_console_page_by_role_and_scope(harness: Harness, http: TestClient,
                                               sessions: dict[tuple[Role, bool], tuple[str, str]], method: str,
@@ -226,24 +253,19 @@ async def test_console_page_by_role_and_scope(harness: Harness, http: TestClient
         for inside in (False, True):
             cookie, csrf = sessions[(role, inside)]
             before = await _snapshot(harness)
-            form = {"csrf": csrf, "reason": "確認のため", "note": "確認のため", "comment": "確認してください",
-                    "user": "nobody"}
-            headers = {"Cookie": f"kgw_session={cookie}"}
-            if method == "GET":
-                response = await http.get(target, headers=headers, allow_redirects=False)
-            elif path == "/console/compose/preview":
-                response = await http.post(target, data=json.dumps(POST), allow_redirects=False,
-                                           headers={**headers, "X-CSRF-Token": csrf,
-                                                    "Content-Type": "application/json"})
-            else:
-                response = await http.post(target, data=form, headers=headers, allow_redirects=False)
+            response = await _console_call(http, method, path, target, cookie, csrf)
             text = await response.text()
             case = f"{method} {target} as {role.value} {'in' if inside else 'out of'} scope: {response.status}"
             if not allowed:
                 assert response.status == 403, case
-            elif path in AUTHOR_ONLY and role is Role.STAFF and inside:
+            elif (method, path) in AUTHOR_ONLY and role is Role.STAFF and inside:
                 assert response.status == 403 and "提出した本人" in text, case
                 assert await _snapshot(harness) == before, case
+            elif path in DRAFT_ROUTES and role is not Role.ADMIN and inside:
+                assert response.status == 404 and "下書き" in text, case
+            elif path in OWN_LISTINGS:
+                assert response.status == 200, case
+                assert ("下書きの本文" in text) is (inside and role is Role.ADMIN), case
             elif path in CONSOLE_OPEN:
                 assert response.status not in (401, 403) or path == "/console/media/{id}", case
             elif path in CONSOLE_LISTINGS:

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.errors import GatewayError
 from gateway.models import Delivery, DeliveryState, MessageState, Severity
 from gateway.services.messages import WITHDRAWABLE, Gateway
 from gateway.store.listings import MessageQuery
@@ -80,11 +81,32 @@ async def queue(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
                   pages=Pages.of(request, number, total, QUEUE_PAGE))
 
 
+def _editable(gw: Gateway, record: MessageRecord, viewer: Viewer) -> bool:
+    try:
+        gw.require_editable(record, viewer.actor)
+    except GatewayError:
+        return False
+    return True
+
+
+def scheduled_delivery(record: MessageRecord, deliveries: list[Delivery]) -> Delivery | None:
+    """The first held delivery of an approved post of which nothing has gone out yet (a 予約投稿), else None."""
+    if record.state not in (MessageState.APPROVED, MessageState.PLANNED):
+        return None
+    waiting = [d for d in deliveries if d.state in (DeliveryState.HELD, DeliveryState.SKIPPED)]
+    held = sorted((d for d in waiting if d.state is DeliveryState.HELD),
+                  key=lambda d: (d.not_before is None, d.not_before or d.created_at))
+    return held[0] if held and len(waiting) == len(deliveries) else None
+
+
 async def message_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     record = await gw.read_message(request.match_info["id"], viewer.actor)
     deliveries = await gw.list_deliveries(message_id=record.id)
     intake = await intake_events(gw, [record])
+    history = [e for e in await gw.list_audit(message_id=record.id, limit=200) if e.action.startswith("message.")]
     return render(request, "message.html", viewer, item=await view_of(gw, record, viewer, intake.get(record.id)),
+                  history=history, can_edit=_editable(gw, record, viewer),
+                  scheduled=scheduled_delivery(record, deliveries),
                   deliveries=deliveries, can_retract=viewer.can(OPERATORS_APPROVERS),
                   can_withdraw=record.state in WITHDRAWABLE and (
                       viewer.actor.name == record.submitted_by or viewer.can(APPROVERS)),

@@ -15,6 +15,7 @@ from gateway.errors import Busy, Conflict, FieldProblem, InputError, PolicyViola
 from gateway.models import Message, Priority
 from gateway.pipeline.intake.validation import as_correction, parse_message
 from gateway.policy import LANGUAGES
+from gateway.services.drafts import Drafts
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
 from gateway.web.console.labels import JST
@@ -72,7 +73,44 @@ def _not_before(value: str) -> str | None:
                          [FieldProblem("not_before", "invalid", "日時を選び直してください")]) from None
 
 
+def fields_of_message(message: Message) -> dict[str, Any]:
+    """The compose form's fields filled in with a stored post (a draft, or a version being edited)."""
+    _require_formable(message)
+    images = [{"id": m.id or "", "alt_text": m.alt_text or ""} for m in message.media if m.kind.value == "image"]
+    videos = [m.id or "" for m in message.media if m.kind.value == "video"]
+    fields: dict[str, Any] = {
+        "municipality": message.municipality, "category": message.category, "text": message.text,
+        "accounts": list(message.accounts or []), "title": message.title or "", "link": message.link or "",
+        "priority": message.priority.value, "correction_of": message.correction_of or "",
+        "emergency_reason": message.emergency_reason or "",
+        "preauthorized": message.preauthorized.value if message.preauthorized else "",
+        "official_view": message.official_view, "images": images, "video_id": videos[0] if videos else "",
+        "not_before": message.not_before.astimezone(JST).strftime("%Y-%m-%dT%H:%M") if message.not_before else "",
+    }
+    fields.update({f"text_{t.language}": t.text for t in message.translations})
+    return fields
+
+
+def _require_formable(message: Message) -> None:
+    """What the form cannot show would be lost on saving it: such a post is edited through the API."""
+    lost = [name for name, there in (
+        ("シェア元", message.share is not None),
+        ("保存先のパスで指定した画像・動画", any(m.id is None for m in message.media)),
+        ("この画面にない言語の版", any(t.language not in COMPOSE_LANGUAGES for t in message.translations)),
+        ("2本目以降の動画", sum(m.kind.value == "video" for m in message.media) > 1),
+        ("5枚目以降の画像", sum(m.kind.value == "image" for m in message.media) > IMAGE_ROWS),
+    ) if there]
+    if lost:
+        raise Conflict(f"この投稿には画面で編集できない内容（{'、'.join(lost)}）があります。"
+                       "API（PUT /api/v1/messages/{id}）で編集してください", code="not_editable_here")
+
+
 async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    draft_id = request.query.get("draft")
+    if draft_id:
+        draft = await Drafts(gw).read(draft_id, viewer.actor, editing=True)
+        return _form(request, gw, viewer, {**fields_of_message(draft.body), "draft_id": draft.id},
+                     notice=request.query.get("notice"))
     fields: dict[str, Any] = {"municipality": request.query.get("municipality", ""), "text": "",
                               "category": request.query.get("category", ""), "accounts": [], "images": []}
     original = request.query.get("correction_of")
@@ -97,11 +135,19 @@ def _correction_texts(original: Message, original_id: str) -> dict[str, str]:
     return {"text": message.text, **versions}
 
 
+async def edit_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
+    """編集する: the compose form filled in with the post's current version; sending it makes the next version."""
+    record = await gw.read_message(request.match_info["id"], viewer.actor)
+    gw.require_editable(record, viewer.actor)
+    fields = {**fields_of_message(record.body), "revise_of": record.id, "revision": str(record.revision)}
+    return _form(request, gw, viewer, fields)
+
+
 def _form(request: web.Request, gw: Gateway, viewer: Viewer, fields: dict[str, Any], status: int = 200,
           error: str | None = None, problems: list[FieldProblem] | None = None,
-          findings: Any = None) -> web.Response:
+          findings: Any = None, notice: str | None = None) -> web.Response:
     cities = [m for m in gw.policies if viewer.actor.scope.covers(m.id)]
-    return render(request, "compose.html", viewer, status=status, fields=fields, error=error,
+    return render(request, "compose.html", viewer, status=status, fields=fields, error=error, notice=notice,
                   problems=problems or [], findings=findings, municipalities=cities,
                   own_accounts={a.id for m in cities for a in m.accounts
                                 if viewer.actor.scope.covers_account(m.id, a.id)},
@@ -127,7 +173,7 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
             raise InputError("添付ファイルを受け付けられません", form.problems)
         message = message_from_fields(fields)
         key = idempotency_key(str(form.fields.get("idempotency_key") or "") or None, "idempotency_key")
-        submitted = await gw.submit(message, viewer.actor, source="console", idempotency_key=key)
+        target = await _store(gw, viewer, fields, message, key, draft=form.fields.get("action") == "draft")
     except PolicyViolation as exc:
         findings = {"entries": exc.findings, "segments": segments(str(fields.get("text", "")),
                                                                 _result_of(exc))}
@@ -137,7 +183,27 @@ async def submit(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
         return _form(request, gw, viewer, fields, status=status, error=exc.message, problems=list(exc.problems))
     except Busy as exc:  # nothing stored: the same form, filled in, to send again
         return _form(request, gw, viewer, fields, status=503, error=exc.message)
-    raise web.HTTPSeeOther(f"/console/messages/{submitted.record.id}")
+    raise web.HTTPSeeOther(target)
+
+
+async def _store(gw: Gateway, viewer: Viewer, fields: dict[str, Any], message: Message, key: str | None, *,
+                 draft: bool) -> str:
+    """Save a draft, store a new version of a post, or submit (a draft, or a new post); the page to go to."""
+    draft_id = str(fields.get("draft_id") or "") or None
+    revise_of = str(fields.get("revise_of") or "")
+    if revise_of:
+        revision = str(fields.get("revision") or "")
+        record = await gw.revise(revise_of, message, viewer.actor,
+                                 expected_revision=int(revision) if revision.isascii() and revision.isdigit() else None)
+        return f"/console/messages/{record.id}?notice=revised"
+    if draft:
+        saved = await Drafts(gw).save(message, viewer.actor, draft_id)
+        return f"/console/compose?draft={saved.id}&notice=draft_saved"
+    if draft_id is not None:
+        submitted = await Drafts(gw).submit(draft_id, viewer.actor, message, source="console", idempotency_key=key)
+    else:
+        submitted = await gw.submit(message, viewer.actor, source="console", idempotency_key=key)
+    return f"/console/messages/{submitted.record.id}"
 
 
 def _result_of(exc: PolicyViolation) -> Any:
@@ -148,7 +214,8 @@ def _result_of(exc: PolicyViolation) -> Any:
 
 def _fields_of(form: UploadForm) -> dict[str, Any]:
     names = ("municipality", "category", "text", "title", "link", "priority", "not_before", "correction_of",
-             "emergency_reason", "preauthorized", "official_view", *(f"text_{code}" for code in COMPOSE_LANGUAGES))
+             "emergency_reason", "preauthorized", "official_view", "draft_id", "revise_of", "revision",
+             *(f"text_{code}" for code in COMPOSE_LANGUAGES))
     fields: dict[str, Any] = {name: str(form.fields.get(name) or "") for name in names}
     fields["accounts"] = [str(a) for a in form.fields.getall("accounts", [])]
     fields["images"] = [_image_row(form, row) for row in range(IMAGE_ROWS)]

@@ -181,4 +181,5 @@ async def form_reason(request: web.Request) -> str:
 async def retract(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     message_id = request.match_info["id"]
     await gw.retract(message_id, viewer.actor, await form_reason(request))
-    raise web.HTTPSeeOther(f"/console/messages/{message_id}?notice=retracted")
+    notice = "schedule_cancelled" if (await request.post()).get("scheduled") == "1" else "retracted"
+    raise web.HTTPSeeOther(f"/console/messages/{message_id}?notice={notice}")

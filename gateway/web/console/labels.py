@@ -64,6 +64,8 @@ AUDIT_ACTIONS = {
     "delivery.released": "配信: 送信を再開待ちに戻す",
     "delivery.retract_failed": "配信: 取り下げに失敗", "media.uploaded": "添付ファイルを登録",
     "message.accepted": "投稿: 受付", "message.step_approved": "投稿: 段階の承認",
+    "message.revised": "投稿: 編集（承認やり直し）", "draft.saved": "下書きを保存",
+    "draft.deleted": "下書きを削除",
     "token.created": "API トークンを発行", "token.revoked": "API トークンを失効", "user.created": "利用者を登録",
     "user.password_set": "パスワードを設定", "user.role_changed": "役割を変更", "user.scope_changed": "担当範囲を変更",
     "user.signed_out": "ログアウト", "user.unlocked": "ロックを解除",

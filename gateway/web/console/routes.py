@@ -18,6 +18,7 @@ from gateway.web.console import (
     compose,
     connect,
     deliveries,
+    drafts,
     held_alerts,
     home,
     login,
@@ -45,6 +46,9 @@ ADMINS: frozenset[Role] = frozenset()  # admin is always allowed; nobody else
 PAGES: tuple[tuple[str, str, Page, frozenset[Role]], ...] = (
     ("GET", "/console/compose", compose.compose_page, STAFF),
     ("POST", "/console/compose/preview", compose.preview_json, STAFF),
+    ("GET", "/console/drafts", drafts.page, STAFF),
+    ("POST", "/console/drafts/{id}/delete", drafts.delete, STAFF),
+    ("GET", "/console/messages/{id}/edit", compose.edit_page, STAFF),
     ("GET", "/console/media/{id}", uploads.serve, READERS),
     ("GET", "/console/posts", posts.page, READERS),
     ("GET", "/console/calendar", calendar.page, READERS),
