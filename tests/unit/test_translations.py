@@ -235,3 +235,15 @@ def test_a_marked_version_is_measured_with_its_mark(language: str) -> None:
     assert findings(room + 1) == [("length.x", "translations[0].text")]
     unmarked = Message.model_validate(_message(translations=[{"language": language, "text": LETTER[language] * (room + 1)}]))
     assert not [f for f in engine().check(CheckInput(unmarked, CITY, (account,))).findings if f.rule.startswith("length.")]
+
+
+def test_gateway_check_measures_a_correction_with_the_mark_intake_will_add() -> None:
+    """A correction that fits X only without its 【訂正】 passed `gateway check` and was refused at submit."""
+    text = "小平市民まつりの会場は中央公園です。" * 7 + "お越しください。" + "a" * 8  # 276 weighted, 284 marked
+    assert x_length(text).weighted_length == 276 and x_length("【訂正】" + text).weighted_length == 284
+    message = Message(municipality=CITY.id, category="city_news", text=text, correction_of="m_" + "0" * 22)
+    result = engine().check(CheckInput(message, CITY, (JA_X,)))
+    [finding] = [f for f in result.findings if f.rule == "length.x"]
+    assert "4 超えています" in finding.message
+    plain = engine().check(CheckInput(message.model_copy(update={"correction_of": None}), CITY, (JA_X,)))
+    assert not [f for f in plain.findings if f.rule.startswith("length.")]

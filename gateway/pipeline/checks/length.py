@@ -9,6 +9,8 @@ takes at most 5 messages in one request."""
 
 from __future__ import annotations
 
+import contextlib
+
 from gateway.adapters.facebook import FacebookAdapter, feed_body
 from gateway.adapters.instagram import MAX_CAPTION
 from gateway.adapters.line import MAX_MESSAGES, render_line
@@ -25,9 +27,11 @@ from gateway.adapters.render import (
     youtube_description,
     youtube_title,
 )
+from gateway.errors import InputError
 from gateway.models import Finding, MediaKind, Message, Platform, Severity
 from gateway.pipeline.checks.context import Prepared
 from gateway.pipeline.intake.languages import language_posts
+from gateway.pipeline.intake.validation import as_correction
 from gateway.policy import Account
 
 FACEBOOK_MAX = FacebookAdapter.limits.max_text
@@ -92,12 +96,25 @@ def _over(message: Message, account: Account) -> tuple[int, str, str] | None:
     return (over, unit, BODY) if over > 0 else None
 
 
+def as_sent(message: Message) -> Message:
+    """A correction as intake will store it: led by its language's mark, so that `gateway check` measures
+    the length that will be sent (the other checks read the text as given, so their spans stay where they are)."""
+    if not message.correction_of:
+        return message
+    from gateway.alerts.multilingual import correction_prefixes  # only for corrections: start-up stays light
+
+    with contextlib.suppress(InputError):  # no room for the mark: intake refuses it, naming the field
+        return as_correction(message, correction_prefixes())
+    return message
+
+
 def check(ctx: Prepared) -> list[Finding]:
     if ctx.inp.generated:
         return []
     findings = []
+    message = as_sent(ctx.message)
     for account in ctx.inp.accounts:
-        found = _over(ctx.message, account)
+        found = _over(message, account)
         if found is None:
             continue
         over, limit, what = found
