@@ -10,7 +10,9 @@ by a marker carried in the alert's area name. The same is then measured with no 
 The sandbox runs in its own process, as the platforms are other hosts in production; both taps
 use the wall clock (time.time()), which the two processes share.
 
-Last line: `emergency-latency p50_ms=.. p99_ms=.. max_ms=.. backlog=10000 nobacklog_p99_ms=..`
+Last line: `emergency-latency p50_ms=.. p99_ms=.. max_ms=.. backlog=10000 nobacklog_p99_ms=..`; with
+`--apprise`, Apprise's 4-endpoint fan-out is measured after both runs (`benchmarks/apprise_side.py`)
+and `apprise_p50_ms=.. apprise_p99_ms=.. apprise_per_s=..` end the same line.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aiohttp import ClientSession, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.apprise_side import ensure_apprise, measure
 from gateway.adapters import build_adapters
 from gateway.credentials import StaticCredentials
 from gateway.media import MediaStore
@@ -257,11 +260,16 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--alerts", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--apprise", action="store_true",
+                        help="also measure Apprise 2.3.0 fanning out to 4 local endpoints, in this run")
+    parser.add_argument("--apprise-messages", type=int, default=1000)
     parser.add_argument("--serve-sandbox", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sandbox is not None:
         asyncio.run(serve_sandbox(args.serve_sandbox, args.latency_ms / 1000))
         return 0
+    if args.apprise:
+        ensure_apprise()  # before the long part, so that a failed install shows at once
     with_backlog = asyncio.run(run(args.backlog, args.alerts, args.latency_ms / 1000))
     describe(f"with backlog of {args.backlog}", with_backlog)
     without = asyncio.run(run(0, args.alerts, args.latency_ms / 1000))
@@ -269,8 +277,9 @@ def main() -> int:
     expected = args.alerts * 3
     if len(with_backlog) < expected or len(without) < expected:
         print(f"incomplete: expected {expected} platform requests per run", flush=True)
+    apprise = f" {asyncio.run(measure(args.apprise_messages)).fields()}" if args.apprise else ""
     print(f"emergency-latency p50_ms={pct(with_backlog, .5):.1f} p99_ms={pct(with_backlog, .99):.1f} "
-          f"max_ms={max(with_backlog):.1f} backlog={args.backlog} nobacklog_p99_ms={pct(without, .99):.1f}")
+          f"max_ms={max(with_backlog):.1f} backlog={args.backlog} nobacklog_p99_ms={pct(without, .99):.1f}{apprise}")
     return 0
 
 

@@ -16,7 +16,10 @@ Nationwide: PostgreSQL, 4 processes; every municipality's alert system pushes on
 (32 concurrent clients spread over the processes); the figure is the time from the first push
 until the sandbox has seen the first platform request of every (alert, account) pair.
 
-Last line: `throughput sqlite_per_s=.. pg1_per_s=.. pg2_per_s=.. pg4_per_s=.. nationwide_s=..`
+Last line: `throughput sqlite_per_s=.. pg1_per_s=.. pg2_per_s=.. pg4_per_s=.. nationwide_s=..`; with
+`--apprise`, Apprise's 4-endpoint fan-out is measured after the gateway's runs
+(`benchmarks/apprise_side.py`) and `apprise_p50_ms=.. apprise_p99_ms=.. apprise_per_s=..` end the
+same line.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.apprise_side import ensure_apprise, measure  # noqa: E402
 from gateway.credentials import EncryptedCredentialFile, parse_keys  # noqa: E402
 from gateway.models import CheckResult, DeliveryState, MessageState, Platform, Priority  # noqa: E402
 from gateway.pipeline.intake.validation import parse_message  # noqa: E402
@@ -386,6 +390,8 @@ async def wait_for_arrivals(port: int, alerts: int, expected_each: int, timeout_
 # -- main ------------------------------------------------------------------------------------------
 
 async def run(args: argparse.Namespace) -> None:
+    if args.apprise:
+        await asyncio.to_thread(ensure_apprise)  # before the long part, so that a failed install shows at once
     with tempfile.TemporaryDirectory(prefix="bench-config-") as tmp:
         config_dir = Path(tmp) / "municipalities"
         write_config(config_dir, args.municipalities)
@@ -395,8 +401,9 @@ async def run(args: argparse.Namespace) -> None:
             rates[f"pg{processes}"] = await throughput("postgresql", processes, args.deliveries, config_dir, args.pg,
                                                        args.routine_workers)
         nation = await nationwide(config_dir, args.pg, args.nation_processes)
+    apprise = f" {(await measure(args.apprise_messages)).fields()}" if args.apprise else ""
     print(f"throughput sqlite_per_s={rates['sqlite']:.0f} pg1_per_s={rates['pg1']:.0f} pg2_per_s={rates['pg2']:.0f} "
-          f"pg4_per_s={rates['pg4']:.0f} nationwide_s={nation:.1f}", flush=True)
+          f"pg4_per_s={rates['pg4']:.0f} nationwide_s={nation:.1f}{apprise}", flush=True)
 
 
 def main() -> int:
@@ -407,6 +414,9 @@ def main() -> int:
                         help="GATEWAY_ROUTINE_WORKERS of every process, in every configuration")
     parser.add_argument("--municipalities", type=int, default=MUNICIPALITIES)
     parser.add_argument("--pg", default=os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--apprise", action="store_true",
+                        help="also measure Apprise 2.3.0 fanning out to 4 local endpoints, in this run")
+    parser.add_argument("--apprise-messages", type=int, default=1000)
     parser.add_argument("--serve-sandbox", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--config-dir", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
