@@ -123,7 +123,7 @@ async def test_admin_manages_users_and_only_the_permitted_see_emergency(browser:
     await admin.get_by_role("button", name="作成する").click()
     await admin.wait_for_url("**/console/users?notice=create")
     row = admin.locator("tr", has_text="kiki")
-    assert "緊急: atsugi" in await row.inner_text()
+    assert "緊急: 厚木市" in await row.inner_text()  # the city by its name
     await screenshot(admin, "users-01-created")
     again = await admin.request.post(routed.url + "/console/users/create", form={
         "csrf": await admin.locator("input[name=csrf]").first.get_attribute("value"), "user": "kiki", "role": "admin",

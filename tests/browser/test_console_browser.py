@@ -54,7 +54,8 @@ async def test_compose_approve_watch_live_and_retract(browser: Any, served: Serv
     await approver.wait_for_url(f"**/console/messages/{message_id}?notice=approved")
     assert asked == ["この投稿を承認しますか？承認すると配信の予定が組まれます。"]
 
-    sent = operator.locator("#rows tr[data-state='sent']").filter(has_text=message_id)
+    # The row names the post by its words and links to it by id.
+    sent = operator.locator(f"#rows tr[data-state='sent']:has(a[href='/console/messages/{message_id}'])")
     await sent.wait_for(timeout=20_000)
     assert await operator.evaluate("window.__notReloaded") is True  # updated live, no reload
     assert await sent.get_by_role("link", name="投稿を開く").count() == 1

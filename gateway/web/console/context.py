@@ -73,8 +73,8 @@ def render(request: web.Request, template: str, viewer: Viewer | None, status: i
            **values: Any) -> web.Response:
     # City names for what people read (小平市, not kodaira): the header's scope among them.
     city_names = {m.id: m.name for m in request.app[GATEWAY].policies}
-    html = request.app[JINJA].get_template(template).render(viewer=viewer, path=request.path, city_names=city_names,
-                                                            **values)
+    html = request.app[JINJA].get_template(template).render(viewer=viewer, path=request.path,
+                                                            **{"city_names": city_names, **values})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
 
