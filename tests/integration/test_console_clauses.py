@@ -58,3 +58,14 @@ async def test_the_viewers_cities_are_named_not_ided(client: TestClient) -> None
     home = await (await client.get("/console/")).text()
     assert "小平市" in home.split('class="who"', 1)[1].split("</span>", 1)[0]
     assert "kodaira" not in home.split("担当範囲:", 1)[1].split("</p>", 1)[0]
+
+
+async def test_a_posts_page_names_it_by_its_words_and_its_city_by_name(harness: Harness,
+                                                                       client: TestClient) -> None:  # noqa: F811
+    message_id = await _sent(harness, "kodaira", "kodaira_x")
+    await login(client, STAFF.name)
+    page = await (await client.get(f"/console/messages/{message_id}")).text()
+    heading = page.split(f'id="m-{message_id}"', 1)[1].split("</h", 1)[0]
+    assert ">市民まつりを中央公園で開催します。ぜひお越しください。</a>" in heading
+    assert f'<small class="id">{message_id}</small>' in heading  # still there for the API and the CLI
+    assert "<dt>自治体</dt><dd>小平市</dd>" in page
