@@ -217,8 +217,8 @@ class MediaStore:
         out = []
         for item in media:
             if item.id is not None and item.url is None and MEDIA_ID.fullmatch(item.id):
-                try:
-                    suffix = self.locate(item).type.suffix
+                try:  # the stored name's suffix only: intake has already opened and typed the file
+                    suffix = self._by_id(item.id).suffix
                 except MediaRefused:
                     suffix = ""  # intake names the problem; no address for a file that is not there
                 else:

@@ -18,7 +18,7 @@ from gateway.policy import LANGUAGES
 from gateway.services.drafts import Drafts
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import JST
+from gateway.web.console.labels import JST, post_words
 from gateway.web.console.preview import preview, segments
 from gateway.web.console.uploads import UploadForm, read_form
 from gateway.web.fields import idempotency_key
@@ -121,7 +121,7 @@ async def compose_page(request: web.Request, gw: Gateway, viewer: Viewer) -> web
                       accounts=list(record.accounts), correction_of=record.id,
                       **_correction_texts(record.body, record.id),
                       # what staff recognise the post by, and the clause of its own city (none cited if it has none)
-                      correction_summary=record.body.title or record.body.text.splitlines()[0][:40],
+                      correction_summary=post_words(record.body),
                       correction_clause=city.clauses.get("correction") if city is not None else None)
     return _form(request, gw, viewer, fields)
 

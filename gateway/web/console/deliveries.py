@@ -19,6 +19,7 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
+from gateway.web.console.labels import post_words
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.console.posts import account_label
 from gateway.web.console.streams import STREAMS
@@ -78,9 +79,7 @@ class PostLabel:
 
 def post_label(record: MessageRecord) -> PostLabel:
     body = record.body
-    lines = body.text.strip().splitlines()
-    first = (body.title or (lines[0] if lines else "")).strip()
-    words = first if len(first) <= 40 else first[:39] + "…"
+    words = post_words(body)
     image = next((m for m in body.media if m.kind is MediaKind.IMAGE and m.id), None)
     return PostLabel(words, image.id if image else None, image.alt_text or "" if image else "", len(body.media))
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.models import DeliveryState, MessageState, Platform, Priority, Role
+from gateway.models import DeliveryState, Message, MessageState, Platform, Priority, Role
 from gateway.policy import ALERT_KINDS, CATEGORIES
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -109,6 +109,13 @@ def error_words(code: str | None, text: str | None) -> str:
     return f"{plain}（{text}）" if plain and text else plain or text or code or ""
 
 
+def post_words(body: Message, limit: int = 40) -> str:
+    """What staff recognise a post by: its title, else its text's first line, shortened to `limit`."""
+    lines = body.text.strip().splitlines()
+    words = (body.title or (lines[0] if lines else "")).strip()
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
 def _label(table: dict[Any, str]) -> Any:
     return lambda value: table.get(value, str(value))
 
@@ -121,6 +128,6 @@ FILTERS: dict[str, Any] = {
     "platform": _label(PLATFORMS), "priority": _label(PRIORITIES), "role": _label(ROLES),
     "category": lambda value: CATEGORIES.get(value, value), "error_words": error_words,
     "held_state": _label(HELD_STATES), "exemption": exemption, "audit_action": audit_action,
-    "state_words": state_words,
+    "state_words": state_words, "post_words": post_words,
     "alert_kind": lambda value: ALERT_KINDS.get(value or "", value or "—"),
 }
