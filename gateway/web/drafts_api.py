@@ -13,6 +13,7 @@ from gateway.services.messages import Gateway
 from gateway.store.records import Draft
 from gateway.web.fields import idempotency_key
 from gateway.web.jsonio import dumps, iso, read_json
+from gateway.web.shapes import message_json
 
 
 def draft_json(draft: Draft) -> dict[str, Any]:
@@ -49,8 +50,6 @@ async def delete_draft(request: web.Request, gw: Gateway, actor: Actor) -> web.S
 
 
 async def submit_draft(request: web.Request, gw: Gateway, actor: Actor) -> web.StreamResponse:
-    from gateway.web.api import message_json  # api.py imports this module for its route table
-
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     submitted = await Drafts(gw).submit(request.match_info["id"], actor, idempotency_key=key)
     body = message_json(submitted.record, await gw.list_deliveries(message_id=submitted.record.id))
