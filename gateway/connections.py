@@ -67,7 +67,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class Grant:
-    """Credential fields to store, per account (one consent can connect two, e.g. a page and its Instagram)."""
+    """Credential fields to store, per account (one consent can connect two: a page and the account behind it)."""
 
     by_account: Mapping[str, Mapping[str, str]]
 

@@ -104,25 +104,11 @@ def mask(value: str) -> str:
     return f"{value[:4]}…({len(value)})"
 
 
-# --- Required fields per platform (DESIGN.md "Platform base URLs") ----------------------------------
-
-# Each platform lists alternative field sets; one complete set is enough.
-_REQUIRED_FIELDS: Mapping[Platform, tuple[tuple[str, ...], ...]] = {
-    Platform.X: (
-        ("consumer_key", "consumer_secret", "access_token", "access_token_secret", "user_id"),
-        ("bearer_token", "user_id"),  # OAuth 2 user token
-    ),
-    Platform.LINE: (("channel_access_token",),),
-    Platform.FACEBOOK: (("page_id", "page_access_token"),),
-    Platform.YOUTUBE: (("access_token", "refresh_token", "client_id", "client_secret", "channel_id"),),
-    # No adapter yet (platforms.md §5): the Instagram user id and a token with content-publish permission.
-    Platform.INSTAGRAM: (("ig_user_id", "access_token"),),
-}
-
+# --- Required fields per platform: what each declares (models.PLATFORM_SPECS) ----------------------------
 
 def required_fields(platform: Platform | str) -> tuple[tuple[str, ...], ...]:
     """The alternative complete field sets for `platform`."""
-    return _REQUIRED_FIELDS[_platform(platform)]
+    return _platform(platform).spec.credential_fields
 
 
 def validate_fields(platform: Platform | str, fields: Mapping[str, object]) -> None:
@@ -141,7 +127,7 @@ def validate_fields(platform: Platform | str, fields: Mapping[str, object]) -> N
     alternatives = " / ".join("・".join(option) for option in options)
     problems = [FieldProblem(name, "missing", "必須の項目です") for name in missing]
     raise InputError(
-        f"{_platform(platform).value} の認証情報に必要な項目がありません: {', '.join(missing)}"
+        f"{_platform(platform).spec.label} の認証情報に必要な項目がありません: {', '.join(missing)}"
         f"（必要な組み合わせ: {alternatives}）",
         problems, code="credentials_missing_fields",
     )

@@ -18,7 +18,7 @@ GatewayError
 ```
 
 Adapters and the store translate library errors into this tree at their boundary
-(`raise ... from exc`); nothing above them catches aiohttp, tweepy, linebot, googleapiclient
+(`raise ... from exc`); nothing above them catches aiohttp, the platform SDKs'
 or SQLAlchemy errors. Retry decisions read the type, never the message text.
 """
 

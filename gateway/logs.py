@@ -6,7 +6,7 @@ text, ours and any other: OAuth parameters and signatures, bearer tokens, Author
 signature base string, JSON, a repr of tuples), passwords in URLs, and every credential value the
 gateway has loaded (the credential sources register them). Extra fields and tracebacks are masked
 by `RedactingFilter` on the handler. Besides, the libraries that dump signed requests at DEBUG
-(oauthlib, tweepy, urllib3 ...) are held at WARNING whatever the root level.
+(the platform SDKs, urllib3 ...) are held at WARNING whatever the root level.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import StoreError
+from gateway.models import PLATFORM_SPECS
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _SECRET_HINTS = ("token", "secret", "password", "authorization", "key")
 MASK = "***"
 
 # Loggers of libraries that print requests with their credentials (signed headers, OAuth parameters,
-# tokens in URLs) at DEBUG or INFO.
-CHATTY = ("oauthlib", "requests_oauthlib", "tweepy", "urllib3", "requests", "httplib2", "googleapiclient",
-          "google.auth", "google_auth_httplib2", "google_auth_oauthlib", "linebot", "aiohttp.client")
+# tokens in URLs) at DEBUG or INFO: the HTTP clients, and each platform's SDK as its spec names them.
+CHATTY = ("urllib3", "requests", "aiohttp.client",
+          *dict.fromkeys(name for declared in PLATFORM_SPECS.values() for name in declared.sdk_loggers))
 _QUIET = ("aiohttp.access", "sqlalchemy", "alembic", "googleapiclient.discovery_cache", *CHATTY)
 
 _PARAMETERS = (

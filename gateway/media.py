@@ -28,18 +28,16 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from gateway.errors import FieldProblem, InputError, PermanentError
-from gateway.models import Media, MediaKind
+from gateway.models import PLATFORM_SPECS, Media, MediaKind
 
 MEDIA_ID = re.compile(r"[0-9a-f]{32}")
 HEAD_BYTES = 16  # enough for every signature below
 FLUSH_BYTES = 1024 * 1024  # an upload is written to disk (in a thread) this much at a time
 
-# X takes images up to 5 MB (GIFs 15 MB) and video up to 512 MB (docs.x.com, "Media types & size
-# restrictions"). Images keep to 5 MB, GIFs included, because the same file also goes to Facebook
-# as a photo. 512 MB is the smallest video limit among the platforms the gateway uploads video to
-# (YouTube takes up to 256 GB; Facebook and LINE receive no video file from the gateway).
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
-VIDEO_MAX_BYTES = 512 * 1024 * 1024
+# One file may go to every platform a post names: the smallest size any platform declares is the
+# limit (images 5 MB, GIFs included; video 512 MB, PLATFORM_SPECS).
+IMAGE_MAX_BYTES = min(d.max_image_bytes for d in PLATFORM_SPECS.values() if d.max_image_bytes is not None)
+VIDEO_MAX_BYTES = min(d.max_video_bytes for d in PLATFORM_SPECS.values() if d.max_video_bytes is not None)
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ _SIGNED = re.compile(r"([0-9a-f]{32})-([0-9a-f]{32})(?:\.[a-z0-9]{1,5})?")
 
 
 class PublicLinks:
-    """Addresses at which platforms that fetch media themselves (LINE, Instagram) get an uploaded file.
+    """Addresses at which platforms that fetch media themselves (`PlatformSpec.fetched_media`) get an uploaded file.
 
     `<public_url>/media/public/<id>-<signature><suffix>`: the signature (HMAC-SHA256 of the id under a
     key of the server's own) makes the address unguessable from the id, which staff see; the gateway
@@ -211,7 +209,7 @@ class MediaStore:
 
     def with_public_urls(self, media: Sequence[Media]) -> tuple[Media, ...]:
         """Each uploaded item (named by id) without a `url` given one at the gateway's public address,
-        when the gateway has one; others as they are. LINE and Instagram fetch files from such a URL."""
+        when the gateway has one; others as they are. Platforms that fetch media themselves fetch it there."""
         if self.links is None:
             return tuple(media)
         out = []

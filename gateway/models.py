@@ -42,6 +42,11 @@ class Platform(enum.StrEnum):
     YOUTUBE = "youtube"
     INSTAGRAM = "instagram"
 
+    @property
+    def spec(self) -> PlatformSpec:
+        """What this platform is: its label, limits, credentials and what it can carry (`PLATFORM_SPECS`)."""
+        return PLATFORM_SPECS[self]
+
 
 class DeliveryState(enum.StrEnum):
     PLANNED = "planned"
@@ -471,3 +476,108 @@ class Delivery(_Frozen):
 
 
 ApprovalDecision = Literal["approved", "rejected"]
+
+
+# -- Platforms: what each one is, declared once ----------------------------------------------------------
+# The facts the rest of the gateway asks about a platform (the checks, the console, the notifications, the
+# alert planner, the city policy and the credential store), so that none of them names a platform; how a
+# post is rendered, measured and sent is each platform's adapter module (gateway/adapters/).
+
+@dataclass(frozen=True)
+class Limits:
+    max_text: int  # X: weighted length (twitter-text v3); LINE: UTF-16 units; others: characters
+    max_media: int
+    alt_text_max: int | None  # None: the platform has no alt-text field
+    max_title: int | None = None
+    max_description_bytes: int | None = None
+    max_parts: int = 1  # requests per post (X thread) or messages per request (LINE: 5)
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    platform: Platform
+    label: str  # as staff read it
+    limits: Limits
+    # How `limits.max_text` is counted: twitter-text's weighted length, UTF-16 code units, or characters.
+    counted_in: Literal["x_weighted", "utf16", "characters"]
+    # Alternative complete credential field sets; one of them is enough.
+    credential_fields: tuple[tuple[str, ...], ...]
+    # Media the platform fetches itself from a public HTTPS address (never file bytes), and that address's cap.
+    fetched_media: frozenset[MediaKind] = frozenset()
+    max_media_url: int = 2_000
+    # The platform drops a resent request itself (LINE's X-Line-Retry-Key): an uncertain send is simply resent.
+    deduplicates: bool = False
+    # More than 1: an account's languages go out together in one post (one message each), at most this many.
+    languages_per_post: int = 1
+    # Carries a text-only post (an alert without a picture); False: such a post is skipped with a reason.
+    carries_text_only: bool = True
+    # The post has a title of its own (sent apart from the text).
+    titled: bool = False
+    # Where the platform's own posts and pages live (a share from there is a share of a post on it).
+    hosts: tuple[str, ...] = ()
+    # Loggers of the platform's SDK, which print requests with their credentials at DEBUG or INFO.
+    sdk_loggers: tuple[str, ...] = ()
+    # The largest image and video file the platform takes from an upload (None: no lower cap than others').
+    max_image_bytes: int | None = None
+    max_video_bytes: int | None = None
+
+    def fetchable(self, media: Media) -> bool:
+        """Whether the platform can fetch `media` itself: an HTTPS address within its length cap."""
+        url = media.url or ""
+        return url.startswith("https://") and len(url) <= self.max_media_url
+
+    def unfetchable(self, media: Media) -> bool:
+        """Media of a kind the platform fetches by address, without an address it can fetch."""
+        return media.kind in self.fetched_media and not self.fetchable(media)
+
+    def language_groups(self, languages: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """How an account posts a message in `languages` (its own, in its order): all of them in one post where
+        the platform carries several, else one post per language. Alerts and staff-written versions go by it."""
+        if self.languages_per_post > 1:
+            return [languages] if languages else []
+        return [(language,) for language in languages]
+
+
+LINE_MAX_MESSAGES = 5  # per request
+
+PLATFORM_SPECS: dict[Platform, PlatformSpec] = {
+    Platform.X: PlatformSpec(  # 280: twitter-text v3's weighted length (render.x_length); threads of 25 at most
+        Platform.X, "X", Limits(max_text=280, max_media=4, alt_text_max=1000, max_parts=25), "x_weighted",
+        (("consumer_key", "consumer_secret", "access_token", "access_token_secret", "user_id"),
+         ("bearer_token", "user_id")),  # OAuth 1.0a user context, or an OAuth 2 user token
+        hosts=("x.com", "twitter.com"), sdk_loggers=("tweepy", "oauthlib", "requests_oauthlib"),
+        # docs.x.com, "Media types & size restrictions": images 5 MB (GIFs 15 MB), video 512 MB.
+        max_image_bytes=5 * 1024 * 1024, max_video_bytes=512 * 1024 * 1024,
+    ),
+    Platform.LINE: PlatformSpec(
+        # Image messages have no alt-text field: the descriptions go in the text (【画像の説明】), each held
+        # to the 1,500 characters of LINE's altText field.
+        Platform.LINE, "LINE",
+        Limits(max_text=5000, max_media=LINE_MAX_MESSAGES - 1, alt_text_max=1_500, max_parts=LINE_MAX_MESSAGES),
+        "utf16",
+        (("channel_access_token",),),
+        fetched_media=frozenset({MediaKind.IMAGE}), deduplicates=True, languages_per_post=LINE_MAX_MESSAGES,
+        hosts=("line.me",), sdk_loggers=("linebot",),
+    ),
+    Platform.FACEBOOK: PlatformSpec(  # Meta documents no maximum for alt_text_custom: 1,000 as the others
+        Platform.FACEBOOK, "Facebook", Limits(max_text=63_206, max_media=10, alt_text_max=1_000), "characters",
+        (("page_id", "page_access_token"),),
+        hosts=("facebook.com",),
+    ),
+    Platform.YOUTUBE: PlatformSpec(
+        Platform.YOUTUBE, "YouTube",
+        Limits(max_text=5_000, max_media=1, alt_text_max=None, max_title=100, max_description_bytes=5_000),
+        "characters",
+        (("access_token", "refresh_token", "client_id", "client_secret", "channel_id"),),
+        carries_text_only=False, titled=True,
+        hosts=("youtube.com", "youtu.be"), max_video_bytes=256 * 1024 ** 3,
+        sdk_loggers=("googleapiclient", "google.auth", "google_auth_httplib2", "google_auth_oauthlib", "httplib2"),
+    ),
+    Platform.INSTAGRAM: PlatformSpec(
+        # Caption 2,200 characters, a carousel of 10, alt text 1,000 (Meta's figure).
+        Platform.INSTAGRAM, "Instagram", Limits(max_text=2_200, max_media=10, alt_text_max=1_000), "characters",
+        (("ig_user_id", "access_token"),),
+        fetched_media=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}), carries_text_only=False,
+        hosts=("instagram.com",),
+    ),
+}

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Platform, PreauthorizedKind, ShareSourceClass
-from gateway.notifications.config import Notifications
+from gateway.policy_notifications import Notifications
 
 CATEGORIES: Mapping[str, str] = {
     "city_news": "お知らせ・市政情報",
@@ -66,18 +66,6 @@ LANGUAGES: Mapping[str, str] = {
     "zh-Hant": "中国語（繁体字）", "ko": "韓国語", "vi": "ベトナム語", "pt": "ポルトガル語", "es": "スペイン語",
     "tl": "タガログ語", "ne": "ネパール語", "id": "インドネシア語",
 }
-# LINE sends one account's languages in one broadcast, one message each, and takes at most 5 messages.
-LINE_MAX_LANGUAGES = 5
-
-
-def language_groups(platform: Platform, languages: Iterable[str]) -> list[tuple[str, ...]]:
-    """How an account posts a message in `languages` (its own, in its order): LINE all of them in one
-    broadcast, the other platforms one post per language. Alerts and staff-written versions both go by it."""
-    found = tuple(languages)
-    if platform is Platform.LINE:
-        return [found] if found else []
-    return [(language,) for language in found]
-
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -262,10 +250,12 @@ class Account(_Config):
         return languages
 
     @model_validator(mode="after")
-    def _line_fits_languages(self) -> Account:
-        if self.platform is Platform.LINE and len(self.languages) > LINE_MAX_LANGUAGES:
-            raise ValueError(f"a LINE account sends at most {LINE_MAX_LANGUAGES} languages in one broadcast "
-                             f"(LINE takes 5 messages per request): {list(self.languages)}")
+    def _post_fits_languages(self) -> Account:
+        declared = self.platform.spec
+        if 1 < declared.languages_per_post < len(self.languages):
+            raise ValueError(f"a {declared.label} account sends its languages together in one post, at most "
+                             f"{declared.languages_per_post} ({declared.label} takes {declared.limits.max_parts} "
+                             f"messages per request): {list(self.languages)}")
         return self
 
     def allows(self, category: str) -> bool:
@@ -273,9 +263,10 @@ class Account(_Config):
 
     def posts_in(self, carried: Iterable[str]) -> list[tuple[str, ...]]:
         """The posts this account makes of a message carried in `carried` languages: its own languages
-        among them, in its order, grouped by `language_groups` (an account with ["ja"] gets Japanese only)."""
+        among them, in its order, grouped as its platform posts them (`PlatformSpec.language_groups`; an account
+        with ["ja"] gets Japanese only)."""
         offered = set(carried)
-        return language_groups(self.platform, (code for code in self.languages if code in offered))
+        return self.platform.spec.language_groups(tuple(code for code in self.languages if code in offered))
 
 
 class Municipality(_Config):

@@ -57,8 +57,8 @@ def all_accounts(policies: Policies) -> dict[str, Any]:
 
 
 def sandbox_settings(settings: Settings, base_url: str) -> Settings:
-    """The same settings with every platform's base URL pointed at the sandbox (Instagram's Graph
-    paths under their own prefix there, since Facebook's Graph paths take the same shapes)."""
+    """The same settings with every platform's base URL pointed at the sandbox (under a prefix of its own
+    where two platforms' paths take the same shapes: the sandbox's BASE_PATHS)."""
     from gateway.sandbox.app import BASE_PATHS
     from gateway.sandbox.credentials import sandbox_app_client
 
@@ -74,7 +74,7 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
 
 def _pointed(platform_settings: Any, platform: Platform, sandbox_url: str, api_url: str) -> Any:
     """A platform's settings sending to the sandbox, and linking posts to the sandbox's page of them
-    (a sandbox post does not exist on x.com or facebook.com)."""
+    (a sandbox post does not exist on the platform's own site)."""
     from gateway.sandbox.app import OPEN_PATH
 
     moved = platform_settings.served_at(api_url)

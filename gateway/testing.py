@@ -11,9 +11,9 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
+from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.errors import PublishError
-from gateway.models import Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import PLATFORM_SPECS, Limits, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 
 
@@ -38,8 +38,9 @@ class FakeAdapter:
 
     def render(self, message: Message, account: Account) -> Post:
         skip = None
-        if self.platform is Platform.YOUTUBE and not any(m.kind.value == "video" for m in message.media):
-            skip = "動画がないためYouTubeには投稿しません"
+        declared = self.platform.spec
+        if not declared.carries_text_only and not message.media:
+            skip = f"画像や動画がないため{declared.label}には投稿しません"
         text = message.text if not message.link else f"{message.text}\n{message.link}"
         return Post(platform=self.platform, account=account.id, parts=(PostPart(text=text, media=message.media),),
                     title=message.title, link=message.link, skip_reason=skip)
@@ -92,11 +93,11 @@ class FakeAdapter:
 
 
 class TitledFakeAdapter(FakeAdapter):
-    """A fake for a platform whose posts have a title of their own (YouTube's video title), as its adapter."""
+    """A fake for a platform whose posts have a title of their own (`PlatformSpec.titled`), as its adapter."""
 
     limits: ClassVar[Limits] = Limits(max_text=5000, max_media=10, alt_text_max=1000, max_title=100)
 
 
 def fake_adapters() -> dict[Platform, FakeAdapter]:
-    fakes = {p: FakeAdapter(p) for p in (Platform.X, Platform.LINE, Platform.FACEBOOK)}
-    return {**fakes, Platform.YOUTUBE: TitledFakeAdapter(Platform.YOUTUBE)}
+    """A fake for every platform; a platform whose posts have a title of their own gets a titled one."""
+    return {p: TitledFakeAdapter(p) if declared.titled else FakeAdapter(p) for p, declared in PLATFORM_SPECS.items()}

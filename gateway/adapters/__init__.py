@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.adapters.base import Adapter, IdempotencyKey, Limits, Progress
+from gateway.adapters.base import Adapter, IdempotencyKey, Progress
 from gateway.credentials import CredentialSource
 from gateway.media import MediaStore
-from gateway.models import Platform
+from gateway.models import PLATFORM_SPECS, Limits, Platform
 from gateway.policy import Account
 from gateway.settings import Settings
 
@@ -27,9 +27,9 @@ def adapter_types() -> dict[Platform, Any]:
             Platform.YOUTUBE: YoutubeAdapter, Platform.INSTAGRAM: InstagramAdapter}
 
 
-# Platforms whose adapters upload files, and so read them, always through the media store.
-# LINE and Instagram are not: their image and video messages carry public HTTPS URLs, never file bytes.
-FILE_UPLOADERS = frozenset({Platform.X, Platform.FACEBOOK, Platform.YOUTUBE})
+# Platforms whose adapters upload files, and so read them, always through the media store; the others
+# (LINE, Instagram) send public HTTPS addresses that the platform fetches, never file bytes.
+FILE_UPLOADERS = frozenset(p for p, declared in PLATFORM_SPECS.items() if not declared.fetched_media)
 
 
 def build_adapters(

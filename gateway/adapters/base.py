@@ -1,4 +1,4 @@
-"""The Adapter protocol every platform implements, and the limits each declares.
+"""The Adapter protocol every platform implements (its limits and other facts: `Platform.spec` in models.py).
 
 An adapter serves every account of its platform; it looks up an account's credentials through
 a `CredentialSource` at call time. `render` is pure; the others do I/O and raise only errors
@@ -12,18 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
 
-from gateway.models import Message, Platform, Post, Receipt, RemotePost
+from gateway.models import Limits, Message, Platform, Post, Receipt, RemotePost
 from gateway.policy import Account
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_text: int  # X: weighted length (twitter-text v3); LINE: UTF-16 units; others: characters
-    max_media: int
-    alt_text_max: int | None  # None: the platform has no alt-text field
-    max_title: int | None = None
-    max_description_bytes: int | None = None
-    max_parts: int = 1  # requests per post (X thread) or messages per request (LINE: 5)
 
 
 class IdempotencyKey(str):

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
+from gateway.adapters.base import IdempotencyKey, Progress
+from gateway.adapters.http import json_object
 from gateway.adapters.render import post_urls, share_url, truncate_to
 from gateway.credentials import CredentialSource
 from gateway.errors import (
@@ -30,7 +31,7 @@ from gateway.errors import (
     UncertainError,
 )
 from gateway.media import MediaStore
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import FacebookSettings
 
@@ -57,9 +58,7 @@ class _Page:
 
 class FacebookAdapter:
     platform: ClassVar[Platform] = Platform.FACEBOOK
-    # 63,206 characters per post; Meta documents no maximum for alt_text_custom, 1,000 keeps it
-    # in line with the other platforms' alt text.
-    limits: ClassVar[Limits] = Limits(max_text=63_206, max_media=10, alt_text_max=1_000)
+    limits: ClassVar[Limits] = Platform.FACEBOOK.spec.limits
 
     def __init__(
         self,
@@ -211,7 +210,7 @@ class FacebookAdapter:
                 method, f"{self._graph}/{path}", data=data, params=params, headers=headers,
                 timeout=self._timeout,
             ) as resp:
-                body = await _json_body(resp)
+                body = await json_object(resp)
                 if resp.status >= 400 or "error" in body:
                     raise graph_error(resp.status, body, resp.headers, page.token)
                 return body
@@ -249,15 +248,6 @@ def _fit_alt(media: Media) -> Media:
     if media.alt_text is None or limit is None or len(media.alt_text) <= limit:
         return media
     return media.model_copy(update={"alt_text": truncate_to(media.alt_text, lambda t: len(t) <= limit)})
-
-
-async def _json_body(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-    raw = await resp.read()
-    try:
-        body = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _created_id(body: Mapping[str, Any], key: str) -> str:

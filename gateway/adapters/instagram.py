@@ -26,8 +26,9 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
+from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.adapters.facebook import AUTH_CODES, RATE_LIMIT_CODES, regain_at
+from gateway.adapters.http import json_object
 from gateway.adapters.render import compose_text, cut_graphemes, truncate_to
 from gateway.credentials import CredentialSource
 from gateway.errors import (
@@ -38,15 +39,15 @@ from gateway.errors import (
     RetryableError,
     UncertainError,
 )
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import InstagramSettings
 
 logger = logging.getLogger(__name__)
 
-MAX_CAPTION = 2_200
-MAX_CAROUSEL = 10
-MAX_ALT_TEXT = 1_000
+MAX_CAPTION = Platform.INSTAGRAM.spec.limits.max_text
+MAX_CAROUSEL = Platform.INSTAGRAM.spec.limits.max_media
+MAX_ALT_TEXT = 1_000  # Platform.INSTAGRAM.spec.limits.alt_text_max
 SKIP_NO_MEDIA = "Instagram は画像か動画のない投稿はできません（文字だけの投稿は送りません）"
 QUOTA_RECHECK = timedelta(hours=1)  # the quota is a rolling 24 h: look again in an hour
 
@@ -76,7 +77,7 @@ def _fit_alt(media: Media) -> Media:
 
 class InstagramAdapter:
     platform: ClassVar[Platform] = Platform.INSTAGRAM
-    limits: ClassVar[Limits] = Limits(max_text=MAX_CAPTION, max_media=MAX_CAROUSEL, alt_text_max=MAX_ALT_TEXT)
+    limits: ClassVar[Limits] = Platform.INSTAGRAM.spec.limits
 
     def __init__(
         self,
@@ -196,7 +197,7 @@ class InstagramAdapter:
         try:
             async with self._http().request(method, f"{self._graph}/{path}", data=data, params=params,
                                              headers=headers, timeout=self._timeout) as resp:
-                body = await _json_body(resp)
+                body = await json_object(resp)
                 if resp.status >= 400 or "error" in body:
                     raise instagram_error(resp.status, body, resp.headers, user.token, what=what)
                 return body
@@ -209,12 +210,12 @@ class InstagramAdapter:
 def problems(post: Post) -> list[str]:
     """What Instagram could not fetch in this post, in Japanese for staff; empty when it can be sent."""
     return [f"「{m.label}」に HTTPS の公開URLがありません。Instagram は公開URLから画像・動画を取り込みます。"
-            for part in post.parts for m in part.media if not (m.url or "").startswith("https://")]
+            for part in post.parts for m in part.media if not Platform.INSTAGRAM.spec.fetchable(m)]
 
 
 def _require_urls(media: Sequence[Media]) -> None:
     for item in media:
-        if not (item.url or "").startswith("https://"):
+        if not Platform.INSTAGRAM.spec.fetchable(item):
             raise PermanentError(f"「{item.label}」に HTTPS の公開URL（url）がありません。Instagram は"
                                  "公開URLから画像・動画を取得します", code="no_public_url")
 
@@ -234,14 +235,6 @@ def _quota(body: Mapping[str, Any]) -> tuple[int | None, int | None]:
     usage = entry.get("quota_usage")
     total = config.get("quota_total", 50) if isinstance(config, dict) else 50
     return (usage if isinstance(usage, int) else None), (total if isinstance(total, int) else None)
-
-
-async def _json_body(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await resp.json(content_type=None)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _created_id(body: Mapping[str, Any]) -> str:

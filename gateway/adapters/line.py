@@ -49,20 +49,19 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 from yarl import URL
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
+from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.adapters.render import compose_text, split_to, utf16_len
 from gateway.credentials import CredentialSource
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import LineSettings
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT_UNITS = 5000
-MAX_MESSAGES = 5
+MAX_TEXT_UNITS = Platform.LINE.spec.limits.max_text
+MAX_MESSAGES = Platform.LINE.spec.limits.max_parts
 MULTICAST_BATCH = 500
-MAX_URL = 2000
 RATE_LIMIT_WAIT = timedelta(minutes=1)  # broadcast allows 60 requests an hour
 TOKYO = ZoneInfo("Asia/Tokyo")
 KEY_NAMESPACE = uuid.UUID("6f1c6a52-4c1e-4f57-9b47-5b0b8f1f3a10")  # for keys that are not UUIDs
@@ -117,8 +116,7 @@ def problems(post: Post) -> list[str]:
         )
     for part in post.parts:
         for media in part.media:
-            url = media.url or ""
-            if not url.startswith("https://") or len(url) > MAX_URL:
+            if not Platform.LINE.spec.fetchable(media):
                 found.append(f"画像「{media.label}」に HTTPS の公開URLがありません。"
                              "LINE の画像メッセージには HTTPS のURL（2,000文字以内）が必要です。")
     return found
@@ -181,9 +179,7 @@ def _env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
 
 class LineAdapter:
     platform: ClassVar[Platform] = Platform.LINE
-    limits: ClassVar[Limits] = Limits(
-        max_text=MAX_TEXT_UNITS, max_media=MAX_MESSAGES - 1, alt_text_max=None, max_parts=MAX_MESSAGES
-    )
+    limits: ClassVar[Limits] = Platform.LINE.spec.limits
 
     def __init__(
         self,

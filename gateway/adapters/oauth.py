@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
+from gateway.adapters.http import json_object
 from gateway.connections import EXPIRES_AT, Connector, Pending
 from gateway.errors import AuthError, RetryableError
 from gateway.logs import register_secrets
@@ -40,7 +41,7 @@ async def call(
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session, \
                 session.request(method, url, data=data, params=params, headers=headers) as response:
-            body = await _json(response)
+            body = await json_object(response)
             status = response.status
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise RetryableError(f"{what}: プラットフォームに接続できませんでした（{type(exc).__name__}）",
@@ -50,14 +51,6 @@ async def call(
         raise AuthError(f"{what}: プラットフォームが拒否しました（HTTP {status}、{error_code(body)}）",
                         code="connect_refused")
     return body
-
-
-async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await response.json(content_type=None)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def error_code(body: Mapping[str, Any]) -> str:

@@ -27,8 +27,7 @@ import aiohttp
 import tweepy
 from tweepy.asynchronous import AsyncClient
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
-from gateway.adapters.render import X_MAX_WEIGHTED as MAX_WEIGHTED
+from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.adapters.render import (
     compose_text,
     fits_x,
@@ -49,7 +48,7 @@ from gateway.adapters.x_wire import (
 from gateway.credentials import CredentialSource
 from gateway.errors import PermanentError, PublishError, UncertainError
 from gateway.media import MediaStore
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import XSettings
 
@@ -63,7 +62,7 @@ def _no_request_dumps(record: logging.LogRecord) -> bool:
 
 logging.getLogger("tweepy.asynchronous.client").addFilter(_no_request_dumps)
 
-MAX_IMAGES = 4
+MAX_IMAGES = Platform.X.spec.limits.max_media
 
 
 def _thread_marker(index: int, total: int) -> str:
@@ -112,9 +111,7 @@ def render_x(message: Message, account: Account) -> Post:
 
 class XAdapter:
     platform: ClassVar[Platform] = Platform.X
-    limits: ClassVar[Limits] = Limits(
-        max_text=MAX_WEIGHTED, max_media=MAX_IMAGES, alt_text_max=1000, max_parts=25
-    )
+    limits: ClassVar[Limits] = Platform.X.spec.limits
     recent_pages: ClassVar[int] = 5
     recent_page_size: ClassVar[int] = 100  # X allows 5–100 per page
 

@@ -24,6 +24,7 @@ from oauthlib.oauth1 import Client as OAuthClient  # type: ignore[import-untyped
 from pydantic import SecretStr
 from yarl import URL
 
+from gateway.adapters.http import json_object
 from gateway.adapters.render import cut_graphemes
 from gateway.errors import (
     AuthError,
@@ -242,20 +243,12 @@ class MediaUploader:
         url, headers = self.auth.sign(method, X_HOST + path, params)
         try:
             async with self.rebase.request(method, url, headers=headers, **kw) as response:
-                body = await _json_or_empty(response)
+                body = await json_object(response)
                 if not 200 <= response.status < 300:
                     raise translate_status(response.status, response.headers, _messages(body), what=what)
                 return body
         except TRANSPORT_ERRORS as exc:
             raise translate_transport(exc, sent_may_publish=False, what=what) from exc
-
-
-async def _json_or_empty(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await response.json(content_type=None)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _messages(body: Mapping[str, Any]) -> list[str]:

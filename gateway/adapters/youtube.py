@@ -31,7 +31,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload, build_http
 
-from gateway.adapters.base import IdempotencyKey, Limits, Progress
+from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.adapters.render import (
     YOUTUBE_MAX_DESCRIPTION_BYTES,
     YOUTUBE_MAX_TITLE,
@@ -50,7 +50,7 @@ from gateway.errors import (
     UncertainError,
 )
 from gateway.media import MediaStore
-from gateway.models import Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
+from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
 from gateway.settings import YoutubeSettings
 
@@ -71,9 +71,7 @@ MAX_RECENT_PAGES = 4
 
 class YoutubeAdapter:
     platform: ClassVar[Platform] = Platform.YOUTUBE
-    limits: ClassVar[Limits] = Limits(
-        max_text=5_000, max_media=1, alt_text_max=None, max_title=100, max_description_bytes=5_000
-    )
+    limits: ClassVar[Limits] = Platform.YOUTUBE.spec.limits
 
     def __init__(
         self,

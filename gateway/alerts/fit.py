@@ -1,7 +1,7 @@
 """Fit a Draft to a platform's text limit.
 
-X counts twitter-text weighted length (CJK = 2, limit 280); LINE counts UTF-16 units (5,000);
-Facebook allows 63,206 characters. Required lines always stay; optional lines are added in
+Each platform's limit is counted as it declares (models.PLATFORM_SPECS): twitter-text's weighted length (CJK = 2),
+UTF-16 units, or characters. Required lines always stay; optional lines are added in
 priority order while they fit, list lines are shortened ("ほか3か所") before being dropped, and
 only if the required lines alone are too long is the text cut with an ellipsis (the start, with
 【訓練】 and the lifecycle marks, is always kept). The footer — the issue time — always stays.
@@ -11,23 +11,23 @@ from __future__ import annotations
 
 from gateway.adapters.render import Fits, fits_x, truncate_to, utf16_len
 from gateway.alerts.draft import Draft, Items, with_footer
-from gateway.models import Platform
-
-LINE_MAX_UTF16 = 5000
-FACEBOOK_MAX_CHARS = 63_206
-
-TEXT_PLATFORMS = frozenset({Platform.X, Platform.LINE, Platform.FACEBOOK})
+from gateway.models import PLATFORM_SPECS, Platform, PlatformSpec
 
 
-def line_fits(text: str) -> bool:
-    return utf16_len(text) <= LINE_MAX_UTF16
+def fits_for(declared: PlatformSpec) -> Fits:
+    """Whether a text fits a platform's text limit, counted as the platform counts it."""
+    limit = declared.limits.max_text
+    if declared.counted_in == "x_weighted":
+        return fits_x
+    if declared.counted_in == "utf16":
+        return lambda text: utf16_len(text) <= limit
+    return lambda text: len(text) <= limit
 
 
-def facebook_fits(text: str) -> bool:
-    return len(text) <= FACEBOOK_MAX_CHARS
-
-
-FITS: dict[Platform, Fits] = {Platform.X: fits_x, Platform.LINE: line_fits, Platform.FACEBOOK: facebook_fits}
+# The platforms that carry a text-only alert, and how each one's text is measured.
+FITS: dict[Platform, Fits] = {platform: fits_for(declared) for platform, declared in PLATFORM_SPECS.items()
+                              if declared.carries_text_only}
+TEXT_PLATFORMS = frozenset(FITS)
 
 
 def fit(draft: Draft, platform: Platform) -> str:

@@ -4,7 +4,7 @@ Targets: `alerts.accounts`, or when empty every account that allows the `emergen
 stopped accounts are left out. Drills go to `alerts.drill_accounts`; when none are configured the
 normal targets are listed with `sandbox_only=True`: dispatch must send them to the sandbox
 platforms only, never to the public account (every drill text starts with 【訓練】).
-YouTube and Instagram cannot carry a text-only alert: their posts carry `skip_reason`.
+A platform that carries no text-only post (`PlatformSpec.carries_text_only`) gets one with `skip_reason`.
 
 A plan is made only for a municipality the alert addresses; `forced` renders it as if it did — for
 a drill sent to the sandbox only, or a preview — and never reaches a public account on its own.
@@ -33,7 +33,7 @@ from gateway.alerts.draft import Draft
 from gateway.alerts.freshness import Hold
 from gateway.alerts.model import Action, Alert, AlertArea
 from gateway.models import Platform
-from gateway.policy import ALERT_KINDS, Account, Municipality, language_groups
+from gateway.policy import ALERT_KINDS, Account, Municipality
 
 # Municipalities post 震度情報 when the city observed 震度3 or more (JMA's 震度速報 threshold).
 MIN_INTENSITY = "3"
@@ -48,7 +48,7 @@ class AlertPost:
     platform: Platform
     text: str
     sandbox_only: bool = False  # a drill with no drill account: send to the sandbox only
-    skip_reason: str | None = None  # the platform cannot carry this post (YouTube without video)
+    skip_reason: str | None = None  # the platform cannot carry this post (a text-only alert)
     language: str = "ja"
 
 
@@ -64,16 +64,20 @@ class Bundle:
 
 
 def bundles(posts: list[AlertPost]) -> list[Bundle]:
-    """LINE: one bundle per account with every language in order; other platforms: one per language
-    (`language_groups`, the grouping staff-written versions go by too)."""
+    """An account on a platform that carries several languages in one post: one bundle with every language in
+    order (such accounts last); other accounts: one per language (`PlatformSpec.language_groups`, the grouping
+    staff-written versions go by too)."""
     by_account: dict[str, list[AlertPost]] = {}
     for post in posts:
         if post.skip_reason is None:
             by_account.setdefault(post.account, []).append(post)
     found: list[Bundle] = []
-    for account, same in sorted(by_account.items(), key=lambda item: item[1][0].platform is Platform.LINE):
+    def together(item: tuple[str, list[AlertPost]]) -> bool:
+        return item[1][0].platform.spec.languages_per_post > 1
+
+    for account, same in sorted(by_account.items(), key=together):
         texts = {p.language: p.text for p in same}
-        for group in language_groups(same[0].platform, [p.language for p in same]):
+        for group in same[0].platform.spec.language_groups(tuple(p.language for p in same)):
             rest = tuple((code, texts[code]) for code in group[1:])
             found.append(Bundle(account, group[0], texts[group[0]], rest))
     return found
@@ -245,8 +249,9 @@ def _posts(view: templates.View, draft: Draft, municipality: Municipality, drill
     for account, to_sandbox in targets:
         for language in account.languages:
             if account.platform not in fit.TEXT_PLATFORMS:
+                label = account.platform.spec.label
                 posts.append(AlertPost(account.id, account.platform, "", sandbox_only=to_sandbox, language=language,
-                                       skip_reason=f"{account.platform.value} は文字だけの緊急情報を掲載できません"))
+                                       skip_reason=f"{label} は文字だけの緊急情報を掲載できません"))
                 continue
             if language not in drafts:
                 drafts[language] = multilingual.render(view, language)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from gateway.cli.table import delivery_table
 from gateway.hours import is_open
 from gateway.media import MediaStore
-from gateway.models import Actor, DeliveryState, Message, Role, Scope
+from gateway.models import Actor, DeliveryState, Message, Platform, Role, Scope
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 
@@ -137,8 +137,7 @@ async def run_demo(settings: Settings) -> int:
             print(delivery_table(deliveries))
             if runtime.sandbox is not None:
                 posts = runtime.sandbox.state.live_posts()
-                counts = {p: sum(1 for post in posts if post.platform.value == p)
-                          for p in ("x", "line", "facebook", "youtube", "instagram")}
+                counts = {p.value: sum(1 for post in posts if post.platform is p) for p in Platform}
                 print("\nサンドボックスに届いた投稿: " + "、".join(f"{k} {v}件" for k, v in counts.items()))
             return _verdict(deliveries)
 

@@ -24,11 +24,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from gateway.background import Beat
 from gateway.errors import GatewayError, NotFound, PermanentError, RetryableError
 from gateway.logs import log_failure, register_secrets
-from gateway.notifications.config import secret_env
 from gateway.notifications.recipients import Destination, destinations
 from gateway.notifications.texts import Facts, Text, account_label, opening, render, webhook_payload
 from gateway.notifications.transports import Mail, SmtpSender, WebhookSender
 from gateway.policy import Municipality, Policies
+from gateway.policy_notifications import secret_env
 from gateway.store.base import Store
 from gateway.store.records import Notification
 

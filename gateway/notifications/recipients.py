@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.models import Role
-from gateway.notifications.config import Notifications, is_email
+from gateway.policy_notifications import Notifications, is_email
 from gateway.store.records import User
 
 

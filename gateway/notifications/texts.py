@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from gateway.models import Platform
-from gateway.notifications.config import EVENTS
+from gateway.models import PLATFORM_SPECS, Platform
+from gateway.policy_notifications import EVENTS
 
 JST = ZoneInfo("Asia/Tokyo")
 FOOTER = "（koho-gateway からの自動通知です。このメールには返信しないでください）"
 OPENING_CHARACTERS = 40
-PLATFORM_NAMES = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Facebook", Platform.YOUTUBE: "YouTube",
-                  Platform.INSTAGRAM: "Instagram"}
+PLATFORM_NAMES = {platform: declared.label for platform, declared in PLATFORM_SPECS.items()}
 
 
 @dataclass(frozen=True)

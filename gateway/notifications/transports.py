@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from gateway.errors import PermanentError, RetryableError
-from gateway.notifications.config import Smtp
+from gateway.policy_notifications import Smtp
 
 # Statuses a webhook answers when it may take the same request later.
 _RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))

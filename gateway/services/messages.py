@@ -44,7 +44,6 @@ from gateway.models import (
 from gateway.pipeline.checks import CheckInput
 from gateway.pipeline.checks.runner import CheckRunner
 from gateway.pipeline.delivery.dispatch import Clock, Dispatcher, utcnow
-from gateway.pipeline.delivery.reconcile import IDEMPOTENT_PLATFORMS
 from gateway.pipeline.intake.approval import (
     RouteStep,
     approval_rule,
@@ -150,7 +149,7 @@ class Gateway:
 
     async def with_public_urls(self, message: Message) -> Message:
         """The message with its uploaded files' public addresses (when the gateway has a public URL), so
-        that the checks, the preview and the platforms that fetch files (LINE, Instagram) see the same."""
+        that the checks, the preview and the platforms that fetch files themselves see the same."""
         if not message.media or self.media.links is None:
             return message
         media = await asyncio.to_thread(self.media.with_public_urls, message.media)
@@ -445,7 +444,7 @@ class Gateway:
         be on the platform already: it goes back to `uncertain`, so the reconciler looks for it
         before anything is sent (a retry straight to the queue published twice)."""
         current = await self.read_delivery(delivery_id, actor, "この配信の再送")
-        if (current.state is DeliveryState.CANCELLED and current.platform not in IDEMPOTENT_PLATFORMS
+        if (current.state is DeliveryState.CANCELLED and not current.platform.spec.deduplicates
                 and await self._cancelled_while_uncertain(delivery_id)):
             return await self.store.transition_delivery(
                 delivery_id, expected=[DeliveryState.CANCELLED], new=DeliveryState.UNCERTAIN, actor=actor.name,

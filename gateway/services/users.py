@@ -15,8 +15,8 @@ from typing import TextIO
 
 from gateway.errors import FieldProblem, InputError, NotFound
 from gateway.models import GLOBAL_ROLES, Role, Scope
-from gateway.notifications.config import is_email
 from gateway.policy import Policies
+from gateway.policy_notifications import is_email
 from gateway.services.passwords import hash_password
 from gateway.store.base import UserDirectory
 from gateway.store.records import User

@@ -35,7 +35,7 @@ class WarmUp(MessageQueries, DeliveryQueries, ClaimQueries):
         audit = rows.audit_values(at=now, actor="_warm_up", action="delivery.sent", to_state="sent")
 
         def rehearse(conn: Connection) -> None:
-            one = [NewDelivery("_warm_up", Platform.X, DeliveryState.QUEUED, now)]
+            one = [NewDelivery("_warm_up", next(iter(Platform)), DeliveryState.QUEUED, now)]
             if self._sqlite is None:
                 # An alert's message goes in as one statement whose shape depends on its number
                 # of deliveries: compile the usual ones (one per account of a city, up to four).

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.access import require_account_id
 from gateway.errors import Conflict, FieldProblem, InputError
-from gateway.models import Actor, Delivery, DeliveryState, Platform, Priority, Role, ascii_digits
+from gateway.models import Actor, DeliveryState, Platform, Priority, Role, ascii_digits
 from gateway.pipeline.intake.validation import parse_message
 from gateway.policy import CATEGORIES
 from gateway.services.messages import Gateway

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 
 from gateway.errors import InputError, PermanentError
 from gateway.models import Message, MessageState, Platform
-from gateway.notifications.config import Notifications, Smtp, Webhook
 from gateway.notifications.notifier import NoticeRetry, Notifier
 from gateway.policy import Policies
+from gateway.policy_notifications import Notifications, Smtp, Webhook
 from gateway.runtime import open_runtime
 from gateway.services import users
 from gateway.settings import Settings

@@ -9,10 +9,10 @@ import pytest
 
 from gateway.errors import InputError
 from gateway.models import Platform
-from gateway.notifications.config import DEFAULT_EVENTS, Notifications
 from gateway.notifications.recipients import destinations
 from gateway.notifications.texts import Facts, account_label, opening, render, webhook_payload
 from gateway.policy import load_municipality
+from gateway.policy_notifications import DEFAULT_EVENTS, Notifications
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from gateway.models import CheckResult, Finding, Platform
+from gateway.models import PLATFORM_SPECS, CheckResult, Finding, Platform
 from gateway.pipeline.checks import (
     accessibility,
     alert_wording,
@@ -62,17 +62,9 @@ VERSION_CHECKS: tuple[Check, ...] = (
     easy_japanese.check,
 )
 
-# Alt-text limits per platform when the adapters' Limits are not passed in. X: 1,000 characters
-# (POST /2/media/metadata). LINE: altText of a flex/template message, 1,500. Facebook and
-# Instagram document no separate cap; 1,000 is Meta's Instagram figure, applied to both to stay
-# on the safe side. YouTube has no alt-text field.
+# Alt-text limits per platform when none are passed in: what each platform declares (models.PLATFORM_SPECS).
 DEFAULT_ALT_TEXT_LIMITS: Mapping[Platform, int | None] = {
-    Platform.X: 1000,
-    Platform.LINE: 1500,
-    Platform.FACEBOOK: 1000,
-    Platform.INSTAGRAM: 1000,
-    Platform.YOUTUBE: None,
-}
+    platform: declared.limits.alt_text_max for platform, declared in PLATFORM_SPECS.items()}
 
 DEFAULT_LEXICON_DIR = Path(__file__).resolve().parents[3] / "config" / "lexicons"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gateway.models import Finding, Severity, Share, ShareSourceClass
+from gateway.models import PLATFORM_SPECS, Finding, Severity, Share, ShareSourceClass
 from gateway.pipeline.checks.context import Prepared
 from gateway.pipeline.checks.urls import Url, domain_matches, host_of, urls
 
@@ -22,7 +22,7 @@ _CLASS_LABELS = {
     ShareSourceClass.OTHER_APPROVED: "その他（要承認）",
 }
 _PUBLIC_SUFFIXES = ("go.jp", "lg.jp")
-_SOCIAL_HOSTS = ("x.com", "twitter.com", "facebook.com", "youtube.com", "instagram.com", "line.me")
+_SOCIAL_HOSTS = tuple(host for declared in PLATFORM_SPECS.values() for host in declared.hosts)
 
 
 def check(ctx: Prepared) -> list[Finding]:

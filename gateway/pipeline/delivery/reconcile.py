@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway.adapters.base import Adapter
 from gateway.errors import Conflict, PublishError
-from gateway.models import Delivery, DeliveryState, Platform, Post, Priority, RemotePost
+from gateway.models import Delivery, DeliveryState, Post, Priority, RemotePost
 from gateway.pipeline.delivery.progress import ledger_progress
 from gateway.pipeline.intake.languages import message_in
 from gateway.policy import Policies
@@ -27,7 +27,6 @@ from gateway.store.base import Store
 
 log = logging.getLogger("gateway.reconcile")
 
-IDEMPOTENT_PLATFORMS = frozenset({Platform.LINE})
 LOOKBACK = timedelta(minutes=10)
 
 
@@ -54,7 +53,7 @@ class Reconciler:
         return changed
 
     async def _expired(self, delivery: Delivery, now: datetime) -> int:
-        if delivery.platform in IDEMPOTENT_PLATFORMS:
+        if delivery.platform.spec.deduplicates:
             new, why = DeliveryState.RETRY_WAIT, "担当ワーカーが停止したため再送（再送キーにより二重送信なし）"
             fields: dict[str, Any] = {"retry_at": now}
         else:
@@ -68,7 +67,7 @@ class Reconciler:
         adapter = self.adapters.get(delivery.platform)
         if found is None or adapter is None:
             return 0
-        if delivery.platform in IDEMPOTENT_PLATFORMS:
+        if delivery.platform.spec.deduplicates:
             return await self._move(delivery, (DeliveryState.UNCERTAIN,), DeliveryState.RETRY_WAIT,
                                     "再送キーで再送します", {"retry_at": now})
         account = found[1]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.models import DeliveryState, Message, MessageState, Platform, Priority, Role
+from gateway.models import PLATFORM_SPECS, DeliveryState, Message, MessageState, Priority, Role
 from gateway.policy import ALERT_KINDS, CATEGORIES
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -22,8 +22,7 @@ MESSAGE_STATES = {
     MessageState.SENT: "配信済み",
     MessageState.REJECTED: "差し戻し", MessageState.CANCELLED: "取消", MessageState.RETRACTED: "取り下げ済み",
 }
-PLATFORMS = {Platform.X: "X", Platform.LINE: "LINE", Platform.FACEBOOK: "Facebook", Platform.YOUTUBE: "YouTube",
-             Platform.INSTAGRAM: "Instagram"}
+PLATFORMS = {platform: declared.label for platform, declared in PLATFORM_SPECS.items()}
 PRIORITIES = {Priority.EMERGENCY: "緊急", Priority.HIGH: "高", Priority.NORMAL: "通常", Priority.LOW: "低"}
 ROLES = {Role.STAFF: "運用投稿者", Role.APPROVER: "承認者", Role.OPERATOR: "運用担当",
          Role.ALERT_SYSTEM: "防災システム", Role.ADMIN: "管理者"}

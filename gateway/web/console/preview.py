@@ -7,13 +7,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.adapters import measure
 from gateway.adapters.base import Adapter
-from gateway.adapters.instagram import problems as instagram_problems
-from gateway.adapters.line import problems as line_problems
-from gateway.adapters.render import X_MAX_WEIGHTED, compose_text, quoted_post_id, utf8_len, utf16_len, x_clean, x_length
 from gateway.errors import GatewayError
 from gateway.media import PUBLIC_PATH
-from gateway.models import CheckResult, Finding, Message, Platform, Post
+from gateway.models import CheckResult, Finding, Message, Post
 from gateway.pipeline.intake.languages import language_posts, missing_reason
 from gateway.policy import LANGUAGES, Account
 from gateway.services.messages import Gateway
@@ -95,12 +93,12 @@ def platform_preview(adapter: Adapter | None, message: Message, account: Account
     except GatewayError as exc:
         return {**base, "error": exc.message}
     return {**base, **post_json(post, titled=adapter.limits.max_title is not None),
-            **counters(adapter, post, message, account)}
+            **measure.counters(adapter.limits, post, message, account)}
 
 
 def post_json(post: Post, *, titled: bool = True) -> dict[str, Any]:
     """The post as the preview shows it; `titled` False for a platform that sends no separate title
-    (X, LINE, Instagram; Facebook puts it at the head of the text), whose preview shows none."""
+    (one that puts it at the head of the text shows it there), whose preview shows none."""
     return {
         "title": post.title if titled else None, "link": post.link, "skip_reason": post.skip_reason,
         "parts": [{"text": p.text, "media": [{"kind": m.kind.value, "path": m.path, "id": m.id, "label": m.label,
@@ -108,33 +106,3 @@ def post_json(post: Post, *, titled: bool = True) -> dict[str, Any]:
     }
 
 
-def _x_uncut(message: Message) -> str:
-    """The text X would get before any cut: the counter shows how far over it is, not the cut result."""
-    return x_clean(compose_text(message, with_share=quoted_post_id(message) is None))
-
-
-def counters(adapter: Adapter, post: Post, message: Message, account: Account) -> dict[str, Any]:
-    limits = adapter.limits
-    texts = [p.text for p in post.parts if p.text]
-    out: dict[str, Any] = {"problems": [], "counts": []}
-    if post.platform is Platform.X:
-        if account.x_overflow != "thread":
-            texts = [_x_uncut(message)]
-        out["counts"] = [{"label": f"{i + 1}件目", "value": x_length(t).weighted_length,
-                          "max": X_MAX_WEIGHTED} for i, t in enumerate(texts)]
-    elif post.platform is Platform.LINE:
-        # LINE's limit is per message (a long text is split into several; emoji count two), and per broadcast.
-        out["counts"] = [*({"label": f"{i + 1}通目", "value": utf16_len(t), "max": limits.max_text}
-                           for i, t in enumerate(texts)),
-                         {"label": "通数（画像を含む）", "value": len(post.parts), "max": limits.max_parts}]
-        out["problems"] = line_problems(post)
-    elif post.platform is Platform.YOUTUBE:
-        out["counts"] = [{"label": "タイトル", "value": len(post.title or ""), "max": limits.max_title},
-                         {"label": "説明（全角1文字を3と数えます）", "value": sum(utf8_len(t) for t in texts),
-                          "max": limits.max_description_bytes}]
-    else:
-        out["counts"] = [{"label": "文字数", "value": sum(len(t) for t in texts), "max": limits.max_text}]
-        if post.platform is Platform.INSTAGRAM:
-            out["problems"] = instagram_problems(post)
-    out["over"] = any(c["max"] is not None and c["value"] > c["max"] for c in out["counts"])
-    return out

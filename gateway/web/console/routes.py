@@ -114,5 +114,5 @@ def mount(app: web.Application, *, secret: bytes) -> None:
     # The compose form streams its files into the media store and checks CSRF in the stream itself.
     app.router.add_post("/console/compose", page(STAFF, streamed_form=True)(compose.submit))
     app.router.add_static("/console/static/", STATIC)
-    # Uploaded files at their signed public addresses, for LINE and Instagram to fetch (no sign-in).
+    # Uploaded files at their signed public addresses, for platforms that fetch media themselves (no sign-in).
     app.router.add_get(PUBLIC_PATH + "{token}", uploads.serve_public)

@@ -127,7 +127,7 @@ async def serve(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
 
 async def serve_public(request: web.Request) -> web.StreamResponse:
     """An uploaded file at its signed public address (`PublicLinks`), for the platforms that fetch files
-    themselves (LINE, Instagram): no sign-in, nothing but the signed id, 404 for anything else."""
+    themselves (`PlatformSpec.fetched_media`): no sign-in, nothing but the signed id, 404 for anything else."""
     gw = gateway_of(request)
     links = gw.media.links
     media_id = links.media_id(request.match_info["token"]) if links is not None else None
