@@ -136,7 +136,9 @@ class ConnectionStatus:
 
     @property
     def failing(self) -> bool:
-        return self.failed_at is not None and (self.refreshed_at is None or self.refreshed_at < self.failed_at)
+        """The last renewal failed and nothing has worked since: neither a renewal nor connecting again."""
+        worked = [at for at in (self.refreshed_at, self.connected_at) if at is not None]
+        return self.failed_at is not None and (not worked or max(worked) < self.failed_at)
 
 
 class ConnectionService:
@@ -295,8 +297,10 @@ class ConnectionService:
 
     async def _refresh_failed(self, account_id: str, exc: GatewayError) -> None:
         log.warning("token refresh failed: %s", exc.code, extra={"account": account_id})
+        before = (await self.statuses()).get(account_id)
+        first = before is None or not before.failing  # people are told once, not at every round that fails again
         await self.store.audit(actor=REFRESH_ACTOR, action=REFRESH_FAILED, reason=exc.message,
-                               detail={"account": account_id, "error": exc.code})
+                               detail={"account": account_id, "error": exc.code, "first": first})
 
     async def statuses(self) -> dict[str, ConnectionStatus]:
         """Per account, from the audit log (who connected, refreshes and failures) and the stored expiry."""

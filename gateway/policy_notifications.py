@@ -21,6 +21,7 @@ EVENTS: Mapping[str, str] = {
     "delivery_failed": "配信の失敗",
     "alert_held": "要確認の防災情報",
     "hijack": "乗っ取りの疑い",
+    "account_auth": "アカウントの認証の更新の失敗",
 }
 # Roles a recipient list may name; `author` is the person who wrote the post (their user's e-mail).
 ROLES: Mapping[str, str] = {"approver": "承認者", "operator": "運用担当", "admin": "管理者", "author": "投稿者"}
@@ -30,6 +31,7 @@ DEFAULT_EVENTS: Mapping[str, tuple[str, ...]] = {
     "delivery_failed": ("operator",),
     "alert_held": ("operator",),
     "hijack": ("operator",),
+    "account_auth": ("admin", "operator"),  # the city admin reconnects the account
 }
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

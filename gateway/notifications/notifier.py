@@ -198,6 +198,8 @@ class Notifier:
             return await self._held_facts(n)
         if n.event == "hijack":
             return await self._hijack_facts(n)
+        if n.event == "account_auth":
+            return self._account_facts(n)
         if n.message_id is None:
             return []
         record = await self.store.get_message(n.message_id)
@@ -235,6 +237,14 @@ class Notifier:
         return [(city, Facts(event=n.event, city=city.name, link=self.link(city, "/console/accounts"), at=n.created_at,
                              accounts=self._labels(city, (alert.account,)),
                              suspect_text=opening(None, alert.text) if alert.text else None, suspect_url=alert.url))]
+
+    def _account_facts(self, n: Notification) -> list[tuple[Municipality, Facts]]:
+        found = self.policies.account(n.subject or "")
+        if found is None:
+            return []
+        city, _ = found
+        return [(city, Facts(event=n.event, city=city.name, link=self.link(city, "/console/accounts"), at=n.created_at,
+                             accounts=self._labels(city, (n.subject or "",)), reason=n.reason))]
 
     def link(self, city: Municipality, path: str) -> str:
         """A console page as a full URL: the city's `console_url`, else the gateway's."""

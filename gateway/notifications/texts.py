@@ -105,8 +105,16 @@ def _hijack(f: Facts) -> tuple[str, list[str]]:
                     ("投稿のURL", f.suspect_url), ("検出", when(f.at)))])
 
 
+def _account_auth(f: Facts) -> tuple[str, list[str]]:
+    where = "、".join(f.accounts)
+    return (f"アカウントの認証を更新できません（{where}）",
+            [f"{where}の認証（アクセストークン）を自動で更新できませんでした。期限が切れると、このアカウントには"
+             "投稿できなくなります。管理者がアカウント画面から接続し直してください。", "",
+             *_rows(("アカウント", where), ("理由", f.reason), ("日時", when(f.at)))])
+
+
 _BUILDERS = {"approval_waiting": _approval_waiting, "sent_back": _sent_back, "delivery_failed": _delivery_failed,
-             "alert_held": _alert_held, "hijack": _hijack}
+             "alert_held": _alert_held, "hijack": _hijack, "account_auth": _account_auth}
 assert set(_BUILDERS) == set(EVENTS)
 
 

@@ -18,10 +18,11 @@ SENT_BACK = "sent_back"
 DELIVERY_FAILED = "delivery_failed"
 ALERT_HELD = "alert_held"
 HIJACK = "hijack"
+ACCOUNT_AUTH = "account_auth"
 
 _BY_ACTION = {"message.rejected": SENT_BACK, "delivery.failed": DELIVERY_FAILED, "alert.held": ALERT_HELD,
               "account.hijack_suspected": HIJACK}
-_SUBJECT = {ALERT_HELD: "held_id", HIJACK: "alert_id"}
+_SUBJECT = {ALERT_HELD: "held_id", HIJACK: "alert_id", ACCOUNT_AUTH: "account"}
 
 
 def event_of(entry: Mapping[str, Any], batch: Sequence[Mapping[str, Any]]) -> str | None:
@@ -34,6 +35,9 @@ def event_of(entry: Mapping[str, Any], batch: Sequence[Mapping[str, Any]]) -> st
         final = any(e["action"] == "message.approved" and e.get("message_id") == entry.get("message_id")
                     for e in batch)
         return None if final else APPROVAL_WAITING
+    if action == "credentials.refresh_failed":
+        # Renewal is tried every round until it works: the first failure after working tokens is the event.
+        return ACCOUNT_AUTH if (entry.get("detail") or {}).get("first") else None
     return _BY_ACTION.get(action)
 
 

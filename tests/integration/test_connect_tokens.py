@@ -105,6 +105,15 @@ async def test_google_consent_gives_a_refresh_token_that_renews_the_access_token
     audit = await runtime.store.list_audit(action="credentials.refresh_failed")
     assert [e.detail["account"] for e in audit] == ["atsugi_youtube"]
     clock.now += timedelta(minutes=1)
+    runtime.sandbox.state.consent.refuse(Platform.YOUTUBE, "atsugi_youtube")  # and again at the next round
+    assert await service.refresh_due() == []
+    audit = await runtime.store.list_audit(action="credentials.refresh_failed")
+    assert [e.detail["first"] for e in audit] == [True, False]
+    # The admin and operators are told once, when the tokens stop renewing, not at every round.
+    [told] = await runtime.store.list_notifications(event="account_auth")
+    assert told.subject == "atsugi_youtube" and "invalid_grant" in (told.reason or "")
+    assert fields["refresh_token"] not in repr(told)
+    clock.now += timedelta(minutes=1)
     assert await service.refresh_due() == ["atsugi_youtube"]  # the next round renews it again
     assert not (await service.statuses())["atsugi_youtube"].failing
 

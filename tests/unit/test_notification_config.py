@@ -130,3 +130,15 @@ def test_texts_name_the_post_the_city_and_the_account_never_ids_alone() -> None:
     assert "開く: https://koho.example.jp/console/messages/m_1" in text.body
     payload = webhook_payload(facts, text, "n_1")
     assert payload["text"] == f"{text.subject}\n{text.body}" and payload["event_label"] == "承認待ちの投稿"
+
+
+def test_a_token_that_stops_renewing_is_told_to_the_admin_and_operators() -> None:
+    assert DEFAULT_EVENTS["account_auth"] == ("admin", "operator")
+    facts = Facts(event="account_auth", city="厚木市", link="https://koho.example.jp/console/accounts",
+                  at=datetime(2026, 12, 5, 0, 30, tzinfo=UTC),
+                  accounts=(account_label("厚木市", Platform.YOUTUBE, "atsugi_city"),),
+                  reason="YouTube の認証を更新できません（invalid_grant）")
+    text = render(facts)
+    assert text.subject == "【厚木市】アカウントの認証を更新できません（厚木市 YouTube atsugi_city）"
+    assert "接続し直してください" in text.body and "理由: YouTube の認証を更新できません（invalid_grant）" in text.body
+    assert "開く: https://koho.example.jp/console/accounts" in text.body and "日時: 2026年12月5日 09:30" in text.body
