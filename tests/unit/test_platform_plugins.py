@@ -64,7 +64,7 @@ def test_x_limit_is_twitter_texts() -> None:
 
 
 def test_text_only_alerts_go_to_the_platforms_that_carry_them() -> None:
-    assert fit.TEXT_PLATFORMS == {p for p, d in PLATFORM_SPECS.items() if d.carries_text_only}
+    assert {p for p, d in PLATFORM_SPECS.items() if d.carries_text_only} == fit.TEXT_PLATFORMS
     assert Platform.YOUTUBE not in fit.TEXT_PLATFORMS and Platform.INSTAGRAM not in fit.TEXT_PLATFORMS
 
 

@@ -10,6 +10,7 @@ asks for its entities, and on at most `PARSE_BUDGET_CHARS` characters of a messa
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,7 +90,9 @@ class Language:
         found: Vector | None = None
         if key in self._vectors:
             raw = np.asarray(self._vectors[key], dtype=np.float32)
-            norm = float(np.linalg.norm(raw))
+            # Correctly rounded (fsum), not BLAS: a BLAS norm's last bit depends on the CPU's kernel, and the
+            # trained layer must come out the same from the same data on any machine.
+            norm = math.sqrt(math.fsum(float(x) * float(x) for x in raw.tolist()))
             found = raw / norm if norm else None
         if len(self._vector_cache) < 200_000:
             self._vector_cache[word] = found
