@@ -15,7 +15,7 @@ import twitter_text
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.models import MessageState
+from gateway.models import Message, MessageState
 from gateway.services.passwords import hash_password
 from gateway.web.app import build_app
 from tests.fuzz.apiclient import assert_secured, raw_request
@@ -539,3 +539,30 @@ async def test_event_streams_are_capped_per_user_and_a_closed_one_frees_its_slot
     finally:
         for stream in streams:
             stream.close()
+
+
+async def test_accounts_page_is_paged_with_what_needs_a_person_first(
+        client: TestClient, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.web.console import accounts_page
+
+    monkeypatch.setattr(accounts_page, "ACCOUNTS_PER_PAGE", 4)
+    submitted = await harness.gateway.submit(msg_for("kodaira_x"), STAFF)
+    await harness.gateway.approve(submitted.record.id, APPROVER)
+    await harness.dispatcher.drain()  # kodaira_x has posted today: nothing to act on
+    await login(client, OPERATOR.name)
+    accounts = [a.id for m in harness.gateway.policies for a in m.accounts]
+    first = await (await client.get("/console/accounts")).text()
+    assert f"全 {len(accounts)} 件（1〜4 件目を表示）" in first
+    assert f"要対応のアカウント: {len(accounts) - 1}件" in first
+    assert 'id="acc-kodaira_x"' not in first and 'rel="next"' in first
+    last_page = -(-len(accounts) // 4)
+    last = await (await client.get(f"/console/accounts?page={last_page}")).text()
+    assert 'id="acc-kodaira_x"' in last  # the one without anything to act on comes last
+    only = await (await client.get(f"/console/accounts?attention=1&page={last_page}")).text()
+    assert 'id="acc-kodaira_x"' not in only and f"全 {len(accounts) - 1} 件" in only
+    bad = await client.get("/console/accounts?page=0")
+    assert bad.status == 400 and "ページ番号が正しくありません" in await bad.text()
+
+
+def msg_for(account: str) -> Message:
+    return Message(municipality="kodaira", accounts=[account], category="event", text="小平市民まつりを中央公園で開催します。")

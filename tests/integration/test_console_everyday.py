@@ -67,6 +67,12 @@ async def test_a_sent_delivery_keeps_no_retry_time_and_its_message_is_sent(harne
     page = await (await client.get(f"/console/messages/{record.id}")).text()
     current = page.split('<section aria-labelledby="hh"', 1)[0]  # the 履歴 below names every earlier state
     assert "配信済み" in current and "配信計画済み" not in current
+    # The account as people know it, in the card and in the delivery table; its id only as a title.
+    account = harness.gateway.policies.account("kodaira_x")
+    assert account is not None
+    name = f"小平市 X {account[1].handle}"
+    assert f'<span title="kodaira_x">{name}</span>' in current
+    assert f'<td title="kodaira_x">{name}</td>' in current and "<td>kodaira_x</td>" not in current
 
 
 async def test_approval_outside_office_hours_says_when_and_why(harness: Harness, client: TestClient) -> None:

@@ -10,27 +10,46 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.access import may_see, require_account_id
+from gateway.connections import ConnectionStatus
 from gateway.errors import FieldProblem, InputError
 from gateway.models import Role, row_id
-from gateway.services.accounts import INACTIVE_DAYS
+from gateway.services.accounts import INACTIVE_DAYS, AccountHealth
 from gateway.services.messages import Gateway
 from gateway.web.accounts_api import service_for
 from gateway.web.api import OPERATORS
 from gateway.web.console.connect import CONNECTIONS
 from gateway.web.console.context import Viewer, render
+from gateway.web.console.pages import Pages, page_number
 from gateway.web.fields import bounded
 from gateway.web.security import CONTENT_SECURITY_POLICY
 
 ADMINS_ONLY: frozenset[Role] = frozenset()  # Viewer.can: admin always, nobody else
+ACCOUNTS_PER_PAGE = 25
+
+
+def needs_attention(health: AccountHealth, status: ConnectionStatus | None) -> bool:
+    """Something a person must act on: stopped, a hijack suspected, paused, a token refused or not renewing,
+    credentials past their rotation date, or silent for too long."""
+    return (health.stopped or bool(health.open_hijack_alerts) or health.paused_until is not None
+            or health.token_ok is False or health.rotation_overdue or health.inactive
+            or (status is not None and status.failing))
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
     chosen = request.query.get("municipality", "")
-    health = [h for h in await service_for(request, gw).health() if (not chosen or h.municipality.id == chosen)
-              and may_see(viewer.actor, h.municipality.id, h.account.id)]
+    attention_only = request.query.get("attention") == "1"
+    number = page_number(request)
     connections = request.app.get(CONNECTIONS)
     statuses = await connections.statuses() if connections is not None else {}
-    response = render(request, "accounts.html", viewer, rows=health, stale_days=INACTIVE_DAYS, chosen=chosen,
+    health = [h for h in await service_for(request, gw).health() if (not chosen or h.municipality.id == chosen)
+              and may_see(viewer.actor, h.municipality.id, h.account.id)]
+    # What needs a person comes first, whatever page of a nationwide list it would otherwise fall on.
+    flagged = [h for h in health if needs_attention(h, statuses.get(h.account.id))]
+    listed = flagged if attention_only else [*flagged, *(h for h in health if h not in flagged)]
+    pages = Pages.of(request, number, len(listed), ACCOUNTS_PER_PAGE)
+    rows = listed[(number - 1) * ACCOUNTS_PER_PAGE:number * ACCOUNTS_PER_PAGE]
+    response = render(request, "accounts.html", viewer, rows=rows, pages=pages, attention=len(flagged),
+                  attention_only=attention_only, stale_days=INACTIVE_DAYS, chosen=chosen,
                   municipalities=[m for m in gw.policies if may_see(viewer.actor, m.id)],
                   can_act=viewer.can(OPERATORS), can_connect=connections is not None and viewer.can(ADMINS_ONLY),
                   connectors=connections.connectors if connections is not None else {}, connections=statuses,

@@ -18,8 +18,8 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.console.approvals import held_reasons
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import JST
-from gateway.web.console.posts import account_label, filter_options, shortened
+from gateway.web.console.labels import JST, account_label
+from gateway.web.console.posts import filter_options, shortened
 
 LIMIT = 2000  # entries a page shows; more are counted and the page says so
 WEEKDAYS = "月火水木金土日"

@@ -19,9 +19,8 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
-from gateway.web.console.labels import post_words
+from gateway.web.console.labels import account_label, post_words
 from gateway.web.console.pages import Pages, page_number
-from gateway.web.console.posts import account_label
 from gateway.web.console.streams import STREAMS
 from gateway.web.fields import bounded
 from gateway.web.security import apply_security_headers

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.access import may_see
-from gateway.policy import Account, Municipality
+from gateway.policy import Municipality
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import PLATFORMS
+from gateway.web.console.labels import account_label
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.messages_api import message_query
 
@@ -27,10 +27,6 @@ def filter_options(gw: Gateway, viewer: Viewer) -> tuple[list[Municipality], lis
     cities = [m for m in gw.policies if viewer.actor.scope.covers(m.id)]
     return cities, [(a.id, account_label(m, a)) for m in cities for a in m.accounts
                     if may_see(viewer.actor, m.id, a.id)]
-
-
-def account_label(municipality: Municipality, account: Account) -> str:
-    return f"{municipality.name} {PLATFORMS[account.platform]} {account.handle}"
 
 
 async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
