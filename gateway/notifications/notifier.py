@@ -214,7 +214,8 @@ class Notifier:
         facts = Facts(event=n.event, city=city.name, link=self.link(city, f"/console/messages/{record.id}"),
                       at=n.created_at, post=opening(record.body.title, record.body.text),
                       accounts=self._labels(city, accounts), author=record.submitted_by, actor=n.actor, reason=reason,
-                      note=str(n.detail.get("note") or "") or None)
+                      note=str(n.detail.get("note") or "") or None,
+                      revision=int(n.detail.get("revision") or 1))  # as it was when the event happened
         return [(city, facts)]
 
     async def _held_facts(self, n: Notification) -> list[tuple[Municipality, Facts]]:

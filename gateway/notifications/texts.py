@@ -34,6 +34,7 @@ class Facts:
     suspect_text: str | None = None
     suspect_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    revision: int = 1  # the post's revision: an edited post waits for approval again as 第N版
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ def _rows(*pairs: tuple[str, str | None]) -> list[str]:
 
 
 def _approval_waiting(f: Facts) -> tuple[str, list[str]]:
-    return (f"承認待ちの投稿があります「{f.post}」",
-            [f"{f.city}の投稿が承認を待っています。内容を確認して、承認または差し戻しをしてください。", "",
+    edited = f"（第{f.revision}版）" if f.revision > 1 else ""
+    again = f"編集されて第{f.revision}版になり、承認をやり直しています。" if f.revision > 1 else ""
+    return (f"承認待ちの投稿があります「{f.post}」{edited}",
+            [f"{f.city}の投稿が承認を待っています。{again}内容を確認して、承認または差し戻しをしてください。", "",
              *_rows(("投稿", f"「{f.post}」"), ("投稿者", f.author), ("アカウント", "、".join(f.accounts)),
                     ("受付", when(f.at)))])
 

@@ -96,6 +96,20 @@ async def test_a_post_waiting_reaches_its_approvers_by_mail_and_webhook(harness:
     assert sorted(row.done) == ["kodaira:mail:" + KACHO, "kodaira:webhook:koho_chat"]
 
 
+async def test_an_edited_post_waiting_again_says_its_revision(harness: Harness, parts: Parts) -> None:
+    sender = notifier(harness, parts)
+    try:
+        submitted = await harness.gateway.submit(msg(title="市民まつりのお知らせ"), STAFF)
+        await harness.gateway.revise(submitted.record.id, msg(title="市民まつりのお知らせ", text=FESTIVAL + "雨天決行です。"),
+                                     STAFF, expected_revision=1)
+        assert await sender.run_once() == 2
+    finally:
+        await sender.aclose()
+    subjects = [m["Subject"] for m in parts.mailbox.to(KACHO)]
+    assert subjects == ["【小平市】承認待ちの投稿があります「市民まつりのお知らせ」",
+                        "【小平市】承認待ちの投稿があります「市民まつりのお知らせ」（第2版）"]
+
+
 async def test_a_send_back_reaches_the_author_at_the_address_of_their_user(harness: Harness, parts: Parts) -> None:
     await users.set_email(harness.store, name=STAFF.name, email=SATO, actor="admin")
     submitted = await harness.gateway.submit(msg(), STAFF)

@@ -142,3 +142,13 @@ def test_a_token_that_stops_renewing_is_told_to_the_admin_and_operators() -> Non
     assert text.subject == "【厚木市】アカウントの認証を更新できません（厚木市 YouTube atsugi_city）"
     assert "接続し直してください" in text.body and "理由: YouTube の認証を更新できません（invalid_grant）" in text.body
     assert "開く: https://koho.example.jp/console/accounts" in text.body and "日時: 2026年12月5日 09:30" in text.body
+
+
+def test_an_edited_post_waiting_again_says_which_revision() -> None:
+    facts = Facts(event="approval_waiting", city="小平市", link="https://koho.example.jp/console/messages/m_1",
+                  at=datetime(2026, 11, 24, 1, 0, tzinfo=UTC), post="小平市民まつり", revision=3)
+    text = render(facts)
+    assert text.subject == "【小平市】承認待ちの投稿があります「小平市民まつり」（第3版）"
+    assert "編集されて第3版になり、承認をやり直しています。" in text.body
+    first = render(Facts(event="approval_waiting", city="小平市", link="x", at=facts.at, post="小平市民まつり"))
+    assert "版" not in first.subject and "編集" not in first.body
