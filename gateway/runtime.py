@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from gateway.adapters import adapter_types, build_adapters
+from gateway.adapters import adapter_types, build_adapters, platform_settings
 from gateway.adapters.base import Adapter
 from gateway.connections import ConnectionService
 from gateway.credentials import ChainedCredentials, CredentialSource, StaticCredentials
@@ -62,14 +62,15 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
     from gateway.sandbox.app import BASE_PATHS
     from gateway.sandbox.credentials import sandbox_app_client
 
-    update = {}
+    update: dict[str, Any] = {}
     for platform in Platform:
-        moved = _pointed(getattr(settings, platform.value), platform, base_url, base_url + BASE_PATHS.get(platform, ""))
+        moved = _pointed(platform_settings(settings, platform), platform, base_url,
+                         base_url + BASE_PATHS.get(platform, ""))
         if hasattr(moved, "client_id"):  # the sandbox's own app registration, for connecting accounts
             client_id, client_secret = sandbox_app_client(platform)
             moved = moved.model_copy(update={"client_id": client_id, "client_secret": SecretStr(client_secret)})
         update[platform.value] = moved
-    return settings.model_copy(update=update)
+    return settings.model_copy(update=update)  # each platform's section, as its adapter's settings class
 
 
 def _pointed(platform_settings: Any, platform: Platform, sandbox_url: str, api_url: str) -> Any:

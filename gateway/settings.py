@@ -1,8 +1,8 @@
 """Settings from `GATEWAY_*` environment variables and an optional TOML file, built once.
 
-Nested keys use `__`: `GATEWAY_X__BASE_URL`, `GATEWAY_LINE__BASE_URL`,
-`GATEWAY_FACEBOOK__BASE_URL`, `GATEWAY_YOUTUBE__BASE_URL`, `GATEWAY_INSTAGRAM__BASE_URL`. The TOML file
-(`GATEWAY_SETTINGS_FILE`, default `config/gateway.toml` when it exists) takes the same keys.
+Nested keys use `__`: each platform's section is `GATEWAY_<PLATFORM>__<KEY>` (`GATEWAY_<PLATFORM>__BASE_URL`
+for every platform of `Platform`), its keys declared by the platform's adapter (`settings_type`). The TOML
+file (`GATEWAY_SETTINGS_FILE`, default `config/gateway.toml` when it exists) takes the same keys.
 The CLI and the web app build one `Settings` and pass it down; no other module reads the
 environment.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,36 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.errors import FieldProblem, InputError
+from gateway.models import Platform
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/gateway.db"
+
+
+def settings_error(exc: ValidationError, prefix: str = "GATEWAY_") -> InputError:
+    """A settings value refused, naming the environment variable (or the same key in the file) and what is wrong."""
+    problems = [FieldProblem(prefix + "__".join(str(part) for part in e["loc"]).upper(), e["type"], e["msg"])
+                for e in exc.errors()]
+    return InputError("設定値が正しくありません: " + ", ".join(p.field for p in problems), problems,
+                      code="settings_invalid")
+
+
+class PlatformSections(PydanticBaseSettingsSource):
+    """`GATEWAY_<PLATFORM>__<KEY>` environment variables, one section per platform (`Platform`), its keys
+    lower-cased: `GATEWAY_X__BASE_URL` → `{"x": {"base_url": ...}}`. Each platform's adapter declares its keys."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the sections are not fields: __call__ gives them whole
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, str]] = {}
+        for platform in Platform:
+            prefix = f"GATEWAY_{platform.value.upper()}__"
+            section = {key[len(prefix):].lower(): value for key, value in os.environ.items()
+                       if key.upper().startswith(prefix) and len(key) > len(prefix)}
+            if section:
+                found[platform.value] = section
+        return found
 
 
 class PlatformSettings(BaseModel):
@@ -44,42 +73,10 @@ class OAuthClient(BaseModel):
     client_secret: SecretStr | None = None
 
 
-class XSettings(PlatformSettings, OAuthClient):
-    base_url: str = "https://api.twitter.com"
-    # OAuth 2.0 with PKCE: the consent page (x.com); the token endpoint is base_url + /2/oauth2/token.
-    authorize_url: str = "https://x.com/i/oauth2/authorize"
-    web_url: str = "https://x.com"  # where people open a post ("投稿を開く"); the sandbox's own in sandbox mode
-
-
-class LineSettings(PlatformSettings):
-    base_url: str = "https://api.line.me"
-
-
-class FacebookSettings(PlatformSettings, OAuthClient):
-    base_url: str = "https://graph.facebook.com"
-    web_url: str = "https://www.facebook.com"
-    api_version: str = "v26.0"
-    # Facebook Login's dialog (client_id is the app id, client_secret the app secret).
-    authorize_url: str = "https://www.facebook.com/v26.0/dialog/oauth"
-
-
-class YoutubeSettings(PlatformSettings, OAuthClient):
-    base_url: str = "https://youtube.googleapis.com"
-    # Google's consent page and token endpoint (OAuth 2.0 for web server applications).
-    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    token_url: str = "https://oauth2.googleapis.com/token"
-    web_url: str = "https://www.youtube.com"
-
-
-class InstagramSettings(PlatformSettings):
-    base_url: str = "https://graph.facebook.com"  # Instagram's Graph API with Facebook Login
-    api_version: str = "v26.0"
-    poll_interval_s: float = Field(default=2.0, gt=0)  # between container status reads
-    max_polls: int = Field(default=60, ge=1)  # then the delivery is retried later
-
-
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
+    # extra: each platform's section (`GATEWAY_<PLATFORM>__<KEY>`, or a `[<platform>]` table in the file) is
+    # kept as it was given; its adapter declares and validates the keys (`platform_section`).
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="allow")
 
     database_url: str = DEFAULT_DATABASE_URL
     # PostgreSQL connections per process (never more): processes x this < the server's max_connections.
@@ -92,12 +89,6 @@ class Settings(BaseSettings):
     port: int = 8080
     platforms: Literal["sandbox", "live"] = "sandbox"
     sandbox_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port (make run uses 8090)
-
-    x: XSettings = XSettings()
-    line: LineSettings = LineSettings()
-    facebook: FacebookSettings = FacebookSettings()
-    youtube: YoutubeSettings = YoutubeSettings()
-    instagram: InstagramSettings = InstagramSettings()
 
     # Dispatch
     routine_workers: int = Field(default=4, ge=1)
@@ -145,8 +136,8 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     # Where people reach the console (the OAuth redirect URI is built from it); unset: the request's own origin.
-    # Also where LINE and Instagram fetch uploaded images and videos (`/media/public/…`, signed): an https
-    # address is what lets a console upload reach those platforms.
+    # Also where platforms that fetch media themselves get uploaded images and videos (`/media/public/…`,
+    # signed): an https address is what lets a console upload reach those platforms.
     public_url: str | None = None
     # Signs those media addresses; unset: a key of its own in var/media-links.key (replicas share var/).
     media_links_secret: SecretStr | None = None
@@ -163,10 +154,20 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("GATEWAY_SETTINGS_FILE", "config/gateway.toml"))
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, PlatformSections(settings_cls)]
         if toml_file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    def platform_section(self, platform: str) -> dict[str, Any]:
+        """What was given for `platform` (environment, file or keyword), as its adapter's settings class reads it."""
+        given = (self.__pydantic_extra__ or {}).get(platform, {})
+        if isinstance(given, BaseModel):
+            return given.model_dump(exclude_unset=True)
+        if not isinstance(given, dict):
+            raise ValueError(f"settings: {platform} must be a table of keys "
+                             f"(e.g. GATEWAY_{platform.upper()}__BASE_URL)")
+        return dict(given)
 
     @property
     def media_root(self) -> Path:

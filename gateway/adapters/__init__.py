@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from gateway.adapters.base import Adapter, IdempotencyKey, Progress
 from gateway.credentials import CredentialSource
 from gateway.media import MediaStore
 from gateway.models import PLATFORM_SPECS, Limits, Platform
 from gateway.policy import Account
-from gateway.settings import Settings
+from gateway.settings import PlatformSettings, Settings, settings_error
 
-__all__ = ["Adapter", "IdempotencyKey", "Limits", "Progress", "adapter_types", "build_adapters"]
+__all__ = ["Adapter", "IdempotencyKey", "Limits", "Progress", "adapter_types", "build_adapters", "platform_settings"]
 
 
 def adapter_types() -> dict[Platform, Any]:
@@ -32,16 +34,22 @@ def adapter_types() -> dict[Platform, Any]:
 FILE_UPLOADERS = frozenset(p for p, declared in PLATFORM_SPECS.items() if not declared.fetched_media)
 
 
+def platform_settings(settings: Settings, platform: Platform) -> PlatformSettings:
+    """`platform`'s section of the settings, read by the settings class its adapter declares (defaults filled in).
+    A bad value is refused naming the environment variable it came from."""
+    kind: type[PlatformSettings] = adapter_types()[platform].settings_type
+    try:
+        return kind.model_validate(settings.platform_section(platform.value))
+    except ValidationError as exc:
+        raise settings_error(exc, f"GATEWAY_{platform.value.upper()}__") from None
+
+
 def build_adapters(
     settings: Settings, credentials: CredentialSource, accounts: Mapping[str, Account], media: MediaStore,
 ) -> dict[Platform, Adapter]:
     """One adapter per platform, each pointed at its base URL from settings."""
-    per_platform: dict[Platform, Any] = {
-        Platform.X: settings.x, Platform.LINE: settings.line, Platform.FACEBOOK: settings.facebook,
-        Platform.YOUTUBE: settings.youtube, Platform.INSTAGRAM: settings.instagram,
-    }
     return {
-        platform: cls(per_platform[platform], credentials, accounts,
+        platform: cls(platform_settings(settings, platform), credentials, accounts,
                       **({"media": media} if platform in FILE_UPLOADERS else {}))
         for platform, cls in adapter_types().items()
     }
@@ -54,7 +62,11 @@ def build_connectors(settings: Settings, clock: Any) -> dict[Platform, Any]:
     from gateway.adapters.x_connect import XConnector
     from gateway.adapters.youtube_connect import YoutubeConnector
 
-    return {Platform.X: XConnector(settings.x, clock), Platform.LINE: LineConnector(settings.line, clock),
-            Platform.FACEBOOK: FacebookConnector(settings.facebook, clock),
-            Platform.INSTAGRAM: InstagramConnector(settings.facebook, clock),
-            Platform.YOUTUBE: YoutubeConnector(settings.youtube, clock)}
+    def of(platform: Platform) -> Any:  # each adapter's own settings class, as its connector takes it
+        return platform_settings(settings, platform)
+
+    facebook = of(Platform.FACEBOOK)  # Instagram accounts connect through Facebook Login
+    return {Platform.X: XConnector(of(Platform.X), clock), Platform.LINE: LineConnector(of(Platform.LINE), clock),
+            Platform.FACEBOOK: FacebookConnector(facebook, clock),
+            Platform.INSTAGRAM: InstagramConnector(facebook, clock),
+            Platform.YOUTUBE: YoutubeConnector(of(Platform.YOUTUBE), clock)}

@@ -33,9 +33,19 @@ from gateway.errors import (
 from gateway.media import MediaStore
 from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
-from gateway.settings import FacebookSettings
+from gateway.settings import OAuthClient, PlatformSettings
 
 logger = logging.getLogger(__name__)
+
+class FacebookSettings(PlatformSettings, OAuthClient):
+    """`GATEWAY_FACEBOOK__<KEY>`: where the Graph API of Facebook Pages is and how long to wait for it."""
+
+    base_url: str = "https://graph.facebook.com"
+    web_url: str = "https://www.facebook.com"
+    api_version: str = "v26.0"
+    # Facebook Login's dialog (client_id is the app id, client_secret the app secret).
+    authorize_url: str = "https://www.facebook.com/v26.0/dialog/oauth"
+
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80001})
 # 190 invalid/expired token, 102 session, 10 and 200-299 missing permission: a person must act.
@@ -58,6 +68,7 @@ class _Page:
 
 class FacebookAdapter:
     platform: ClassVar[Platform] = Platform.FACEBOOK
+    settings_type: ClassVar[type[PlatformSettings]] = FacebookSettings
     limits: ClassVar[Limits] = Platform.FACEBOOK.spec.limits
 
     def __init__(

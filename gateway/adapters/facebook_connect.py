@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from gateway.adapters import oauth
+from gateway.adapters.facebook import FacebookSettings
 from gateway.connections import Choice, Grant, Pending
 from gateway.errors import AuthError, InputError
 from gateway.models import Platform
 from gateway.policy import Account, Municipality
-from gateway.settings import FacebookSettings
 
 SCOPES = ("pages_show_list,pages_read_engagement,pages_manage_posts,"
           "instagram_basic,instagram_content_publish,business_management")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
+from pydantic import Field
 
 from gateway.adapters.base import IdempotencyKey, Progress
 from gateway.adapters.facebook import AUTH_CODES, RATE_LIMIT_CODES, regain_at
@@ -41,9 +42,18 @@ from gateway.errors import (
 )
 from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
-from gateway.settings import InstagramSettings
+from gateway.settings import PlatformSettings
 
 logger = logging.getLogger(__name__)
+
+class InstagramSettings(PlatformSettings):
+    """`GATEWAY_INSTAGRAM__<KEY>`: where Instagram's content publishing (Graph API) is and how long to wait for it."""
+
+    base_url: str = "https://graph.facebook.com"  # Instagram's Graph API with Facebook Login
+    api_version: str = "v26.0"
+    poll_interval_s: float = Field(default=2.0, gt=0)  # between container status reads
+    max_polls: int = Field(default=60, ge=1)  # then the delivery is retried later
+
 
 MAX_CAPTION = Platform.INSTAGRAM.spec.limits.max_text
 MAX_CAROUSEL = Platform.INSTAGRAM.spec.limits.max_media
@@ -77,6 +87,7 @@ def _fit_alt(media: Media) -> Media:
 
 class InstagramAdapter:
     platform: ClassVar[Platform] = Platform.INSTAGRAM
+    settings_type: ClassVar[type[PlatformSettings]] = InstagramSettings
     limits: ClassVar[Limits] = Platform.INSTAGRAM.spec.limits
 
     def __init__(

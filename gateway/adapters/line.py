@@ -55,9 +55,15 @@ from gateway.credentials import CredentialSource
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
 from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
-from gateway.settings import LineSettings
+from gateway.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+class LineSettings(PlatformSettings):
+    """`GATEWAY_LINE__<KEY>`: where the LINE Messaging API is and how long to wait for it."""
+
+    base_url: str = "https://api.line.me"
+
 
 MAX_TEXT_UNITS = Platform.LINE.spec.limits.max_text
 MAX_MESSAGES = Platform.LINE.spec.limits.max_parts
@@ -179,6 +185,7 @@ def _env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
 
 class LineAdapter:
     platform: ClassVar[Platform] = Platform.LINE
+    settings_type: ClassVar[type[PlatformSettings]] = LineSettings
     limits: ClassVar[Limits] = Platform.LINE.spec.limits
 
     def __init__(

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.adapters import oauth
+from gateway.adapters.line import LineSettings
 from gateway.connections import EXPIRES_AT, Connector, Grant
 from gateway.models import Platform
 from gateway.policy import Account
-from gateway.settings import LineSettings
 
 WHAT = "LINE"
 

@@ -50,9 +50,18 @@ from gateway.errors import PermanentError, PublishError, UncertainError
 from gateway.media import MediaStore
 from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
-from gateway.settings import XSettings
+from gateway.settings import OAuthClient, PlatformSettings
 
 log = logging.getLogger(__name__)
+
+
+class XSettings(PlatformSettings, OAuthClient):
+    """`GATEWAY_X__<KEY>`: where X API v2 (and v1.1 media upload) is and how long to wait for it."""
+
+    base_url: str = "https://api.twitter.com"
+    # OAuth 2.0 with PKCE: the consent page (x.com); the token endpoint is base_url + /2/oauth2/token.
+    authorize_url: str = "https://x.com/i/oauth2/authorize"
+    web_url: str = "https://x.com"  # where people open a post ("投稿を開く"); the sandbox's own in sandbox mode
 
 
 def _no_request_dumps(record: logging.LogRecord) -> bool:
@@ -111,6 +120,7 @@ def render_x(message: Message, account: Account) -> Post:
 
 class XAdapter:
     platform: ClassVar[Platform] = Platform.X
+    settings_type: ClassVar[type[PlatformSettings]] = XSettings
     limits: ClassVar[Limits] = Platform.X.spec.limits
     recent_pages: ClassVar[int] = 5
     recent_page_size: ClassVar[int] = 100  # X allows 5–100 per page

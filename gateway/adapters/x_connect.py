@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.adapters import oauth
+from gateway.adapters.x import XSettings
 from gateway.connections import Grant, Pending, pkce_challenge
 from gateway.models import Platform
 from gateway.policy import Account, Municipality
-from gateway.settings import XSettings
 
 SCOPES = "tweet.read tweet.write users.read media.write offline.access"
 WHAT = "X"

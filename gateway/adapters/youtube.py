@@ -52,9 +52,19 @@ from gateway.errors import (
 from gateway.media import MediaStore
 from gateway.models import Limits, Media, MediaKind, Message, Platform, Post, PostPart, Receipt, RemotePost
 from gateway.policy import Account
-from gateway.settings import YoutubeSettings
+from gateway.settings import OAuthClient, PlatformSettings
 
 logger = logging.getLogger(__name__)
+
+class YoutubeSettings(PlatformSettings, OAuthClient):
+    """`GATEWAY_YOUTUBE__<KEY>`: where the YouTube Data API v3 is and how long to wait for it."""
+
+    base_url: str = "https://youtube.googleapis.com"
+    # Google's consent page and token endpoint (OAuth 2.0 for web server applications).
+    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = "https://oauth2.googleapis.com/token"
+    web_url: str = "https://www.youtube.com"
+
 
 CHUNK_UNIT = 256 * 1024  # resumable chunks must be multiples of 256 KiB
 DEFAULT_CHUNK_SIZE = 32 * CHUNK_UNIT  # 8 MiB
@@ -71,6 +81,7 @@ MAX_RECENT_PAGES = 4
 
 class YoutubeAdapter:
     platform: ClassVar[Platform] = Platform.YOUTUBE
+    settings_type: ClassVar[type[PlatformSettings]] = YoutubeSettings
     limits: ClassVar[Limits] = Platform.YOUTUBE.spec.limits
 
     def __init__(

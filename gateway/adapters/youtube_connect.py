@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.adapters import oauth
+from gateway.adapters.youtube import YoutubeSettings
 from gateway.connections import Grant, Pending, pkce_challenge
 from gateway.errors import AuthError
 from gateway.models import Platform
 from gateway.policy import Account, Municipality
-from gateway.settings import YoutubeSettings
 
 SCOPES = "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly"
 WHAT = "Google"

@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from gateway.errors import Conflict, Forbidden, GatewayError, InputError, NotFound, PolicyViolation
 from gateway.models import Role
-from gateway.settings import Settings
+from gateway.settings import Settings, settings_error
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT = 0, 1, 2
 
@@ -25,7 +27,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:  # one clear line per value, naming the variable, not a traceback
+        raise settings_error(exc) from None
 
 
 def _print_json(value: Any, out: TextIO = sys.stdout) -> None:

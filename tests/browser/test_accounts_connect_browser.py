@@ -121,7 +121,9 @@ async def test_refresh_failure_shows_on_the_accounts_page(connectable: Any, brow
     assert await connections.refresh_due() == []
     await page.goto(served.url + "/console/accounts?municipality=mine")
     banner = page.get_by_role("alert").filter(has_text="トークンの更新に失敗したアカウントがあります")
-    await banner.get_by_text("mine_x").wait_for()
+    found = served.runtime.policies.account("mine_x")
+    assert found is not None
+    await banner.get_by_text(f"美祢市 X {found[1].handle}").wait_for()  # the account as people know it
     card = page.locator("section", has=page.locator("#acc-mine_x"))
     await card.get_by_text("トークン更新失敗").wait_for()
     await card.get_by_text("invalid_request").wait_for()

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.facebook import DEFAULT_RATE_LIMIT_WAIT, FacebookAdapter
+from gateway.adapters.facebook import DEFAULT_RATE_LIMIT_WAIT, FacebookAdapter, FacebookSettings
 from gateway.credentials import StaticCredentials
 from gateway.errors import (
     AuthError,
@@ -26,7 +26,6 @@ from gateway.policy import Account
 from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
-from gateway.settings import FacebookSettings
 from tests.mediafiles import FIXTURE_MEDIA, fixture_store
 
 MEDIA = FIXTURE_MEDIA

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.instagram import SKIP_NO_MEDIA, InstagramAdapter
+from gateway.adapters.instagram import SKIP_NO_MEDIA, InstagramAdapter, InstagramSettings
 from gateway.credentials import StaticCredentials
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError, UncertainError
 from gateway.models import Media, MediaKind, Message, Platform, Post
@@ -17,7 +17,6 @@ from gateway.policy import Account
 from gateway.sandbox.app import BASE_PATHS, SandboxServer, sandbox_state_for
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
-from gateway.settings import InstagramSettings
 
 IG = Platform.INSTAGRAM
 MAIN, OTHER = "atsugi_instagram", "mine_instagram"

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.line import LineAdapter, _env_proxy, next_month_start, problems, retry_key
+from gateway.adapters.line import LineAdapter, LineSettings, _env_proxy, next_month_start, problems, retry_key
 from gateway.adapters.render import utf16_len
 from gateway.credentials import StaticCredentials
 from gateway.errors import AuthError, PermanentError, PublishError, RateLimited, RetryableError
@@ -24,7 +24,6 @@ from gateway.policy import Account
 from gateway.sandbox import line as line_sandbox
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.settings import LineSettings
 
 MAIN, MULTI, NARROW = "kodaira_line", "kodaira_school_line", "kodaira_area_line"
 RECIPIENTS = tuple(f"U{i:032x}" for i in range(1201))

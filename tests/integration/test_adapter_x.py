@@ -17,7 +17,7 @@ from twitter_text import parse_tweet
 
 from gateway.adapters.base import IdempotencyKey
 from gateway.adapters.render import x_length
-from gateway.adapters.x import XAdapter
+from gateway.adapters.x import XAdapter, XSettings
 from gateway.adapters.x_wire import X_HOST, XAuth
 from gateway.credentials import StaticCredentials
 from gateway.errors import (
@@ -34,7 +34,6 @@ from gateway.policy import Account
 from gateway.sandbox import x as x_sandbox
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials, sandbox_user_id
-from gateway.settings import XSettings
 from tests.mediafiles import fixture_store
 
 MAIN, THREAD = "kodaira_x", "kodaira_mayor_x"

@@ -16,6 +16,7 @@ from gateway.adapters.youtube import (
     RATE_LIMIT_WAIT,
     SKIP_NO_VIDEO,
     YoutubeAdapter,
+    YoutubeSettings,
     first_line,
     fit_description,
     fit_title,
@@ -35,7 +36,6 @@ from gateway.policy import Account
 from gateway.sandbox.app import SandboxServer, sandbox_state_for
 from gateway.sandbox.base import Fault, FaultKind, SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.settings import YoutubeSettings
 from tests.mediafiles import FIXTURE_MEDIA, fixture_store
 
 MEDIA = FIXTURE_MEDIA

@@ -11,11 +11,15 @@ from typing import Any
 
 import pytest
 
+from gateway.adapters.facebook import FacebookSettings
+from gateway.adapters.line import LineSettings
+from gateway.adapters.x import XSettings
+from gateway.adapters.youtube import YoutubeSettings
 from gateway.models import Actor, DeliveryState, Platform, Role, Scope
 from gateway.pipeline.intake.validation import parse_message
 from gateway.runtime import Runtime, open_runtime
 from gateway.sandbox.base import Fault, FaultKind
-from gateway.settings import FacebookSettings, LineSettings, Settings, XSettings, YoutubeSettings
+from gateway.settings import Settings
 from tests.mediafiles import FIXTURE_MEDIA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.x import XAdapter
+from gateway.adapters.x import XAdapter, XSettings
 from gateway.credentials import StaticCredentials
 from gateway.errors import AuthError
 from gateway.logs import CHATTY, configure_logging
@@ -25,7 +25,6 @@ from gateway.policy import Account
 from gateway.sandbox import x as x_sandbox
 from gateway.sandbox.base import SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.settings import XSettings
 from tests.mediafiles import fixture_store
 
 MAIN = "kodaira_x"

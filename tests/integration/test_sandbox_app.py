@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from gateway.adapters.base import IdempotencyKey
-from gateway.adapters.facebook import FacebookAdapter
-from gateway.adapters.youtube import CHUNK_UNIT, YoutubeAdapter
+from gateway.adapters.facebook import FacebookAdapter, FacebookSettings
+from gateway.adapters.youtube import CHUNK_UNIT, YoutubeAdapter, YoutubeSettings
 from gateway.credentials import StaticCredentials
 from gateway.errors import PermanentError, UncertainError
 from gateway.models import Message, Platform
@@ -21,7 +21,6 @@ from gateway.policy import Account
 from gateway.sandbox.app import SandboxServer, build_sandbox_app, sandbox_state_for
 from gateway.sandbox.base import SandboxState
 from gateway.sandbox.credentials import sandbox_credentials
-from gateway.settings import FacebookSettings, YoutubeSettings
 from tests.mediafiles import fixture_store
 
 FB_ACCOUNT, YT_ACCOUNT, QUIET = "kodaira_facebook", "kodaira_youtube", "zushi_facebook"
