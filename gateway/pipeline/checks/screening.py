@@ -466,8 +466,33 @@ def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
                "削除してください。", ("public_order", "illegal"))
 
 
+# A dangerous act or place, and the sentence recommending it (not warning against it).
+_DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|ふち)|っぷち)|増水した|濁流|台風の(?:日|中|時)|嵐の(?:日|中)|"
+                     r"高波の(?:日|中)|荒れた海|立(?:ち)?入(?:り)?禁止の|凍った(?:池|湖|川)の上|大麻|覚醒剤|危険ドラッグ|"
+                     r"スピードを出し|猛スピード|走り放題|泳いで渡|飲んで運転|運転しても|一気飲み|水分(?:は|を)(?:とらず|控え)")
+_RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|映え|腕試し|挑戦して|"
+                        r"してみては|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが")
+_WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止され|危険です|危険な|危ない|絶対に|控えて|注意|おそれ|命を落と|"
+                     r"事故|違法|犯罪|いけません|近づかない")
+
+
+def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """A dangerous act or place recommended to residents (a typhoon's waves, a flooded river, beyond the fence,
+    drugs, speeding), where a city would warn against it."""
+    danger = _DANGER.search(s.text)
+    if danger is None or _WARNED.search(s.text) or _NOTICE.search(s.text):
+        return None
+    recommend = _RECOMMEND.search(s.text)
+    if recommend is None:
+        return None
+    return Hit("public_order.danger", Severity.BLOCK,
+               f"危険な行為・場所（「{danger.group()}」）を勧める内容です（「{recommend.group()}」）。住民の安全を"
+               "損なうおそれがあるため発信できません。削除し、危険を避けるよう呼びかける表現にしてください。",
+               ("public_order", "harm"))
+
+
 RULES: tuple[Rule, ...] = (
     personal_exposure, political_support, political_attack, religious_recommendation, discrimination_group,
     illegal_unwatched, defamation_named, rumour_hearsay, bias_favouring, provocation_taunt, accuracy_inversion,
-    obscene_phrase, public_order_force,
+    obscene_phrase, public_order_force, public_order_danger,
 )

@@ -30,8 +30,10 @@ CORPUS_DIR = Path(__file__).resolve().parents[3] / "tests" / "corpus"
 TRAIN_FILES = ("legitimate.jsonl", "violations.jsonl", "screening/train.jsonl", "screening/train2.jsonl",
                "screening/train3.jsonl", "screening/train4.jsonl", "screening/train5.jsonl", "screening/train6.jsonl",
                "screening/train7.jsonl", "screening/train8.jsonl", "screening/train9.jsonl", "screening/train10.jsonl",
+               "screening/train11.jsonl",
                "screening/retired_heldout5.jsonl", "screening/retired_heldout6.jsonl",
-               "screening/retired_heldout7.jsonl", "screening/alert_texts.jsonl")
+               "screening/retired_heldout7.jsonl", "screening/retired_heldout9.jsonl",
+               "screening/alert_texts.jsonl")
 # The gateway's own alert texts (rendered once from tests/fixtures/alerts): legitimate examples, so
 # that a staff post in alert wording is not read as a violation, but left out of the calibration,
 # whose rates are meant for everyday posts.
