@@ -223,7 +223,8 @@ class Account(_Config):
     x_overflow: Literal["truncate", "thread"] = "truncate"
     line_mode: Literal["broadcast", "multicast", "narrowcast"] = "broadcast"
     line_recipients: tuple[str, ...] = ()
-    youtube_privacy: Literal["public", "unlisted", "private"] = "public"
+    # Who may see the account's posts where its platform lets a post be unlisted or private.
+    visibility: Literal["public", "unlisted", "private"] = "public"
     stopped: bool = False
     # The languages this account posts alerts in, in order (LINE: one message each in one broadcast;
     # other platforms: one post each).

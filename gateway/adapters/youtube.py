@@ -211,7 +211,7 @@ class YoutubeAdapter:
         account = self._accounts.get(account_id)
         if account is None:
             raise PermanentError(f"{account_id}: アカウント設定がありません", code="unknown_account")
-        return account.youtube_privacy
+        return account.visibility  # YouTube's privacyStatus
 
     def _google_credentials(self, account_id: str) -> Credentials:
         fields = self._credentials.get(account_id)

@@ -50,7 +50,7 @@ def _account(account_id: str, privacy: str) -> Account:
     purpose = "live" if "_live_" in account_id else "main"
     return Account(id=account_id, platform=YT, handle=account_id, purpose=purpose, manager="広報課",
                    categories=("city_news", "event"), categories_clause="厚木市 第3条",
-                   youtube_privacy=privacy)  # type: ignore[arg-type]
+                   visibility=privacy)  # type: ignore[arg-type]
 
 
 ACCOUNTS = {MAIN: _account(MAIN, "unlisted"), PRIVATE: _account(PRIVATE, "private")}
