@@ -513,6 +513,8 @@ class PlatformSpec:
     carries_text_only: bool = True
     # The post has a title of its own (sent apart from the text).
     titled: bool = False
+    # A published post can be deleted through the API (retracting removes it); False: it stays until removed by hand.
+    deletes: bool = True
     # Where the platform's own posts and pages live (a share from there is a share of a post on it).
     hosts: tuple[str, ...] = ()
     # Loggers of the platform's SDK, which print requests with their credentials at DEBUG or INFO.
@@ -577,7 +579,7 @@ PLATFORM_SPECS: dict[Platform, PlatformSpec] = {
         # Caption 2,200 characters, a carousel of 10, alt text 1,000 (Meta's figure).
         Platform.INSTAGRAM, "Instagram", Limits(max_text=2_200, max_media=10, alt_text_max=1_000), "characters",
         (("ig_user_id", "access_token"),),
-        fetched_media=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}), carries_text_only=False,
+        fetched_media=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}), carries_text_only=False, deletes=False,
         hosts=("instagram.com",),
     ),
 }

@@ -120,3 +120,29 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
         [line] = [line for line in done.stderr.splitlines() if line.startswith("エラー:")]
         assert f"ポート {port} はほかのプログラムが使用中です" in line and "already in use" in line and name in line
+
+
+async def test_retracting_says_which_posts_stay_because_their_platform_cannot_delete(
+        harness: Harness, client: TestClient) -> None:
+    from gateway.models import CheckResult, Priority
+    from gateway.store import NewDelivery, NewMessage
+
+    body = msg(municipality="atsugi", category="tourism", accounts=["atsugi_instagram", "atsugi_x"])
+    new = NewMessage(municipality="atsugi", body=body, state=MessageState.PLANNED, priority=Priority.NORMAL,
+                     submitted_by=STAFF.name, source="api", check=CheckResult.of([]),
+                     accounts=("atsugi_instagram", "atsugi_x"))
+    record, _, _ = await harness.store.add_planned_message(new, [
+        NewDelivery("atsugi_instagram", Platform.INSTAGRAM, DeliveryState.QUEUED, None),
+        NewDelivery("atsugi_x", Platform.X, DeliveryState.QUEUED, None)], actor=STAFF.name)
+    await login(client, OPERATOR.name)
+    page = await (await client.get(f"/console/messages/{record.id}")).text()
+    found = harness.gateway.policies.account("atsugi_instagram")
+    assert found is not None
+    kept = page.split('id="kept-posts"', 1)[1].split("</p>", 1)[0]
+    assert f"厚木市 Instagram {found[1].handle}" in kept and "atsugi_x" not in kept and "厚木市 X" not in kept
+    assert "削除できるプラットフォームから削除します" in page
+
+    plain = await harness.gateway.submit(msg(), STAFF)  # X only: everything it posted can be deleted
+    await harness.gateway.approve(plain.record.id, APPROVER)
+    page = await (await client.get(f"/console/messages/{plain.record.id}")).text()
+    assert 'id="kept-posts"' not in page and "すべてのプラットフォームから削除します" in page
