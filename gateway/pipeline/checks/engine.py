@@ -19,6 +19,7 @@ from gateway.pipeline.checks import (
     categories,
     classifier,
     confidential,
+    dates,
     easy_japanese,
     forbidden,
     language,
@@ -49,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     easy_japanese.check,
     length.check,
     reach.check,
+    dates.check,
 )
 
 # A version in another language (`Message.translations`, written by staff) is checked again with the checks
