@@ -357,6 +357,16 @@ class Policies:
     def account(self, account_id: str) -> tuple[Municipality, Account] | None:
         return self._accounts.get(account_id)
 
+    def account_label(self, account_id: str) -> str:
+        """An account as people know it (小平市 X kodaira_tokyo); an id no city has, as it is."""
+        found = self._accounts.get(account_id)
+        return account_label(*found) if found is not None else account_id
+
+
+def account_label(municipality: Municipality, account: Account) -> str:
+    """An account as people know it: its city, its platform and its handle (小平市 X kodaira_tokyo)."""
+    return f"{municipality.name} {account.platform.spec.label} {account.handle}"
+
 
 def load_municipality(path: Path) -> Municipality:
     """Parse and validate one municipality file; errors name the file, key and reason."""

@@ -57,7 +57,7 @@ class InstagramSettings(PlatformSettings):
 
 MAX_CAPTION = Platform.INSTAGRAM.spec.limits.max_text
 MAX_CAROUSEL = Platform.INSTAGRAM.spec.limits.max_media
-MAX_ALT_TEXT = 1_000  # Platform.INSTAGRAM.spec.limits.alt_text_max
+MAX_ALT_TEXT = Platform.INSTAGRAM.spec.limits.alt_text_max or 0  # declared: 1,000
 SKIP_NO_MEDIA = "Instagram は画像か動画のない投稿はできません（文字だけの投稿は送りません）"
 QUOTA_RECHECK = timedelta(hours=1)  # the quota is a rolling 24 h: look again in an hour
 

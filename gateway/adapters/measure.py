@@ -50,8 +50,8 @@ def _body(over: int, limit: str) -> Overflow | None:
 def _x(message: Message, account: Account) -> Overflow | None:
     if account.x_overflow == "thread":
         return None  # split into a thread instead of cut
-    text = compose_text(message, with_share=quoted_post_id(message) is None)
-    over = 0 if fits_x(text) else x_length(x_clean(text)).weighted_length - _X.max_text
+    text = _x_text(message)
+    over = 0 if fits_x(text) else x_length(text).weighted_length - _X.max_text
     return _body(over, f"X の上限 {_X.max_text}（全角は2、URLは23と数えます）")
 
 

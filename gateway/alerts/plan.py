@@ -72,10 +72,7 @@ def bundles(posts: list[AlertPost]) -> list[Bundle]:
         if post.skip_reason is None:
             by_account.setdefault(post.account, []).append(post)
     found: list[Bundle] = []
-    def together(item: tuple[str, list[AlertPost]]) -> bool:
-        return item[1][0].platform.spec.languages_per_post > 1
-
-    for account, same in sorted(by_account.items(), key=together):
+    for account, same in sorted(by_account.items(), key=lambda item: item[1][0].platform.spec.languages_per_post > 1):
         texts = {p.language: p.text for p in same}
         for group in same[0].platform.spec.language_groups(tuple(p.language for p in same)):
             rest = tuple((code, texts[code]) for code in group[1:])

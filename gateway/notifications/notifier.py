@@ -25,9 +25,9 @@ from gateway.background import Beat
 from gateway.errors import GatewayError, NotFound, PermanentError, RetryableError
 from gateway.logs import log_failure, register_secrets
 from gateway.notifications.recipients import Destination, destinations
-from gateway.notifications.texts import Facts, Text, account_label, opening, render, webhook_payload
+from gateway.notifications.texts import Facts, Text, opening, render, webhook_payload
 from gateway.notifications.transports import Mail, SmtpSender, WebhookSender
-from gateway.policy import Municipality, Policies
+from gateway.policy import Municipality, Policies, account_label
 from gateway.policy_notifications import secret_env
 from gateway.store.base import Store
 from gateway.store.records import Notification
@@ -254,7 +254,7 @@ class Notifier:
     @staticmethod
     def _labels(city: Municipality, accounts: Sequence[str]) -> tuple[str, ...]:
         found = [city.account(a) for a in accounts]
-        return tuple(account_label(city.name, a.platform, a.handle) for a in found if a is not None)
+        return tuple(account_label(city, a) for a in found if a is not None)
 
     # -- secrets ---------------------------------------------------------------------------------------
     def _secret(self, name: str | None) -> SecretStr | None:

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from gateway.models import PLATFORM_SPECS, Platform
 from gateway.policy_notifications import EVENTS
 
 JST = ZoneInfo("Asia/Tokyo")
 FOOTER = "（koho-gateway からの自動通知です。このメールには返信しないでください）"
 OPENING_CHARACTERS = 40
-PLATFORM_NAMES = {platform: declared.label for platform, declared in PLATFORM_SPECS.items()}
 
 
 @dataclass(frozen=True)
@@ -47,10 +45,6 @@ def opening(title: str | None, text: str) -> str:
     """The title, else the first words of the text on one line (never an id)."""
     flat = " ".join((title or text).split())
     return flat if len(flat) <= OPENING_CHARACTERS else flat[:OPENING_CHARACTERS - 1] + "…"
-
-
-def account_label(city: str, platform: Platform, handle: str) -> str:
-    return f"{city} {PLATFORM_NAMES.get(platform, platform.value)} {handle}"
 
 
 def when(at: datetime) -> str:

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import InputError
-from gateway.models import Platform
 from gateway.notifications.recipients import destinations
-from gateway.notifications.texts import Facts, account_label, opening, render, webhook_payload
-from gateway.policy import load_municipality
+from gateway.notifications.texts import Facts, opening, render, webhook_payload
+from gateway.policy import account_label, load_municipality
 from gateway.policy_notifications import DEFAULT_EVENTS, Notifications
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "municipalities"
@@ -119,10 +118,17 @@ def test_destinations_are_per_event_each_once() -> None:
     assert DEFAULT_EVENTS["sent_back"] == ("author",)
 
 
+def _label(city_id: str, account_id: str) -> str:
+    city = load_municipality(CONFIG / f"{city_id}.toml")
+    account = city.account(account_id)
+    assert account is not None
+    return account_label(city, account)
+
+
 def test_texts_name_the_post_the_city_and_the_account_never_ids_alone() -> None:
     facts = Facts(event="approval_waiting", city="小平市", link="https://koho.example.jp/console/messages/m_1",
                   at=datetime(2026, 11, 24, 1, 0, tzinfo=UTC), post=opening(None, "小平市民まつりを\r\n中央公園で開催します。" * 3),
-                  accounts=(account_label("小平市", Platform.X, "kodaira_tokyo"),), author="sato")
+                  accounts=(_label("kodaira", "kodaira_x"),), author="sato")
     text = render(facts)
     assert text.subject.startswith("【小平市】承認待ちの投稿があります「小平市民まつりを 中央公園で開催します。")
     assert text.subject.endswith("…」")
@@ -136,10 +142,10 @@ def test_a_token_that_stops_renewing_is_told_to_the_admin_and_operators() -> Non
     assert DEFAULT_EVENTS["account_auth"] == ("admin", "operator")
     facts = Facts(event="account_auth", city="厚木市", link="https://koho.example.jp/console/accounts",
                   at=datetime(2026, 12, 5, 0, 30, tzinfo=UTC),
-                  accounts=(account_label("厚木市", Platform.YOUTUBE, "atsugi_city"),),
+                  accounts=(_label("atsugi", "atsugi_youtube"),),
                   reason="YouTube の認証を更新できません（invalid_grant）")
     text = render(facts)
-    assert text.subject == "【厚木市】アカウントの認証を更新できません（厚木市 YouTube atsugi_city）"
+    assert text.subject == "【厚木市】アカウントの認証を更新できません（厚木市 YouTube UC7rmD_yaTs0t0PTtCkigV_g）"
     assert "接続し直してください" in text.body and "理由: YouTube の認証を更新できません（invalid_grant）" in text.body
     assert "開く: https://koho.example.jp/console/accounts" in text.body and "日時: 2026年12月5日 09:30" in text.body
 

@@ -31,16 +31,16 @@ def check(ctx: Prepared) -> list[Finding]:
     findings = []
     for field in ctx.fields:
         for m in _DATED.finditer(field.view.norm):
-            written = f"{m['month']}月{m['day']}日（{m['weekday']}）"
+            year, month, day = _year(m), int(m["month"]), int(m["day"])
             try:
-                actual = WEEKDAYS[date(_year(m), int(m["month"]), int(m["day"])).weekday()]
+                actual = WEEKDAYS[date(year, month, day).weekday()]
             except ValueError:
                 message = f"「{m.group()}」はない日付です。日付を確認してください。"
             else:
                 if actual == m["weekday"]:
                     continue
-                message = (f"{_year(m)}年{m['month']}月{m['day']}日は{actual}曜日です"
-                           f"（「{written}」と書かれています）。日付か曜日を確認してください。")
+                message = (f"{year}年{month}月{day}日は{actual}曜日です"
+                           f"（「{month}月{day}日（{m['weekday']}）」と書かれています）。日付か曜日を確認してください。")
             findings.append(ctx.finding("accuracy.weekday", Severity.REVIEW, ctx.clause("accuracy", "rumour"),
                                         message, field=field, span=m.span()))
     return findings

@@ -18,7 +18,7 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.console.approvals import held_reasons
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import JST, account_label
+from gateway.web.console.labels import JST
 from gateway.web.console.posts import filter_options, shortened
 
 LIMIT = 2000  # entries a page shows; more are counted and the page says so
@@ -119,8 +119,7 @@ async def page(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamR
     cities, accounts = filter_options(gw, viewer)
     return render(request, "calendar.html", viewer, span=span, by_day=by_day, weekdays=WEEKDAYS,
                   today=datetime.now(JST).date(), cities=cities, accounts=accounts, more=len(found) > LIMIT,
-                  f={"municipality": city, "account": account, "view": view}, count=len(entries),
-                  account_names={a.id: account_label(m, a) for m in gw.policies for a in m.accounts})
+                  f={"municipality": city, "account": account, "view": view}, count=len(entries))
 
 
 async def _entries(gw: Gateway, deliveries: list[Delivery]) -> list[Entry]:

@@ -14,7 +14,6 @@ from aiohttp import web
 from gateway.errors import Forbidden, GatewayError
 from gateway.models import Actor, Role
 from gateway.services.messages import Gateway
-from gateway.web.console.labels import account_label
 from gateway.web.console.session import COOKIE, Session, SessionCodec, csrf_ok, fingerprint
 from gateway.web.console.throttle import LoginThrottle
 from gateway.web.keys import GATEWAY, audit_denied, error_response
@@ -75,14 +74,9 @@ def render(request: web.Request, template: str, viewer: Viewer | None, status: i
     # City names for what people read (小平市, not kodaira): the header's scope among them.
     policies = request.app[GATEWAY].policies
     city_names = {m.id: m.name for m in policies}
-
-    def account_name(account_id: str) -> str:
-        """An account as people know it (小平市 X kodaira_tokyo); an id the policy no longer has, as it is."""
-        found = policies.account(account_id)
-        return account_label(*found) if found is not None else account_id
-
     html = request.app[JINJA].get_template(template).render(
-        viewer=viewer, path=request.path, **{"city_names": city_names, "account_name": account_name, **values})
+        viewer=viewer, path=request.path,
+        **{"city_names": city_names, "account_name": policies.account_label, **values})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
 

@@ -19,7 +19,7 @@ from gateway.store.listings import DeliveryQuery
 from gateway.store.records import MessageRecord
 from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
-from gateway.web.console.labels import account_label, post_words
+from gateway.web.console.labels import post_words
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.console.streams import STREAMS
 from gateway.web.fields import bounded
@@ -89,15 +89,12 @@ async def labels_of(gw: Gateway, deliveries: Sequence[Delivery]) -> dict[str, Po
     return {mid: post_label(record) for mid, record in records.items()}
 
 
-def account_labels(gw: Gateway) -> dict[str, str]:
-    return {a.id: account_label(m, a) for m in gw.policies for a in m.accounts}
-
-
-def row_html(request: web.Request, viewer: Viewer, delivery: Delivery, post: PostLabel | None = None,
-             account: str | None = None) -> str:
+def row_html(request: web.Request, gw: Gateway, viewer: Viewer, delivery: Delivery,
+             post: PostLabel | None = None) -> str:
     template = request.app[JINJA].get_template("delivery_row.html")
     return template.render(d=delivery, viewer=viewer, can_act=viewer.can(OPERATORS), post=post,
-                           account=account or delivery.account, can_retract=viewer.can(OPERATORS_APPROVERS))
+                           account=gw.policies.account_label(delivery.account),
+                           can_retract=viewer.can(OPERATORS_APPROVERS))
 
 
 async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.StreamResponse:
@@ -107,9 +104,9 @@ async def table(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Stream
     rows = await filters.load(gw, viewer.actor, number)
     total = await gw.count_deliveries(filters.query(viewer.actor))
     accounts = sorted(a.id for m in gw.policies for a in m.accounts if may_see(viewer.actor, m.id, a.id))
-    posts, names = await labels_of(gw, rows), account_labels(gw)
+    posts = await labels_of(gw, rows)
     return render(request, "deliveries.html", viewer,
-                  rows=[row_html(request, viewer, d, posts.get(d.message_id), names.get(d.account)) for d in rows],
+                  rows=[row_html(request, gw, viewer, d, posts.get(d.message_id)) for d in rows],
                   filters=filters, accounts=accounts, can_act=viewer.can(OPERATORS),
                   query=request.query_string, notice=request.query.get("notice"),
                   pages=Pages.of(request, number, total, PAGE_SIZE))
@@ -138,13 +135,12 @@ async def _stream(request: web.Request, response: web.StreamResponse, gw: Gatewa
     while _connected(request):
         await asyncio.sleep(POLL_S)
         changed = [d for d in await filters.load(gw, viewer.actor, number) if seen.get(d.id) != d.updated_at]
-        posts, names = (await labels_of(gw, changed), account_labels(gw)) if changed else ({}, {})
+        posts = await labels_of(gw, changed) if changed else {}
         for delivery in reversed(changed):
             seen[delivery.id] = delivery.updated_at
             payload = {"id": delivery.id, "state": delivery.state.value,
                        "emergency": delivery.priority is Priority.EMERGENCY,
-                       "html": row_html(request, viewer, delivery, posts.get(delivery.message_id),
-                                        names.get(delivery.account))}
+                       "html": row_html(request, gw, viewer, delivery, posts.get(delivery.message_id))}
             await response.write(f"event: row\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
         idle = 0.0 if changed else idle + POLL_S
         if idle >= KEEPALIVE_S:  # a comment line keeps proxies from closing an idle stream

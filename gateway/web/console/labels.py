@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.models import PLATFORM_SPECS, DeliveryState, Message, MessageState, Priority, Role
-from gateway.policy import ALERT_KINDS, CATEGORIES, Account, Municipality
+from gateway.policy import ALERT_KINDS, CATEGORIES
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -23,11 +23,6 @@ MESSAGE_STATES = {
     MessageState.REJECTED: "差し戻し", MessageState.CANCELLED: "取消", MessageState.RETRACTED: "取り下げ済み",
 }
 PLATFORMS = {platform: declared.label for platform, declared in PLATFORM_SPECS.items()}
-
-
-def account_label(municipality: Municipality, account: Account) -> str:
-    """An account as people know it: 小平市 X kodaira_tokyo (its id only in a title attribute, for the API)."""
-    return f"{municipality.name} {PLATFORMS[account.platform]} {account.handle}"
 PRIORITIES = {Priority.EMERGENCY: "緊急", Priority.HIGH: "高", Priority.NORMAL: "通常", Priority.LOW: "低"}
 ROLES = {Role.STAFF: "運用投稿者", Role.APPROVER: "承認者", Role.OPERATOR: "運用担当",
          Role.ALERT_SYSTEM: "防災システム", Role.ADMIN: "管理者"}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.access import may_see
-from gateway.policy import Municipality
+from gateway.policy import Municipality, account_label
 from gateway.services.messages import Gateway
 from gateway.web.console.context import Viewer, render
-from gateway.web.console.labels import account_label
 from gateway.web.console.pages import Pages, page_number
 from gateway.web.messages_api import message_query
 
