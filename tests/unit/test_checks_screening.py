@@ -67,6 +67,30 @@ def test_a_draft_stamp_without_a_public_comment_still_blocks() -> None:
     assert "confidential.stamp" in rules(check("（案）来年度の組織改正について"))
 
 
+def test_a_drafts_title_stamp_in_a_public_comment_notice_passes() -> None:
+    """The (案) may stand in the title and the call for comments in the body (heldout10's two false blocks)."""
+    body = "計画の案がまとまりましたので、市民の皆さまのご意見を募集します。募集期間は2月2日から3月3日までです。"
+    assert "confidential.stamp" not in rules(check(body, title="緑の基本計画(案)パブリックコメント"))
+    assert "confidential.stamp" not in rules(check(body, title="観光振興計画(案)への意見募集"))
+    assert "confidential.stamp" in rules(check("来年度の組織改正について、職員に回覧します。", title="組織改正(案)"))
+
+
+def test_a_local_product_named_after_its_town_is_not_a_person() -> None:
+    """「秋芳梨」 is cut as 秋 + 芳梨 (a name) beside 「秋芳町」; a surname that is a town's whole name is a person."""
+    assert "personal.exposure" not in rules(check("・秋芳梨のコンポート(秋芳町)"))
+    assert "personal.exposure" in rules(check("田中町にお住まいの田中太郎さんが、先月から病院に入院されています。"))
+
+
+@pytest.mark.parametrize(("text", "verdict"), [
+    ("【選挙管理委員会】前回の市長選挙の投票率は35.27%で、20代は2割を下回りました。次の選挙では、ぜひあなたの一票を。"
+     "期日前投票もご活用ください。", Verdict.PASS),
+    ("【市長選挙の期日前投票】市役所本庁舎1階で期日前投票を行っています。これまでの施策を継続するためにも、"
+     "現職の再選が市政の安定には欠かせないと考えています。", Verdict.BLOCK),
+])
+def test_an_election_notice_is_the_commissions_unless_it_takes_a_side(text: str, verdict: Verdict) -> None:
+    assert check(text).verdict is verdict, rules(check(text))
+
+
 def test_a_donation_account_needs_the_donation_context() -> None:
     assert "personal.insurance_number" in rules(check("被保険者の記号番号 00130-8-635289 です"))
 

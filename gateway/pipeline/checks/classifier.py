@@ -41,6 +41,7 @@ from gateway.models import Finding, Severity
 from gateway.pipeline.checks import language
 from gateway.pipeline.checks.context import Field, Prepared
 from gateway.pipeline.checks.language import Word
+from gateway.pipeline.checks.screening import election_notice
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "classifier.npz"
 NGRAMS = (1, 2, 3)
@@ -283,6 +284,8 @@ class Classifier:
         for score, severity in self.model.scores(text):
             if score.family in found or (severity is Severity.REVIEW and _notice(ctx, score, read)):
                 continue
+            if score.family == "political" and election_notice(read):
+                continue  # the commission's call to vote, however much it sounds like a campaign's
             # Spans of the normalised-and-collapsed text approximate those of the view's text;
             # mark the whole field when they may not line up.
             span = score.span if read == text else None

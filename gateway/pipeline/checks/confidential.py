@@ -11,11 +11,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from gateway.models import Finding, Severity
 from gateway.pipeline.checks.context import Field, Prepared
 from gateway.pipeline.checks.secrets import token_spans
-from gateway.pipeline.checks.text import normalise
 
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -55,7 +55,7 @@ _DRAFT_STAMP = re.compile(r"[【\[(〔<《「『]\s*(?:案|素案|原案|改定�
 
 
 def check(ctx: Prepared) -> list[Finding]:
-    findings = [f for f in ctx.rule_findings("confidential") if not _published_draft(ctx, f)]
+    findings = ctx.rule_findings("confidential", allowed=partial(_published_draft, ctx))
     clause = ctx.clause("security", "confidential")
     for fld in ctx.fields:
         findings.extend(_internal(ctx, fld, clause))
@@ -63,15 +63,15 @@ def check(ctx: Prepared) -> list[Finding]:
     return findings
 
 
-def _published_draft(ctx: Prepared, finding: Finding) -> bool:
-    """A 「…（案）」 in a public-comment notice names a draft the city has published, not a stamp."""
-    if finding.rule != "confidential.stamp" or finding.start is None or finding.end is None:
+def _published_draft(ctx: Prepared, rule: str, fld: Field, span: tuple[int, int]) -> bool:
+    """A 「…（案）」 in a public-comment notice names a draft the city has published, not a stamp.
+
+    The stamp may stand in the title and the notice's words in the body, or the other way round.
+    """
+    if rule != "confidential.stamp" or not _DRAFT_STAMP.fullmatch(fld.view.norm[span[0]:span[1]].strip()):
         return False
-    stamp = ctx.message.text[finding.start:finding.end]
-    if not _DRAFT_STAMP.fullmatch(normalise(stamp)[0].strip()):
-        return False
-    body = ctx.body.view.norm
-    return any(word in body for word in ctx.lexicon.words("public_comment_context"))
+    words = ctx.lexicon.words("public_comment_context")
+    return any(word in f.view.norm for f in ctx.fields if f.key in ("text", "title") for word in words)
 
 
 def _internal(ctx: Prepared, fld: Field, clause: str) -> Iterator[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -84,14 +84,20 @@ class Prepared:
         start, end = field.view.span(*span)
         return field.view.original[start:end]
 
-    def rule_findings(self, *families: str) -> list[Finding]:
-        """Findings of the lexicon rules of `families` on every free-text field."""
+    def rule_findings(self, *families: str,
+                      allowed: Callable[[str, Field, tuple[int, int]], bool] | None = None) -> list[Finding]:
+        """Findings of the lexicon rules of `families` on every free-text field.
+
+        `allowed(rule_id, field, span)` drops a match its family knows to be harmless in context.
+        """
         findings: list[Finding] = []
         for rule in self.lexicon.family_rules(*families):
             for fld in self.fields:
                 if rule.body_only and not fld.is_text:
                     continue
                 for span in rule.find(fld.view):
+                    if allowed is not None and allowed(rule.id, fld, span):
+                        continue
                     clause = rule.clause_text or self.clause(*rule.clause)
                     findings.append(self.finding(rule.id, rule.severity, clause,
                                                  _quote(rule.message, self.excerpt(fld, span)),

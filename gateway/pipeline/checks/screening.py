@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from gateway.models import Finding, Severity
 from gateway.pipeline.checks.concepts import CONCEPTS, Concepts
 from gateway.pipeline.checks.context import Field, Prepared
-from gateway.pipeline.checks.language import Language, Reading, Sentence
+from gateway.pipeline.checks.language import Language, Reading, Sentence, Word
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,21 @@ def private_person(sentence: Sentence) -> str | None:
         named = j > i or after in _HONORIFIC
         before = sentence.text[max(0, words[i].start - 6):words[i].start]
         role = _PUBLIC_ROLE.search(before + after) or _PUBLIC_ROLE.match(sentence.text[words[j].end:words[j].end + 4])
-        if named and not role:
-            return sentence.text[words[i].start:words[j].end]
+        name = sentence.text[words[i].start:words[j].end]
+        if named and not role and not _place_named(name, word.surface, words):
+            return name
     return None
+
+
+def _place_named(name: str, surname: str, words: list[Word]) -> bool:
+    """A "name" whose first characters are a place named in the same sentence, cut through the
+    surname, is a local product or site (「秋芳梨のコンポート（秋芳町）」 read as 秋 + 芳梨), not a person;
+    a surname that is a place's whole name (「田中町の田中太郎さん」) is still a person's."""
+    for w in words:
+        stem = re.sub(r"(?:町|市|村|区|郡|地区)$", "", w.surface) if w.is_place else ""
+        if len(stem) > len(surname) and name.startswith(stem):
+            return True
+    return False
 
 
 _GROUP = re.compile(r"(?:外国人|外国籍|在日|移民|難民|アジア系|黒人|白人|[ァ-ヶー一-龯]{1,6}(?:人|系)(?:の|は|が|って|観光客|労働者|住民|実習生)|"
@@ -140,6 +152,23 @@ def candidate_or_party(sentence: Sentence, reading: Reading) -> str | None:
     if name and cand:
         return name
     return None
+
+
+_ELECTION_NOTICE = re.compile(r"選挙管理委員会|選管|期日前投票|不在者投票|投票所|投票率|入場整理券|選挙公報|明るい選挙|"
+                              r"主権者教育|模擬投票")
+
+
+def election_notice(text: str) -> bool:
+    """An election commission's notice (投票率, 期日前投票 …) that names no party, supporters' group or
+    candidate (judged by the words around them, without parsing): its call to vote is neutral."""
+    if not _ELECTION_NOTICE.search(text):
+        return False
+    return not (any(not _GENERIC_PARTY.match(m.group()) for m in _PARTY.finditer(text)) or _CANDIDATE.search(text)
+                or _STANCE.search(text))
+
+
+# Words that take a side in an election: the incumbent, the issues, the government.
+_STANCE = re.compile(r"現職|再選|続投|新人|争点|政権|与党|野党|市政の(?:安定|刷新|転換)|変えよう|変えましょう")
 
 
 def _any_name(sentence: Sentence) -> str | None:
