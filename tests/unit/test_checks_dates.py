@@ -31,3 +31,27 @@ def test_a_weekday_that_contradicts_its_date_is_reviewed(text: str, says: str) -
 def test_a_date_that_agrees_with_its_weekday_passes(text: str) -> None:
     assert "accuracy.weekday" not in rules(check(text))
     assert check(text).verdict is Verdict.PASS, rules(check(text))
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("健診は6月5日（水）と6月12日（金）に行います。", "曜日が合いません"),
+    ("説明会は11月9日（土）です。当日、11月9日（日）は駐車場が使えません。", "曜日が合いません"),
+    ("【親子観察会】\n・日時：6月8日（日）午前10時\n・申込締切：6月20日（金）必着", "締切（6月20日）が、開催日（6月8日）より後"),
+    ("受付期間は6月9日から6月3日までです。", "終わりの日が始まりの日より前"),
+])
+def test_dates_that_contradict_each_other_are_reviewed(text: str, says: str) -> None:
+    [found] = [f for f in check(text).findings if f.rule == "accuracy.dates"]
+    assert found.severity is Severity.REVIEW and says in found.message, found.message
+
+
+@pytest.mark.parametrize("text", [
+    "健診は6月5日（木）と6月12日（木）に行います。",
+    "年末年始は12月29日（月）から1月3日（土）まで休みます。",  # two months: the year may turn
+    "【訂正】健診の日付を「6月5日（水）」としましたが、正しくは「6月5日（木）」です。",
+    "・日時：6月28日（日）\n・申込締切：6月20日（土）必着",
+    "・会期：6月1日～6月30日\n・申込締切：6月20日",  # applications during a period
+    "・日時：1月12日（月・祝）\n・申込締切：12月20日（土）",  # last year's December
+    "受付期間は6月3日から6月9日まで。工事は6月1日から10日間です。",
+])
+def test_dates_that_agree_pass(text: str) -> None:
+    assert "accuracy.dates" not in rules(check(text))

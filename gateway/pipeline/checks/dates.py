@@ -1,12 +1,18 @@
-"""Dates that contradict themselves (issue 13, accuracy): a date that names its year, with a weekday that is
-not that date's — 「2026年12月5日（金）」 when 5 December 2026 is a Saturday — or a date no calendar has
-(2月30日). Residents then come on the wrong day. A `review` finding says which day it is, so the author
-corrects the date or the weekday. Only dates with their year (西暦, or 令和): a date without one could be any
-year's."""
+"""Dates that contradict themselves (issue 13, accuracy). Residents then come on the wrong day; a `review`
+finding says what does not agree, so the author corrects it:
+
+- a date that names its year, with a weekday that is not that date's — 「2026年12月5日（金）」 when 5 December
+  2026 is a Saturday — or a date no calendar has (2月30日). A date without its year could be any year's, so
+  alone it is left alone, but
+- two dates of the same month whose weekdays cannot both be right (「6月5日（水）」 and 「6月12日（金）」, or one
+  date given two weekdays) — except in a correction, which quotes the wrong date beside the right one;
+- an application deadline after the day of the event it is for (「日時：6月8日」, 「申込締切：6月20日」);
+- a period that ends before it begins (「6月9日から6月3日まで」)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 
 from gateway.models import Finding, Severity
@@ -25,11 +31,29 @@ def _year(m: re.Match[str]) -> int:
     return REIWA_BASE + (1 if m["reiwa"] == "元" else int(m["reiwa"]))
 
 
+# Any date with a weekday; group "year" is empty when none is written.
+_ANY_DATED = re.compile(r"(?:(?P<year>\d{4}|令和(?:\d{1,2}|元))年\s*)?(?<![\d/])"
+                        r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日\s*\(\s*(?P<weekday>[月火水木金土日])(?:曜日?)?(?:・[^)]{1,3})?\s*\)")
+_CORRECTION = re.compile(r"訂正|誤り|正しくは|[(\[【]\s*誤\s*[)\]】]|誤って|間違")
+# 「申込締切：6月20日」「6月20日（金）必着」; 「日時：6月8日」「開催日 6月8日」.
+_DEADLINE = re.compile(r"(?:申込|申し込み|締切|締め切り|〆切)(?!開始|受付開始)[^。\n]{0,8}?(?<![\d/])"
+                       r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
+# One day, not a period (「会期：6月1日～30日」 may take applications until its 20th).
+_EVENT_DAY = re.compile(r"(?:日時|開催日|実施日|とき)\s*[:：]?\s*(?:(?:\d{4}|令和(?:\d{1,2}|元))年\s*)?"
+                        r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日(?!\s*(?:\([^)]{1,6}\))?\s*(?:~|〜|～|から|-))")
+_PERIOD = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日(?:\s*\([^)]{1,6}\))?\s*(?:~|〜|～|から)\s*"
+                     r"(?:(?P<month2>\d{1,2})月\s*)?(?P<day2>\d{1,2})日(?![間前後以])")
+
+
 def check(ctx: Prepared) -> list[Finding]:
     if ctx.inp.generated:
         return []
     findings = []
+    clause = ctx.clause("accuracy", "rumour")
     for field in ctx.fields:
+        text = field.view.norm
+        for span, message in (*_weekday_pairs(text), *_deadline_after_event(text), *_backward_periods(text)):
+            findings.append(ctx.finding("accuracy.dates", Severity.REVIEW, clause, message, field=field, span=span))
         for m in _DATED.finditer(field.view.norm):
             year, month, day = _year(m), int(m["month"]), int(m["day"])
             try:
@@ -41,6 +65,48 @@ def check(ctx: Prepared) -> list[Finding]:
                     continue
                 message = (f"{year}年{month}月{day}日は{actual}曜日です"
                            f"（「{month}月{day}日（{m['weekday']}）」と書かれています）。日付か曜日を確認してください。")
-            findings.append(ctx.finding("accuracy.weekday", Severity.REVIEW, ctx.clause("accuracy", "rumour"),
+            findings.append(ctx.finding("accuracy.weekday", Severity.REVIEW, clause,
                                         message, field=field, span=m.span()))
     return findings
+
+
+def _weekday_pairs(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """The first two dates of one month (and one year) whose weekdays cannot both be right."""
+    if _CORRECTION.search(text):
+        return
+    seen: dict[tuple[str, int], re.Match[str]] = {}
+    for m in _ANY_DATED.finditer(text):
+        key = (m["year"] or "", int(m["month"]))
+        first = seen.setdefault(key, m)
+        if first is m:
+            continue
+        gap = int(m["day"]) - int(first["day"])
+        if (WEEKDAYS.index(first["weekday"]) + gap) % 7 != WEEKDAYS.index(m["weekday"]):
+            yield ((first.start(), m.end()),
+                   f"「{_short(first)}」と「{_short(m)}」の曜日が合いません（{gap}日違いで"
+                   f"{first['weekday']}曜日と{m['weekday']}曜日）。日付か曜日を確認してください。")
+            return
+
+
+def _deadline_after_event(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """An application deadline after the event's day, in the same season (not next year's event)."""
+    events = list(_EVENT_DAY.finditer(text))
+    for deadline in _DEADLINE.finditer(text):
+        for event in events:
+            months = int(deadline["month"]) - int(event["month"])
+            if 0 <= months <= 3 and (months, int(deadline["day"])) > (0, int(event["day"])):
+                yield ((deadline.start(), deadline.end()),
+                       f"申込の締切（{deadline['month']}月{deadline['day']}日）が、開催日（{event['month']}月"
+                       f"{event['day']}日）より後になっています。締切か開催日を確認してください。")
+                return
+
+
+def _backward_periods(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """A period of one month that ends before it begins."""
+    for m in _PERIOD.finditer(text):
+        if (m["month2"] is None or m["month2"] == m["month"]) and int(m["day2"]) < int(m["day"]):
+            yield (m.span(), f"「{m.group()}」は、終わりの日が始まりの日より前です。期間を確認してください。")
+
+
+def _short(m: re.Match[str]) -> str:
+    return f"{m['month']}月{m['day']}日（{m['weekday']}）"

@@ -19,6 +19,7 @@ from gateway.pipeline.checks import (
     categories,
     classifier,
     confidential,
+    consistency,
     dates,
     easy_japanese,
     forbidden,
@@ -51,6 +52,7 @@ CHECKS: tuple[Check, ...] = (
     length.check,
     reach.check,
     dates.check,
+    consistency.check,
 )
 
 # A version in another language (`Message.translations`, written by staff) is checked again with the checks

@@ -1,0 +1,88 @@
+"""A text that contradicts itself (issue 13, accuracy): a slip that inverts what the post means. Each is a
+`review` finding that quotes the words which do not agree, so the author corrects one side:
+
+- a change whose direction and figures disagree: 「500円から300円に引き上げます」, 「10冊から5冊に増やしました」;
+- a decrease of more than 100 % (「120%減りました」);
+- a threshold said to be passed by a figure that does not pass it (「20万人を超えました（199,842人）」);
+- 「雨天決行」 and 「雨天中止」 in one post;
+- a facility said to be open "because of" works or a closure (「改修工事のため…ご利用いただけます」) in a post
+  that apologises for the inconvenience — the 「ません」 was lost.
+
+The rules read the normalised text (NFKC: half-width digits, 「%」) and only figures with the same unit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from gateway.models import Finding, Severity
+from gateway.pipeline.checks.context import Prepared
+
+_UNIT = r"(?P<unit>万円|千円|円|冊|人|件|台|回|時間|分|日|か月|ヶ月|歳|%|km|キロ|点|枚|本|個|校|か所|箇所|名|組|世帯)"
+_UP = r"増や|増え|増加|引き上げ|引上げ|値上げ|拡大|拡充|延長|延ば|伸ば|上が|上げ"
+_DOWN = r"減ら|減り|減少|減っ|引き下げ|引下げ|値下げ|縮小|短縮|下が|下げ"
+_CHANGE = re.compile(r"(?P<before>\d[\d,]*(?:\.\d+)?)" + _UNIT + r"(?:から|→)\s*(?P<after>\d[\d,]*(?:\.\d+)?)(?P=unit)?"
+                     rf"(?:に|へ)[^。、]{{0,8}}?(?:(?P<up>{_UP})|{_DOWN})")
+_OVER_100_DOWN = re.compile(r"(?P<pct>\d+(?:\.\d+)?)\s*%\s*(?:も|以上)?(?:の)?(?:減|削減|カット|少なく)")
+_THRESHOLD = re.compile(r"(?P<figure>\d+(?:\.\d+)?)(?P<mult>万|千|億)?(?P<unit>人|円|件|台|世帯|本|冊|回)(?:の大台)?を"
+                        r"(?:(?P<over>超え|突破|上回|達成|超)|下回|割り込|割っ)")
+_COUNT = re.compile(r"(?<![\d.,])(?P<figure>\d{1,3}(?:,\d{3})+|\d+)(?P<unit>人|円|件|台|世帯|本|冊|回)")
+_MULTIPLIER = {"万": 10_000, "千": 1_000, "億": 100_000_000}
+_RAIN_GOES = re.compile(r"(?:雨天|小雨)決行")
+_RAIN_STOPS = re.compile(r"雨天(?:の場合|時)?(?:は)?中止|雨(?:の場合)?は中止")
+_CLOSED_BUT_OPEN = re.compile(
+    r"(?:工事|改修|点検|修繕|休館|閉館|休止|閉鎖|清掃|消毒|整備)(?:作業)?のため[、,]?[^。]{0,40}?"
+    r"(?:ご利用いただけます|ご利用になれます|利用できます|使用できます|ご使用いただけます|お使いいただけます|"
+    r"入れます|通行できます|開館します|営業します|開いています)(?!ん)")
+_APOLOGY = re.compile(r"ご不便|ご迷惑|ご理解")
+
+
+def check(ctx: Prepared) -> list[Finding]:
+    if ctx.inp.generated:
+        return []
+    findings = []
+    clause = ctx.clause("accuracy", "rumour")
+    for field in ctx.fields:
+        for span, message in _contradictions(field.view.norm):
+            findings.append(ctx.finding("accuracy.contradiction", Severity.REVIEW, clause, message,
+                                        field=field, span=span))
+    return findings
+
+
+def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    for m in _CHANGE.finditer(text):
+        before, after = _number(m["before"]), _number(m["after"])
+        if (m["up"] and after < before) or (not m["up"] and after > before):
+            verb = "増える・上がる" if m["up"] else "減る・下がる"
+            yield m.span(), (f"「{m.group()}」: {verb}と書かれていますが、数字は逆の変化です。"
+                             "数字か言葉を確認してください。")
+    for m in _OVER_100_DOWN.finditer(text):
+        if _number(m["pct"]) > 100:
+            yield m.span(), f"「{m.group()}」: 100%を超えて減ることはありません。数字を確認してください。"
+    yield from _thresholds(text)
+    goes, stops = _RAIN_GOES.search(text), _RAIN_STOPS.search(text)
+    if goes and stops:
+        yield goes.span(), (f"「{goes.group()}」と「{stops.group()}」が両方書かれています。"
+                            "雨の日に行うのか中止するのか、どちらかにしてください。")
+    if _APOLOGY.search(text):
+        for m in _CLOSED_BUT_OPEN.finditer(text):
+            yield m.span(), (f"「{m.group()}」: 休止の理由のあとで利用できると書かれています。"
+                             "「ご利用いただけません」の誤りではないか確認してください。")
+
+
+def _thresholds(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「20万人を超えました（199,842人）」: a nearby figure of the same unit on the wrong side of the line."""
+    for m in _THRESHOLD.finditer(text):
+        line = _number(m["figure"]) * _MULTIPLIER.get(m["mult"] or "", 1)
+        for count in _COUNT.finditer(text):
+            figure = _number(count["figure"])
+            if count["unit"] != m["unit"] or figure == line or not 0.8 * line <= figure <= 1.25 * line:
+                continue
+            if (m["over"] and figure < line) or (not m["over"] and figure > line):
+                yield m.span(), (f"「{m.group()}」と書かれていますが、「{count.group()}」はそうなっていません。"
+                                 "数字か言葉を確認してください。")
+                break
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))

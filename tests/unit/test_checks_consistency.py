@@ -1,0 +1,41 @@
+"""A text that contradicts itself (accuracy.contradiction): figures against the words of their change, an
+impossible decrease, a threshold a nearby figure does not pass, rain go and stop, open "because of" works."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.models import Severity, Verdict
+from tests.unit.test_checks_fixtures import check, rules
+
+
+@pytest.mark.parametrize(("text", "quotes"), [
+    ("4月1日から、粗大ごみの手数料を1点につき500円から300円に引き上げます。", "500円から300円に引き上げ"),
+    ("4月1日から、1人あたりの貸出上限を10冊から5冊に増やしました。", "10冊から5冊に増や"),
+    ("開館時間を午後8時までの12時間から9時間に延長します。", "12時間から9時間に延長"),
+    ("保育料を月額２万円から３万円に引き下げます。", "2万円から3万円に引き下げ"),
+    ("燃やすごみの収集量が前年度より120%も減りました!", "120%も減"),
+    ("小平市の人口が初めて20万人を超えました!(11月1日現在の人口 199,842人)", "20万人を超え"),
+    ("・雨天決行(荒天の場合は中止)\n※雨天の場合は中止となります。", "雨天決行"),
+    ("市民体育館は、天井の改修工事のため、4月1日(火)から当分の間ご利用いただけます。ご不便をおかけします。",
+     "工事のため"),
+])
+def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
+    found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
+    assert found, rules(check(text))
+    assert found[0].severity is Severity.REVIEW and f"「{quotes}" in found[0].message, found[0].message
+
+
+@pytest.mark.parametrize("text", [
+    "4月1日から、粗大ごみの手数料を1点につき300円から500円に引き上げます。",
+    "貸出上限を5冊から10冊に増やしました。",
+    "燃やすごみの収集量が前年度より12%減りました。",
+    "小平市の人口が初めて20万人を超えました(11月1日現在の人口 200,158人)。",
+    "雨天決行です。荒天の場合は中止し、午前7時にお知らせします。",
+    "市民体育館は、改修工事のため、4月1日から当分の間ご利用いただけません。ご不便をおかけします。",
+    "工事のため駐車場は使えませんが、体育館はご利用いただけます。",
+])
+def test_a_consistent_text_passes(text: str) -> None:
+    result = check(text)
+    assert "accuracy.contradiction" not in rules(result)
+    assert result.verdict is Verdict.PASS, rules(result)
