@@ -485,10 +485,26 @@ _FORCE = re.compile(r"押しかけ|思い知らせ|突き落と|パンクさせ|
 _URGE = re.compile(r"やりましょう|ましょう|ればいい|やりたい|てやれ|しよう|やろう")
 
 
+# The city's own threat, or a harmful act offered as relief: no urging verb is needed.
+_THREAT = re.compile(r"どうなっても知りません|黙ってはいません|ただでは済みません|ただじゃ済まな|痛めつけ")
+_HARM_ACT = re.compile(r"破裂させ|叩き割|ぶち壊|壊して|放り込|投げ込|殴(?:る|って|れば)|石を投げ|蹴飛ば")
+_NEGATED = re.compile(r"[らさまかわ]?(?:ず|ない|なく|ぬ)")  # 「叩き割らずに」「放り込まないで」
+_RELIEF = re.compile(r"すっきり|スッキリ|ストレス解消|スカッと|気分が晴れ|気が晴れ")
+
+
 def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
-    """Urging residents to use force or intimidation against someone."""
+    """Urging residents to use force or intimidation against someone, threatening them, or offering a
+    harmful act as a way to feel better."""
+    if _NOTICE.search(s.text):
+        return None
     m = _FORCE.search(s.text)
-    if m is None or not _URGE.search(s.text[m.start():]) or _NOTICE.search(s.text):
+    if m is None or not _URGE.search(s.text[m.start():]):
+        m = _THREAT.search(s.text)
+        if m is None:
+            act = _HARM_ACT.search(s.text)
+            done = act is not None and not _NEGATED.match(s.text, act.end())
+            m = act if done and act is not None and _RELIEF.search(s.text[act.start():]) else None
+    if m is None:
         return None
     return Hit("public_order.force", Severity.BLOCK,
                f"人に対する実力行使・威圧を促す表現です（「{m.group()}」）。公序良俗に反する内容は発信できません。"
@@ -505,14 +521,29 @@ _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止さ�
                      r"事故|違法|犯罪|いけません|近づかない")
 
 
+# A dare: words that sell a risk as the attraction, with something that can hurt in the same sentence.
+# (「スリル満点の吊り橋」 alone is a tourist site's; 「肝試し大会」 a children's event.)
+_DARE = re.compile(r"度胸|肝試し(?!大会)|スリル|勇気のある方|命知らず|自己責任で")
+_HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
+                     r"立入|立ち入|山焼き|流れ|深い|吸う|吸って|酒")
+# Drugs by their slang: 「葉っぱ」「あの草」 smoked.
+_DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)")
+
+
 def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """A dangerous act or place recommended to residents (a typhoon's waves, a flooded river, beyond the fence,
-    drugs, speeding), where a city would warn against it."""
-    danger = _DANGER.search(s.text)
-    if danger is None or _WARNED.search(s.text) or _NOTICE.search(s.text):
+    drugs, speeding, a dare near fire or water), where a city would warn against it."""
+    if _WARNED.search(s.text) or _NOTICE.search(s.text):
         return None
-    recommend = _RECOMMEND.search(s.text)
+    danger = _DANGER.search(s.text) or _DRUG_SLANG.search(s.text)
+    recommend = _RECOMMEND.search(s.text) if danger is not None else None
+    if danger is not None and recommend is None and danger.re is _DRUG_SLANG:
+        recommend = danger
     if recommend is None:
+        dare = _DARE.search(s.text)
+        danger = _HAZARD.search(s.text) if dare is not None else None
+        recommend = dare
+    if danger is None or recommend is None:
         return None
     return Hit("public_order.danger", Severity.BLOCK,
                f"危険な行為・場所（「{danger.group()}」）を勧める内容です（「{recommend.group()}」）。住民の安全を"
