@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.models import Severity, Verdict
+from gateway.models import Severity
 from tests.unit.test_checks_fixtures import check, rules
 
 
@@ -19,6 +19,11 @@ from tests.unit.test_checks_fixtures import check, rules
     ("・雨天決行(荒天の場合は中止)\n※雨天の場合は中止となります。", "雨天決行"),
     ("市民体育館は、天井の改修工事のため、4月1日(火)から当分の間ご利用いただけます。ご不便をおかけします。",
      "工事のため"),
+    ("市役所の代表番号は042-341-1211です。相談室へは、代表電話(042-341-1121)からおつなぎします。", "042-341-1211"),
+    ("出展の申込みは市民協働課(内線275)へ。お電話は内線257でお受けします。", "内線275"),
+    ("牛込海岸の潮干狩り場は入場無料! 入場料は大人2,000円、子ども1,000円です。", "入場料"),
+    ("入園料は500円(試食込み)。摘み取ったブルーベリーは100gあたり250円で、入園料は800円です。", "入園料"),
+    ("現在受給中の方は、申請は不要です。すでに受給している方も、必ず9月30日までに申請書を提出してください。", "申請は不要"),
 ])
 def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
     found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
@@ -34,8 +39,10 @@ def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str)
     "雨天決行です。荒天の場合は中止し、午前7時にお知らせします。",
     "市民体育館は、改修工事のため、4月1日から当分の間ご利用いただけません。ご不便をおかけします。",
     "工事のため駐車場は使えませんが、体育館はご利用いただけます。",
+    "市役所の代表番号は042-341-1211、防災危機管理課は042-346-9500です。",
+    "入場料は大人500円、中学生以下は無料です。",
+    "参加費は無料です。材料費として500円をいただきます。",
+    "申込みは不要です。駐車場の利用には、必ず事前に駐車券をお求めください。",
 ])
-def test_a_consistent_text_passes(text: str) -> None:
-    result = check(text)
-    assert "accuracy.contradiction" not in rules(result)
-    assert result.verdict is Verdict.PASS, rules(result)
+def test_a_consistent_text_is_not_called_a_contradiction(text: str) -> None:
+    assert "accuracy.contradiction" not in rules(check(text))

@@ -38,6 +38,7 @@ def test_a_date_that_agrees_with_its_weekday_passes(text: str) -> None:
     ("説明会は11月9日（土）です。当日、11月9日（日）は駐車場が使えません。", "曜日が合いません"),
     ("【親子観察会】\n・日時：6月8日（日）午前10時\n・申込締切：6月20日（金）必着", "締切（6月20日）が、開催日（6月8日）より後"),
     ("受付期間は6月9日から6月3日までです。", "終わりの日が始まりの日より前"),
+    ("・申込受付開始:8月17日(月)\n・申込期限:8月7日(金)必着", "受付の開始（8月17日）が締切（8月7日）より後"),
 ])
 def test_dates_that_contradict_each_other_are_reviewed(text: str, says: str) -> None:
     [found] = [f for f in check(text).findings if f.rule == "accuracy.dates"]

@@ -6,7 +6,11 @@
 - a threshold said to be passed by a figure that does not pass it (「20万人を超えました（199,842人）」);
 - 「雨天決行」 and 「雨天中止」 in one post;
 - a facility said to be open "because of" works or a closure (「改修工事のため…ご利用いただけます」) in a post
-  that apologises for the inconvenience — the 「ません」 was lost.
+  that apologises for the inconvenience — the 「ません」 was lost;
+- two phone or extension numbers that differ by two neighbouring digits swapped (042-341-1211 and
+  042-341-1121; 内線275 and 内線257): one of them is a typo;
+- one fee given two amounts, or free and paid (「入場無料」 and 「入場料は2,000円」), unless a clause says for whom;
+- a procedure said to be unnecessary and, in the same post, required (「申請は不要です」…「必ず申請書を提出」).
 
 The rules read the normalised text (NFKC: half-width digits, 「%」) and only figures with the same unit."""
 
@@ -35,6 +39,19 @@ _CLOSED_BUT_OPEN = re.compile(
     r"(?:ご利用いただけます|ご利用になれます|利用できます|使用できます|ご使用いただけます|お使いいただけます|"
     r"入れます|通行できます|開館します|営業します|開いています)(?!ん)")
 _APOLOGY = re.compile(r"ご不便|ご迷惑|ご理解")
+_PHONE = re.compile(r"(?<![\d-])(?:0\d{1,4}-\d{1,4}-\d{3,4}|内線\s*\d{2,5})(?![\d-])")
+_FEE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{1,6}(?:料|費|負担金|負担額|上限額|手数料|代金|料金))(?:は|:|：|が)\s*"
+                  r"[^。\n、]{0,12}?(?P<amount>無料|\d[\d,]*円|\d+(?:\.\d+)?万円)")
+_FREE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{2,4})無料")
+# Words that say whom or what an amount is for: two amounts of one fee are then a price list.
+_FOR_WHOM = re.compile(r"の方|場合|以外|ただし|大人|子ども|小学生|中学生|高校生|歳|人目|以上|未満|以下|市外|市内|"
+                       r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人|"
+                       r"1組|月額|年額|日額|時間")
+_NOT_NEEDED = re.compile(r"(?P<what>申請|申込み?|申し込み|予約|手続き|提出|応募)(?:は|の必要は|も)"
+                         r"(?:不要|必要ありません|いりません|要りません)")
+_REQUIRED = re.compile(r"必ず[^。]{0,30}?(?P<what>申請|申込|申し込|予約|手続|提出|応募)")
+_PROCEDURE = {"申請": "申請", "提出": "申請", "手続": "申請",
+              "申込": "申込", "申し込": "申込", "予約": "申込", "応募": "申込"}
 
 
 def check(ctx: Prepared) -> list[Finding]:
@@ -68,6 +85,60 @@ def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         for m in _CLOSED_BUT_OPEN.finditer(text):
             yield m.span(), (f"「{m.group()}」: 休止の理由のあとで利用できると書かれています。"
                              "「ご利用いただけません」の誤りではないか確認してください。")
+    yield from _swapped_numbers(text)
+    yield from _fees(text)
+    yield from _procedures(text)
+
+
+def _swapped_numbers(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    numbers = list(_PHONE.finditer(text))
+    for i, a in enumerate(numbers):
+        for b in numbers[i + 1:]:
+            da, db = re.sub(r"\D", "", a.group()), re.sub(r"\D", "", b.group())
+            differ = [k for k in range(min(len(da), len(db))) if da[k] != db[k]]
+            if len(da) == len(db) and len(differ) == 2 and differ[1] == differ[0] + 1 and sorted(da) == sorted(db):
+                yield b.span(), (f"「{a.group()}」と「{b.group()}」は、数字が入れ替わった同じ番号に見えます。"
+                                 "正しい番号を確認してください。")
+                return
+
+
+def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """One fee with two amounts that no clause explains, or free and paid."""
+    amounts: dict[str, list[tuple[float, bool, re.Match[str]]]] = {}
+    for m in _FEE.finditer(text):
+        qualified = bool(_FOR_WHOM.search(text, max(0, m.start() - 4), m.end()))
+        amounts.setdefault(m["noun"], []).append((_yen(m["amount"]), qualified, m))
+    for m in _FREE.finditer(text):
+        if not _FOR_WHOM.search(text, max(0, m.start() - 8), m.end()):
+            amounts.setdefault(m["noun"] + "料", []).append((0.0, False, m))
+    for noun, said in amounts.items():
+        plain = {amount for amount, qualified, _ in said if not qualified}
+        free_and_paid = 0.0 in plain and any(amount > 0 for amount, _, _ in said)
+        if free_and_paid or len(plain) > 1:
+            first, last = said[0][2], said[-1][2]
+            yield last.span(), (f"{noun}が「{first.group()}」と「{last.group()}」で食い違っています。"
+                                "金額を確認してください。")
+
+
+def _procedures(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    not_needed, required = _NOT_NEEDED.search(text), _REQUIRED.search(text)
+    if not_needed is None or required is None:
+        return
+    if _procedure(not_needed["what"]) == _procedure(required["what"]):
+        yield required.span(), (f"「{not_needed.group()}」と「{required.group()}」が両方書かれています。"
+                                "手続きが必要かどうか確認してください。")
+
+
+def _procedure(word: str) -> str:
+    return next(kind for stem, kind in _PROCEDURE.items() if word.startswith(stem))
+
+
+def _yen(amount: str) -> float:
+    if amount == "無料":
+        return 0.0
+    if amount.endswith("万円"):
+        return _number(amount[:-2]) * 10_000
+    return _number(amount[:-1])
 
 
 def _thresholds(text: str) -> Iterator[tuple[tuple[int, int], str]]:

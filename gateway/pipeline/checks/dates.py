@@ -6,7 +6,8 @@ finding says what does not agree, so the author corrects it:
   alone it is left alone, but
 - two dates of the same month whose weekdays cannot both be right (「6月5日（水）」 and 「6月12日（金）」, or one
   date given two weekdays) — except in a correction, which quotes the wrong date beside the right one;
-- an application deadline after the day of the event it is for (「日時：6月8日」, 「申込締切：6月20日」);
+- an application deadline after the day of the event it is for (「日時：6月8日」, 「申込締切：6月20日」), or
+  applications opening after their deadline (「受付開始：8月17日」, 「申込期限：8月7日」);
 - a period that ends before it begins (「6月9日から6月3日まで」)."""
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _DEADLINE = re.compile(r"(?:申込|申し込み|締切|締め切り|〆切)(?!�
 # One day, not a period (「会期：6月1日～30日」 may take applications until its 20th).
 _EVENT_DAY = re.compile(r"(?:日時|開催日|実施日|とき)\s*[:：]?\s*(?:(?:\d{4}|令和(?:\d{1,2}|元))年\s*)?"
                         r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日(?!\s*(?:\([^)]{1,6}\))?\s*(?:~|〜|～|から|-))")
+_OPENS = re.compile(r"(?:受付開始|受け付け開始|募集開始|応募受付|申込受付)\s*[:：]?\s*"
+                    r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
+_CLOSES = re.compile(r"(?:締切|締め切り|期限|〆切)\s*[:：]?\s*(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
 _PERIOD = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日(?:\s*\([^)]{1,6}\))?\s*(?:~|〜|～|から)\s*"
                      r"(?:(?P<month2>\d{1,2})月\s*)?(?P<day2>\d{1,2})日(?![間前後以])")
 
@@ -98,6 +102,14 @@ def _deadline_after_event(text: str) -> Iterator[tuple[tuple[int, int], str]]:
                 yield ((deadline.start(), deadline.end()),
                        f"申込の締切（{deadline['month']}月{deadline['day']}日）が、開催日（{event['month']}月"
                        f"{event['day']}日）より後になっています。締切か開催日を確認してください。")
+                return
+    for opens in _OPENS.finditer(text):
+        for closes in _CLOSES.finditer(text):
+            months = int(opens["month"]) - int(closes["month"])
+            if 0 <= months <= 2 and (months, int(opens["day"])) > (0, int(closes["day"])):
+                yield ((opens.start(), opens.end()),
+                       f"受付の開始（{opens['month']}月{opens['day']}日）が締切（{closes['month']}月{closes['day']}日）"
+                       "より後になっています。日付を確認してください。")
                 return
 
 
