@@ -513,18 +513,27 @@ def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
 
 # A dangerous act or place, and the sentence recommending it (not warning against it).
 _DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|ふち)|っぷち)|増水した|濁流|台風の(?:日|中|時)|嵐の(?:日|中)|"
-                     r"高波の(?:日|中)|荒れた海|立(?:ち)?入(?:り)?禁止の|凍った(?:池|湖|川)の上|大麻|覚醒剤|危険ドラッグ|"
-                     r"スピードを出し|猛スピード|走り放題|泳いで渡|飲んで運転|運転しても|一気飲み|水分(?:は|を)(?:とらず|控え)")
-_RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|映え|腕試し|挑戦して|"
-                        r"してみては|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが")
+                     r"高波の(?:日|中)|荒れた海|立(?:ち)?入(?:り)?禁止(?:の|柵|区域|ロープ|エリア)|凍った(?:池|湖|川)の上|大麻|覚醒剤|"
+                     r"危険ドラッグ|スピードを出し|猛スピード|走り放題|泳いで渡|飲んで運転|運転しても|一気飲み|"
+                     r"水分(?:は|を)(?:とらず|控え)|ブレーキをかけず|ノーブレーキ|ブイの外|遊泳区域の外|欄干の上|"
+                     r"(?:垂れ下が|切れ)[^。]{0,6}電線|電線[^。]{0,10}(?:垂れ|切れ)|枯れ草[^。]{0,10}(?:花火|火)|"
+                     r"(?:乾いた|乾燥した)[^。]{0,8}(?:草|林|山)[^。]{0,10}(?:花火|火)|"
+                     r"(?:警報|注意報)が(?:出て|発表されて)いる|雷が(?:ゴロゴロ|鳴)|"
+                     r"(?:台風|強風|風が強)[^。]{0,24}屋根に(?:上|登|のぼ)|"
+                     r"(?:お酒|酒|ビール|飲ん|酔っ|あおっ)[^。]{0,24}(?:海に|川に|泳|ざぶん|ザブン|飛び込)|"
+                     r"(?:夜中|夜通し|深夜|朝まで)[^。]{0,24}(?:大声|爆音|スピーカー|騒い|騒ぐ)|"
+                     r"(?:大声|爆音|スピーカー)[^。]{0,24}(?:夜中|夜通し|深夜|住宅街|ご近所)")
+_RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|楽しみ方|映え|腕試し|挑戦して|"
+                        r"してみては|てみて|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが|絶好|醍醐味|"
+                        r"通の|流の|風物詩|大目に|どうぞ|しましょう|あげましょう|行けば")
 _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止され|危険です|危険な|危ない|絶対に|控えて|注意|おそれ|命を落と|"
                      r"事故|違法|犯罪|いけません|近づかない")
 
 
 # A dare: words that sell a risk as the attraction, with something that can hurt in the same sentence.
 # (「スリル満点の吊り橋」 alone is a tourist site's; 「肝試し大会」 a children's event.)
-_DARE = re.compile(r"度胸|肝試し(?!大会)|スリル|勇気のある方|命知らず|自己責任で")
-_HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
+_DARE = re.compile(r"度胸|肝試し(?!大会)|スリル|勇気のある方|命知らず|自己責任で|一人前|勇者|武勇伝|冒険好き")
+_HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|ダイブ|てっぺん|欄干|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
                      r"立入|立ち入|山焼き|流れ|深い|吸う|吸って|酒")
 # Drugs by their slang: 「葉っぱ」「あの草」 smoked.
 _DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)")
@@ -535,12 +544,17 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
     drugs, speeding, a dare near fire or water), where a city would warn against it."""
     if _WARNED.search(s.text) or _NOTICE.search(s.text):
         return None
-    danger = _DANGER.search(s.text) or _DRUG_SLANG.search(s.text)
+    # The danger may be set up in the sentence before the one that recommends it (「濁流は大迫力。」
+    # 「眺めるなら今がチャンス」), when that sentence does not warn either.
+    before = reading.previous(s)
+    context = before.text if before is not None and not _WARNED.search(before.text) else ""
+    danger = (_DANGER.search(s.text) or _DRUG_SLANG.search(s.text)
+              or (_DANGER.search(context) if context else None))
     recommend = _RECOMMEND.search(s.text) if danger is not None else None
     if danger is not None and recommend is None and danger.re is _DRUG_SLANG:
         recommend = danger
     if recommend is None:
-        dare = _DARE.search(s.text)
+        dare = _DARE.search(s.text) or (_DARE.search(context) if context else None)
         danger = _HAZARD.search(s.text) if dare is not None else None
         recommend = dare
     if danger is None or recommend is None:
