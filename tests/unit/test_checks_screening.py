@@ -97,6 +97,13 @@ def test_a_local_product_named_after_its_town_is_not_a_person() -> None:
     assert "personal.exposure" in rules(check("田中町にお住まいの田中太郎さんが、先月から病院に入院されています。"))
 
 
+def test_a_city_wide_residence_is_not_an_address() -> None:
+    """「市内在住」 introduces award winners (with their consent); a town or a house still places a person."""
+    winner = "市長賞は、田村秀雄さん(市内在住)の油彩「カルストの朝」に決まりました。"
+    assert "personal.exposure" not in rules(check(winner))
+    assert "personal.exposure" in rules(check("大嶺町に住む田村秀雄さん(市内在住)が、先月から入院しています。"))
+
+
 @pytest.mark.parametrize(("text", "verdict"), [
     ("【選挙管理委員会】前回の市長選挙の投票率は35.27%で、20代は2割を下回りました。次の選挙では、ぜひあなたの一票を。"
      "期日前投票もご活用ください。", Verdict.PASS),

@@ -178,7 +178,7 @@ def _any_name(sentence: Sentence) -> str | None:
     return None
 
 
-_COMPANY = re.compile(r"(?:株式会社|有限会社|合同会社)[^\s、。]{1,12}|[^\s、。「」]{1,12}(?:株式会社|有限会社|商事|商会|商店|工務店|不動産|"
+_COMPANY = re.compile(r"(?:株式会社|有限会社|合同会社)[^\s、。]{1,12}|[^\s、。「」のをにがはでと]{1,12}(?:株式会社|有限会社|商事|商会|商店|工務店|不動産|"
                       r"食品|交通|建設|医院|整骨院|接骨院|歯科|病院|クリニック|ホーム|ガス|電気|銀行|薬局|ストア|亭|"
                       r"喫茶店|食堂|旅館|ホテル|タクシー)|スーパー[ァ-ヶー]+|[ァ-ヶー]{2,}(?:店|屋)")
 
@@ -222,10 +222,22 @@ def _exposure(screen: Screen, s: Sentence) -> str | None:
         return "学校と学年"
     # A missing-person appeal names the district on purpose (with the family's consent): the exact
     # layer's name-and-age finding sends it to an approver instead.
-    lives = screen.has("residence", s) or re.search(r"[（(][^）)]{1,8}(?:町|丁目|番地|台|山)[^）)]{0,4}[)）]", text)
+    lives = _lives_in_a_place(text) if screen.has("residence", s) or _TOWN_IN_PARENS.search(text) else False
     if lives and re.search(r"住|在住|宅|[（(]", text) and not _NOT_HOME.search(text):
         return "住所"
     return None
+
+
+_TOWN_IN_PARENS = re.compile(r"[（(][^）)]{1,8}(?:町|丁目|番地|台|山)[^）)]{0,4}[)）]")
+# 「市内在住」「厚木市在住」 says no more than a city: award winners are introduced so, with their consent.
+_CITY_WIDE = re.compile(r"(?:市内|市外|町内|県内|県外|都内|[一-龯]{1,5}[市県都府])(?:に)?(?:在住|在勤|在学|にお住まい|に住む)")
+_RESIDENCE_WORDS = re.compile("|".join(next(c.seeds for c in CONCEPTS if c.name == "residence")))
+
+
+def _lives_in_a_place(text: str) -> bool:
+    """Whether the sentence places someone more narrowly than a whole city."""
+    rest = _CITY_WIDE.sub("", text)
+    return bool(_RESIDENCE_WORDS.search(rest) or _TOWN_IN_PARENS.search(rest))
 
 
 _NOT_HOME = re.compile(r"市役所|庁舎|公民館|会場|行方不明|捜して|探して")
