@@ -16,6 +16,7 @@ from gateway.models import Platform
 from gateway.policy import LANGUAGES
 
 SENT = datetime(2026, 9, 1, 12, 3, tzinfo=JST)
+WIDEST_SENT = datetime(2026, 12, 31, 23, 59, tzinfo=JST)  # two-digit month, day and hour: the longest date line
 PLACE = "木更津市"
 WARNINGS = ("大雨", "洪水", "暴風", "暴風雪", "大雪", "波浪", "高潮")
 SPECIALS = ("大雨", "暴風", "暴風雪", "大雪", "波浪", "高潮")
@@ -32,15 +33,16 @@ class Meaning:
     details: tuple[tuple[str, Detail], ...] = ()
     sender: str = "気象庁"
 
-    def alert(self, drill: bool = False, correction: bool = False) -> Alert:
+    def alert(self, drill: bool = False, correction: bool = False, sent: datetime = SENT) -> Alert:
         return Alert(format="json", key=f"catalog|{self.name}|{drill}|{correction}", thread=f"catalog|{self.name}",
                      kind=self.kind, action=self.action, drill=drill, correction=correction,
                      status="Exercise" if drill else "Actual", areas=(self.area,), area_codes=(self.area.code,),
-                     area_names=(self.area.name,), sent=SENT, sender=self.sender, details=dict(self.details),
+                     area_names=(self.area.name,), sent=sent, sender=self.sender, details=dict(self.details),
                      sha256="0" * 64, size=0)
 
-    def view(self, drill: bool = False, correction: bool = False) -> View:
-        return View(self.alert(drill, correction), self.action, PLACE, (self.area,), matched=True, now=SENT)
+    def view(self, drill: bool = False, correction: bool = False, sent: datetime = SENT) -> View:
+        """The meaning as an alert sent at `sent` (the catalog's date, or the widest: 12/31 23:59)."""
+        return View(self.alert(drill, correction, sent), self.action, PLACE, (self.area,), matched=True, now=sent)
 
 
 def _city(**kw: Any) -> AlertArea:

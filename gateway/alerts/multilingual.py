@@ -30,6 +30,9 @@ TERMS_FILE = DATA / "terms_multilingual.toml"
 PHRASES_FILE = DATA / "phrases_multilingual.toml"
 
 _LATIN = frozenset({"en", "vi", "pt", "es", "tl", "ne", "id", "ko"})  # name readings in romaji
+# Written with capital letters: a sentence or a mark that opens with a term starts with one, though JMA's
+# dictionary writes some terms in lower case ("tingkat peringatan", "informasi gempa bumi").
+_CASED = frozenset({"en", "vi", "pt", "es", "tl", "id"})
 _MONTHS = {
     "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
     "tl": "Ene Peb Mar Abr May Hun Hul Ago Set Okt Nob Dis",
@@ -62,7 +65,9 @@ class Lang:
     code: str
 
     def say(self, key: str, **slots: object) -> str:
-        return str(phrase_table()[self.code][key]).format(**slots)
+        template = str(phrase_table()[self.code][key])
+        text = template.format(**slots)
+        return self._capital(text) if template.startswith("{") else text
 
     def term(self, key: str, **slots: object) -> str:
         return str(term_table()["terms"][key][self.code]).format(**slots)
@@ -72,7 +77,10 @@ class Lang:
 
     def mark(self, word: str) -> str:
         phrases = phrase_table()[self.code]
-        return f"{phrases['open']}{word}{phrases['close']}"
+        return f"{phrases['open']}{self._capital(word)}{phrases['close']}"
+
+    def _capital(self, text: str) -> str:
+        return text[:1].upper() + text[1:] if self.code in _CASED else text
 
     @property
     def gap(self) -> str:

@@ -75,7 +75,7 @@ async def test_tsunami_and_evacuation_reach_every_language(runtime: tuple[Runtim
         else:
             assert "避難指示［警戒レベル4］" in ja
             assert easy.startswith("【ひなん】あぶない ところから にげて ください。")
-            assert "Evacuation Order [Alert Level 4]" in en and "木更津市 (Kisarazu-shi)" in en
+            assert "Evacuation Order [Alert level 4]" in en and "木更津市 (Kisarazu-shi)" in en
     english = [p.text for p in rt.sandbox.state.live_posts(Platform.X, "kisarazu_en_x")]
     assert len(english) == 2 and all(t.startswith("[") and "JST" in t for t in english), english
     japanese = [p.text for p in rt.sandbox.state.live_posts(Platform.X, "kisarazu_x")]

@@ -4,6 +4,7 @@ where each official term comes from; docs/alert-texts.md up to date; the dry run
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -74,23 +75,23 @@ def test_every_language_has_every_phrase_and_term() -> None:
 @pytest.mark.parametrize("language", list(LANGUAGES))
 def test_every_meaning_renders_fits_and_marks_drills(language: str) -> None:
     assert len(MEANINGS) >= 50
-    for meaning in MEANINGS:
-        for drill in (False, True):
-            draft = multilingual.render(meaning.view(drill), language)
-            full = draft.full_text()
-            assert not re.search(r"\{[a-z_]*\}", full), (meaning.name, language, full)  # no slot left unfilled
-            assert "None" not in full and "  " not in full.replace("\n", ""), (meaning.name, language, full)
-            for platform in fit.TEXT_PLATFORMS:
-                text = fit.fit(draft, platform)
-                assert fit.FITS[platform](text), (meaning.name, language, platform)
-                for line in draft.required:  # what is said and what to do are never cut
-                    assert line in text, (meaning.name, language, platform, text)
-                assert draft.footer in text
-            if drill:
-                assert full.startswith(drill_mark(language)), (meaning.name, language, full)
-                assert multilingual.Lang(language).say("drill_note") in full if language != "ja" else "訓練です" in full
-            else:
-                assert drill_mark(language) not in full
+    # Every meaning, on the catalog's date and on the longest date line (12/31 23:59), drill or not.
+    for meaning, sent, drill in itertools.product(MEANINGS, (catalog.SENT, catalog.WIDEST_SENT), (False, True)):
+        draft = multilingual.render(meaning.view(drill, sent=sent), language)
+        full = draft.full_text()
+        assert not re.search(r"\{[a-z_]*\}", full), (meaning.name, language, full)  # no slot left unfilled
+        assert "None" not in full and "  " not in full.replace("\n", ""), (meaning.name, language, full)
+        for platform in fit.TEXT_PLATFORMS:
+            text = fit.fit(draft, platform)
+            assert fit.FITS[platform](text), (meaning.name, language, platform)
+            for line in draft.required:  # what is said and what to do are never cut
+                assert line in text, (meaning.name, language, platform, text)
+            assert draft.footer in text
+        if drill:
+            assert full.startswith(drill_mark(language)), (meaning.name, language, full)
+            assert multilingual.Lang(language).say("drill_note") in full if language != "ja" else "訓練です" in full
+        else:
+            assert drill_mark(language) not in full
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))
