@@ -544,7 +544,13 @@ _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止さ�
 
 # A dare: words that sell a risk as the attraction, with something that can hurt in the same sentence.
 # (「スリル満点の吊り橋」 alone is a tourist site's; 「肝試し大会」 a children's event.)
-_DARE = re.compile(r"度胸|肝試し(?!大会)|スリル|勇気のある方|命知らず|自己責任で|一人前|勇者|武勇伝|冒険好き")
+_DARE = re.compile(r"度胸|肝試し(?!大会)|勇気のある方|命知らず|一人前|勇者|武勇伝|冒険好き")
+_NO_DARE = re.compile(r"(?:度胸|勇気)(?:も|は)?(?:いらず|いらない|要らない|不要)")  # 「度胸もいらず」
+# A precaution in the sentence: a guided, equipped or designated activity, not a dare.
+_SAFE_FRAME = re.compile(r"ライフジャケット|インストラクター|ガイド|係員|指導員|安全|指定の|決められた|ヘルメット|見学場所|"
+                         r"観覧(?:場所|席|エリア)|バケツ|用意して|ルール")
+# The sentence before says what harm follows: it warns, so the next one's 「どうぞ」 is not about the danger.
+_CONSEQUENCE = re.compile(r"つなが|火災|事故|けが|怪我|おぼれ|溺れ|流され|危険|命|死")
 _HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|ダイブ|てっぺん|欄干|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
                      r"立入|立ち入|山焼き|流れ|深い|吸う|吸って|酒")
 # Drugs by their slang: 「葉っぱ」「あの草」 smoked.
@@ -559,14 +565,18 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
     # The danger may be set up in the sentence before the one that recommends it (「濁流は大迫力。」
     # 「眺めるなら今がチャンス」), when that sentence does not warn either.
     before = reading.previous(s)
-    context = before.text if before is not None and not _WARNED.search(before.text) else ""
+    safe = _SAFE_FRAME.search(s.text) or (before is not None and _SAFE_FRAME.search(before.text))
+    context = before.text if before is not None and not safe and not (
+        _WARNED.search(before.text) or _CONSEQUENCE.search(before.text)) else ""
     danger = (_DANGER.search(s.text) or _DRUG_SLANG.search(s.text)
               or (_DANGER.search(context) if context else None))
     recommend = _RECOMMEND.search(s.text) if danger is not None else None
     if danger is not None and recommend is None and danger.re is _DRUG_SLANG:
         recommend = danger
-    if recommend is None:
+    if recommend is None and not safe:
         dare = _DARE.search(s.text) or (_DARE.search(context) if context else None)
+        if _NO_DARE.search(s.text):
+            dare = None
         danger = _HAZARD.search(s.text) if dare is not None else None
         recommend = dare
     if danger is None or recommend is None:
