@@ -57,13 +57,8 @@ _PROCEDURE = {"申請": "申請", "提出": "申請", "手続": "申請",
 def check(ctx: Prepared) -> list[Finding]:
     if ctx.inp.generated:
         return []
-    findings = []
-    clause = ctx.clause("accuracy", "rumour")
-    for field in ctx.fields:
-        for span, message in _contradictions(field.view.norm):
-            findings.append(ctx.finding("accuracy.contradiction", Severity.REVIEW, clause, message,
-                                        field=field, span=span))
-    return findings
+    return ctx.findings_in_fields("accuracy.contradiction", Severity.REVIEW, ctx.clause("accuracy", "rumour"),
+                                  _contradictions)
 
 
 def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -78,6 +78,12 @@ class Prepared:
             message = f"{field.label}: {message}"
         return Finding(rule=rule, severity=severity, start=start, end=end, clause=clause,
                        message=message, account=account)
+
+    def findings_in_fields(self, rule: str, severity: Severity, clause: str,
+                           find: Callable[[str], Iterable[tuple[tuple[int, int], str]]]) -> list[Finding]:
+        """A `rule` finding for each (span, message) that `find` yields on a field's normalised text."""
+        return [self.finding(rule, severity, clause, message, field=fld, span=span)
+                for fld in self.fields for span, message in find(fld.view.norm)]
 
     def excerpt(self, field: Field, span: tuple[int, int]) -> str:
         """The original characters of a span, for quoting in a message."""

@@ -52,26 +52,29 @@ _PERIOD = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日(?:\
 def check(ctx: Prepared) -> list[Finding]:
     if ctx.inp.generated:
         return []
-    findings = []
     clause = ctx.clause("accuracy", "rumour")
-    for field in ctx.fields:
-        text = field.view.norm
-        for span, message in (*_weekday_pairs(text), *_deadline_after_event(text), *_backward_periods(text)):
-            findings.append(ctx.finding("accuracy.dates", Severity.REVIEW, clause, message, field=field, span=span))
-        for m in _DATED.finditer(field.view.norm):
-            year, month, day = _year(m), int(m["month"]), int(m["day"])
-            try:
-                actual = WEEKDAYS[date(year, month, day).weekday()]
-            except ValueError:
-                message = f"「{m.group()}」はない日付です。日付を確認してください。"
-            else:
-                if actual == m["weekday"]:
-                    continue
-                message = (f"{year}年{month}月{day}日は{actual}曜日です"
-                           f"（「{month}月{day}日（{m['weekday']}）」と書かれています）。日付か曜日を確認してください。")
-            findings.append(ctx.finding("accuracy.weekday", Severity.REVIEW, clause,
-                                        message, field=field, span=m.span()))
-    return findings
+    return [*ctx.findings_in_fields("accuracy.weekday", Severity.REVIEW, clause, _wrong_weekdays),
+            *ctx.findings_in_fields("accuracy.dates", Severity.REVIEW, clause, _disagreeing_dates)]
+
+
+def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """Dates with their year whose weekday is not theirs, and dates no calendar has."""
+    for m in _DATED.finditer(text):
+        year, month, day = _year(m), int(m["month"]), int(m["day"])
+        try:
+            actual = WEEKDAYS[date(year, month, day).weekday()]
+        except ValueError:
+            yield m.span(), f"「{m.group()}」はない日付です。日付を確認してください。"
+            continue
+        if actual != m["weekday"]:
+            yield m.span(), (f"{year}年{month}月{day}日は{actual}曜日です"
+                             f"（「{month}月{day}日（{m['weekday']}）」と書かれています）。日付か曜日を確認してください。")
+
+
+def _disagreeing_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    yield from _weekday_pairs(text)
+    yield from _deadline_after_event(text)
+    yield from _backward_periods(text)
 
 
 def _weekday_pairs(text: str) -> Iterator[tuple[tuple[int, int], str]]:
