@@ -59,6 +59,8 @@ def check(ctx: Prepared) -> list[Finding]:
 
 def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     """Dates with their year whose weekday is not theirs, and dates no calendar has."""
+    if "年" not in text:
+        return
     for m in _DATED.finditer(text):
         year, month, day = _year(m), int(m["month"]), int(m["day"])
         try:
@@ -72,6 +74,8 @@ def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 
 def _disagreeing_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    if "月" not in text:  # no date: most posts' characters are not read by the patterns below
+        return
     yield from _weekday_pairs(text)
     yield from _deadline_after_event(text)
     yield from _backward_periods(text)
