@@ -21,20 +21,20 @@ from gateway.pipeline.checks.context import Prepared
 
 WEEKDAYS = "月火水木金土日"
 REIWA_BASE = 2018  # 令和元年 = 2019
-# The normalised text (NFKC): half-width digits and parentheses. 「（月・祝）」 and 「（月曜日）」 are read too.
-_DATED = re.compile(r"(?:(?P<year>\d{4})|令和(?P<reiwa>\d{1,2}|元))年\s*(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日"
-                    r"\s*\(\s*(?P<weekday>[月火水木金土日])(?:曜日?)?(?:・[^)]{1,3})?\s*\)")
+# A date with its weekday, with or without its year (西暦 or 令和), in the normalised text (NFKC: half-width
+# digits and parentheses). 「（月・祝）」 and 「（月曜日）」 are read too.
+_DATED = re.compile(r"(?:(?:(?P<year>\d{4})|令和(?P<reiwa>\d{1,2}|元))年\s*)?(?<![\d/])"
+                    r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日\s*\(\s*(?P<weekday>[月火水木金土日])(?:曜日?)?(?:・[^)]{1,3})?\s*\)")
 
 
-def _year(m: re.Match[str]) -> int:
+def _year(m: re.Match[str]) -> int | None:
     if m["year"]:
         return int(m["year"])
-    return REIWA_BASE + (1 if m["reiwa"] == "元" else int(m["reiwa"]))
+    if m["reiwa"]:
+        return REIWA_BASE + (1 if m["reiwa"] == "元" else int(m["reiwa"]))
+    return None
 
 
-# Any date with a weekday; group "year" is empty when none is written.
-_ANY_DATED = re.compile(r"(?:(?P<year>\d{4}|令和(?:\d{1,2}|元))年\s*)?(?<![\d/])"
-                        r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日\s*\(\s*(?P<weekday>[月火水木金土日])(?:曜日?)?(?:・[^)]{1,3})?\s*\)")
 _CORRECTION = re.compile(r"訂正|誤り|正しくは|[(\[【]\s*誤\s*[)\]】]|誤って|間違")
 # 「申込締切：6月20日」「6月20日（金）必着」; 「日時：6月8日」「開催日 6月8日」.
 _DEADLINE = re.compile(r"(?:申込|申し込み|締切|締め切り|〆切)(?!開始|受付開始)[^。\n]{0,8}?(?<![\d/])"
@@ -63,6 +63,8 @@ def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         return
     for m in _DATED.finditer(text):
         year, month, day = _year(m), int(m["month"]), int(m["day"])
+        if year is None:
+            continue
         try:
             actual = WEEKDAYS[date(year, month, day).weekday()]
         except ValueError:
@@ -85,9 +87,9 @@ def _weekday_pairs(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     """The first two dates of one month (and one year) whose weekdays cannot both be right."""
     if _CORRECTION.search(text):
         return
-    seen: dict[tuple[str, int], re.Match[str]] = {}
-    for m in _ANY_DATED.finditer(text):
-        key = (m["year"] or "", int(m["month"]))
+    seen: dict[tuple[int | None, int], re.Match[str]] = {}
+    for m in _DATED.finditer(text):
+        key = (_year(m), int(m["month"]))
         first = seen.setdefault(key, m)
         if first is m:
             continue

@@ -514,8 +514,8 @@ def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
         m = _THREAT.search(s.text)
         if m is None:
             act = _HARM_ACT.search(s.text)
-            done = act is not None and not _NEGATED.match(s.text, act.end())
-            m = act if done and act is not None and _RELIEF.search(s.text[act.start():]) else None
+            if act is not None and not _NEGATED.match(s.text, act.end()) and _RELIEF.search(s.text, act.start()):
+                m = act
     if m is None:
         return None
     return Hit("public_order.force", Severity.BLOCK,
@@ -557,6 +557,23 @@ _HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザ�
 _DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)")
 
 
+def _recommended_danger(text: str, context: str, *, safe: bool) -> tuple[re.Match[str], re.Match[str]] | None:
+    """(the danger, the words recommending it): drugs by slang (their own recommendation), a listed danger
+    in the sentence or the one before with a recommendation in this one, or a dare near a hazard."""
+    drug = _DRUG_SLANG.search(text)
+    if drug is not None:
+        return drug, drug
+    danger = _DANGER.search(text) or (_DANGER.search(context) if context else None)
+    recommend = _RECOMMEND.search(text) if danger is not None else None
+    if danger is not None and recommend is not None:
+        return danger, recommend
+    if safe or _NO_DARE.search(text):
+        return None
+    dare = _DARE.search(text) or (_DARE.search(context) if context else None)
+    hazard = _HAZARD.search(text) if dare is not None else None
+    return (hazard, dare) if hazard is not None and dare is not None else None
+
+
 def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """A dangerous act or place recommended to residents (a typhoon's waves, a flooded river, beyond the fence,
     drugs, speeding, a dare near fire or water), where a city would warn against it."""
@@ -568,19 +585,10 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
     safe = _SAFE_FRAME.search(s.text) or (before is not None and _SAFE_FRAME.search(before.text))
     context = before.text if before is not None and not safe and not (
         _WARNED.search(before.text) or _CONSEQUENCE.search(before.text)) else ""
-    danger = (_DANGER.search(s.text) or _DRUG_SLANG.search(s.text)
-              or (_DANGER.search(context) if context else None))
-    recommend = _RECOMMEND.search(s.text) if danger is not None else None
-    if danger is not None and recommend is None and danger.re is _DRUG_SLANG:
-        recommend = danger
-    if recommend is None and not safe:
-        dare = _DARE.search(s.text) or (_DARE.search(context) if context else None)
-        if _NO_DARE.search(s.text):
-            dare = None
-        danger = _HAZARD.search(s.text) if dare is not None else None
-        recommend = dare
-    if danger is None or recommend is None:
+    found = _recommended_danger(s.text, context, safe=bool(safe))
+    if found is None:
         return None
+    danger, recommend = found
     return Hit("public_order.danger", Severity.BLOCK,
                f"危険な行為・場所（「{danger.group()}」）を勧める内容です（「{recommend.group()}」）。住民の安全を"
                "損なうおそれがあるため発信できません。削除し、危険を避けるよう呼びかける表現にしてください。",
