@@ -541,6 +541,18 @@ async def test_event_streams_are_capped_per_user_and_a_closed_one_frees_its_slot
             stream.close()
 
 
+async def test_an_open_event_stream_ends_when_the_server_shuts_down(client: TestClient, app: web.Application) -> None:
+    """An operator's open 配信状況 page must not hold a restart for the server's 60 s shutdown timeout."""
+    await login(client, OPERATOR.name)
+    stream = await client.get("/console/deliveries/events")
+    assert stream.status == 200
+    await app.shutdown()  # what AppRunner.cleanup() runs before it waits for open handlers
+    body = b""
+    while chunk := await asyncio.wait_for(stream.content.readany(), timeout=5):
+        body += chunk
+    assert stream.content.at_eof() and b"event: row" not in body
+
+
 async def test_accounts_page_is_paged_with_what_needs_a_person_first(
         client: TestClient, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.web.console import accounts_page

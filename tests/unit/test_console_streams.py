@@ -28,3 +28,15 @@ def test_a_stream_that_fails_frees_its_slot() -> None:
         raise ConnectionResetError
     with slots.hold("ito"):
         assert slots.open_count("ito") == 1
+
+
+async def test_closing_ends_the_streams_open_now_and_not_later_ones() -> None:
+    slots = StreamSlots(per_user=2)
+    with slots.hold("ito") as first:
+        assert not await first.pause(0)
+        slots.close()  # the server shuts down
+        assert await first.pause(60)  # returns at once
+        with slots.hold("ito") as later:  # a later stream (the same app served again) is not ended
+            assert not await later.pause(0)
+    slots.close()
+    assert slots.open_count("ito") == 0

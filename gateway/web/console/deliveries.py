@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from gateway.web.api import OPERATORS, OPERATORS_APPROVERS
 from gateway.web.console.context import JINJA, Viewer, render
 from gateway.web.console.labels import post_words
 from gateway.web.console.pages import Pages, page_number
-from gateway.web.console.streams import STREAMS
+from gateway.web.console.streams import STREAMS, Stream
 from gateway.web.fields import bounded
 from gateway.web.security import apply_security_headers
 
@@ -116,24 +115,25 @@ async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
     """Server-Sent Events: one `row` event per delivery whose updated_at changed since the last poll."""
     filters = Filters.of(request)
     filters.check_scope(gw, viewer.actor)
-    with request.app[STREAMS].hold(viewer.actor.name):
+    with request.app[STREAMS].hold(viewer.actor.name) as stream:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         apply_security_headers(request, response)  # the middleware cannot add them once it is sent
         await response.prepare(request)
         with contextlib.suppress(ConnectionResetError):  # the browser went away between two polls
-            await _stream(request, response, gw, viewer, filters)
+            await _stream(request, response, stream, gw, viewer, filters)
         return response
 
 
-async def _stream(request: web.Request, response: web.StreamResponse, gw: Gateway, viewer: Viewer,
-                  filters: Filters) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse, stream: Stream, gw: Gateway,
+                  viewer: Viewer, filters: Filters) -> None:
     """Write changed rows until the connection closes (the handler is not cancelled when it does)."""
     number = page_number(request)
     seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw, viewer.actor, number)}
     idle = 0.0
     while _connected(request):
-        await asyncio.sleep(POLL_S)
+        if await stream.pause(POLL_S):  # the server is shutting down
+            break
         changed = [d for d in await filters.load(gw, viewer.actor, number) if seen.get(d.id) != d.updated_at]
         posts = await labels_of(gw, changed) if changed else {}
         for delivery in reversed(changed):

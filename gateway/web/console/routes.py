@@ -97,12 +97,17 @@ def _guarded_logout(handler: Callable[[web.Request], Awaitable[web.StreamRespons
     return handle
 
 
+async def _close_streams(app: web.Application) -> None:
+    app[STREAMS].close()
+
+
 def mount(app: web.Application, *, secret: bytes) -> None:
     """Add the console's routes, static files and state to `app`; `/` redirects to the console."""
     app[CODEC] = SessionCodec(secret)
     app[THROTTLE] = LoginThrottle()
     app[JINJA] = environment()
     app[STREAMS] = StreamSlots()
+    app.on_shutdown.append(_close_streams)
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
     app.router.add_get("/console/", page(frozenset(Role))(home.page))
