@@ -24,6 +24,7 @@ def test_stamps_markers_and_embargo_block(text: str) -> None:
     "秘書広報課からのお知らせです。", "便秘予防の講座を開きます。", "秋吉台の秘境を紹介します。",
     "相模川のアユ漁が6月1日に解禁されます。", "しらす漁の解禁日は3月11日です。", "式典の取扱説明書を配布します。",
     "パスワードは定期的に変更しましょう。8文字以上がおすすめです。", "暗証番号（4桁）をご用意ください。",
+    "パスワードが必要です。", "暗証番号4桁を入力してください。", "passportをお持ちください。",
 ])
 def test_ordinary_words_pass(text: str) -> None:
     assert not only(check(text), "confidential"), text
@@ -61,6 +62,8 @@ def test_public_ip_and_lgwan_mention() -> None:
     ("共用端末の暗証番号は 4821 です", "4821"),
     ("ＰＷ：ｋｏｄａｉｒａ２０２６ でログイン", "ｋｏｄａｉｒａ２０２６"),
     ("password=Summer2026 で入れます", "Summer2026"),
+    ("通用口のテンキー（暗証番号7302）から入ってください", "7302"),
+    ("共有フォルダのパスワードが「tsuru2026#」に変わりました", "tsuru2026#"),
     ("鍵 AKIAIOSFODNN7EXAMPLE を設定", "AKIAIOSFODNN7EXAMPLE"),
     ("トークン ghp_1A2b3C4d5E6f7G8h9I0jKlMnOpQrStUvWxYz を更新", "ghp_1A2b3C4d5E6f7G8h9I0jKlMnOpQrStUvWxYz"),
 ])

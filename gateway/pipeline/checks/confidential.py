@@ -46,7 +46,9 @@ _SECRET_KEYWORD = (
     r"access[_\-]?token|token|秘密鍵)"
 )
 _CREDENTIAL = re.compile(
-    _SECRET_KEYWORD + r"\s*(?:[:=→]|は|を)\s*[\"'「『]?\s*"
+    # the value after a separator (「パスワードは…」「暗証番号が「…」に」), or right after a Japanese keyword
+    # (「暗証番号4810」); never right after an English one ("passport")
+    _SECRET_KEYWORD + r"(?:\s*(?:[:=→]|は|を|が|も)\s*[\"'「『]?\s*|(?:(?<=番号)|(?<=ワード)|(?<=コード))\s?[\"'「『]?)"
     r"(?P<value>(?!https?://)[A-Za-z0-9!#$%&*+\-./=?@^_~]{4,}(?:\s*/\s*[A-Za-z0-9!#$%&*+\-.=?@^_~]{3,})?)",
     re.IGNORECASE)
 
