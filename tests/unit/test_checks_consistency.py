@@ -24,6 +24,9 @@ from tests.unit.test_checks_fixtures import check, rules
     ("牛込海岸の潮干狩り場は入場無料! 入場料は大人2,000円、子ども1,000円です。", "入場料"),
     ("入園料は500円(試食込み)。摘み取ったブルーベリーは100gあたり250円で、入園料は800円です。", "入園料"),
     ("現在受給中の方は、申請は不要です。すでに受給している方も、必ず9月30日までに申請書を提出してください。", "申請は不要"),
+    ("介護保険料の基準額は年額72,000円(月額5,000円)です。", "年額72,000円"),
+    ("子ども食堂の利用料は300円(無料)です。", "300円(無料)"),
+    ("がん検診の自己負担は無料です。\n受診の際、窓口で検査料1,000円をお支払いください。", "自己負担は無料"),
 ])
 def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
     found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
@@ -43,6 +46,9 @@ def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str)
     "入場料は大人500円、中学生以下は無料です。",
     "参加費は無料です。材料費として500円をいただきます。",
     "申込みは不要です。駐車場の利用には、必ず事前に駐車券をお求めください。",
+    "介護保険料の基準額は年額72,000円(月額6,000円)です。",
+    "入館料は無料(通常500円)です。",
+    "参加費は無料です。昼食代として800円をお支払いください。",
 ])
 def test_a_consistent_text_is_not_called_a_contradiction(text: str) -> None:
     assert "accuracy.contradiction" not in rules(check(text))

@@ -10,7 +10,9 @@
 - two phone or extension numbers that differ by two neighbouring digits swapped (042-341-1211 and
   042-341-1121; 内線275 and 内線257): one of them is a typo;
 - one fee given two amounts, or free and paid (「入場無料」 and 「入場料は2,000円」), unless a clause says for whom;
-- a procedure said to be unnecessary and, in the same post, required (「申請は不要です」…「必ず申請書を提出」).
+- a procedure said to be unnecessary and, in the same post, required (「申請は不要です」…「必ず申請書を提出」);
+- a charge by the year and by the month that do not agree (「年額26,400円（月額2,000円）」), an amount said to be free
+  (「1,500円（無料）」), or a post that says free and asks for a payment with nothing saying for what else.
 
 The rules read the normalised text (NFKC: half-width digits, 「%」) and only figures with the same unit."""
 
@@ -49,6 +51,18 @@ _FREE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{2,4})無料")
 _FOR_WHOM = re.compile(r"の方|場合|以外|ただし|大人|子ども|小学生|中学生|高校生|歳|人目|以上|未満|以下|市外|市内|"
                        r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人|"
                        r"1組|月額|年額|日額|時間")
+# 「年額26,400円（月額2,000円）」: one charge by the year and by the month, which must agree.
+_YEAR_MONTH = re.compile(r"(?P<k1>年額|月額)\s*(?P<about>約)?\s*(?P<a1>\d[\d,]*)円\s*\(\s*"
+                         r"(?P<k2>月額|年額)\s*(?:約)?\s*(?P<a2>\d[\d,]*)円\s*\)?")
+# 「1,500円（無料）」「無料（500円）」: an amount and 「free」 for one thing (「無料（通常500円）」 says why:
+# not matched).
+_PAREN_FREE = re.compile(r"\d[\d,]*円\s*\(\s*無料\s*\)|無料\s*\(\s*\d[\d,]*円\s*\)")
+# 「自己負担：無料」 and, elsewhere, 「受診料500円をお支払いください」 with nothing saying for what else.
+_FREE_SAID = re.compile(r"(?:自己負担|自己負担額|費用|参加費|受講料|受診料|入場料|入館料|料金)\s*(?:は|:|：)?\s*無料|"
+                        r"無料で(?:受け|参加|受診|入場|ご利用)")
+_PAY = re.compile(r"(?P<amount>\d[\d,]*円)を(?:お支払い|お支払|ご負担|お納め|いただきます|徴収)")
+_EXTRA = re.compile(r"ただし|場合|の方|以外|別途|材料費|実費|駐車|交通費|食事|弁当|保険料|資料代|テキスト代|教材|送料|"
+                    r"手数料|希望|代")
 _NOT_NEEDED = re.compile(r"(?P<what>申請|申込み?|申し込み|予約|手続き|提出|応募)(?:は|の必要は|も)"
                          r"(?:不要|必要ありません|いりません|要りません)")
 _REQUIRED = re.compile(r"必ず[^。]{0,30}?(?P<what>申請|申込|申し込|予約|手続|提出|応募)")
@@ -82,8 +96,7 @@ def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
                              "「ご利用いただけません」の誤りではないか確認してください。")
     if text.count("-") >= 4 or "内線" in text:
         yield from _swapped_numbers(text)
-    if _FEE_HINT.search(text):
-        yield from _fees(text)
+    yield from _money(text)
     if "必ず" in text:
         yield from _procedures(text)
 
@@ -170,3 +183,38 @@ def _thresholds(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 def _number(text: str) -> float:
     return float(text.replace(",", ""))
+
+
+def _money(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    if _FEE_HINT.search(text):
+        yield from _fees(text)
+    if "額" in text:
+        yield from _year_and_month(text)
+    if "無料" in text:
+        yield from _free_and_paid(text)
+
+
+def _year_and_month(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    for m in _YEAR_MONTH.finditer(text):
+        if m["k1"] == m["k2"]:
+            continue
+        first, second = _number(m["a1"]), _number(m["a2"])
+        year, month = (first, second) if m["k1"] == "年額" else (second, first)
+        if abs(year - 12 * month) > max(12.0, (0.1 if m["about"] else 0.01) * year):
+            yield m.span(), (f"「{m.group()}」: 月額の12か月分は{12 * month:,.0f}円で、年額と合いません。"
+                             "金額を確認してください。")
+
+
+def _free_and_paid(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    for m in _PAREN_FREE.finditer(text):
+        yield m.span(), f"「{m.group()}」: 金額と「無料」が一緒に書かれています。どちらが正しいか確認してください。"
+        return
+    free = _FREE_SAID.search(text)
+    if free is None:
+        return
+    for pay in _PAY.finditer(text):
+        begin = max(text.rfind("。", 0, pay.start()), text.rfind("\n", 0, pay.start())) + 1
+        if not _EXTRA.search(text, begin, pay.end()):
+            yield pay.span(), (f"「{free.group()}」と書かれていますが、「{pay.group()}」ともあります。"
+                               "費用がかかるのかどうか確認してください。")
+            return

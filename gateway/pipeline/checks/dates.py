@@ -8,7 +8,9 @@ finding says what does not agree, so the author corrects it:
   date given two weekdays) — except in a correction, which quotes the wrong date beside the right one;
 - an application deadline after the day of the event it is for (「日時：6月8日」, 「申込締切：6月20日」), or
   applications opening after their deadline (「受付開始：8月17日」, 「申込期限：8月7日」);
-- a period that ends before it begins (「6月9日から6月3日まで」)."""
+- a period that ends before it begins (「6月9日から6月3日まで」);
+- a schedule that disagrees with itself (days against their count, a weekly rule against the next date, a
+  last admission after closing, a postponement to an earlier day): `schedule.py`."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from gateway.models import Finding, Severity
+from gateway.pipeline.checks import schedule
 from gateway.pipeline.checks.context import Prepared
 
 WEEKDAYS = "月火水木金土日"
@@ -76,6 +79,7 @@ def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 
 def _disagreeing_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    yield from schedule.contradictions(text)
     if "月" not in text:  # no date: most posts' characters are not read by the patterns below
         return
     yield from _weekday_pairs(text)

@@ -1,0 +1,106 @@
+"""A schedule that contradicts itself (issue 13, accuracy), read by `dates.check` as `accuracy.dates`:
+
+- days listed against their count: 「18日（土）・19日（日）の1日限り」, 「29日・30日・31日の2日間」,
+  「3日～6日の3日間」;
+- a weekly or monthly rule against the next date it gives: 「毎週日曜日…次回は8月2日（土）」, 「第2・第4土曜日…次回は
+  第3土曜日」;
+- a last admission after closing time: 「午後5時まで（最終入場は午後5時30分）」;
+- a postponement to a day before the one postponed: 「2月16日（日）…延期の場合は2月15日（土）」.
+
+Each finder reads the normalised text (NFKC) and yields (span, message in Japanese)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+_KANJI_COUNT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_DAY = r"\d{1,2}日\s*(?:\([^)]{1,6}\))?"
+_LISTED_DAYS = re.compile(rf"(?P<days>(?:{_DAY}\s*[・、,と]\s*)+{_DAY})\s*の\s*"
+                          r"(?:(?P<n>\d|[一二三四五六七])日間|(?P<one>[1一]日限り))")
+_RANGE_DAYS = re.compile(r"(?<!\d)(?P<a>\d{1,2})日\s*(?:\([^)]{1,6}\))?\s*(?:~|〜|～|から)\s*(?P<b>\d{1,2})日\s*"
+                         r"(?:\([^)]{1,6}\))?\s*(?:まで)?\s*の\s*(?P<n>\d|[一二三四五六七])日間")
+_WEEKLY = re.compile(r"毎週(?P<weekday>[月火水木金土日])曜")
+_NEXT_DATE = re.compile(r"次回(?:は|の開催は|の開催日は)?[^。]{0,12}?(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日\s*\(\s*"
+                        r"(?P<weekday>[月火水木金土日])")
+_MONTHLY = re.compile(r"毎月(?P<ords>第\s*\d(?:\s*[・、,と及び]\s*第?\s*\d)*)\s*(?P<weekday>[月火水木金土日])曜")
+_NEXT_ORDINAL = re.compile(r"次回[^。]{0,20}?第\s*(?P<n>\d)\s*(?P<weekday>[月火水木金土日])曜")
+_TIME = r"(?P<{p}half>午前|午後)?\s*(?P<{p}h>\d{{1,2}})時(?:(?P<{p}m>\d{{1,2}})分|(?P<{p}han>半))?"
+_CLOSING = re.compile(_TIME.format(p="c") + r"\s*まで[^。(]{0,6}?\(\s*(?:最終)?(?:入場|入館|入園|受付)"
+                      r"(?:は|受付は|締切は)?\s*" + _TIME.format(p="l"))
+_POSTPONED = re.compile(r"延期|順延|予備日")
+_MONTH_DAY = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
+
+
+def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    if "日間" in text or "日限り" in text:
+        yield from _day_counts(text)
+    if "次回" in text:
+        yield from _rule_and_next(text)
+    if "まで" in text and "時" in text:
+        yield from _last_admission(text)
+    if _POSTPONED.search(text):
+        yield from _earlier_postponement(text)
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else _KANJI_COUNT[word]
+
+
+def _day_counts(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    for m in _LISTED_DAYS.finditer(text):
+        listed = len(re.findall(r"\d{1,2}日", m["days"]))
+        said = 1 if m["one"] else _count(m["n"])
+        if listed != said:
+            yield m.span(), (f"「{m.group()}」: 日付は{listed}日分書かれていますが、{said}日と書かれています。"
+                             "日付か日数を確認してください。")
+    for m in _RANGE_DAYS.finditer(text):
+        days = int(m["b"]) - int(m["a"]) + 1
+        if days > 0 and days != _count(m["n"]):
+            yield m.span(), (f"「{m.group()}」: この期間は{days}日間です。日付か日数を確認してください。")
+
+
+def _rule_and_next(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    weekly, following = _WEEKLY.search(text), _NEXT_DATE.search(text)
+    if weekly and following and weekly["weekday"] != following["weekday"]:
+        yield following.span(), (f"「{weekly.group()}日」と書かれていますが、次回は{following['month']}月"
+                                 f"{following['day']}日（{following['weekday']}）となっています。日付か曜日を確認してください。")
+    monthly, ordinal = _MONTHLY.search(text), _NEXT_ORDINAL.search(text)
+    if monthly and ordinal and monthly["weekday"] == ordinal["weekday"]:
+        ordinals = set(re.findall(r"\d", monthly["ords"]))
+        if ordinal["n"] not in ordinals:
+            yield ordinal.span(), (f"「{monthly.group()}」と書かれていますが、次回は「第{ordinal['n']}"
+                                   f"{ordinal['weekday']}曜日」となっています。どちらかを確認してください。")
+
+
+def _minutes(m: re.Match[str], p: str, half: str | None) -> int:
+    hour = int(m[f"{p}h"])
+    if (m[f"{p}half"] or half) == "午後" and hour < 12:
+        hour += 12
+    return hour * 60 + (30 if m[f"{p}han"] else int(m[f"{p}m"] or 0))
+
+
+def _last_admission(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    for m in _CLOSING.finditer(text):
+        closes = _minutes(m, "c", None)
+        last = _minutes(m, "l", m["chalf"])
+        if last > closes:
+            yield m.span(), (f"「{m.group()}」: 最終の入場・受付が終わりの時刻より後になっています。"
+                             "時刻を確認してください。")
+
+
+def _earlier_postponement(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """A date in the sentence of a postponement that comes before the post's first date (in the same month
+    or the one before: a postponement into the next year is not judged)."""
+    original = _MONTH_DAY.search(text)
+    if original is None:
+        return
+    for keyword in _POSTPONED.finditer(text):
+        begin = max(text.rfind("。", 0, keyword.start()), text.rfind("\n", 0, keyword.start())) + 1
+        end = text.find("。", keyword.end())
+        for later in _MONTH_DAY.finditer(text, max(begin, original.end()), end if end >= 0 else len(text)):
+            months = int(later["month"]) - int(original["month"])
+            if -1 <= months <= 0 and (months, int(later["day"])) < (0, int(original["day"])):
+                yield later.span(), (f"延期後の日付「{later.group()}」が、もとの日付「{original.group()}」より前です。"
+                                     "日付を確認してください。")
+                return
