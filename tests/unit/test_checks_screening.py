@@ -38,6 +38,22 @@ FIRES = [
     ("潮干狩りの後はビールをぐいっとあおって、その勢いで海に入るのが通の楽しみ方です。", "public_order.danger",
      Severity.BLOCK),
     ("夏休みは夜通し公園でスピーカーを鳴らして盛り上がるのが風物詩です。", "public_order.danger", Severity.BLOCK),
+    # private circumstances with a name, in the same sentence or the next
+    ("中町の井上さん(52)は、事業の失敗で自己破産したそうです。", "personal.exposure", Severity.BLOCK),
+    ("公園で保護された女の子は、桜台の木村さんの長女・美咲ちゃん(4)でした。ご両親は別居中とのことです。",
+     "personal.exposure", Severity.BLOCK),
+    ("歩道橋の欄干を乗り越えて座れば、花火がいちばんよく見えて最高です。", "public_order.danger", Severity.BLOCK),
+    ("大雨の日こそ、増水した川岸まで見物に行きましょう。めったに見られない迫力です。", "public_order.danger", Severity.BLOCK),
+    ("洞窟ツアーでは、係員の目を盗んで柵の先の暗い通路まで行くのがスリル満点です。", "public_order.danger", Severity.BLOCK),
+    ("古い家電は処分料がかかるので、山林にこっそり捨ててしまえば手間もかかりません。", "illegal.unwatched",
+     Severity.BLOCK),
+    ("公園での花火は禁止されていますが、昼間なら煙も目立たないので見た目では分かりません。", "illegal.unwatched",
+     Severity.BLOCK),
+    ("転入された方には、地元の寺の檀家になっていただくようお願いしています。", "religious.recommendation",
+     Severity.BLOCK),
+    ("保育士の採用では、応募者の出身地も参考にしています。", "discrimination.origin", Severity.BLOCK),
+    ("単身の高齢の方の入居は、地域の負担になるため、お断りしています。", "discrimination.origin", Severity.BLOCK),
+    ("大きな揺れのあとは、津波警報が出てから高台へ避難すれば十分です。", "accuracy.inverted", Severity.REVIEW),
 ]
 
 PASSES = [
@@ -65,6 +81,11 @@ PASSES = [
     "花火大会の夜は、住宅街での大声や路上での飲酒はご遠慮ください。",
     "ライフジャケットを着けてインストラクターと漕ぎ出すカヌー体験。川面からの景色は度胸もいらず感動満点です。",
     "河川敷の枯れ草の近くでの花火は、火災につながります。花火は水を入れたバケツを用意して、広い場所でどうぞ。",
+    "採用選考では、本籍地や出身地を尋ねることはありません。",
+    "揺れを感じたら、津波警報を待たずに高台へ避難してください。",
+    "前ぶれに気づいたら、すぐに避難してください。",
+    "困難を乗り越えて優勝した中学校の駅伝チームを紹介します。",
+    "ひとり親家庭の方は、児童扶養手当についてご相談ください。",
 ]
 
 
@@ -97,6 +118,12 @@ def test_a_local_product_named_after_its_town_is_not_a_person() -> None:
     """「秋芳梨」 is cut as 秋 + 芳梨 (a name) beside 「秋芳町」; a surname that is a town's whole name is a person."""
     assert "personal.exposure" not in rules(check("・秋芳梨のコンポート(秋芳町)"))
     assert "personal.exposure" in rules(check("田中町にお住まいの田中太郎さんが、先月から病院に入院されています。"))
+
+
+def test_a_figure_of_the_citys_history_is_not_a_private_person() -> None:
+    text = "1653年、小川九郎兵衛が岸村(現在の武蔵村山市)から移り住み、新田を開きました。"
+    assert "personal.exposure" not in rules(check(text))
+    assert "personal.exposure" in rules(check(text.replace("1653年", "昨年")))
 
 
 def test_a_city_wide_residence_is_not_an_address() -> None:

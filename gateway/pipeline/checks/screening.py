@@ -197,20 +197,33 @@ def company(sentence: Sentence, reading: Reading) -> str | None:
 
 def personal_exposure(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """A private person's name with an attribute that identifies or exposes them."""
-    person = private_person(s)
-    if person is None:
+    if _HISTORY.search(reading.text):  # 「小川九郎兵衛が…開発を願い出ました」: a figure of the city's history
         return None
-    what = _exposure(screen, s)
-    if what is None:
+    person = private_person(s)
+    what = _exposure(screen, s) if person is not None else None
+    if what is None:  # the person named in one sentence, what exposes them in the next
+        before = reading.previous(s)
+        person = private_person(before) if before is not None else None
+        what = _exposure(screen, s, alone=True) if person is not None else None
+    if person is None or what is None:
         return None
     return Hit("personal.exposure", Severity.BLOCK,
                f"個人（{person}）の氏名と{what}が結び付いています。本人が特定され、プライバシーを侵害します。"
                f"氏名か{what}を削除してください。", ("personal",))
 
 
-def _exposure(screen: Screen, s: Sentence) -> str | None:
+_HISTORY = re.compile(r"(?<![0-9])1[0-8][0-9]{2}年|江戸時代|戦国時代|幕末|鎌倉時代|室町時代|平安時代|安土桃山")
+
+
+def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None:
+    """What in `s` exposes a person named in it (`alone`: named in the sentence before, so only what
+    could be said of nobody else: private circumstances, a home)."""
     text = s.text
-    if screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
+    if screen.has("private_life", s) and not _NOTICE.search(text):
+        return "借金・離婚・家庭の事情などの私生活"
+    if alone:
+        return "住所" if screen.has("residence", s) and _lives_in_a_place(text) and not _NOT_HOME.search(text) else None
+    if not alone and screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
         return "生年月日"
     if screen.has("illness", s) and not re.search(r"検診|予防|相談|申請|手続き|代理人", text):
         return "病気・入院などの健康情報"
@@ -218,7 +231,8 @@ def _exposure(screen: Screen, s: Sentence) -> str | None:
         return "福祉の受給の情報"
     if screen.has("fire", s) and re.search(r"自宅|宅|家|住宅|住まい", text):
         return "自宅の火災"
-    if re.search(r"(?:小学校|中学校|小学|中学|高校|学園)[^。]{0,6}?\d\s*年|\d\s*年生|[（(]\s*\d\s*年\s*[)）]", text):
+    if not alone and re.search(r"(?:小学校|中学校|小学|中学|高校|学園)[^。]{0,6}?\d\s*年|\d\s*年生|[（(]\s*\d\s*年\s*[)）]",
+                                text):
         return "学校と学年"
     # A missing-person appeal names the district on purpose (with the family's consent): the exact
     # layer's name-and-age finding sends it to an approver instead.
@@ -287,10 +301,12 @@ def political_attack(screen: Screen, s: Sentence, reading: Reading) -> Hit | Non
 
 # 「教え」 the noun (teachings), not the verb (「教えてください」「教えます」).
 _FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|イスラム教|天理教|[ァ-ヶー一-龯]{1,4}教の|信仰|教え(?![てまるなたら])|お題目|念仏|"
-                    r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)")
+                    r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)|"
+                    r"(?:檀家|氏子|信者)に(?:なって|なる|なり)|入信")
 _FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
                             r"ご利益|御利益|病気が治|心が救われ")
-_FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう")
+_FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう|"
+                           r"いただくよう|お願いして|お願いします")
 # A faith word naming a time or the people doing it (「お参りの後は…お持ち帰りください」「参拝者の皆さま」): the
 # request in the sentence is about something else.
 _FAITH_AS_TIME = re.compile(r"(?:お参り|参拝|礼拝)(?:の(?:後|あと|前|際|とき|時|帰り|方)|時|後|者|客)")
@@ -307,7 +323,8 @@ def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> H
     invite = _FAITH_INVITE.search(s.text)
     if not (benefit or invite):
         return None
-    if not benefit and not re.search(r"信仰|教え(?![てまるなたら])|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様",
+    if not benefit and not re.search(r"信仰|教え(?![てまるなたら])|礼拝|参拝|お参り|修養会|祈祷|お題目|ご利益|教会|神様|"
+                                     r"(?:檀家|氏子|信者)に(?:なって|なる|なり)|入信",
                                      _FAITH_AS_TIME.sub("", s.text)):
         return None
     return Hit("religious.recommendation", Severity.BLOCK,
@@ -336,6 +353,30 @@ def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit |
     return None
 
 
+# Where a person comes from, or a group's worth, made the reason to turn them away.
+_ORIGIN = re.compile(r"本籍|出身地|出身の方|出身者|家柄|門地|生まれた地域|同和地区")
+_SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|不利")
+_FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きません|かない)|ありません|しません|いたしません|差別|公正|"
+                   r"禁止|いけません|人権|偏見|関係なく|問わず")
+_WORTH = re.compile(r"活力につながらない|役に立たない|生産性(?:が|の)(?:低|な)|負担になる|お荷物|足手まとい|価値がない|"
+                    r"貢献(?:しない|できない)")
+_TURNED_AWAY = re.compile(r"ご遠慮|お断り|対象外|受け付けません|受け入れません|来ないで")
+
+
+def discrimination_origin(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    """Selection by birthplace or family origin (本籍・出身地), or a group turned away as worth less."""
+    origin, worth = _ORIGIN.search(s.text), _WORTH.search(s.text)
+    if origin and _SELECTION.search(s.text) and not _FAIR.search(s.text):
+        said = origin.group()
+    elif worth and _TURNED_AWAY.search(s.text) and not _FAIR.search(s.text):
+        said = worth.group()
+    else:
+        return None
+    return Hit("discrimination.origin", Severity.BLOCK,
+               f"出身地・本籍や属性を理由に人を選別し、または受け入れを断る内容です（「{said}」）。差別にあたるため"
+               "発信できません。削除してください。", ("discrimination",))
+
+
 _UNWATCHED = re.compile(r"誰も見て(?:い)?ない|誰にも(?:見られ|分から|わから|ばれ|バレ)|監視(?:員|カメラ)(?:が|の)(?:い)?ない|"
                         r"(?:警察|パトカー|取り締まり)(?:が|は)?(?:い|来)?ない|見つからなければ|ばれなければ|バレなければ|"
                         r"人通りの少ない|深夜なら|夜なら|早朝なら|山の中なら|少しぐらい|少しくらい|少しだけなら|ちょっとなら|"
@@ -343,15 +384,27 @@ _UNWATCHED = re.compile(r"誰も見て(?:い)?ない|誰にも(?:見られ|分�
 _PERMIT = re.compile(r"(?:ても|でも)[^。]{0,24}?(?:大丈夫|問題(?:は)?(?:ない|ありません)|構わない|構いません|平気|OK|"
                      r"いい(?:です|んです)?(?:よ)?(?:[。!]|$)|ばれ(?:ない|ません)|バレ(?:ない|ません)|分かりません|"
                      r"分からない|わかりません|取り締まりは)|(?:取り締まり|罰金)(?:は|も)(?:ありません|ない)|"
-                     r"調べられることは(?:ない|ありません)|(?:なければ|なきゃ)(?:問題|大丈夫|OK)")
+                     r"調べられることは(?:ない|ありません)|(?:なければ|なきゃ)(?:問題|大丈夫|OK)|"
+                     r"見た目(?:で|では|じゃ)(?:分から|わから|分かり|わかり|ばれ|バレ)")
+# A rule named and then got round (「禁止されていますが、…」): the 禁止 is not the city's warning.
+_ROUND_THE_RULE = re.compile(r"禁止[^。]{0,10}(?:が|けど|けれど)、")
+# Waste got rid of where it does not belong, offered as a way (「山林に埋めてしまうのも一つの手」).
+_DUMPING = re.compile(r"(?:山林|山の中|空き地|河原|川|海|林|畑|他人の土地|道端|草むら)[^。]{0,12}(?:埋め|捨て|燃や|流し)[^。]{0,12}?"
+                      r"(?:一つの手|ひとつの手|手です|のもあり|簡単|おすすめ|構いません|かまいません|大丈夫|いいでしょう|"
+                      r"ましょう|てしまえば)")
 
 
 def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Advice that a rule may be broken where nobody is watching."""
-    if not _PERMIT.search(s.text) or re.search(r"やめましょう|守りましょう|いけません|犯罪です|禁止", s.text):
+    warned = re.search(r"やめましょう|守りましょう|いけません|犯罪です|不法投棄|禁止", _ROUND_THE_RULE.sub("", s.text))
+    if warned:
         return None
-    if not (_UNWATCHED.search(s.text) or re.search(r"捨て|燃や|駐車|たき火|スピード|釣|飲酒|置いて", s.text)):
-        return None
+    if not _DUMPING.search(s.text):
+        if not _PERMIT.search(s.text):
+            return None
+        if not (_UNWATCHED.search(s.text) or _ROUND_THE_RULE.search(s.text)
+                or re.search(r"捨て|燃や|駐車|たき火|スピード|釣|飲酒|置いて", s.text)):
+            return None
     return Hit("illegal.unwatched", Severity.BLOCK,
                "見られていなければ法令・ルールを破ってよいと勧める内容です。違法行為を助長する表現は発信できません。"
                "削除し、ルールを守るよう呼びかける表現にしてください。", ("illegal",))
@@ -460,12 +513,20 @@ def accuracy_inversion(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
         after = text[harmful.end():harmful.end() + 14]
         if _ENCOURAGE.search(after) and not _PREVENT.search(after):
             return _accuracy(harmful.group())
+    late = _LATE_ESCAPE.search(text)
+    if late and not re.search(r"待たず|ではなく|いけません|しないで|ないでください|間に合(?:わ|いません)|遅れ", text):
+        return _accuracy(late.group())
     protective = _PROTECTIVE.search(text)
     if protective and _CAMPAIGN.search(text):
         after = text[protective.end():protective.end() + 10]
         if re.search(r"控え|やめ|しないで|禁止", after):
             return _accuracy(protective.group())
     return None
+
+
+# Waiting for the warning, or for the wave, before escaping: JMA and every city say the opposite.
+_LATE_ESCAPE = re.compile(r"(?:津波|大津波|津波警報|避難指示|警報)[^。]{0,12}?(?:を確認して(?:から)?|が(?:出るの|来るの)?を?確認してから|"
+                          r"が来るまで|を待って(?:から)?|を見てから|が出てから|が出るまで)[^。]{0,20}?(?:避難|逃げ|待機|高台)")
 
 
 def _accuracy(word: str) -> Hit:
@@ -534,10 +595,14 @@ _DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|�
                      r"(?:台風|強風|風が強)[^。]{0,24}屋根に(?:上|登|のぼ)|"
                      r"(?:お酒|酒|ビール|飲ん|酔っ|あおっ)[^。]{0,24}(?:海に|川に|泳|ざぶん|ザブン|飛び込)|"
                      r"(?:夜中|夜通し|深夜|朝まで)[^。]{0,24}(?:大声|爆音|スピーカー|騒い|騒ぐ)|"
-                     r"(?:大声|爆音|スピーカー)[^。]{0,24}(?:夜中|夜通し|深夜|住宅街|ご近所)")
+                     r"(?:大声|爆音|スピーカー)[^。]{0,24}(?:夜中|夜通し|深夜|住宅街|ご近所)|"
+                     r"(?:手すり|欄干|柵|フェンス|ロープ|ガードレール)[^。]{0,8}(?:乗り越え|越えて|くぐ)|(?:手すり|柵|フェンス)の上|"
+                     r"柵の(?:先|向こう|奥)|未整備(?:区域|エリア)|防波堤の(?:先|上)|堤防の上|"
+                     r"(?:台風|大雨|増水|高潮|濁流|荒れ|嵐)[^。]{0,30}(?:河原|川岸|岸壁|防波堤|堤防|海岸)(?:まで|へ|に)")
 _RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|楽しみ方|映え|腕試し|挑戦して|"
                         r"してみては|てみて|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが|絶好|醍醐味|"
-                        r"通の|流の|風物詩|大目に|どうぞ|しましょう|あげましょう|行けば")
+                        r"通の|流の|風物詩|大目に|どうぞ|しましょう|あげましょう|行けば|たまりません|(?:見物|見)に行(?:きましょう|こう|ってみ|っては)|"
+                        r"行きましょう|撮れます|めったに見られない|一生に一度")
 _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止され|危険です|危険な|危ない|絶対に|控えて|注意|おそれ|命を落と|"
                      r"事故|違法|犯罪|いけません|近づかない")
 
@@ -549,6 +614,8 @@ _NO_DARE = re.compile(r"(?:度胸|勇気)(?:も|は)?(?:いらず|いらない|�
 # A precaution in the sentence: a guided, equipped or designated activity, not a dare.
 _SAFE_FRAME = re.compile(r"ライフジャケット|インストラクター|ガイド|係員|指導員|安全|指定の|決められた|ヘルメット|見学場所|"
                          r"観覧(?:場所|席|エリア)|バケツ|用意して|ルール")
+# Slipping past the staff or the rules turns a guided activity into a dare (「係員の目を盗み」).
+_DEFY = re.compile(r"目を盗|見つからない|見つからず|バレない|ばれない|こっそり|内緒で")
 # The sentence before says what harm follows: it warns, so the next one's 「どうぞ」 is not about the danger.
 _CONSEQUENCE = re.compile(r"つなが|火災|事故|けが|怪我|おぼれ|溺れ|流され|危険|命|死")
 _HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|ダイブ|てっぺん|欄干|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
@@ -582,7 +649,9 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
     # The danger may be set up in the sentence before the one that recommends it (「濁流は大迫力。」
     # 「眺めるなら今がチャンス」), when that sentence does not warn either.
     before = reading.previous(s)
-    safe = _SAFE_FRAME.search(s.text) or (before is not None and _SAFE_FRAME.search(before.text))
+    safe = not _DEFY.search(s.text) and (
+        _SAFE_FRAME.search(s.text) or (before is not None and _SAFE_FRAME.search(before.text)
+                                       and not _DEFY.search(before.text)))
     context = before.text if before is not None and not safe and not (
         _WARNED.search(before.text) or _CONSEQUENCE.search(before.text)) else ""
     found = _recommended_danger(s.text, context, safe=bool(safe))
@@ -597,6 +666,7 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
 
 RULES: tuple[Rule, ...] = (
     personal_exposure, political_support, political_attack, religious_recommendation, discrimination_group,
+    discrimination_origin,
     illegal_unwatched, defamation_named, rumour_hearsay, bias_favouring, provocation_taunt, accuracy_inversion,
     obscene_phrase, public_order_force, public_order_danger,
 )
