@@ -54,6 +54,10 @@ FIRES = [
     ("保育士の採用では、応募者の出身地も参考にしています。", "discrimination.origin", Severity.BLOCK),
     ("単身の高齢の方の入居は、地域の負担になるため、お断りしています。", "discrimination.origin", Severity.BLOCK),
     ("大きな揺れのあとは、津波警報が出てから高台へ避難すれば十分です。", "accuracy.inverted", Severity.REVIEW),
+    ("本町三丁目の高田キヨさん(88)はお一人暮らしで、火曜日は家を空けておられます。", "personal.exposure",
+     Severity.BLOCK),
+    ("有料道路の料金所は、前の車に続けば料金を払わずに通過できちゃいます。", "illegal.unwatched", Severity.BLOCK),
+    ("お祝いの席でビールを2杯飲んでも、近所まで車で帰るくらいなら大丈夫です。", "illegal.unwatched", Severity.BLOCK),
 ]
 
 PASSES = [
@@ -86,6 +90,11 @@ PASSES = [
     "前ぶれに気づいたら、すぐに避難してください。",
     "困難を乗り越えて優勝した中学校の駅伝チームを紹介します。",
     "ひとり親家庭の方は、児童扶養手当についてご相談ください。",
+    "警戒レベル3が出たら、お年寄りや障害のある方など避難に時間がかかる人は避難を始めてください。",
+    "「ガイジ」という言葉を冗談のつもりで使っていませんか。言われた人は深く傷ついています。",
+    "「〇〇人はみんな信用できない」――こうした言葉を耳にしたことはありませんか。",
+    "公正な採用選考のため、面接で支持政党や宗教を尋ねることはありません。",
+    "【訂正】相談窓口の電話番号を「0438-00-0264」としていましたが、正しくは「0438-00-0246」です。",
 ]
 
 
@@ -124,6 +133,16 @@ def test_a_figure_of_the_citys_history_is_not_a_private_person() -> None:
     text = "1653年、小川九郎兵衛が岸村(現在の武蔵村山市)から移り住み、新田を開きました。"
     assert "personal.exposure" not in rules(check(text))
     assert "personal.exposure" in rules(check(text.replace("1653年", "昨年")))
+
+
+def test_a_person_named_with_their_consent() -> None:
+    """A consented award winner passes; a health matter, even consented, is reviewed, not blocked."""
+    winner = "市内の中学2年生、中山 蒼さん（14）が全国作文コンクールで最優秀賞に選ばれました。ご本人と保護者の了承を得てご紹介しています。"
+    assert check(winner).verdict is Verdict.PASS, rules(check(winner))
+    assert check(winner.replace("ご本人と保護者の了承を得てご紹介しています。", "")).verdict is not Verdict.PASS
+    ill = "清見台に住む田中正さんは、先月からがんで入院しています。掲載はご本人の了承を得ています。"
+    [finding] = [f for f in check(ill).findings if f.rule == "personal.exposure"]
+    assert finding.severity is Severity.REVIEW
 
 
 def test_a_city_wide_residence_is_not_an_address() -> None:

@@ -41,6 +41,7 @@ from gateway.models import Finding, Severity
 from gateway.pipeline.checks import language
 from gateway.pipeline.checks.context import Field, Prepared
 from gateway.pipeline.checks.language import Word
+from gateway.pipeline.checks.names import consented
 from gateway.pipeline.checks.screening import election_notice
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "classifier.npz"
@@ -286,6 +287,8 @@ class Classifier:
                 continue
             if score.family == "political" and election_notice(read):
                 continue  # the commission's call to vote, however much it sounds like a campaign's
+            if score.family == "personal" and consented(ctx.body.view.norm):
+                continue  # named with their consent; the rules still review health and family matters
             # Spans of the normalised-and-collapsed text approximate those of the view's text;
             # mark the whole field when they may not line up.
             span = score.span if read == text else None

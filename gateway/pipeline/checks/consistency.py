@@ -50,7 +50,7 @@ _FREE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{2,4})無料")
 # Words that say whom or what an amount is for: two amounts of one fee are then a price list.
 _FOR_WHOM = re.compile(r"の方|場合|以外|ただし|大人|子ども|小学生|中学生|高校生|歳|人目|以上|未満|以下|市外|市内|"
                        r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人|"
-                       r"1組|月額|年額|日額|時間")
+                       r"1組|月額|年額|日額|時間|一般|毎月|毎週|曜日|期間中|の日")
 # 「年額26,400円（月額2,000円）」: one charge by the year and by the month, which must agree.
 _YEAR_MONTH = re.compile(r"(?P<k1>年額|月額)\s*(?P<about>約)?\s*(?P<a1>\d[\d,]*)円\s*\(\s*"
                          r"(?P<k2>月額|年額)\s*(?:約)?\s*(?P<a2>\d[\d,]*)円\s*\)?")
@@ -63,6 +63,7 @@ _FREE_SAID = re.compile(r"(?:自己負担|自己負担額|費用|参加費|受�
 _PAY = re.compile(r"(?P<amount>\d[\d,]*円)を(?:お支払い|お支払|ご負担|お納め|いただきます|徴収)")
 _EXTRA = re.compile(r"ただし|場合|の方|以外|別途|材料費|実費|駐車|交通費|食事|弁当|保険料|資料代|テキスト代|教材|送料|"
                     r"手数料|希望|代")
+_CORRECTION = re.compile(r"訂正|誤り|正しくは|誤って|間違")  # a correction quotes the wrong number beside the right one
 _NOT_NEEDED = re.compile(r"(?P<what>申請|申込み?|申し込み|予約|手続き|提出|応募)(?:は|の必要は|も)"
                          r"(?:不要|必要ありません|いりません|要りません)")
 _REQUIRED = re.compile(r"必ず[^。]{0,30}?(?P<what>申請|申込|申し込|予約|手続|提出|応募)")
@@ -94,7 +95,7 @@ def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         for m in _CLOSED_BUT_OPEN.finditer(text):
             yield m.span(), (f"「{m.group()}」: 休止の理由のあとで利用できると書かれています。"
                              "「ご利用いただけません」の誤りではないか確認してください。")
-    if text.count("-") >= 4 or "内線" in text:
+    if (text.count("-") >= 4 or "内線" in text) and not _CORRECTION.search(text):
         yield from _swapped_numbers(text)
     yield from _money(text)
     if "必ず" in text:
@@ -132,10 +133,10 @@ def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     """One fee with two amounts that no clause explains, or free and paid."""
     amounts: dict[str, list[tuple[float, bool, re.Match[str]]]] = {}
     for m in _FEE.finditer(text):
-        qualified = bool(_FOR_WHOM.search(text, max(0, m.start() - 4), m.end()))
+        qualified = bool(_FOR_WHOM.search(text, max(0, m.start() - 4), m.end())) or _conditional_sentence(text, m)
         amounts.setdefault(m["noun"], []).append((_yen(m["amount"]), qualified, m))
     for m in _FREE.finditer(text):
-        if not _FOR_WHOM.search(text, max(0, m.start() - 8), m.end()):
+        if not (_FOR_WHOM.search(text, max(0, m.start() - 8), m.end()) or _conditional_sentence(text, m)):
             amounts.setdefault(m["noun"] + "料", []).append((0.0, False, m))
     for noun, said in amounts.items():
         plain = {amount for amount, qualified, _ in said if not qualified}
@@ -144,6 +145,12 @@ def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
             first, last = said[0][2], said[-1][2]
             yield last.span(), (f"{noun}が「{first.group()}」と「{last.group()}」で食い違っています。"
                                 "金額を確認してください。")
+
+
+def _conditional_sentence(text: str, m: re.Match[str]) -> bool:
+    """「毎月第3土曜日は…観覧料が無料になります」: the amount's sentence says when or for whom it applies."""
+    begin = max(text.rfind("。", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
+    return bool(re.search(r"毎月|毎週|曜日は|の日は|期間中|の方は|場合は", text[begin:m.start()]))
 
 
 def _procedures(text: str) -> Iterator[tuple[tuple[int, int], str]]:

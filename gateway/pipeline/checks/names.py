@@ -21,6 +21,15 @@ _AGE = re.compile(r"\d{1,3}\s*歳|[(（]\s*\d{1,3}\s*[)）]")
 _PHONE = re.compile(r"0\d{1,4}-\d{1,4}-\d{3,4}|0\d{9,10}")
 _NEAR = 40
 _PERSON_HINT = re.compile(r"さん|様|氏|君|くん|ちゃん|殿|歳|才")
+# The post says the person (or their guardian, family) agreed to be named:
+# 「ご本人と保護者の了承を得てご紹介しています」.
+_CONSENT = re.compile(r"(?:本人|保護者|家族|遺族|皆さん|皆様|会員)[^。]{0,24}?(?:了承|同意|承諾|許可|快諾)(?:を|も)?"
+                      r"(?:得|いただ|頂)|(?:了承|同意|承諾)を得て(?:掲載|紹介|公表|ご紹介|お知らせ)")
+
+
+def consented(text: str) -> bool:
+    """Whether the text says the people it names agreed to be named."""
+    return bool(_CONSENT.search(text))
 
 
 def name_findings(ctx: Prepared, fld: Field, clause: str) -> Iterator[Finding]:
@@ -52,7 +61,7 @@ def _tie(ctx: Prepared, window: str) -> tuple[str, Severity, str] | None:
         digits = re.sub(r"\D", "", m.group())
         if not digits.startswith(("0120", "0800", "0570")) and not _own_phone(ctx, digits):
             return "personal.name_phone", Severity.BLOCK, "電話番号"
-    if _AGE.search(window):
+    if _AGE.search(window) and not consented(ctx.body.view.norm):
         return "personal.name_age", Severity.REVIEW, "年齢"
     return None
 

@@ -18,6 +18,7 @@ from gateway.models import Finding, Severity
 from gateway.pipeline.checks.concepts import CONCEPTS, Concepts
 from gateway.pipeline.checks.context import Field, Prepared
 from gateway.pipeline.checks.language import Language, Reading, Sentence, Word
+from gateway.pipeline.checks.names import consented
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ _GENERIC_PARTY = re.compile(r"^(?:政党|各政党|与党|野党|全政党|届�
 
 def candidate_or_party(sentence: Sentence, reading: Reading) -> str | None:
     for m in _PARTY.finditer(sentence.text):
+        if m.group().endswith("支持政党"):  # 「支持政党や宗教を尋ねることはありません」: nobody's party
+            continue
         if (not _GENERIC_PARTY.match(m.group()) and not m.group().endswith(("の会", "会"))) or \
                 re.search(r"支持|応援|後援|創る|つくる|の会", m.group()):
             if m.group().endswith("の会") and not re.search(r"支持|応援|創る|つくる|守る|を", m.group()):
@@ -207,11 +210,20 @@ def personal_exposure(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
         what = _exposure(screen, s, alone=True) if person is not None else None
     if person is None or what is None:
         return None
+    if consented(reading.text):  # named with their consent: a health or family matter still needs a second look
+        if what not in _SENSITIVE:
+            return None
+        return Hit("personal.exposure", Severity.REVIEW,
+                   f"個人（{person}）の氏名と{what}が結び付いています。本人の同意があるとされていますが、健康・家庭などの"
+                   f"事情は特に慎重に扱う情報です。同意の範囲に{what}が含まれるか確認してください。", ("personal",))
     return Hit("personal.exposure", Severity.BLOCK,
                f"個人（{person}）の氏名と{what}が結び付いています。本人が特定され、プライバシーを侵害します。"
                f"氏名か{what}を削除してください。", ("personal",))
 
 
+_PRIVATE_LIFE = "借金・離婚・家庭の事情などの私生活"
+_HEALTH = "病気・入院などの健康情報"
+_SENSITIVE = frozenset({_PRIVATE_LIFE, _HEALTH, "福祉の受給の情報", "自宅の火災"})
 _HISTORY = re.compile(r"(?<![0-9])1[0-8][0-9]{2}年|江戸時代|戦国時代|幕末|鎌倉時代|室町時代|平安時代|安土桃山")
 
 
@@ -220,13 +232,13 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
     could be said of nobody else: private circumstances, a home)."""
     text = s.text
     if screen.has("private_life", s) and not _NOTICE.search(text):
-        return "借金・離婚・家庭の事情などの私生活"
+        return _PRIVATE_LIFE
     if alone:
         return "住所" if screen.has("residence", s) and _lives_in_a_place(text) and not _NOT_HOME.search(text) else None
     if not alone and screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
         return "生年月日"
     if screen.has("illness", s) and not re.search(r"検診|予防|相談|申請|手続き|代理人", text):
-        return "病気・入院などの健康情報"
+        return _HEALTH
     if screen.has("welfare", s):
         return "福祉の受給の情報"
     if screen.has("fire", s) and re.search(r"自宅|宅|家|住宅|住まい", text):
@@ -333,14 +345,14 @@ def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> H
                "問題ありません）。", ("religious",))
 
 
-_INCLUSIVE = re.compile(r"のための|向け|も利用でき|もご利用|共生|交流|人権|差別|偏見|ヘイト|相談|支援|講師|ようこそ|歓迎|協力して|"
+_INCLUSIVE = re.compile(r"のための|向け|避難|も利用でき|もご利用|共生|交流|人権|差別|偏見|ヘイト|相談|支援|講師|ようこそ|歓迎|協力して|"
                         r"皆さんが|皆さんと|参加してくれ|研修|案内|通訳")
 
 
 def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Exclusion of, or a generalisation about, people of a nationality or group."""
     who = group(s, reading)
-    if who is None or _INCLUSIVE.search(s.text):
+    if who is None or _INCLUSIVE.search(s.text) or _AWARENESS.search(reading.text):
         return None
     trait = screen.has("bad_trait", s)
     exclude = screen.has("exclude", s)
@@ -360,11 +372,14 @@ _FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きま
                    r"禁止|いけません|人権|偏見|関係なく|問わず")
 _WORTH = re.compile(r"活力につながらない|役に立たない|生産性(?:が|の)(?:低|な)|負担になる|お荷物|足手まとい|価値がない|"
                     r"貢献(?:しない|できない)")
+_AWARENESS = re.compile(r"差別|人権|偏見|公正な採用|不当な扱い|身元調査")
 _TURNED_AWAY = re.compile(r"ご遠慮|お断り|対象外|受け付けません|受け入れません|来ないで")
 
 
 def discrimination_origin(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Selection by birthplace or family origin (本籍・出身地), or a group turned away as worth less."""
+    if _AWARENESS.search(reading.text):  # a human-rights post quotes the prejudice it condemns
+        return None
     origin, worth = _ORIGIN.search(s.text), _WORTH.search(s.text)
     if origin and _SELECTION.search(s.text) and not _FAIR.search(s.text):
         said = origin.group()
@@ -391,7 +406,10 @@ _ROUND_THE_RULE = re.compile(r"禁止[^。]{0,10}(?:が|けど|けれど)、")
 # Waste got rid of where it does not belong, offered as a way (「山林に埋めてしまうのも一つの手」).
 _DUMPING = re.compile(r"(?:山林|山の中|空き地|河原|川|海|林|畑|他人の土地|道端|草むら)[^。]{0,12}(?:埋め|捨て|燃や|流し)[^。]{0,12}?"
                       r"(?:一つの手|ひとつの手|手です|のもあり|簡単|おすすめ|構いません|かまいません|大丈夫|いいでしょう|"
-                      r"ましょう|てしまえば)")
+                      r"ましょう|てしまえば)|"
+                      # a fare or fee not paid, offered as a trick (「料金を払わずに通過できちゃうかも」)
+                      r"(?:料金|運賃|代金|入場料|入館料|通行料)を(?:払わず|支払わず|払わないで)[^。]{0,16}?"
+                      r"(?:通過|乗れ|入れ|利用でき|できちゃ|できます|できる)")
 
 
 def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -403,7 +421,7 @@ def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
         if not _PERMIT.search(s.text):
             return None
         if not (_UNWATCHED.search(s.text) or _ROUND_THE_RULE.search(s.text)
-                or re.search(r"捨て|燃や|駐車|たき火|スピード|釣|飲酒|置いて", s.text)):
+                or re.search(r"捨て|燃や|駐車|たき火|焚き火|スピード|釣|飲酒|置いて|飲んで[^。]{0,12}(?:運転|車で)", s.text)):
             return None
     return Hit("illegal.unwatched", Severity.BLOCK,
                "見られていなければ法令・ルールを破ってよいと勧める内容です。違法行為を助長する表現は発信できません。"
