@@ -31,10 +31,10 @@ TRAIN_FILES = ("legitimate.jsonl", "violations.jsonl", "screening/train.jsonl", 
                "screening/train3.jsonl", "screening/train4.jsonl", "screening/train5.jsonl", "screening/train6.jsonl",
                "screening/train7.jsonl", "screening/train8.jsonl", "screening/train9.jsonl", "screening/train10.jsonl",
                "screening/train11.jsonl", "screening/train12.jsonl",
-               "screening/train13_hard_negatives.jsonl",
+               "screening/train13_hard_negatives.jsonl", "screening/train14.jsonl",
                "screening/retired_heldout5.jsonl", "screening/retired_heldout6.jsonl",
                "screening/retired_heldout7.jsonl", "screening/retired_heldout9.jsonl",
-               "screening/retired_heldout10.jsonl",
+               "screening/retired_heldout10.jsonl", "screening/retired_heldout11.jsonl",
                "screening/alert_texts.jsonl")
 # The gateway's own alert texts (rendered once from tests/fixtures/alerts): legitimate examples, so
 # that a staff post in alert wording is not read as a violation, but left out of the calibration,
