@@ -345,7 +345,7 @@ def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> H
                "問題ありません）。", ("religious",))
 
 
-_INCLUSIVE = re.compile(r"のための|向け|避難|も利用でき|もご利用|共生|交流|人権|差別|偏見|ヘイト|相談|支援|講師|ようこそ|歓迎|協力して|"
+_INCLUSIVE = re.compile(r"のための|向け|避難(?:に時間|を始め|の支援|支援|行動要支援|を手伝)|も利用でき|もご利用|共生|交流|人権|差別|偏見|ヘイト|相談|支援|講師|ようこそ|歓迎|協力して|"
                         r"皆さんが|皆さんと|参加してくれ|研修|案内|通訳")
 
 
