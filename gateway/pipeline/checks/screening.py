@@ -235,7 +235,7 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
         return _PRIVATE_LIFE
     if alone:
         return "住所" if screen.has("residence", s) and _lives_in_a_place(text) and not _NOT_HOME.search(text) else None
-    if not alone and screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
+    if screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
         return "生年月日"
     if screen.has("illness", s) and not re.search(r"検診|予防|相談|申請|手続き|代理人", text):
         return _HEALTH
@@ -243,8 +243,7 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
         return "福祉の受給の情報"
     if screen.has("fire", s) and re.search(r"自宅|宅|家|住宅|住まい", text):
         return "自宅の火災"
-    if not alone and re.search(r"(?:小学校|中学校|小学|中学|高校|学園)[^。]{0,6}?\d\s*年|\d\s*年生|[（(]\s*\d\s*年\s*[)）]",
-                                text):
+    if re.search(r"(?:小学校|中学校|小学|中学|高校|学園)[^。]{0,6}?\d\s*年|\d\s*年生|[（(]\s*\d\s*年\s*[)）]", text):
         return "学校と学年"
     # A missing-person appeal names the district on purpose (with the family's consent): the exact
     # layer's name-and-age finding sends it to an approver instead.
