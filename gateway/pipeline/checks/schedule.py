@@ -25,9 +25,10 @@ _NEXT_DATE = re.compile(r"次回(?:は|の開催は|の開催日は)?[^。]{0,12
                         r"(?P<weekday>[月火水木金土日])")
 _MONTHLY = re.compile(r"毎月(?P<ords>第\s*\d(?:\s*[・、,と及び]\s*第?\s*\d)*)\s*(?P<weekday>[月火水木金土日])曜")
 _NEXT_ORDINAL = re.compile(r"次回[^。]{0,20}?第\s*(?P<n>\d)\s*(?P<weekday>[月火水木金土日])曜")
-_TIME = r"(?P<{p}half>午前|午後)?\s*(?P<{p}h>\d{{1,2}})時(?:(?P<{p}m>\d{{1,2}})分|(?P<{p}han>半))?"
+_TIME = (r"(?:(?P<{p}noon>正午)|(?P<{p}half>午前|午後)?\s*(?P<{p}h>\d{{1,2}})時"
+         r"(?:(?P<{p}m>\d{{1,2}})分|(?P<{p}han>半))?)")
 _CLOSING = re.compile(_TIME.format(p="c") + r"\s*まで[^。(]{0,6}?\(\s*(?:最終)?(?:入場|入館|入園|受付)"
-                      r"(?:は|受付は|締切は)?\s*" + _TIME.format(p="l"))
+                      r"(?:は|受付は|締切は)?\s*" + _TIME.format(p="l") + r"(?:まで)?\)?")
 _POSTPONED = re.compile(r"延期|順延|予備日")
 _MONTH_DAY = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
 
@@ -37,7 +38,7 @@ def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         yield from _day_counts(text)
     if "次回" in text:
         yield from _rule_and_next(text)
-    if "まで" in text and "時" in text:
+    if "まで" in text and ("時" in text or "正午" in text):
         yield from _last_admission(text)
     if _POSTPONED.search(text):
         yield from _earlier_postponement(text)
@@ -74,6 +75,8 @@ def _rule_and_next(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 
 def _minutes(m: re.Match[str], p: str, half: str | None) -> int:
+    if m[f"{p}noon"]:
+        return 12 * 60
     hour = int(m[f"{p}h"])
     if (m[f"{p}half"] or half) == "午後" and hour < 12:
         hour += 12
@@ -83,7 +86,7 @@ def _minutes(m: re.Match[str], p: str, half: str | None) -> int:
 def _last_admission(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     for m in _CLOSING.finditer(text):
         closes = _minutes(m, "c", None)
-        last = _minutes(m, "l", m["chalf"])
+        last = _minutes(m, "l", m["chalf"])  # 「午後5時まで（最終入場は4時30分）」: the afternoon
         if last > closes:
             yield m.span(), (f"「{m.group()}」: 最終の入場・受付が終わりの時刻より後になっています。"
                              "時刻を確認してください。")
