@@ -23,6 +23,8 @@ from collections.abc import Iterator
 
 from gateway.models import Finding, Severity
 from gateway.pipeline.checks.context import Prepared
+from gateway.pipeline.checks.dates import CORRECTION
+from gateway.pipeline.checks.text import sentence_begin
 
 _UNIT = r"(?P<unit>万円|千円|円|冊|人|件|台|回|時間|分|日|か月|ヶ月|歳|%|km|キロ|点|枚|本|個|校|か所|箇所|名|組|世帯)"
 _UP = r"増や|増え|増加|引き上げ|引上げ|値上げ|拡大|拡充|延長|延ば|伸ば|上が|上げ"
@@ -63,7 +65,6 @@ _FREE_SAID = re.compile(r"(?:自己負担|自己負担額|費用|参加費|受�
 _PAY = re.compile(r"(?P<amount>\d[\d,]*円)を(?:お支払い|お支払|ご負担|お納め|いただきます|徴収)")
 _EXTRA = re.compile(r"ただし|場合|の方|以外|別途|材料費|実費|駐車|交通費|食事|弁当|保険料|資料代|テキスト代|教材|送料|"
                     r"手数料|希望|代")
-_CORRECTION = re.compile(r"訂正|誤り|正しくは|誤って|間違")  # a correction quotes the wrong number beside the right one
 _NOT_NEEDED = re.compile(r"(?P<what>申請|申込み?|申し込み|予約|手続き|提出|応募)(?:は|の必要は|も)"
                          r"(?:不要|必要ありません|いりません|要りません)")
 _REQUIRED = re.compile(r"必ず[^。]{0,30}?(?P<what>申請|申込|申し込|予約|手続|提出|応募)")
@@ -95,7 +96,7 @@ def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         for m in _CLOSED_BUT_OPEN.finditer(text):
             yield m.span(), (f"「{m.group()}」: 休止の理由のあとで利用できると書かれています。"
                              "「ご利用いただけません」の誤りではないか確認してください。")
-    if (text.count("-") >= 4 or "内線" in text) and not _CORRECTION.search(text):
+    if (text.count("-") >= 4 or "内線" in text) and not CORRECTION.search(text):  # a correction quotes both
         yield from _swapped_numbers(text)
     yield from _money(text)
     if "必ず" in text:
@@ -149,8 +150,8 @@ def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 def _conditional_sentence(text: str, m: re.Match[str]) -> bool:
     """「毎月第3土曜日は…観覧料が無料になります」: the amount's sentence says when or for whom it applies."""
-    begin = max(text.rfind("。", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
-    return bool(re.search(r"毎月|毎週|曜日は|の日は|期間中|の方は|場合は", text[begin:m.start()]))
+    before = text[sentence_begin(text, m.start()):m.start()]
+    return bool(re.search(r"毎月|毎週|曜日は|の日は|期間中|の方は|場合は", before))
 
 
 def _procedures(text: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -220,8 +221,7 @@ def _free_and_paid(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     if free is None:
         return
     for pay in _PAY.finditer(text):
-        begin = max(text.rfind("。", 0, pay.start()), text.rfind("\n", 0, pay.start())) + 1
-        if not _EXTRA.search(text, begin, pay.end()):
+        if not _EXTRA.search(text, sentence_begin(text, pay.start()), pay.end()):
             yield pay.span(), (f"「{free.group()}」と書かれていますが、「{pay.group()}」ともあります。"
                                "費用がかかるのかどうか確認してください。")
             return

@@ -38,7 +38,7 @@ def _year(m: re.Match[str]) -> int | None:
     return None
 
 
-_CORRECTION = re.compile(r"訂正|誤り|正しくは|[(\[【]\s*誤\s*[)\]】]|誤って|間違")
+CORRECTION = re.compile(r"訂正|誤り|正しくは|[(\[【]\s*誤\s*[)\]】]|誤って|間違")
 # 「申込締切：6月20日」「6月20日（金）必着」; 「日時：6月8日」「開催日 6月8日」.
 _DEADLINE = re.compile(r"(?:申込|申し込み|締切|締め切り|〆切)(?!開始|受付開始)[^。\n]{0,8}?(?<![\d/])"
                        r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
@@ -89,7 +89,7 @@ def _disagreeing_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:
 
 def _weekday_pairs(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     """The first two dates of one month (and one year) whose weekdays cannot both be right."""
-    if _CORRECTION.search(text):
+    if CORRECTION.search(text):
         return
     seen: dict[tuple[int | None, int], re.Match[str]] = {}
     for m in _DATED.finditer(text):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from gateway.pipeline.checks.text import sentence_begin
+
 _KANJI_COUNT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
 _DAY = r"\d{1,2}日\s*(?:\([^)]{1,6}\))?"
 _LISTED_DAYS = re.compile(rf"(?P<days>(?:{_DAY}\s*[・、,と]\s*)+{_DAY})\s*の\s*"
@@ -99,7 +101,7 @@ def _earlier_postponement(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     if original is None:
         return
     for keyword in _POSTPONED.finditer(text):
-        begin = max(text.rfind("。", 0, keyword.start()), text.rfind("\n", 0, keyword.start())) + 1
+        begin = sentence_begin(text, keyword.start())
         end = text.find("。", keyword.end())
         for later in _MONTH_DAY.finditer(text, max(begin, original.end()), end if end >= 0 else len(text)):
             months = int(later["month"]) - int(original["month"])

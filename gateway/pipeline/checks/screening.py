@@ -200,8 +200,6 @@ def company(sentence: Sentence, reading: Reading) -> str | None:
 
 def personal_exposure(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """A private person's name with an attribute that identifies or exposes them."""
-    if _HISTORY.search(reading.text):  # 「小川九郎兵衛が…開発を願い出ました」: a figure of the city's history
-        return None
     person = private_person(s)
     what = _exposure(screen, s) if person is not None else None
     if what is None:  # the person named in one sentence, what exposes them in the next
@@ -209,6 +207,8 @@ def personal_exposure(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
         person = private_person(before) if before is not None else None
         what = _exposure(screen, s, alone=True) if person is not None else None
     if person is None or what is None:
+        return None
+    if _HISTORY.search(reading.text):  # 「小川九郎兵衛が…開発を願い出ました」: a figure of the city's history
         return None
     if consented(reading.text):  # named with their consent: a health or family matter still needs a second look
         if what not in _SENSITIVE:
@@ -351,12 +351,13 @@ _INCLUSIVE = re.compile(r"のための|向け|避難(?:に時間|を始め|の�
 def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Exclusion of, or a generalisation about, people of a nationality or group."""
     who = group(s, reading)
-    if who is None or _INCLUSIVE.search(s.text) or _AWARENESS.search(reading.text):
+    if who is None or _INCLUSIVE.search(s.text):
         return None
     trait = screen.has("bad_trait", s)
     exclude = screen.has("exclude", s)
     generalise = re.search(r"べき|がち|みんな|全員|どうせ|いつも|すぐ|増え(?:ると|てから|たら)", s.text)
-    if exclude or (trait and (generalise or re.search(r"は|が|って", s.text))) or (generalise and "べき" in s.text):
+    if (exclude or (trait and (generalise or re.search(r"は|が|って", s.text))) or (generalise and "べき" in s.text)) \
+            and not _AWARENESS.search(reading.text):  # a human-rights post quotes the generalisation it condemns
         said = exclude or trait or "一般化"
         return Hit("discrimination.group", Severity.BLOCK,
                    f"国籍・属性（{who}）を理由に人を排除し、または一律に決めつける内容です（「{said}」）。差別を"
@@ -367,8 +368,8 @@ def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit |
 # Where a person comes from, or a group's worth, made the reason to turn them away.
 _ORIGIN = re.compile(r"本籍|出身地|出身の方|出身者|家柄|門地|生まれた地域|同和地区")
 _SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|不利")
-_FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きません|かない)|ありません|しません|いたしません|差別|公正|"
-                   r"禁止|いけません|人権|偏見|関係なく|問わず")
+_FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きません|かない)|ありません|しません|いたしません|公正|"
+                   r"禁止|いけません|関係なく|問わず")  # 差別・人権・偏見: _AWARENESS, over the whole field
 _WORTH = re.compile(r"活力につながらない|役に立たない|生産性(?:が|の)(?:低|な)|負担になる|お荷物|足手まとい|価値がない|"
                     r"貢献(?:しない|できない)")
 _AWARENESS = re.compile(r"差別|人権|偏見|公正な採用|不当な扱い|身元調査")
@@ -377,14 +378,15 @@ _TURNED_AWAY = re.compile(r"ご遠慮|お断り|対象外|受け付けません|
 
 def discrimination_origin(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Selection by birthplace or family origin (本籍・出身地), or a group turned away as worth less."""
-    if _AWARENESS.search(reading.text):  # a human-rights post quotes the prejudice it condemns
-        return None
     origin, worth = _ORIGIN.search(s.text), _WORTH.search(s.text)
-    if origin and _SELECTION.search(s.text) and not _FAIR.search(s.text):
+    if origin and _SELECTION.search(s.text):
         said = origin.group()
-    elif worth and _TURNED_AWAY.search(s.text) and not _FAIR.search(s.text):
+    elif worth and _TURNED_AWAY.search(s.text):
         said = worth.group()
     else:
+        return None
+    # a sentence that says it is not done, or a human-rights post quoting the prejudice it condemns
+    if _FAIR.search(s.text) or _AWARENESS.search(reading.text):
         return None
     return Hit("discrimination.origin", Severity.BLOCK,
                f"出身地・本籍や属性を理由に人を選別し、または受け入れを断る内容です（「{said}」）。差別にあたるため"
@@ -413,15 +415,13 @@ _DUMPING = re.compile(r"(?:山林|山の中|空き地|河原|川|海|林|畑|他
 
 def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Advice that a rule may be broken where nobody is watching."""
-    warned = re.search(r"やめましょう|守りましょう|いけません|犯罪です|不法投棄|禁止", _ROUND_THE_RULE.sub("", s.text))
-    if warned:
+    if re.search(r"やめましょう|守りましょう|いけません|犯罪です|不法投棄|禁止", _ROUND_THE_RULE.sub("", s.text)):
         return None
-    if not _DUMPING.search(s.text):
-        if not _PERMIT.search(s.text):
-            return None
-        if not (_UNWATCHED.search(s.text) or _ROUND_THE_RULE.search(s.text)
-                or re.search(r"捨て|燃や|駐車|たき火|焚き火|スピード|釣|飲酒|置いて|飲んで[^。]{0,12}(?:運転|車で)", s.text)):
-            return None
+    permitted = _PERMIT.search(s.text) and (
+        _UNWATCHED.search(s.text) or _ROUND_THE_RULE.search(s.text)
+        or re.search(r"捨て|燃や|駐車|たき火|焚き火|スピード|釣|飲酒|置いて|飲んで[^。]{0,12}(?:運転|車で)", s.text))
+    if not (permitted or _DUMPING.search(s.text)):
+        return None
     return Hit("illegal.unwatched", Severity.BLOCK,
                "見られていなければ法令・ルールを破ってよいと勧める内容です。違法行為を助長する表現は発信できません。"
                "削除し、ルールを守るよう呼びかける表現にしてください。", ("illegal",))

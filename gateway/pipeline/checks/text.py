@@ -206,6 +206,12 @@ class SudachiTokenizer:
         return tokens
 
 
+def sentence_begin(text: str, pos: int) -> int:
+    """Where the sentence holding `pos` begins: after the last 「。」 or line break before it (for finders that
+    read a plain string; `TextView.sentence_of` answers the same for a view)."""
+    return max(text.rfind("。", 0, pos), text.rfind("\n", 0, pos)) + 1
+
+
 def _chunks(text: str) -> list[tuple[int, str]]:
     if len(text) <= _CHUNK_CHARS:
         return [(0, text)]
