@@ -59,6 +59,8 @@ async def test_compose_approve_watch_live_and_retract(browser: Any, served: Serv
     await sent.wait_for(timeout=20_000)
     assert await operator.evaluate("window.__notReloaded") is True  # updated live, no reload
     assert await sent.get_by_role("link", name="投稿を開く").count() == 1
+    rows = await operator.locator("#rows tr[id^='d-']").count()  # 「全 N 件」 follows the rows that arrived live
+    await operator.locator("p.total").filter(has_text=f"全 {rows} 件（1〜{rows} 件目を表示）").wait_for(timeout=10_000)
     await screenshot(operator, "03-deliveries-live-sent")
     # In sandbox mode the post exists only in the sandbox: the link opens it there, not on x.com.
     href = await sent.get_by_role("link", name="投稿を開く").get_attribute("href")

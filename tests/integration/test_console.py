@@ -351,6 +351,52 @@ async def test_deliveries_stream_pushes_changed_rows(client: TestClient, app: we
     assert f'id="d-{delivery.id}"' in payload["html"] and "取消" in payload["html"]
 
 
+async def read_events(stream: aiohttp.ClientResponse, name: str) -> dict[str, object]:
+    """The data of the next `name` event on an SSE stream (other events are skipped)."""
+    buffer = b""
+    while True:
+        while b"\n\n" not in buffer:
+            chunk = await asyncio.wait_for(stream.content.readany(), timeout=5)
+            assert chunk, f"the stream ended before a {name} event"
+            buffer += chunk
+        event, buffer = buffer.split(b"\n\n", 1)
+        lines = event.decode().split("\n")
+        if lines[0] == f"event: {name}":
+            return dict(json.loads(lines[1].removeprefix("data: ")))
+
+
+async def test_deliveries_stream_sends_the_new_total(client: TestClient, app: web.Application, harness: Harness,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """「全 N 件」 follows the live rows: a delivery that arrives adds to it; one that leaves a filtered view
+    (its state no longer the one filtered on) takes from it, though no row of the page changed."""
+    from gateway.web.console import deliveries
+
+    monkeypatch.setattr(deliveries, "POLL_S", 0.05)
+    await login(client, OPERATOR.name)
+    page = await (await client.get("/console/deliveries")).text()
+    assert "全 0 件" in page
+    stream = await client.get("/console/deliveries/events")
+    try:
+        first = (await harness.gateway.submit(msg_for("kodaira_x"), STAFF)).record.id
+        await harness.gateway.approve(first, APPROVER)
+        total = await read_events(stream, "total")
+    finally:
+        stream.close()
+    assert total["total"] == 1 and "全 1 件" in str(total["html"]) and "1〜1 件目" in str(total["html"])
+
+    [delivery] = await harness.store.list_deliveries(message_id=first)
+    queued = await (await client.get("/console/deliveries", params={"state": delivery.state.value})).text()
+    assert "全 1 件" in queued
+    filtered = await client.get("/console/deliveries/events", params={"state": delivery.state.value})
+    try:
+        harness.clock.advance(seconds=1)
+        await harness.gateway.cancel_delivery(delivery.id, OPERATOR)
+        total = await read_events(filtered, "total")
+    finally:
+        filtered.close()
+    assert total["total"] == 0 and "全 0 件" in str(total["html"])
+
+
 async def test_audit_free_text_search(client: TestClient, app: web.Application, harness: Harness) -> None:
     message_id = await submitted(app, STAFF, TEXT)
     await harness.gateway.reject(message_id, APPROVER, "写真の差し替えが必要")

@@ -26,6 +26,7 @@ from gateway.web.security import apply_security_headers
 
 POLL_S = 0.5  # the SSE handler re-reads the store: works the same with several processes on PostgreSQL
 KEEPALIVE_S = 15.0
+RECOUNT_POLLS = 10  # with no changed row on the page, the total is re-read every 10 polls (5 s)
 PAGE_SIZE = 50
 
 
@@ -125,15 +126,25 @@ async def events(request: web.Request, gw: Gateway, viewer: Viewer) -> web.Strea
         return response
 
 
+def summary_html(request: web.Request, number: int, total: int) -> str:
+    """The page's 「全 N 件（…件目を表示）」 line, from the same macro the page was rendered with."""
+    summary = request.app[JINJA].get_template("_pages.html").module.summary  # type: ignore[attr-defined]
+    return str(summary(Pages.of(request, number, total, PAGE_SIZE)))
+
+
 async def _stream(request: web.Request, response: web.StreamResponse, stream: Stream, gw: Gateway,
                   viewer: Viewer, filters: Filters) -> None:
-    """Write changed rows until the connection closes (the handler is not cancelled when it does)."""
+    """Write changed rows until the connection closes (the handler is not cancelled when it does), and the
+    new total when it changed: a delivery that arrives, or one that leaves the filtered view."""
     number = page_number(request)
     seen: dict[str, datetime] = {d.id: d.updated_at for d in await filters.load(gw, viewer.actor, number)}
+    total = await gw.count_deliveries(filters.query(viewer.actor))
     idle = 0.0
+    polls = 0
     while _connected(request):
         if await stream.pause(POLL_S):  # the server is shutting down
             break
+        polls += 1
         changed = [d for d in await filters.load(gw, viewer.actor, number) if seen.get(d.id) != d.updated_at]
         posts = await labels_of(gw, changed) if changed else {}
         for delivery in reversed(changed):
@@ -142,6 +153,12 @@ async def _stream(request: web.Request, response: web.StreamResponse, stream: St
                        "emergency": delivery.priority is Priority.EMERGENCY,
                        "html": row_html(request, gw, viewer, delivery, posts.get(delivery.message_id))}
             await response.write(f"event: row\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
+        if changed or polls % RECOUNT_POLLS == 0:  # a filtered view also loses rows without a change in it
+            now = await gw.count_deliveries(filters.query(viewer.actor))
+            if now != total:
+                total = now
+                count = {"total": total, "html": summary_html(request, number, total)}
+                await response.write(f"event: total\ndata: {json.dumps(count, ensure_ascii=False)}\n\n".encode())
         idle = 0.0 if changed else idle + POLL_S
         if idle >= KEEPALIVE_S:  # a comment line keeps proxies from closing an idle stream
             await response.write(b": keepalive\n\n")

@@ -178,6 +178,13 @@
       const row = holder.firstElementChild;
       if (row) placeRow(tbody, row, data.emergency);
     });
+    source.addEventListener("total", (event) => {  // 「全 N 件」 follows the rows that arrive or leave
+      const shown = document.querySelector("p.total");
+      if (!shown) return;
+      const holder = document.createElement("div");
+      holder.innerHTML = JSON.parse(event.data).html;  // server-rendered and autoescaped
+      if (holder.firstElementChild) shown.replaceWith(holder.firstElementChild);
+    });
     window.addEventListener("pagehide", () => source.close());
   }
 
