@@ -224,3 +224,23 @@ def test_a_block_level_score_stops_even_in_a_notice() -> None:
     result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
                                      city.accounts_for("city_news")))
     assert result.verdict is Verdict.BLOCK and "political.model" in rules(result)
+
+
+def _accuracy_only(probability: float) -> classifier.Model:
+    """A model that reads nothing and gives `accuracy` this probability (review 0.9, never block)."""
+    logit = np.log(probability / (1 - probability))
+    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 1)), np.array([logit]), ("accuracy",),
+                            review=np.array([0.9]), block=np.array([np.inf]))
+
+
+@pytest.mark.parametrize(("text", "raised"), [
+    ("市民まつりは12月5日（金）に開きます。", False),  # the calendar judges a date with its weekday
+    ("非常食は、賞味期限が切れるまで買わないようにしましょう。", True),
+])
+def test_the_models_doubt_about_a_dated_sentence_is_left_to_the_calendar(text: str, raised: bool) -> None:
+    city = municipality()
+    engine = CheckEngine()
+    engine._classifier = classifier.Classifier(_accuracy_only(0.99))
+    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
+                                     city.accounts_for("city_news")))
+    assert ("accuracy.model" in rules(result)) is raised

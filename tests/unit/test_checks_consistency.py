@@ -27,6 +27,7 @@ from tests.unit.test_checks_fixtures import check, rules
     ("介護保険料の基準額は年額72,000円(月額5,000円)です。", "年額72,000円"),
     ("子ども食堂の利用料は300円(無料)です。", "300円(無料)"),
     ("がん検診の自己負担は無料です。\n受診の際、窓口で検査料1,000円をお支払いください。", "自己負担は無料"),
+    ("参加費：1人1,000円（保険料、資料代を含む）\n当日は、参加費500円を受付でお支払いください。", "参加費:1人1,000円"),
 ])
 def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
     found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
@@ -49,6 +50,8 @@ def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str)
     "介護保険料の基準額は年額72,000円(月額6,000円)です。",
     "入館料は無料(通常500円)です。",
     "参加費は無料です。昼食代として800円をお支払いください。",
+    "参加費：1人1,000円（保険料、資料代を含む）\n当日は、参加費1,000円を受付でお支払いください。",
+    "参加費：1人500円、2人目からは300円です。",
 ])
 def test_a_consistent_text_is_not_called_a_contradiction(text: str) -> None:
     assert "accuracy.contradiction" not in rules(check(text))

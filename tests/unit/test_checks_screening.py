@@ -56,8 +56,36 @@ FIRES = [
     ("大きな揺れのあとは、津波警報が出てから高台へ避難すれば十分です。", "accuracy.inverted", Severity.REVIEW),
     ("本町三丁目の高田キヨさん(88)はお一人暮らしで、火曜日は家を空けておられます。", "personal.exposure",
      Severity.BLOCK),
-    ("有料道路の料金所は、前の車に続けば料金を払わずに通過できちゃいます。", "illegal.unwatched", Severity.BLOCK),
+    ("有料道路の料金所は、前の車に続けば料金を払わずに通過できちゃいます。", "illegal.trick", Severity.BLOCK),
     ("お祝いの席でビールを2杯飲んでも、近所まで車で帰るくらいなら大丈夫です。", "illegal.unwatched", Severity.BLOCK),
+    # self-harm as a way out; drugs sold as harmless; the railway as a photo spot
+    ("それでも苦しいなら、楽になる方法を自分で選ぶのも、ひとつの答えだと思います。", "public_order.self_harm",
+     Severity.BLOCK),
+    ("大麻は海外では合法の国も多く、体への害もお酒より少ないんです。", "public_order.danger", Severity.BLOCK),
+    ("踏切の近くの線路の上で撮る写真は、電車が来る直前がいちばん映えます。", "public_order.danger", Severity.BLOCK),
+    ("雪の日のドリフト走行は、人の少ない峠道なら最高に楽しいですよ。", "public_order.danger", Severity.BLOCK),
+    # tricks that break the law
+    ("高速の料金所、前の車にぴったりついて行けば払わずに通れちゃうって知ってました？", "illegal.trick", Severity.BLOCK),
+    ("親が亡くなっても、届け出を数か月遅らせればその分の年金を受け取り続けられます。", "illegal.trick", Severity.BLOCK),
+    ("申請書に「同居」と書いてしまえば、実際の住まいは確認されないので手当が受け取れます。", "illegal.trick",
+     Severity.BLOCK),
+    ("実習生のパスポートは会社で預かっておき、本人には渡さないのがコツです。", "illegal.trick", Severity.BLOCK),
+    ("記念に小さな石をひとつ持ち帰っちゃいましょう。小さな石ならバレませんし。", "illegal.trick", Severity.BLOCK),
+    # minorities called ill or blamed; neighbourhoods to avoid; tasks by sex
+    ("同性愛は治療が必要な心の病気の一種ですが、差別はいけません。", "discrimination.minority", Severity.BLOCK),
+    ("LGBTの人が増えると、少子化がますます進んでしまいます。", "discrimination.minority", Severity.BLOCK),
+    ("生活保護を受けている世帯の多い地区は、子育てには避けたほうが無難です。", "discrimination.minority",
+     Severity.BLOCK),
+    ("当日は、がれきの撤去は男性の皆さんに、炊き出しは女性の皆さんにお願いします。", "discrimination.gender_roles",
+     Severity.REVIEW),
+    # a rally for a named politician; a party pointed at before an election
+    ("3月1日に「杉本ゆうき 県政報告・決起集会」が開かれます。杉本さんの思いを、ぜひ会場で聞いてください。",
+     "political.support", Severity.BLOCK),
+    ("あの政党が市議会の多数を占めてから、良くなりましたか？ 4月の選挙では、変える勇気を持ちませんか。",
+     "political.support", Severity.BLOCK),
+    # a date of birth the way a list of names gives it; a named shopkeeper insulted
+    ("参加者（敬称略）：岡本隆（昭和38年5月2日生・於福町上）ほか。", "personal.exposure", Severity.BLOCK),
+    ("駅前の店の店長・石田は、客を見下すクレーマー以下の人間です。", "defamation.named", Severity.BLOCK),
 ]
 
 PASSES = [
@@ -95,6 +123,22 @@ PASSES = [
     "「〇〇人はみんな信用できない」――こうした言葉を耳にしたことはありませんか。",
     "公正な採用選考のため、面接で支持政党や宗教を尋ねることはありません。",
     "【訂正】相談窓口の電話番号を「0438-00-0264」としていましたが、正しくは「0438-00-0246」です。",
+    # the legitimate twins of this round's rules
+    "死にたいほどつらい気持ちになったら、ひとりで抱え込まずに相談窓口にお電話ください。",
+    "大麻は「害が少ない」という誤った情報に惑わされないでください。",
+    "線路内への立ち入りは大変危険です。踏切での撮影はやめましょう。",
+    "敬老パスがあれば、市内の路線バスは運賃を払わずに乗れます。",
+    "亡くなった方の年金は、届け出が遅れると返還が必要になります。お早めに手続きをお願いします。",
+    "「ばれないから大丈夫」と誘われても、不法投棄は犯罪です。きっぱり断りましょう。",
+    "同性愛は病気ではありません。性の多様性について理解を深めましょう。",
+    "「ひとり親家庭の多い地域は避けたほうがいい」という偏見をなくしましょう。",
+    "受付や炊き出し、がれきの撤去など、性別を問わず、できることを分担しましょう。",
+    "個人情報は外部に漏らさないよう、厳重に管理しています。",
+    "【選挙管理委員会】県議会議員選挙から、荻野地区の投票所を荻野公民館に変更します。入場整理券で場所をご確認ください。",
+    "小川寺の境内は、参拝の方のための場所です。訪れる際は静かにお参りください。",
+    "4月の選挙の期日前投票は、市役所1階で行っています。大切な一票を投じましょう（選挙管理委員会）。",
+    "平成元年4月1日生まれ以降の方が対象です。",
+    "窓口で市民を見下すような対応をしないよう、職員研修を行っています。",
 ]
 
 
@@ -109,6 +153,19 @@ def test_a_rule_fires_on_what_it_is_for(text: str, rule: str, severity: Severity
 @pytest.mark.parametrize("text", PASSES)
 def test_the_citys_own_notices_pass(text: str) -> None:
     assert check(text).verdict is Verdict.PASS, rules(check(text))
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("※この動画は職員向けです。外部への共有はしないでください。", "confidential.not_for_release"),
+    ("非公開で行われた建設候補地の議論もノーカットで収録しています。", "confidential.not_for_release"),
+    ("各倉庫の南京錠の暗証番号はすべて共通の「1923」にしています。", "confidential.credential"),
+])
+def test_what_the_post_says_is_not_for_release_blocks(text: str, rule: str) -> None:
+    """The reader told to keep it inside, a closed meeting published, a code a few words after its keyword (the
+    credential's message never repeats the code)."""
+    found = [f for f in check(text).findings if f.rule == rule]
+    assert found and found[0].severity is Severity.BLOCK, rules(check(text))
+    assert "1923" not in found[0].message
 
 
 def test_a_draft_stamp_without_a_public_comment_still_blocks() -> None:

@@ -51,6 +51,11 @@ _CREDENTIAL = re.compile(
     _SECRET_KEYWORD + r"(?:\s*(?:[:=→]|は|を|が|も)\s*[\"'「『]?\s*|(?:(?<=番号)|(?<=ワード)|(?<=コード))\s?[\"'「『]?)"
     r"(?P<value>(?!https?://)[A-Za-z0-9!#$%&*+\-./=?@^_~]{4,}(?:\s*/\s*[A-Za-z0-9!#$%&*+\-.=?@^_~]{3,})?)",
     re.IGNORECASE)
+# the value in brackets a few words later (「暗証番号はすべて共通の「1923」にしています」)
+_CREDENTIAL_QUOTED = re.compile(
+    _SECRET_KEYWORD + r"\s*(?:は|が|も)[^。「『\n]{1,16}?[「『]\s*"
+    r"(?P<value>[A-Za-z0-9!#$%&*+\-./=?@^_~]{4,})\s*[」』](?!など|や|のような|にしていませんか|は避け)",
+    re.IGNORECASE)
 
 
 _DRAFT_STAMP = re.compile(r"[【\[(〔<《「『]\s*(?:案|素案|原案|改定案|検討中)\s*[】\])〕>》」』]")
@@ -111,7 +116,7 @@ def _is_internal_ip(candidate: str) -> bool:
 def _credentials(ctx: Prepared, fld: Field, clause: str) -> Iterator[Finding]:
     if not _SECRET_HINT.search(fld.view.norm):
         return
-    spans = [m.span("value") for m in _CREDENTIAL.finditer(fld.view.norm)]
+    spans = [m.span("value") for pattern in (_CREDENTIAL, _CREDENTIAL_QUOTED) for m in pattern.finditer(fld.view.norm)]
     spans.extend(token_spans(fld.view.norm))
     for span in sorted(set(spans)):
         yield ctx.finding(

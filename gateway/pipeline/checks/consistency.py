@@ -46,12 +46,14 @@ _APOLOGY = re.compile(r"ご不便|ご迷惑|ご理解")
 _THRESHOLD_HINT = re.compile(r"を(?:超|突破|上回|達成|下回|割)")
 _FEE_HINT = re.compile(r"料|費|負担|上限|代金")
 _PHONE = re.compile(r"(?<![\d-])(?:0\d{1,4}-\d{1,4}-\d{3,4}|内線\s*\d{2,5})(?![\d-])")
-_FEE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{1,6}(?:料|費|負担金|負担額|上限額|手数料|代金|料金))(?:は|:|：|が)\s*"
-                  r"[^。\n、]{0,12}?(?P<amount>無料|\d[\d,]*円|\d+(?:\.\d+)?万円)")
+_FEE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{1,6}(?:料|費|負担金|負担額|上限額|手数料|代金|料金))(?:(?:は|:|：|が)\s*"
+                  r"[^。\n、]{0,12}?(?P<amount>無料|\d[\d,]*円|\d+(?:\.\d+)?万円)|"
+                  # 「参加費500円を受付でお支払いください」: the amount right after the fee's name, to be paid
+                  r"\s*(?P<paid>\d[\d,]*円)を(?:受付で|当日|会場で)?\s*(?:お支払|お納め|ご用意|持参))")
 _FREE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{2,4})無料")
 # Words that say whom or what an amount is for: two amounts of one fee are then a price list.
 _FOR_WHOM = re.compile(r"の方|場合|以外|ただし|大人|子ども|小学生|中学生|高校生|歳|人目|以上|未満|以下|市外|市内|"
-                       r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人|"
+                       r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人(?!\d)|"
                        r"1組|月額|年額|日額|時間|一般|毎月|毎週|曜日|期間中|の日")
 # 「年額26,400円（月額2,000円）」: one charge by the year and by the month, which must agree.
 _YEAR_MONTH = re.compile(r"(?P<k1>年額|月額)\s*(?P<about>約)?\s*(?P<a1>\d[\d,]*)円\s*\(\s*"
@@ -134,8 +136,10 @@ def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     """One fee with two amounts that no clause explains, or free and paid."""
     amounts: dict[str, list[tuple[float, bool, re.Match[str]]]] = {}
     for m in _FEE.finditer(text):
-        qualified = bool(_FOR_WHOM.search(text, max(0, m.start() - 4), m.end())) or _conditional_sentence(text, m)
-        amounts.setdefault(m["noun"], []).append((_yen(m["amount"]), qualified, m))
+        # (「当日は、参加費500円をお支払いください」: 「当日」 says when to pay, not a day's own price)
+        qualified = bool(_FOR_WHOM.search(text, m.start() if m["paid"] else max(0, m.start() - 4), m.end())) or \
+            _conditional_sentence(text, m)
+        amounts.setdefault(m["noun"], []).append((_yen(m["amount"] or m["paid"]), qualified, m))
     for m in _FREE.finditer(text):
         if not (_FOR_WHOM.search(text, max(0, m.start() - 8), m.end()) or _conditional_sentence(text, m)):
             amounts.setdefault(m["noun"] + "料", []).append((0.0, False, m))

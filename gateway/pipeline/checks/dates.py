@@ -30,6 +30,11 @@ _DATED = re.compile(r"(?:(?:(?P<year>\d{4})|令和(?P<reiwa>\d{1,2}|元))年\s*)
                     r"(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日\s*\(\s*(?P<weekday>[月火水木金土日])(?:曜日?)?(?:・[^)]{1,3})?\s*\)")
 
 
+def weekday_dated(text: str) -> bool:
+    """Whether `text` gives a date with its weekday: the calendar judges those (`check`), not word statistics."""
+    return _DATED.search(text) is not None
+
+
 def _year(m: re.Match[str]) -> int | None:
     if m["year"]:
         return int(m["year"])

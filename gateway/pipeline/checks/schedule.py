@@ -5,7 +5,10 @@
 - a weekly or monthly rule against the next date it gives: 「毎週日曜日…次回は8月2日（土）」, 「第2・第4土曜日…次回は
   第3土曜日」;
 - a last admission after closing time: 「午後5時まで（最終入場は午後5時30分）」;
-- a postponement to a day before the one postponed: 「2月16日（日）…延期の場合は2月15日（土）」.
+- a postponement to a day before the one postponed: 「2月16日（日）…延期の場合は2月15日（土）」;
+- a time range against the length it states: 「午前10時～正午（約3時間）」;
+- a charge per item against the total it gives: 「1点につき500円…2点を出す場合は1,500円」;
+- one opening time given twice, differently: 「受付　午前8時から」…「受付開始が午前10時」.
 
 Each finder reads the normalised text (NFKC) and yields (span, message in Japanese)."""
 
@@ -33,6 +36,16 @@ _CLOSING = re.compile(_TIME.format(p="c") + r"\s*まで[^。(]{0,6}?\(\s*(?:最�
                       r"(?:は|受付は|締切は)?\s*" + _TIME.format(p="l") + r"(?:まで)?\)?")
 _POSTPONED = re.compile(r"延期|順延|予備日")
 _MONTH_DAY = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
+_SPAN = re.compile(_TIME.format(p="a") + r"\s*(?:~|〜|～|-|から)\s*" + _TIME.format(p="b") + r"(?:まで)?\s*"
+                   r"[(（]\s*(?:約|およそ)?\s*(?:(?P<hours>\d{1,2})時間(?P<and_half>半)?(?P<minutes>\d{1,2})?分?|"
+                   r"(?P<only_minutes>\d{2,3})分)(?:間|程度|ほど)?\s*[)）]")
+_UNIT = "点|枚|個|人|袋|本|台|回|冊|箱|件"
+_YEN = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+_PER_ITEM = re.compile(rf"(?:1|一)\s*(?P<unit>{_UNIT})\s*(?:につき|あたり|当たり|ごとに)\s*(?P<price>{_YEN})\s*円")
+_OPENS = re.compile(r"(?P<what>受付|開場|集合)(?:開始)?(?:時間|時刻)?\s*(?:は|が|:|:|\s)?\s*(?:当日)?\s*"
+                    + "(?P<at>" + _TIME.format(p="t") + r")(?:から|より|〜|~|～|です|に|と|\s|$)")
+_SESSIONS = re.compile(r"部|回目|日目|午前の|午後の|場合|平日|土日|土曜|日曜|祝日|団体|子ども|大人|一般")
+_DISCOUNT = re.compile(r"割引|割り引|お得|セット|まとめて|上限|半額|無料")
 
 
 def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -44,6 +57,12 @@ def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         yield from _last_admission(text)
     if _POSTPONED.search(text):
         yield from _earlier_postponement(text)
+    if "時間" in text or "分" in text:
+        yield from _stated_length(text)
+    if "円" in text:
+        yield from _per_item_total(text)
+    if "時" in text:
+        yield from _opening_twice(text)
 
 
 def _count(word: str) -> int:
@@ -109,3 +128,58 @@ def _earlier_postponement(text: str) -> Iterator[tuple[tuple[int, int], str]]:
                 yield later.span(), (f"延期後の日付「{later.group()}」が、もとの日付「{original.group()}」より前です。"
                                      "日付を確認してください。")
                 return
+
+
+def _stated_length(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「午前10時～正午（約3時間）」: the range lasts 2 hours; more than half an hour apart is a slip."""
+    for m in _SPAN.finditer(text):
+        begins = _minutes(m, "a", None)
+        ends = _minutes(m, "b", m["ahalf"])
+        if m["bhalf"] is None and not m["bnoon"] and ends <= begins and ends + 12 * 60 > begins:
+            ends += 12 * 60  # 「午前10時～2時」: the afternoon
+        if ends <= begins:
+            continue
+        if m["only_minutes"]:
+            said = int(m["only_minutes"])
+        else:
+            said = int(m["hours"]) * 60 + (30 if m["and_half"] else int(m["minutes"] or 0))
+        if abs((ends - begins) - said) > 30:
+            hours, minutes = divmod(ends - begins, 60)
+            length = f"{hours}時間" + (f"{minutes}分" if minutes else "")
+            yield m.span(), (f"「{m.group()}」: この時間帯は{length}です。時刻か時間の長さを確認してください。")
+
+
+def _per_item_total(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「1点につき500円」 and later 「2点…1,500円」 in one sentence: the count times the price is not the total
+    (unless the sentence speaks of a discount or a cap)."""
+    for per in _PER_ITEM.finditer(text):
+        price = int(per["price"].replace(",", ""))
+        total = re.compile(rf"(?<![\d,])(?P<n>\d{{1,2}})\s*{per['unit']}[^。]{{0,30}}?(?P<sum>{_YEN})\s*円")
+        for m in total.finditer(text, per.end()):
+            n, said = int(m["n"]), int(m["sum"].replace(",", ""))
+            begin = sentence_begin(text, m.start())
+            end = text.find("。", m.end())
+            if n < 2 or _DISCOUNT.search(text, begin, end if end >= 0 else len(text)):
+                continue
+            if n * price != said:
+                yield m.span(), (f"「{per.group()}」ですが、「{m.group()}」となっています（{n}{per['unit']}なら"
+                                 f"{n * price:,}円）。金額か数を確認してください。")
+                return
+
+
+def _opening_twice(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「受付　午前8時から」 and later 「受付開始が午前10時」, with nothing (a session, a day, a group) to tell
+    them apart."""
+    first: dict[str, tuple[int, re.Match[str]]] = {}
+    for m in _OPENS.finditer(text):
+        begin = sentence_begin(text, m.start())
+        if _SESSIONS.search(text, begin, min(len(text), m.end() + 8)):
+            continue
+        at = _minutes(m, "t", None)
+        seen = first.get(m["what"])
+        if seen is None:
+            first[m["what"]] = (at, m)
+        elif seen[0] != at:
+            yield m.span("at"), (f"{m['what']}の時刻が「{seen[1]['at']}」と「{m['at']}」で食い違っています。"
+                                 "時刻を確認してください。")
+            return

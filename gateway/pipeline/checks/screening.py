@@ -135,11 +135,16 @@ def _nationality(sentence: Sentence, reading: Reading, stem: str) -> bool:
 
 
 _PARTY = re.compile(r"[ァ-ヶー一-龯]{1,8}党|[ァ-ヶー一-龯]{1,8}の会|支持する会|応援する会|後援会|陣営")
-_CANDIDATE = re.compile(r"候補(?!者の(?:主張|政策|経歴|情報))|市議|県議|議員|知事|代議士|(?:氏|さん)(?:を|に|の後援|こそ)")
+_CANDIDATE = re.compile(r"候補(?!者の(?:主張|政策|経歴|情報))|市議(?!会)|県議(?!会)|議員(?!選挙|補欠選挙|の任期|定数)|知事(?!選挙)|代議士|"
+                        r"(?:氏|さん)(?:を|に|の後援|こそ)")
+_POINTED = re.compile(r"(?:あの|例の|某|今の)(?:政党|会派|党)|[一-龯ぁ-んァ-ヶー]{2,8}\s*(?:[県市国]政報告|決起集会|総決起|出陣式)")
 _GENERIC_PARTY = re.compile(r"^(?:政党|各政党|与党|野党|全政党|届出政党)$")
 
 
 def candidate_or_party(sentence: Sentence, reading: Reading) -> str | None:
+    pointed = _POINTED.search(sentence.text)
+    if pointed is not None:  # 「あの政党」: a party the reader is meant to recognise
+        return pointed.group()
     for m in _PARTY.finditer(sentence.text):
         if m.group().endswith("支持政党"):  # 「支持政党や宗教を尋ねることはありません」: nobody's party
             continue
@@ -235,7 +240,8 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
         return _PRIVATE_LIFE
     if alone:
         return "住所" if screen.has("residence", s) and _lives_in_a_place(text) and not _NOT_HOME.search(text) else None
-    if screen.has("birth", s) and re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text):
+    if _BORN.search(text) or (screen.has("birth", s) and
+                              re.search(r"(?:明治|大正|昭和|平成|令和|\d{4})\s*\d*年|生年月日", text)):
         return "生年月日"
     if screen.has("illness", s) and not re.search(r"検診|予防|相談|申請|手続き|代理人", text):
         return _HEALTH
@@ -253,6 +259,9 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
     return None
 
 
+# 「昭和38年5月2日生」: a full date of birth, written the way a list of names gives it
+_BORN = re.compile(r"(?:明治|大正|昭和|平成|令和|\d{4}\s*年?)\s*\d{1,2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*生(?!活|産|徒)|"
+                   r"(?:明治|大正|昭和|平成|令和)\s*\d{1,2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*[)）・]")
 _TOWN_IN_PARENS = re.compile(r"[（(][^）)]{1,8}(?:町|丁目|番地|台|山)[^）)]{0,4}[)）]")
 # 「市内在住」「厚木市在住」 says no more than a city: award winners are introduced so, with their consent.
 _CITY_WIDE = re.compile(r"(?:市内|市外|町内|県内|県外|都内|[一-龯]{1,5}[市県都府])(?:に)?(?:在住|在勤|在学|にお住まい|に住む)")
@@ -268,7 +277,8 @@ def _lives_in_a_place(text: str) -> bool:
 _NOT_HOME = re.compile(r"市役所|庁舎|公民館|会場|行方不明|捜して|探して")
 
 
-_SUPPORT = re.compile(r"応援|支持|支援|投票|一票|1票|清き|よろしくお願い|力を貸|支え|当選|入会|推し|推す|推薦|全力で|唯一の人|こそ")
+_SUPPORT = re.compile(r"応援|支持|支援|投票(?!所|率|日|箱|用紙|区|券|時間|入場)|一票|1票|清き|よろしくお願い|力を貸|支え|当選|入会|推し|推す|推薦|"
+                      r"全力で|唯一の人|こそ|変える勇気|変えませんか|交代させ|決起集会|総決起|出陣式")
 
 
 def political_support(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -282,7 +292,7 @@ def political_support(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
     if re.search(r"選挙管理委員会|推薦することはありません|禁止されて", s.text):
         return None
     target = candidate_or_party(s, reading)
-    if target is None and before is not None and _SUPPORT.search(before.text):
+    if target is None and before is not None and (_SUPPORT.search(before.text) or _POINTED.search(before.text)):
         target = candidate_or_party(before, reading)
     if target is None:
         return None
@@ -322,7 +332,7 @@ _FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ません�
 # request in the sentence is about something else.
 _FAITH_AS_TIME = re.compile(r"(?:お参り|参拝|礼拝)(?:の(?:後|あと|前|際|とき|時|帰り|方)|時|後|者|客)")
 _FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|墓地|霊園|"
-                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学")
+                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学|静かに")
 
 
 def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -407,10 +417,7 @@ _ROUND_THE_RULE = re.compile(r"禁止[^。]{0,10}(?:が|けど|けれど)、")
 # Waste got rid of where it does not belong, offered as a way (「山林に埋めてしまうのも一つの手」).
 _DUMPING = re.compile(r"(?:山林|山の中|空き地|河原|川|海|林|畑|他人の土地|道端|草むら)[^。]{0,12}(?:埋め|捨て|燃や|流し)[^。]{0,12}?"
                       r"(?:一つの手|ひとつの手|手です|のもあり|簡単|おすすめ|構いません|かまいません|大丈夫|いいでしょう|"
-                      r"ましょう|てしまえば)|"
-                      # a fare or fee not paid, offered as a trick (「料金を払わずに通過できちゃうかも」)
-                      r"(?:料金|運賃|代金|入場料|入館料|通行料)を(?:払わず|支払わず|払わないで)[^。]{0,16}?"
-                      r"(?:通過|乗れ|入れ|利用でき|できちゃ|できます|できる)")
+                      r"ましょう|てしまえば)")
 
 
 def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -615,13 +622,15 @@ _DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|�
                      r"(?:大声|爆音|スピーカー)[^。]{0,24}(?:夜中|夜通し|深夜|住宅街|ご近所)|"
                      r"(?:手すり|欄干|柵|フェンス|ロープ|ガードレール)[^。]{0,8}(?:乗り越え|越えて|くぐ)|(?:手すり|柵|フェンス)の上|"
                      r"柵の(?:先|向こう|奥)|未整備(?:区域|エリア)|防波堤の(?:先|上)|堤防の上|"
+                     r"線路(?:の上|内|に(?:立|入|降|寝))|踏切(?:の中|内)|(?:電車|列車)が(?:来る|通る)(?:直前|寸前|ぎりぎり)|"
+                     r"ドリフト|(?:雪|凍結|路面)[^。]{0,12}(?:攻め|飛ばし)|"
                      r"(?:台風|大雨|増水|高潮|濁流|荒れ|嵐)[^。]{0,30}(?:河原|川岸|岸壁|防波堤|堤防|海岸)(?:まで|へ|に)")
 _RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|楽しみ方|映え|腕試し|挑戦して|"
                         r"してみては|てみて|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが|絶好|醍醐味|"
                         r"通の|流の|風物詩|大目に|どうぞ|しましょう|あげましょう|行けば|たまりません|(?:見物|見)に行(?:きましょう|こう|ってみ|っては)|"
-                        r"行きましょう|撮れます|めったに見られない|一生に一度")
+                        r"行きましょう|撮れます|めったに見られない|一生に一度|いちばん|がいちばん|のが一番")
 _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止され|危険です|危険な|危ない|絶対に|控えて|注意|おそれ|命を落と|"
-                     r"事故|違法|犯罪|いけません|近づかない")
+                     r"事故|違法|犯罪|いけません|近づかない|うそです|嘘です|誤り|誤った|デマ")
 
 
 # A dare: words that sell a risk as the attraction, with something that can hurt in the same sentence.
@@ -638,7 +647,10 @@ _CONSEQUENCE = re.compile(r"つなが|火災|事故|けが|怪我|おぼれ|溺�
 _HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|ダイブ|てっぺん|欄干|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
                      r"立入|立ち入|山焼き|流れ|深い|吸う|吸って|酒")
 # Drugs by their slang: 「葉っぱ」「あの草」 smoked.
-_DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)")
+_DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)|"
+                         # a drug sold as harmless (「大麻は…体への害もお酒より少ない」)
+                         r"(?:大麻|マリファナ|MDMA|覚醒剤|危険ドラッグ)[^。]{0,30}?(?:害[^。]{0,12}?(?:少ない|ない|低い)|"
+                         r"合法の国も多|安全な|依存性(?:は|も)?(?:ない|低い|少ない))")
 
 
 def _recommended_danger(text: str, context: str, *, safe: bool) -> tuple[re.Match[str], re.Match[str]] | None:
@@ -681,9 +693,86 @@ def public_order_danger(screen: Screen, s: Sentence, reading: Reading) -> Hit | 
                ("public_order", "harm"))
 
 
+# Self-harm offered as a way out (「楽になる方法を自分で選ぶのも、ひとつの答え」): a city's post about mental
+# health must point to help, never to this. Not when the sentence says it is not an answer.
+_SELF_HARM = re.compile(r"(?:楽になる|命を絶つ|死を選ぶ|死ぬ|自ら命を|この世を去る|終わりにする)(?:方法|道|こと)?(?:を|も)?"
+                        r"[^。]{0,12}?(?:選ぶ|選択|答え|自由|権利)")
+_SELF_HARM_DENIED = re.compile(r"ではありません|ではない|じゃない|してはいけ|相談|ないで|止め|守る")
+
+
+def public_order_self_harm(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _SELF_HARM.search(s.text)
+    if m is None or _SELF_HARM_DENIED.search(s.text):
+        return None
+    return Hit("public_order.self_harm", Severity.BLOCK,
+               f"自ら命を絶つことを選択肢として示す内容です（「{m.group()}」）。命にかかわるため発信できません。削除し、"
+               "相談窓口につなぐ表現にしてください。", ("public_order", "harm"))
+
+
+# Tricks that break a law, offered as advice: a fee or fare not paid, a benefit kept by not reporting a death or
+# a move, a form filled in falsely, a worker's passport kept from them, and 「ばれません」 after an act.
+_TRICKS = re.compile(
+    r"(?:払わず|支払わず|払わないで|タダで)[^。]{0,12}?(?:通れ|通過|乗れ|入れ|済み|済む|済ま|できちゃ)|"
+    r"(?:届け?出|届出|申告|手続き?)を[^。]{0,8}?(?:遅らせ|出さず|しなけれ|せず|しないで)[^。]{0,24}?"
+    r"(?:受け取り続け|もらい続け|受給し続け|もらえ|受け取れ|お得|得を|損)|"
+    r"と(?:書いて|記入して|申告して|届け出て)(?:しまえば|おけば)|"
+    r"(?:パスポート|旅券|在留カード)[^。]{0,24}?(?:預か|取り上げ)[^。]{0,24}?(?:渡さない|返さない|コツ|効果的|おすすめ)")
+_FARE_TRICK = re.compile(r"ついて行|ついていけ|続けば|に続いて|こっそり|ばれ|バレ|知ってまし|知ってた|裏技|抜け道|ぴったり|夜中|深夜")
+_UNNOTICED = re.compile(r"(?:ばれ|バレ)(?:ない|ません|なきゃ|なければ|ずに)|見つから(?:ない|なければ|ずに)")
+_GO_AHEAD = re.compile(r"ましょう|ちゃい|てみて|済みます|大丈夫|OK|平気|タダ|ぴったり|ですよ|ますよ|しちゃ|お得")
+_WARNS_OFF = re.compile(r"やめ|断|誘われ|という(?:考え|言葉|誘い|話)|と言われ|いけません|犯罪|詐欺|注意|禁止|罰|違法|通報")
+
+
+def illegal_trick(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    if _WARNS_OFF.search(s.text) or _NOTICE.search(s.text):
+        return None
+    m = _TRICKS.search(s.text)
+    if m is not None and m.group().startswith(("払わず", "支払わず", "払わないで", "タダで")) and \
+            not _FARE_TRICK.search(s.text):
+        m = None  # 「敬老パスで運賃を払わずに乗れます」 is a service, not a trick
+    if m is None:
+        unnoticed = _UNNOTICED.search(s.text)
+        before = reading.previous(s)
+        if unnoticed is None or not (_GO_AHEAD.search(s.text) or (before is not None and _GO_AHEAD.search(before.text)
+                                                                and not _WARNS_OFF.search(before.text))):
+            return None
+        m = unnoticed
+    return Hit("illegal.trick", Severity.BLOCK,
+               f"法令やルールを破る方法を勧める内容です（「{m.group()}」）。違法行為を助長する表現は発信できません。"
+               "削除し、ルールを守るよう呼びかける表現にしてください。", ("illegal",))
+
+
+# Sexual minorities called ill or blamed; neighbourhoods to avoid for who lives there.
+_MINORITY_BLAMED = re.compile(r"(?:同性愛|LGBT|性的少数者|性的マイノリティ|トランスジェンダー|ゲイ|レズビアン)[^。]{0,24}?"
+                              r"(?:病気|治療|治す|治る|異常|普通に戻|増えると|のせいで|せいで)")
+_AVOID_WHO_LIVES = re.compile(r"(?:生活保護|母子家庭|父子家庭|ひとり親|外国人|低所得|障がい者|障害者)[^。]{0,20}?"
+                              r"(?:多い|住む|集まる|暮らす)(?:地区|地域|エリア|団地|学校|町|ところ)[^。]{0,30}?"
+                              r"(?:避け|やめ|控え|不安|心配|おすすめしません|無難)")
+_NOT_ILL = re.compile(r"(?:病気|異常)(?:では|じゃ)(?:ありません|ない|なく)|治療の必要は|治す必要は|"
+                      r"という(?:誤解|偏見|誤った|考え)|と(?:言われ|考える人)|根拠(?:は|の)(?:ありません|ない)|ではありません")
+_GENDER_TASK = re.compile(r"(?:男性|女性)(?:の皆さん|の方|陣)?(?:に|が|は)[^。]{0,30}?(?:男性|女性)(?:の皆さん|の方|陣)?(?:に|が|は)")
+_TASKS = re.compile(r"力仕事|撤去|運搬|搬送|炊き出し|受付|料理|お茶|配膳|片付け|子守")
+
+
+def discrimination_minority(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _MINORITY_BLAMED.search(s.text) or _AVOID_WHO_LIVES.search(s.text)
+    if m is not None and not _NOT_ILL.search(s.text):
+        return Hit("discrimination.minority", Severity.BLOCK,
+                   f"特定の属性の人々を病気扱い・原因扱いし、または避けるよう勧める内容です（「{m.group()}」）。差別に"
+                   "あたるため発信できません。削除してください。", ("discrimination",))
+    tasks = _GENDER_TASK.search(s.text)
+    if tasks is not None and "男性" in tasks.group() and "女性" in tasks.group() and _TASKS.search(s.text) and \
+            not re.search(r"問わず|関係なく|どなたでも|にかかわらず", s.text):
+        return Hit("discrimination.gender_roles", Severity.REVIEW,
+                   f"性別で役割を割り振る内容です（「{tasks.group()}」）。性別によらず希望や体力に応じて分担する"
+                   "表現にしてください。", ("discrimination",))
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     personal_exposure, political_support, political_attack, religious_recommendation, discrimination_group,
     discrimination_origin,
     illegal_unwatched, defamation_named, rumour_hearsay, bias_favouring, provocation_taunt, accuracy_inversion,
-    obscene_phrase, public_order_force, public_order_danger,
+    obscene_phrase, public_order_force, public_order_danger, public_order_self_harm, illegal_trick,
+    discrimination_minority,
 )
