@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.models import Message, Severity, Verdict
+from gateway.models import CheckResult, Message, Severity, Verdict
 from gateway.pipeline.checks import CheckEngine, CheckInput, classifier, language
 from tests.unit.test_checks_fixtures import check, municipality, rules
 
@@ -196,11 +196,19 @@ def test_encouragement_is_still_read_when_a_warning_follows() -> None:
     assert best[model.families.index("illegal")] > 0.0
 
 
-def _political_only(probability: float) -> classifier.Model:
-    """A model that reads nothing and gives `political` this probability (review 0.9, block 0.95)."""
+def _only(family: str, probability: float, block: float = 0.95) -> classifier.Model:
+    """A model that reads nothing and gives `family` this probability (review 0.9, block `block`)."""
     logit = np.log(probability / (1 - probability))
-    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 1)), np.array([logit]), ("political",),
-                            review=np.array([0.9]), block=np.array([0.95]))
+    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 1)), np.array([logit]), (family,),
+                            review=np.array([0.9]), block=np.array([block]))
+
+
+def _check_with(model: classifier.Model, text: str) -> CheckResult:
+    city = municipality()
+    engine = CheckEngine()
+    engine._classifier = classifier.Classifier(model)
+    return engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
+                                   city.accounts_for("city_news")))
 
 
 @pytest.mark.parametrize(("text", "raised"), [
@@ -208,29 +216,13 @@ def _political_only(probability: float) -> classifier.Model:
     ("来週の日曜日は市議会議員選挙です。みなさんの考えをしっかり届けましょう。", True),
 ])
 def test_the_models_doubt_is_not_raised_in_the_citys_own_notice(text: str, raised: bool) -> None:
-    city = municipality()
-    engine = CheckEngine()
-    engine._classifier = classifier.Classifier(_political_only(0.92))
-    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
-                                     city.accounts_for("city_news")))
+    result = _check_with(_only("political", 0.92), text)
     assert ("political.model" in rules(result)) is raised
 
 
 def test_a_block_level_score_stops_even_in_a_notice() -> None:
-    city = municipality()
-    engine = CheckEngine()
-    engine._classifier = classifier.Classifier(_political_only(0.97))
-    text = "来週の日曜日は市議会議員選挙です。投票所は入場整理券に書いてあります。"
-    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
-                                     city.accounts_for("city_news")))
+    result = _check_with(_only("political", 0.97), "来週の日曜日は市議会議員選挙です。投票所は入場整理券に書いてあります。")
     assert result.verdict is Verdict.BLOCK and "political.model" in rules(result)
-
-
-def _accuracy_only(probability: float) -> classifier.Model:
-    """A model that reads nothing and gives `accuracy` this probability (review 0.9, never block)."""
-    logit = np.log(probability / (1 - probability))
-    return classifier.Model({"\x00": 0}, np.ones(1), np.zeros((1, 1)), np.array([logit]), ("accuracy",),
-                            review=np.array([0.9]), block=np.array([np.inf]))
 
 
 @pytest.mark.parametrize(("text", "raised"), [
@@ -238,9 +230,5 @@ def _accuracy_only(probability: float) -> classifier.Model:
     ("非常食は、賞味期限が切れるまで買わないようにしましょう。", True),
 ])
 def test_the_models_doubt_about_a_dated_sentence_is_left_to_the_calendar(text: str, raised: bool) -> None:
-    city = municipality()
-    engine = CheckEngine()
-    engine._classifier = classifier.Classifier(_accuracy_only(0.99))
-    result = engine.check(CheckInput(Message(municipality=city.id, category="city_news", text=text), city,
-                                     city.accounts_for("city_news")))
+    result = _check_with(_only("accuracy", 0.99, block=np.inf), text)
     assert ("accuracy.model" in rules(result)) is raised
