@@ -22,6 +22,13 @@ from sqlalchemy.engine import make_url
 from gateway.store import SqlStore, open_store, upgrade_async
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Tests that take minutes start first, so that with `-n 2` one worker runs them while the other works through
+# the rest, instead of one of them starting near the end and keeping the run waiting.
+SLOW_FIRST = ("test_retraining_reproduces_the_committed_file",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.originalname not in SLOW_FIRST)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
