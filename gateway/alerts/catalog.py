@@ -20,6 +20,7 @@ WIDEST_SENT = datetime(2026, 12, 31, 23, 59, tzinfo=JST)  # two-digit month, day
 PLACE = "木更津市"
 WARNINGS = ("大雨", "洪水", "暴風", "暴風雪", "大雪", "波浪", "高潮")
 SPECIALS = ("大雨", "暴風", "暴風雪", "大雪", "波浪", "高潮")
+DANGERS = ("大雨", "土砂災害", "高潮", "氾濫")  # 危険警報 (level 4) since 2026
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def _evacuation() -> list[Meaning]:
 
 def _weather() -> list[Meaning]:
     names = [f"{h}警報" for h in WARNINGS] + [f"{h}特別警報" for h in SPECIALS]
+    names += [f"レベル４{h}危険警報" for h in DANGERS]
     found = []
     for name in names:
         found.append(Meaning(f"{name}（issue）", "weather_warning", "issue", _city(labels=(name,))))

@@ -102,7 +102,7 @@ def _weather_status(new: bool, changed: bool, current: list[str], lifted: list[s
 
 
 def _warning_level(name: str) -> int | None:
-    return terms.level_in(name) or (5 if "特別警報" in name else None)
+    return terms.warning_level(name)
 
 
 # --- 土砂災害警戒情報 / 記録的短時間大雨情報 ------------------------------------------------------

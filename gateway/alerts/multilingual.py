@@ -240,16 +240,19 @@ def _list(lang: Lang, label: str, values: tuple[str, ...]) -> Items | None:
 
 
 def warning_term(label: str, lang: Lang) -> str:
-    """大雨特別警報 → Emergency Warning (Heavy Rain); a name with no term keeps its Japanese and reading."""
+    """大雨特別警報 → Emergency Warning (Heavy Rain), レベル４大雨危険警報 → Level 4 Urgent Warning (Heavy Rain);
+    a name with no term keeps its Japanese and reading."""
     hazard = next((h for h in _HAZARDS if h in label), None)
-    level = terms.level_in(label)
+    level = terms.warning_level(label)
     if hazard is None:
         return f"{lang.term('warning.generic')} ({lang.name(label)})" if lang.code != "ja-easy" else lang.name(label)
-    pattern = "special.pattern" if "特別警報" in label else "warning.pattern"
-    named = lang.term(pattern, h=lang.term(f"hazard.{hazard}"))
+    pattern = ("special.pattern" if "特別警報" in label else "danger.pattern" if "危険警報" in label
+               else "warning.pattern")
+    named = lang.term(pattern, h=lang.term(f"hazard.{hazard}"), n=level)
     if lang.code not in ("zh-Hans", "zh-Hant", "ja-easy"):
         named = named[:1].upper() + named[1:]
-    return f"{named} {lang.term('evacuation.level', n=level)}" if level and "特別警報" not in label else named
+    # a 特別警報 carries no level mark, a 危険警報's name says its level (the dictionary's 「Level 4 …」)
+    return f"{named} {lang.term('evacuation.level', n=level)}" if level and pattern == "warning.pattern" else named
 
 
 _HAZARDS = ("暴風雪", "大雨", "洪水", "暴風", "大雪", "波浪", "高潮", "土砂災害", "氾濫")
@@ -274,7 +277,7 @@ def _weather(view: View, lang: Lang) -> Said:
 def _weather_act(current: tuple[str, ...], lang: Lang, place: str) -> str:
     if any("特別警報" in w for w in current):
         return lang.say("act_special")
-    levels = [lv for lv in (terms.level_in(w) for w in current) if lv]
+    levels = [lv for lv in (terms.warning_level(w) for w in current) if lv]
     if levels and max(levels) >= 4:
         return lang.say("act_level4", place=place)
     return lang.say("act_watch", place=place)

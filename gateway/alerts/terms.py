@@ -98,6 +98,12 @@ def level_in(text: str) -> int | None:
     return int(_fold_alnum(match.group(1))) if match else None
 
 
+def warning_level(name: str) -> int | None:
+    """The 警戒レベル of a warning's name: the one it names, else 5 for a 特別警報 and 4 for a 危険警報 (the
+    level those names carry since 2026, with or without the 「レベル５」 prefix), else None."""
+    return level_in(name) or (5 if "特別警報" in name else 4 if "危険警報" in name else None)
+
+
 def parse_datetime(value: str, field: str) -> datetime:
     """An ISO 8601 date-time with offset (all four formats use one), else InputError naming `field`."""
     try:

@@ -210,3 +210,23 @@ def test_dry_run_lists_one_post_per_account_and_language() -> None:
     assert texts[("kisarazu_en_x", "en")].startswith("[Tsunami] Tsunami Advisory has been issued for 東京湾内湾")
     assert "(Tokyowan Naiwan)" in texts[("kisarazu_en_x", "en")]
     assert texts[("kisarazu_line", "ja-easy")].startswith("【つなみ】海(うみ)から 出(で)て ください。")
+
+
+@pytest.mark.parametrize(("label", "language", "said"), [
+    ("レベル４大雨危険警報", "en", "Level 4 Urgent Warning (Heavy Rain)"),  # the dictionary's 2026 name
+    ("大雨危険警報", "en", "Level 4 Urgent Warning (Heavy Rain)"),  # level 4 without the prefix too
+    ("レベル４高潮危険警報", "zh-Hant", "4級暴潮危險警報"),
+    ("レベル４高潮危険警報", "ko", "레벨 4 폭풍 해일 위험 경보"),
+    ("レベル４大雨危険警報", "ja-easy", "大雨(おおあめ)危険警報(きけんけいほう) ［レベル4］"),
+    ("レベル３大雨警報", "en", "Heavy Rain Warning [Alert level 3]"),  # not an Urgent Warning
+])
+def test_a_danger_warning_keeps_its_name_and_level(label: str, language: str, said: str) -> None:
+    """危険警報 (level 4, since May 2026) was rendered as a plain 警報: 「Heavy Rain Warning [Alert level 4]」."""
+    assert multilingual.warning_term(label, multilingual.Lang(language)) == said
+
+
+def test_a_danger_warning_without_its_level_prefix_asks_to_evacuate() -> None:
+    meaning = catalog.Meaning("大雨危険警報（issue）", "weather_warning", "issue",
+                              catalog._city(labels=("大雨危険警報",)))
+    lang = multilingual.Lang("en")
+    assert lang.say("act_level4", place=lang.name(catalog.PLACE)) in multilingual.render(meaning.view(), "en").full_text()
