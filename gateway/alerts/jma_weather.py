@@ -53,7 +53,7 @@ def _weather_area(item: Element) -> AlertArea:
                 lifted.append(ended)
         elif is_warning(name):
             current.append(name)
-            downgrade = is_warning(last) and (_warning_level(name) or 0) < (_warning_level(last) or 0)
+            downgrade = is_warning(last) and (terms.warning_level(name) or 0) < (terms.warning_level(last) or 0)
             new = new or (status == "発表" and not downgrade)
             changed = changed or downgrade
             if status == "特別警報から警報":
@@ -61,7 +61,7 @@ def _weather_area(item: Element) -> AlertArea:
                 ended = last if is_warning(last) else ended_warning(name, status)
                 if ended:
                     lifted.append(ended)
-    levels = [lv for lv in (_warning_level(n) for n in current) if lv is not None]
+    levels = [lv for lv in (terms.warning_level(n) for n in current) if lv is not None]
     return AlertArea(code=path_text(item, "Area", "Code"), name=path_text(item, "Area", "Name"),
                      status=_weather_status(new, changed, current, lifted), labels=tuple(dict.fromkeys(current)),
                      lifted=tuple(dict.fromkeys(lifted)), level=max(levels) if levels else None)
@@ -99,10 +99,6 @@ def _weather_status(new: bool, changed: bool, current: list[str], lifted: list[s
     if lifted:
         return "lift"
     return "continue" if current else "none"
-
-
-def _warning_level(name: str) -> int | None:
-    return terms.warning_level(name)
 
 
 # --- 土砂災害警戒情報 / 記録的短時間大雨情報 ------------------------------------------------------

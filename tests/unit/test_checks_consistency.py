@@ -28,6 +28,7 @@ from tests.unit.test_checks_fixtures import check, rules
     ("子ども食堂の利用料は300円(無料)です。", "300円(無料)"),
     ("がん検診の自己負担は無料です。\n受診の際、窓口で検査料1,000円をお支払いください。", "自己負担は無料"),
     ("参加費：1人1,000円（保険料、資料代を含む）\n当日は、参加費500円を受付でお支払いください。", "参加費:1人1,000円"),
+    ("処理手数料は1点につき500円です。いすとテーブルの2点を出す場合は1,500円分の処理券が必要です。", "1点につき500円"),
 ])
 def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
     found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
@@ -52,6 +53,8 @@ def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str)
     "参加費は無料です。昼食代として800円をお支払いください。",
     "参加費：1人1,000円（保険料、資料代を含む）\n当日は、参加費1,000円を受付でお支払いください。",
     "参加費：1人500円、2人目からは300円です。",
+    "処理手数料は1点につき500円です。いすとテーブルの2点を出す場合は1,000円分の処理券が必要です。",
+    "回数券は1枚につき200円、11枚つづりで2,000円とお得です。",
 ])
 def test_a_consistent_text_is_not_called_a_contradiction(text: str) -> None:
     assert "accuracy.contradiction" not in rules(check(text))

@@ -45,16 +45,17 @@ _SECRET_KEYWORD = (
     r"シークレットキー|シークレット|client[_\-]?secret|secret[_\-]?key|secret|アクセストークン|トークン|"
     r"access[_\-]?token|token|秘密鍵)"
 )
+_VALUE = r"[A-Za-z0-9!#$%&*+\-./=?@^_~]"  # what a password or a code is written with
 _CREDENTIAL = re.compile(
     # the value after a separator (「パスワードは…」「暗証番号が「…」に」), or right after a Japanese keyword
     # (「暗証番号4810」); never right after an English one ("passport")
     _SECRET_KEYWORD + r"(?:\s*(?:[:=→]|は|を|が|も)\s*[\"'「『]?\s*|(?:(?<=番号)|(?<=ワード)|(?<=コード))\s?[\"'「『]?)"
-    r"(?P<value>(?!https?://)[A-Za-z0-9!#$%&*+\-./=?@^_~]{4,}(?:\s*/\s*[A-Za-z0-9!#$%&*+\-.=?@^_~]{3,})?)",
+    rf"(?P<value>(?!https?://){_VALUE}{{4,}}(?:\s*/\s*[A-Za-z0-9!#$%&*+\-.=?@^_~]{{3,}})?)",
     re.IGNORECASE)
 # the value in brackets a few words later (「暗証番号はすべて共通の「1923」にしています」)
 _CREDENTIAL_QUOTED = re.compile(
     _SECRET_KEYWORD + r"\s*(?:は|が|も)[^。「『\n]{1,16}?[「『]\s*"
-    r"(?P<value>[A-Za-z0-9!#$%&*+\-./=?@^_~]{4,})\s*[」』](?!など|や|のような|にしていませんか|は避け)",
+    rf"(?P<value>{_VALUE}{{4,}})\s*[」』](?!など|や|のような|にしていませんか|は避け)",
     re.IGNORECASE)
 
 

@@ -12,7 +12,8 @@
 - one fee given two amounts, or free and paid (「入場無料」 and 「入場料は2,000円」), unless a clause says for whom;
 - a procedure said to be unnecessary and, in the same post, required (「申請は不要です」…「必ず申請書を提出」);
 - a charge by the year and by the month that do not agree (「年額26,400円（月額2,000円）」), an amount said to be free
-  (「1,500円（無料）」), or a post that says free and asks for a payment with nothing saying for what else.
+  (「1,500円（無料）」), or a post that says free and asks for a payment with nothing saying for what else;
+- a price per item and a total for several that do not agree (「1点につき500円…2点を出す場合は1,500円」).
 
 The rules read the normalised text (NFKC: half-width digits, 「%」) and only figures with the same unit."""
 
@@ -45,6 +46,11 @@ _CLOSED_BUT_OPEN = re.compile(
 _APOLOGY = re.compile(r"ご不便|ご迷惑|ご理解")
 _THRESHOLD_HINT = re.compile(r"を(?:超|突破|上回|達成|下回|割)")
 _FEE_HINT = re.compile(r"料|費|負担|上限|代金")
+# 「1点につき500円」: a price per item, checked against the totals given for several (_per_item_total)
+_PER_ITEM = re.compile(r"(?:1|一)\s*(?P<unit>点|枚|個|人|袋|本|台|回|冊|箱|件)\s*(?:につき|あたり|当たり|ごとに)\s*"
+                       r"(?P<price>\d[\d,]*円)")
+_PER_ITEM_HINT = re.compile(r"につき|あたり|当たり|ごとに")
+_DISCOUNT = re.compile(r"割引|割り引|お得|セット|まとめて|上限|半額|無料")
 _PHONE = re.compile(r"(?<![\d-])(?:0\d{1,4}-\d{1,4}-\d{3,4}|内線\s*\d{2,5})(?![\d-])")
 _FEE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{1,6}(?:料|費|負担金|負担額|上限額|手数料|代金|料金))(?:(?:は|:|：|が)\s*"
                   r"[^。\n、]{0,12}?(?P<amount>無料|\d[\d,]*円|\d+(?:\.\d+)?万円)|"
@@ -204,6 +210,8 @@ def _money(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         yield from _year_and_month(text)
     if "無料" in text:
         yield from _free_and_paid(text)
+    if _PER_ITEM_HINT.search(text):
+        yield from _per_item_total(text)
 
 
 def _year_and_month(text: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -229,3 +237,21 @@ def _free_and_paid(text: str) -> Iterator[tuple[tuple[int, int], str]]:
             yield pay.span(), (f"「{free.group()}」と書かれていますが、「{pay.group()}」ともあります。"
                                "費用がかかるのかどうか確認してください。")
             return
+
+
+def _per_item_total(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「1点につき500円」 and a later 「2点…1,500円」: the count times the price is not the total (unless the
+    total's sentence speaks of a discount or a cap)."""
+    for per in _PER_ITEM.finditer(text):
+        price = _yen(per["price"])
+        total = re.compile(rf"(?<![\d,])(?P<n>\d{{1,2}})\s*{per['unit']}[^。]{{0,30}}?(?P<sum>\d[\d,]*円)")
+        for m in total.finditer(text, per.end()):
+            n, said = int(m["n"]), _yen(m["sum"])
+            begin = sentence_begin(text, m.start())
+            end = text.find("。", m.end())
+            if n < 2 or _DISCOUNT.search(text, begin, end if end >= 0 else len(text)):
+                continue
+            if n * price != said:
+                yield m.span(), (f"「{per.group()}」ですが、「{m.group()}」となっています（{n}{per['unit']}なら"
+                                 f"{n * price:,.0f}円）。金額か数を確認してください。")
+                return

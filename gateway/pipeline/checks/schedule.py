@@ -7,7 +7,6 @@
 - a last admission after closing time: 「午後5時まで（最終入場は午後5時30分）」;
 - a postponement to a day before the one postponed: 「2月16日（日）…延期の場合は2月15日（土）」;
 - a time range against the length it states: 「午前10時～正午（約3時間）」;
-- a charge per item against the total it gives: 「1点につき500円…2点を出す場合は1,500円」;
 - one opening time given twice, differently: 「受付　午前8時から」…「受付開始が午前10時」.
 
 Each finder reads the normalised text (NFKC) and yields (span, message in Japanese)."""
@@ -39,13 +38,9 @@ _MONTH_DAY = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日"
 _SPAN = re.compile(_TIME.format(p="a") + r"\s*(?:~|〜|～|-|から)\s*" + _TIME.format(p="b") + r"(?:まで)?\s*"
                    r"[(（]\s*(?:約|およそ)?\s*(?:(?P<hours>\d{1,2})時間(?P<and_half>半)?(?P<minutes>\d{1,2})?分?|"
                    r"(?P<only_minutes>\d{2,3})分)(?:間|程度|ほど)?\s*[)）]")
-_UNIT = "点|枚|個|人|袋|本|台|回|冊|箱|件"
-_YEN = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
-_PER_ITEM = re.compile(rf"(?:1|一)\s*(?P<unit>{_UNIT})\s*(?:につき|あたり|当たり|ごとに)\s*(?P<price>{_YEN})\s*円")
 _OPENS = re.compile(r"(?P<what>受付|開場|集合)(?:開始)?(?:時間|時刻)?\s*(?:は|が|:|:|\s)?\s*(?:当日)?\s*"
                     + "(?P<at>" + _TIME.format(p="t") + r")(?:から|より|〜|~|～|です|に|と|\s|$)")
 _SESSIONS = re.compile(r"部|回目|日目|午前の|午後の|場合|平日|土日|土曜|日曜|祝日|団体|子ども|大人|一般")
-_DISCOUNT = re.compile(r"割引|割り引|お得|セット|まとめて|上限|半額|無料")
 
 
 def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -59,8 +54,6 @@ def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         yield from _earlier_postponement(text)
     if "時間" in text or "分" in text:
         yield from _stated_length(text)
-    if "円" in text:
-        yield from _per_item_total(text)
     if "時" in text:
         yield from _opening_twice(text)
 
@@ -147,24 +140,6 @@ def _stated_length(text: str) -> Iterator[tuple[tuple[int, int], str]]:
             hours, minutes = divmod(ends - begins, 60)
             length = f"{hours}時間" + (f"{minutes}分" if minutes else "")
             yield m.span(), (f"「{m.group()}」: この時間帯は{length}です。時刻か時間の長さを確認してください。")
-
-
-def _per_item_total(text: str) -> Iterator[tuple[tuple[int, int], str]]:
-    """「1点につき500円」 and later 「2点…1,500円」 in one sentence: the count times the price is not the total
-    (unless the sentence speaks of a discount or a cap)."""
-    for per in _PER_ITEM.finditer(text):
-        price = int(per["price"].replace(",", ""))
-        total = re.compile(rf"(?<![\d,])(?P<n>\d{{1,2}})\s*{per['unit']}[^。]{{0,30}}?(?P<sum>{_YEN})\s*円")
-        for m in total.finditer(text, per.end()):
-            n, said = int(m["n"]), int(m["sum"].replace(",", ""))
-            begin = sentence_begin(text, m.start())
-            end = text.find("。", m.end())
-            if n < 2 or _DISCOUNT.search(text, begin, end if end >= 0 else len(text)):
-                continue
-            if n * price != said:
-                yield m.span(), (f"「{per.group()}」ですが、「{m.group()}」となっています（{n}{per['unit']}なら"
-                                 f"{n * price:,}円）。金額か数を確認してください。")
-                return
 
 
 def _opening_twice(text: str) -> Iterator[tuple[tuple[int, int], str]]:

@@ -137,7 +137,9 @@ def _nationality(sentence: Sentence, reading: Reading, stem: str) -> bool:
 _PARTY = re.compile(r"[ァ-ヶー一-龯]{1,8}党|[ァ-ヶー一-龯]{1,8}の会|支持する会|応援する会|後援会|陣営")
 _CANDIDATE = re.compile(r"候補(?!者の(?:主張|政策|経歴|情報))|市議(?!会)|県議(?!会)|議員(?!選挙|補欠選挙|の任期|定数)|知事(?!選挙)|代議士|"
                         r"(?:氏|さん)(?:を|に|の後援|こそ)")
-_POINTED = re.compile(r"(?:あの|例の|某|今の)(?:政党|会派|党)|[一-龯ぁ-んァ-ヶー]{2,8}\s*(?:[県市国]政報告|決起集会|総決起|出陣式)")
+# 「あの政党」, or a named politician's rally (「杉本ゆうき 県政報告・決起集会」); not a 市政報告会, which a city
+# holds itself
+_POINTED = re.compile(r"(?:あの|例の|某|今の)(?:政党|会派|党)|[一-龯ぁ-んァ-ヶー]{2,8}\s*(?:[県国]政報告|決起集会|総決起|出陣式)")
 _GENERIC_PARTY = re.compile(r"^(?:政党|各政党|与党|野党|全政党|届出政党)$")
 
 
@@ -259,9 +261,10 @@ def _exposure(screen: Screen, s: Sentence, *, alone: bool = False) -> str | None
     return None
 
 
-# 「昭和38年5月2日生」: a full date of birth, written the way a list of names gives it
-_BORN = re.compile(r"(?:明治|大正|昭和|平成|令和|\d{4}\s*年?)\s*\d{1,2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*生(?!活|産|徒)|"
-                   r"(?:明治|大正|昭和|平成|令和)\s*\d{1,2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*[)）・]")
+# A full date of birth the way a list of names gives it: 「昭和38年5月2日生」, or a Shōwa or earlier date alone in
+# the name's brackets 「（昭和38年5月2日・於福町）」 — a 平成 or 令和 date there is as likely the event's own day.
+_BORN = re.compile(r"(?:(?:明治|大正|昭和|平成|令和)\s*(?:\d{1,2}|元)|\d{4})\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*生(?!活|産|徒|涯)|"
+                   r"(?:明治|大正|昭和)\s*(?:\d{1,2}|元)\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*[)）・]")
 _TOWN_IN_PARENS = re.compile(r"[（(][^）)]{1,8}(?:町|丁目|番地|台|山)[^）)]{0,4}[)）]")
 # 「市内在住」「厚木市在住」 says no more than a city: award winners are introduced so, with their consent.
 _CITY_WIDE = re.compile(r"(?:市内|市外|町内|県内|県外|都内|[一-龯]{1,5}[市県都府])(?:に)?(?:在住|在勤|在学|にお住まい|に住む)")
@@ -709,10 +712,11 @@ def public_order_self_harm(screen: Screen, s: Sentence, reading: Reading) -> Hit
                "相談窓口につなぐ表現にしてください。", ("public_order", "harm"))
 
 
-# Tricks that break a law, offered as advice: a fee or fare not paid, a benefit kept by not reporting a death or
+# Tricks that break a law, offered as advice: a fare dodged, a benefit kept by not reporting a death or
 # a move, a form filled in falsely, a worker's passport kept from them, and 「ばれません」 after an act.
+# A fare or fee not paid is a trick only with a word that says so: 「敬老パスで運賃を払わずに乗れます」 is a service.
+_FARE_DODGE = re.compile(r"(?:払わず|支払わず|払わないで|タダで)[^。]{0,12}?(?:通れ|通過|乗れ|入れ|済み|済む|済ま|できちゃ)")
 _TRICKS = re.compile(
-    r"(?:払わず|支払わず|払わないで|タダで)[^。]{0,12}?(?:通れ|通過|乗れ|入れ|済み|済む|済ま|できちゃ)|"
     r"(?:届け?出|届出|申告|手続き?)を[^。]{0,8}?(?:遅らせ|出さず|しなけれ|せず|しないで)[^。]{0,24}?"
     r"(?:受け取り続け|もらい続け|受給し続け|もらえ|受け取れ|お得|得を|損)|"
     r"と(?:書いて|記入して|申告して|届け出て)(?:しまえば|おけば)|"
@@ -726,10 +730,7 @@ _WARNS_OFF = re.compile(r"やめ|断|誘われ|という(?:考え|言葉|誘い|
 def illegal_trick(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     if _WARNS_OFF.search(s.text) or _NOTICE.search(s.text):
         return None
-    m = _TRICKS.search(s.text)
-    if m is not None and m.group().startswith(("払わず", "支払わず", "払わないで", "タダで")) and \
-            not _FARE_TRICK.search(s.text):
-        m = None  # 「敬老パスで運賃を払わずに乗れます」 is a service, not a trick
+    m = _TRICKS.search(s.text) or (_FARE_DODGE.search(s.text) if _FARE_TRICK.search(s.text) else None)
     if m is None:
         unnoticed = _UNNOTICED.search(s.text)
         before = reading.previous(s)
