@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,15 +19,17 @@ from gateway.policy import Policies, load_policies
 EXIT_OK, EXIT_UNREADABLE = 0, 2
 
 
-def check_one(data: Any, policies: Policies, engine: CheckEngine) -> CheckResult:
-    """Check one decoded message; invalid messages get a `block` verdict naming each problem."""
+def check_one(data: Any, policies: Policies, engine: CheckEngine, *, today: date | None = None) -> CheckResult:
+    """Check one decoded message; invalid messages get a `block` verdict naming each problem. `today`: the
+    writer's day, against which a date without its year is read (`--as-of`; without it such dates are not
+    judged: a file of posts may have been written on any day)."""
     try:
         message = parse_message(data)
         targets = resolve_targets(message, policies)
     except InputError as exc:
         return CheckResult.of([_input_finding(p.field, p.code, p.message) for p in exc.problems]
                               or [_input_finding("(本文)", exc.code, exc.message)])
-    return engine.check(CheckInput(message, targets.municipality, targets.accounts))
+    return engine.check(CheckInput(message, targets.municipality, targets.accounts, today=today))
 
 
 def _input_finding(field: str, code: str, message: str) -> Finding:
@@ -34,7 +37,8 @@ def _input_finding(field: str, code: str, message: str) -> Finding:
                    message=f"{field}: {message}")
 
 
-def check_lines(lines: Iterable[str], policies: Policies, engine: CheckEngine, out: TextIO) -> int:
+def check_lines(lines: Iterable[str], policies: Policies, engine: CheckEngine, out: TextIO, *,
+                today: date | None = None) -> int:
     """One result line per input line, in order; unreadable lines make the exit code 2."""
     status = EXIT_OK
     for number, line in enumerate(lines, start=1):
@@ -47,7 +51,7 @@ def check_lines(lines: Iterable[str], policies: Policies, engine: CheckEngine, o
             result = CheckResult.of([_input_finding(f"{number}行目", "invalid_json", "JSONとして読めません")])
             status = EXIT_UNREADABLE
         else:
-            result = check_one(data, policies, engine)
+            result = check_one(data, policies, engine, today=today)
         out.write(json.dumps(result.jsonl_dict(), ensure_ascii=False) + "\n")
         out.flush()
     return status
@@ -75,7 +79,7 @@ def evaluate_command(files: list[str], *, config_dir: Path) -> int:
     return EXIT_OK
 
 
-def check_command(file: str, *, jsonl: bool, evaluate: bool, config_dir: Path) -> int:
+def check_command(file: str, *, jsonl: bool, evaluate: bool, config_dir: Path, today: date | None = None) -> int:
     if evaluate:
         from gateway.pipeline.checks.evaluate import evaluate_file
 
@@ -90,12 +94,12 @@ def check_command(file: str, *, jsonl: bool, evaluate: bool, config_dir: Path) -
         return EXIT_UNREADABLE
     with stream:
         if jsonl:
-            return check_lines(stream, policies, default_engine(), sys.stdout)
+            return check_lines(stream, policies, default_engine(), sys.stdout, today=today)
         try:
             message = parse_message_json(stream.read(), where=file)
         except InputError as exc:
             sys.stderr.write(f"エラー: {exc.message}\n")
             return EXIT_UNREADABLE
-    result = check_one(message.model_dump(mode="json"), policies, default_engine())
+    result = check_one(message.model_dump(mode="json"), policies, default_engine(), today=today)
     print(json.dumps(result.jsonl_dict(), ensure_ascii=False, indent=2))
     return EXIT_OK

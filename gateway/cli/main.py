@@ -8,7 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -227,7 +227,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if len(files) > 1:
         sys.stderr.write("check: FILE は1つだけ指定できます（--evaluate では複数可）\n")
         return 2
-    return check_command(files[0], jsonl=args.jsonl, evaluate=False, config_dir=_settings(args).config_dir)
+    try:
+        today = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        sys.stderr.write(f"check: --as-of は YYYY-MM-DD の形で指定してください（「{args.as_of}」）\n")
+        return 2
+    return check_command(files[0], jsonl=args.jsonl, evaluate=False, config_dir=_settings(args).config_dir,
+                         today=today)
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
@@ -495,6 +501,9 @@ def _add_tool_commands(sub: Any) -> None:
     check.add_argument("--jsonl", action="store_true", help="one message JSON per line in, one result per line out")
     check.add_argument("--evaluate", action="store_true",
                        help="FILE... are labelled corpora (or directories of them): figures per set")
+    check.add_argument("--as-of", default=None,
+                       help="the writer's day (YYYY-MM-DD) that a date without its year is read against "
+                            "(without it such dates are not judged)")
     check.add_argument("file", nargs="*")
     check.set_defaults(func=cmd_check)
 

@@ -28,6 +28,7 @@ from gateway.errors import (
     PermanentError,
     PolicyViolation,
 )
+from gateway.hours import TOKYO
 from gateway.media import MediaStore
 from gateway.models import (
     Actor,
@@ -143,7 +144,8 @@ class Gateway:
         budget (emergencies on a worker of their own): no text can hold up the event loop.
         `generated`: an alert post the gateway wrote from a template, which skips the linguistic layer."""
         targets = resolve_targets(message, self.policies)
-        inp = CheckInput(message, targets.municipality, targets.accounts, generated=generated)
+        today = self.clock().astimezone(TOKYO).date()  # a date without its year is read near the writer's day
+        inp = CheckInput(message, targets.municipality, targets.accounts, generated=generated, today=today)
         result = await self.checks.check(inp, emergency=message.priority is Priority.EMERGENCY)
         return targets, result
 

@@ -172,3 +172,16 @@ def test_naive_not_before_is_refused() -> None:
         parse_message({"municipality": "kodaira", "category": "event", "text": "x",
                        "not_before": "2026-11-24T09:00:00"})
     assert caught.value.problems[0].field == "not_before"
+
+
+async def test_a_date_without_its_year_is_read_near_the_day_it_is_written(harness: Harness) -> None:
+    """Written on 24 November 2026: 「12月5日（金）」 can only be 5 December 2026, a Saturday. A month later the
+    same words are a report of an event past, read against the new day."""
+    wrong = await harness.gateway.submit(msg(text="おはなし会は12月5日（金）午前10時から中央図書館で開きます。"), STAFF)
+    [found] = [f for f in wrong.record.check.findings if f.rule == "accuracy.weekday"]
+    assert found.severity.value == "review" and "2026年12月5日は土曜日です" in found.message, found.message
+    right = await harness.gateway.submit(msg(text="おはなし会は12月5日（土）午前10時から中央図書館で開きます。"), STAFF)
+    assert [f.rule for f in right.record.check.findings] == []
+    harness.clock.advance(days=300)  # 20 September 2027: the nearest 5 December is 2027's, a Sunday
+    later = await harness.gateway.submit(msg(text="おはなし会は12月5日（土）午前10時から中央図書館で開きます。"), STAFF)
+    assert any("2027年12月5日は日曜日です" in f.message for f in later.record.check.findings), later.record.check

@@ -42,3 +42,25 @@ def test_check_opens_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["verdict"] for r in results[:3]] == ["pass", "pass", "pass"]
     assert results[3]["verdict"] == "block"  # no alt text: judged from the fields, as before
     assert results[4]["verdict"] == "block" and "media[0].id" in results[4]["findings"][0]["message"]
+
+
+def test_check_reads_a_date_without_its_year_against_the_day_given(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gateway check --as-of`: the writer's day, so that a check run later gives the same answer. Without it a
+    file of posts may have been written on any day, and such a date is not judged."""
+    from gateway.cli.main import main
+
+    post = tmp_path / "post.json"
+    post.write_text(json.dumps({"municipality": "kodaira", "accounts": ["kodaira_x"], "category": "event",
+                                "text": "おはなし会は12月5日（金）に中央図書館で開きます。"}, ensure_ascii=False),
+                    encoding="utf-8")
+    config = ["--config-dir", str(CONFIG)]
+    assert main([*config, "check", "--as-of", "2026-12-01", str(post)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["verdict"] == "review" and "2026年12月5日は土曜日です" in found["findings"][0]["message"]
+    assert main([*config, "check", "--as-of", "2025-12-01", str(post)]) == 0  # 2025's 5 December was a Friday
+    assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+    assert main([*config, "check", str(post)]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+    assert main([*config, "check", "--as-of", "2026-13-01", str(post)]) == 2
+    assert "--as-of は YYYY-MM-DD" in capsys.readouterr().err

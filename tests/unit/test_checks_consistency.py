@@ -29,6 +29,9 @@ from tests.unit.test_checks_fixtures import check, rules
     ("がん検診の自己負担は無料です。\n受診の際、窓口で検査料1,000円をお支払いください。", "自己負担は無料"),
     ("参加費：1人1,000円（保険料、資料代を含む）\n当日は、参加費500円を受付でお支払いください。", "参加費:1人1,000円"),
     ("処理手数料は1点につき500円です。いすとテーブルの2点を出す場合は1,500円分の処理券が必要です。", "1点につき500円"),
+    ("■参加費：1組500円（材料費）\n…\n参加費は1組1,000円です。当日、受付でお支払いください。", "参加費:1組500円"),
+    ("・対象：市内在住の65歳以上の方\n・定員：20人\nなお、65歳以上の方は対象外です。", "対象:市内在住の65歳以上"),
+    ("【パソコン講座】定員30名（先着50名まで受け付けます）。", "定員30名"),
 ])
 def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str) -> None:
     found = [f for f in check(text).findings if f.rule == "accuracy.contradiction"]
@@ -55,6 +58,10 @@ def test_a_self_contradiction_is_reviewed_with_its_words(text: str, quotes: str)
     "参加費：1人500円、2人目からは300円です。",
     "処理手数料は1点につき500円です。いすとテーブルの2点を出す場合は1,000円分の処理券が必要です。",
     "回数券は1枚につき200円、11枚つづりで2,000円とお得です。",
+    "参加費：1組500円（親子1組）。きょうだいで参加する場合は1人300円を追加でお支払いください。",
+    "・対象：市内在住の65歳以上の方\nなお、65歳未満の方は対象外です。",
+    "定員30名（先着順）。",
+    "定員は各回20名、先着10名は当日受付です。",
 ])
 def test_a_consistent_text_is_not_called_a_contradiction(text: str) -> None:
     assert "accuracy.contradiction" not in rules(check(text))

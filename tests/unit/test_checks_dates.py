@@ -1,7 +1,10 @@
 """A date that names its year and a weekday that is not that date's (or a date no calendar has) is an
-`accuracy.weekday` review finding that says which day it is; dates without a year are left alone."""
+`accuracy.weekday` review finding that says which day it is; a date without its year is read near the day it
+is written, and left alone when that day is not known (a labelled corpus)."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pytest
 
@@ -33,6 +36,31 @@ def test_a_date_that_agrees_with_its_weekday_passes(text: str) -> None:
     assert check(text).verdict is Verdict.PASS, rules(check(text))
 
 
+@pytest.mark.parametrize(("written", "text", "says"), [
+    (date(2026, 12, 1), "おはなし会は12月5日（金）に開きます。", "2026年12月5日は土曜日です"),
+    (date(2026, 12, 1), "成人式は1月11日（日）です。", "2027年1月11日は月曜日です"),  # next year's, not this year's
+    (date(2027, 1, 20), "12月5日（金）の市民まつりには、約3千人が来場しました。", "2026年12月5日は土曜日です"),
+    (date(2026, 12, 1), "申込は2月29日（月）までです。", "2027年の2月には29日がありません"),
+    (date(2026, 12, 1), "申込は4月31日（金）までです。", "「4月31日(金)」はない日付です"),
+])
+def test_a_date_without_its_year_is_read_near_the_day_it_is_written(written: date, text: str, says: str) -> None:
+    [found] = [f for f in check(text, today=written).findings if f.rule == "accuracy.weekday"]
+    assert found.severity is Severity.REVIEW and says in found.message, found.message
+    assert "ない日付" in says or f"作成日の{written.month}月{written.day}日" in found.message
+
+
+@pytest.mark.parametrize(("written", "text"), [
+    (date(2026, 12, 1), "おはなし会は12月5日（土）に開きます。"),
+    (date(2026, 12, 1), "成人式は1月11日（月・祝）です。"),
+    (date(2027, 1, 20), "12月5日（土）の市民まつりには、約3千人が来場しました。"),
+    (date(2026, 3, 1), "説明会は4月10日（金）です。"),  # 2026's; a year earlier it was a Thursday
+    (date(2027, 12, 1), "申込は2月29日（火）までです。"),  # 2028 is a leap year
+    (date(2026, 3, 1), "昨年12月6日（土）の訓練には500人が参加しました。"),  # both Decembers are near: 2025's fits
+])
+def test_a_date_without_its_year_that_agrees_with_a_near_year_passes(written: date, text: str) -> None:
+    assert "accuracy.weekday" not in rules(check(text, today=written))
+
+
 @pytest.mark.parametrize(("text", "says"), [
     ("健診は6月5日（水）と6月12日（金）に行います。", "曜日が合いません"),
     ("説明会は11月9日（土）です。当日、11月9日（日）は駐車場が使えません。", "曜日が合いません"),
@@ -50,6 +78,12 @@ def test_a_date_that_agrees_with_its_weekday_passes(text: str) -> None:
     ("観察会は午前10時～正午（約3時間）です。", "この時間帯は2時間"),
     ("講座は午後1時30分から4時（90分）です。", "この時間帯は2時間30分"),
     ("■ 受付　午前8時から\n■ スタート　午前9時\n当日は、受付開始が午前10時となります。", "「午前8時」と「午前10時」"),
+    ("・日時：11月15日（日）\n・受付時間：午前10時から午前9時まで", "終わりの時刻が始まりの時刻より前"),
+    ("今年のツアーは全4回です。\n・5月9日（土）\n・5月16日（土）\n・5月23日（土）\n各回とも午前10時集合。",
+     "日程は3回分（3日）しか書かれていません"),
+    ("観察会を次の3日間開催します。\n・日程：11月1日、8日\n・時間：午前9時30分～正午", "「次の3日間」"),
+    ("【工作教室】7月18日（土）午前10時～、公民館で開催。申込は開催日の1週間前の7月20日までに電話で。",
+     "7日前は7月11日ですが"),
 ])
 def test_dates_that_contradict_each_other_are_reviewed(text: str, says: str) -> None:
     [found] = [f for f in check(text).findings if f.rule == "accuracy.dates"]
@@ -77,6 +111,12 @@ def test_dates_that_contradict_each_other_are_reviewed(text: str, says: str) -> 
     "講座は午前9時30分から午後3時（約5時間半）です。",
     "一般の部の受付は午前9時から。子どもの部の受付は午前10時からです。",
     "■ 受付　午前8時から\n当日は、受付開始が午前8時となります。",
+    "受付時間：午前9時から午前10時まで",
+    "開館時間は午後10時から午前2時まで（星空観察会の特別開館）。",  # past midnight: 午後 to 午前
+    "今年のツアーは全3回です。\n・5月9日（土）\n・5月16日（土）\n・5月23日（土）",
+    "健康教室（全8回）\n・日時：10月6日（火）から毎週火曜日",  # one date and a rule: not a list
+    "【工作教室】7月18日（土）開催。申込は開催日の1週間前の7月11日までに。",
+    "【説明会】8月3日（月）開催。申込は開催日の3日前（7月31日）まで。",  # back into the month before
 ])
 def test_dates_that_agree_pass(text: str) -> None:
     assert "accuracy.dates" not in rules(check(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -56,14 +57,15 @@ def engine() -> CheckEngine:
     return CheckEngine()
 
 
-def check(text: str = "お知らせです。", *, city: Municipality | None = None, **fields: Any) -> CheckResult:
+def check(text: str = "お知らせです。", *, city: Municipality | None = None, today: date | None = None,
+          **fields: Any) -> CheckResult:
     city = city or municipality()
     message = Message(municipality=city.id, category=fields.pop("category", "city_news"), text=text, **fields)
     if message.accounts is None:
         accounts = city.accounts_for(message.category)
     else:
         accounts = tuple(a for a in (city.account(i) for i in message.accounts) if a is not None)
-    return engine().check(CheckInput(message, city, accounts))
+    return engine().check(CheckInput(message, city, accounts, today=today))
 
 
 def rules(result: CheckResult) -> set[str]:

@@ -61,6 +61,7 @@ _FREE = re.compile(r"(?P<noun>[一-龯ァ-ヶー]{2,4})無料")
 _FOR_WHOM = re.compile(r"の方|場合|以外|ただし|大人|子ども|小学生|中学生|高校生|歳|人目|以上|未満|以下|市外|市内|"
                        r"会員|障害|生活保護|ごと|あたり|につき|1点|枚|セット|回目|延長|のみ|当日|前売|団体|個人|1人(?!\d)|"
                        r"1組|月額|年額|日額|時間|一般|毎月|毎週|曜日|期間中|の日")
+_PER_UNIT = frozenset({"1組", "1人"})
 # 「年額26,400円（月額2,000円）」: one charge by the year and by the month, which must agree.
 _YEAR_MONTH = re.compile(r"(?P<k1>年額|月額)\s*(?P<about>約)?\s*(?P<a1>\d[\d,]*)円\s*\(\s*"
                          r"(?P<k2>月額|年額)\s*(?:約)?\s*(?P<a2>\d[\d,]*)円\s*\)?")
@@ -78,6 +79,18 @@ _NOT_NEEDED = re.compile(r"(?P<what>申請|申込み?|申し込み|予約|手続
 _REQUIRED = re.compile(r"必ず[^。]{0,30}?(?P<what>申請|申込|申し込|予約|手続|提出|応募)")
 _PROCEDURE = {"申請": "申請", "提出": "申請", "手続": "申請",
               "申込": "申込", "申し込": "申込", "予約": "申込", "応募": "申込"}
+
+
+# 「対象：65歳以上の方」 and later 「65歳以上の方は対象外です」.
+_ELIGIBLE = re.compile(r"対象(?:者)?\s*(?:は|:|：)[^。\n]{0,20}?"
+                       r"(?P<who>\d{1,3}歳(?:以上|以下|未満)|小学生|中学生|高校生|未就学児)")
+_EXCLUDED = re.compile(r"(?P<who>\d{1,3}歳(?:以上|以下|未満)|小学生|中学生|高校生|未就学児)(?:の方|の方々|のお子さん)?"
+                       r"(?:は|も)?\s*(?:対象外|対象となりません|対象になりません|ご参加いただけません|参加できません)")
+# 「定員30名（先着50名まで受け付けます）」: two head counts for one event, with nothing that splits them.
+_CAPACITY = re.compile(r"定員\s*(?:は|:|：)?\s*(?P<n>\d{1,4})\s*(?P<unit>人|名|組)")
+_FIRST_COME = re.compile(r"先着\s*(?:順で)?\s*(?P<n>\d{1,4})\s*(?P<unit>人|名|組)")
+_SPLIT = re.compile(r"各回|1回|各日|1日|午前|午後|部|コース|会場|クラス|ずつ|うち|それぞれ|当日|事前|残り|"
+                    r"キャンセル待ち")
 
 
 def check(ctx: Prepared) -> list[Finding]:
@@ -109,6 +122,10 @@ def _contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     yield from _money(text)
     if "必ず" in text:
         yield from _procedures(text)
+    if "対象" in text:
+        yield from _eligible_and_excluded(text)
+    if "先着" in text and "定員" in text:
+        yield from _two_capacities(text)
 
 
 def _changes(text: str) -> Iterator[tuple[tuple[int, int], str]]:
@@ -143,18 +160,22 @@ def _fees(text: str) -> Iterator[tuple[tuple[int, int], str]]:
     amounts: dict[str, list[tuple[float, bool, re.Match[str]]]] = {}
     for m in _FEE.finditer(text):
         # (「当日は、参加費500円をお支払いください」: 「当日」 says when to pay, not a day's own price)
-        qualified = bool(_FOR_WHOM.search(text, m.start() if m["paid"] else max(0, m.start() - 4), m.end())) or \
-            _conditional_sentence(text, m)
-        amounts.setdefault(m["noun"], []).append((_yen(m["amount"] or m["paid"]), qualified, m))
+        begin = m.start() if m["paid"] else max(0, m.start() - 4)
+        words = {w.group() for w in _FOR_WHOM.finditer(text, begin, m.end())}
+        # 「1組500円」 and later 「1組1,000円」: the same unit twice is one price said two ways, not a price list
+        per = words & _PER_UNIT
+        qualified = bool(words - _PER_UNIT) or _conditional_sentence(text, m)
+        noun = m["noun"] + "".join(sorted(per))
+        amounts.setdefault(noun, []).append((_yen(m["amount"] or m["paid"]), qualified, m))
     for m in _FREE.finditer(text):
         if not (_FOR_WHOM.search(text, max(0, m.start() - 8), m.end()) or _conditional_sentence(text, m)):
             amounts.setdefault(m["noun"] + "料", []).append((0.0, False, m))
-    for noun, said in amounts.items():
+    for said in amounts.values():
         plain = {amount for amount, qualified, _ in said if not qualified}
         free_and_paid = 0.0 in plain and any(amount > 0 for amount, _, _ in said)
         if free_and_paid or len(plain) > 1:
             first, last = said[0][2], said[-1][2]
-            yield last.span(), (f"{noun}が「{first.group()}」と「{last.group()}」で食い違っています。"
+            yield last.span(), (f"{first['noun']}が「{first.group()}」と「{last.group()}」で食い違っています。"
                                 "金額を確認してください。")
 
 
@@ -255,3 +276,26 @@ def _per_item_total(text: str) -> Iterator[tuple[tuple[int, int], str]]:
                 yield m.span(), (f"「{per.group()}」ですが、「{m.group()}」となっています（{n}{per['unit']}なら"
                                  f"{n * price:,.0f}円）。金額か数を確認してください。")
                 return
+
+
+def _eligible_and_excluded(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    eligible = {m["who"]: m for m in _ELIGIBLE.finditer(text)}
+    for m in _EXCLUDED.finditer(text):
+        first = eligible.get(m["who"])
+        if first is not None and first.start() < m.start():
+            yield m.span(), (f"「{first.group()}」と書かれていますが、「{m.group()}」ともあります。"
+                             "対象を確認してください（「未満」「以外」の誤りではありませんか）。")
+            return
+
+
+def _two_capacities(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    capacity, first_come = _CAPACITY.search(text), _FIRST_COME.search(text)
+    if capacity is None or first_come is None or capacity["n"] == first_come["n"]:
+        return
+    if capacity["unit"] != first_come["unit"] and {capacity["unit"], first_come["unit"]} != {"人", "名"}:
+        return
+    begin, end = sorted((capacity.start(), first_come.start()))
+    if abs(first_come.start() - capacity.start()) > 40 or _SPLIT.search(text, begin, end + 12):
+        return
+    yield first_come.span(), (f"「{capacity.group()}」と「{first_come.group()}」で人数が食い違っています。"
+                              "定員を確認してください。")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 
 from gateway.models import Finding, Message, Platform, Severity
@@ -20,6 +21,10 @@ class CheckInput:
     # An alert post the gateway wrote from a template (JMA, L-Alert, CAP): the linguistic layer is
     # skipped for it, so an alert never waits on the language model.
     generated: bool = False
+    # The writer's day in Japan (submission and preview; `gateway check --as-of`): a date written without its
+    # year is read as the one nearest to it. None (a labelled corpus, a post of unknown date) leaves such
+    # dates to the other date checks.
+    today: date | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 finding says what does not agree, so the author corrects it:
 
 - a date that names its year, with a weekday that is not that date's — 「2026年12月5日（金）」 when 5 December
-  2026 is a Saturday — or a date no calendar has (2月30日). A date without its year could be any year's, so
-  alone it is left alone, but
+  2026 is a Saturday — or a date no calendar has (2月30日). A date without its year is read against the
+  writer's day (`CheckInput.today`): 「12月5日（金）」 written in December 2026, when no 5 December from four
+  months back to ten months ahead is a Friday. Without a day to read it against it is left alone, but
 - two dates of the same month whose weekdays cannot both be right (「6月5日（水）」 and 「6月12日（金）」, or one
   date given two weekdays) — except in a correction, which quotes the wrong date beside the right one;
 - an application deadline after the day of the event it is for (「日時：6月8日」, 「申込締切：6月20日」), or
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from gateway.models import Finding, Severity
 from gateway.pipeline.checks import schedule
@@ -61,17 +62,27 @@ def check(ctx: Prepared) -> list[Finding]:
     if ctx.inp.generated:
         return []
     clause = ctx.clause("accuracy", "rumour")
-    return [*ctx.findings_in_fields("accuracy.weekday", Severity.REVIEW, clause, _wrong_weekdays),
+    today = ctx.inp.today
+    return [*ctx.findings_in_fields("accuracy.weekday", Severity.REVIEW, clause,
+                                    lambda text: _wrong_weekdays(text, today)),
             *ctx.findings_in_fields("accuracy.dates", Severity.REVIEW, clause, _disagreeing_dates)]
 
 
-def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
-    """Dates with their year whose weekday is not theirs, and dates no calendar has."""
-    if "年" not in text:
+# How far from the writer's day a date without its year is taken to be: a report of an event some months
+# past, or an announcement up to ten months ahead. Where the window holds the day twice (two years), either
+# weekday is accepted.
+_BEFORE, _AHEAD = timedelta(days=120), timedelta(days=300)
+
+
+def _wrong_weekdays(text: str, today: date | None = None) -> Iterator[tuple[tuple[int, int], str]]:
+    """Dates whose weekday is not theirs (with their year, or near `today` without it), and dates no calendar has."""
+    if today is None and "年" not in text:
         return
     for m in _DATED.finditer(text):
         year, month, day = _year(m), int(m["month"]), int(m["day"])
         if year is None:
+            if today is not None:
+                yield from _yearless(m, today)
             continue
         try:
             actual = WEEKDAYS[date(year, month, day).weekday()]
@@ -81,6 +92,33 @@ def _wrong_weekdays(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         if actual != m["weekday"]:
             yield m.span(), (f"{year}年{month}月{day}日は{actual}曜日です"
                              f"（「{month}月{day}日（{m['weekday']}）」と書かれています）。日付か曜日を確認してください。")
+
+
+def _yearless(m: re.Match[str], today: date) -> Iterator[tuple[tuple[int, int], str]]:
+    month, day = int(m["month"]), int(m["day"])
+    days: list[date] = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if today - _BEFORE <= candidate <= today + _AHEAD:
+            days.append(candidate)
+    written = f"{m['month']}月{m['day']}日（{m['weekday']}）"
+    if not days and (month, day) == (2, 29):  # no leap year near the writer's day
+        year = today.year + (today.month > 2)
+        yield m.span(), (f"作成日の{today.month}月{today.day}日から近い{year}年の2月には29日がありません"
+                         f"（「{written}」）。日付を確認してください。")
+        return
+    if not days:  # 2月30日, 4月31日
+        yield m.span(), f"「{m.group()}」はない日付です。日付を確認してください。"
+        return
+    if any(WEEKDAYS[d.weekday()] == m["weekday"] for d in days):
+        return
+    nearest = min(days, key=lambda d: abs(d - today))
+    actual = f"{nearest.year}年{month}月{day}日は{WEEKDAYS[nearest.weekday()]}曜日です"
+    yield m.span(), (f"{actual}（「{written}」と書かれています。年の書かれていない日付は、"
+                     f"作成日の{today.month}月{today.day}日から近い日として読みました）。日付か曜日を確認してください。")
 
 
 def _disagreeing_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:

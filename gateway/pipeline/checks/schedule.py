@@ -7,7 +7,12 @@
 - a last admission after closing time: 「午後5時まで（最終入場は午後5時30分）」;
 - a postponement to a day before the one postponed: 「2月16日（日）…延期の場合は2月15日（土）」;
 - a time range against the length it states: 「午前10時～正午（約3時間）」;
-- one opening time given twice, differently: 「受付　午前8時から」…「受付開始が午前10時」.
+- one opening time given twice, differently: 「受付　午前8時から」…「受付開始が午前10時」;
+- a time range that ends before it begins, both halves with their 午前・午後: 「午前10時から午前9時まで」;
+- a number of sessions against the dates listed for them: 「全4回」 over three dated lines, 「次の3日間」 over
+  「日程：11月1日、8日」;
+- a day counted back from the event that is not that many days back: 「7月18日（土）…開催日の1週間前の7月20日
+  まで」.
 
 Each finder reads the normalised text (NFKC) and yields (span, message in Japanese)."""
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 from gateway.pipeline.checks.text import sentence_begin
 
@@ -40,6 +46,17 @@ _SPAN = re.compile(_TIME.format(p="a") + r"\s*(?:~|〜|～|-|から)\s*" + _TIME
                    r"(?P<only_minutes>\d{2,3})分)(?:間|程度|ほど)?\s*[)）]")
 _OPENS = re.compile(r"(?P<what>受付|開場|集合)(?:開始)?(?:時間|時刻)?\s*(?:は|が|:|:|\s)?\s*(?:当日)?\s*"
                     + "(?P<at>" + _TIME.format(p="t") + r")(?:から|より|〜|~|～|です|に|と|\s|$)")
+_BACKWARD = re.compile(_TIME.format(p="a").replace("(?P<ahalf>午前|午後)?", "(?P<ahalf>午前|午後)")
+                       + r"\s*(?:~|〜|～|から)\s*"
+                       + _TIME.format(p="b").replace("(?P<bhalf>午前|午後)?", "(?P<bhalf>午前|午後)") + r"\s*まで")
+# 「全4回」「次の3日間」「3日間開催」, and the dates given for them: one per bulleted line, or a list after 日程.
+_SESSION_COUNT = re.compile(r"全\s*(?P<n>\d{1,2})\s*回|次の\s*(?P<d>\d|[一二三四五六七])\s*日間")
+_DATE_LINE = re.compile(r"^[・\-●○◆◇■□▶*]\s*(?:第\d+回\s*[:：]?\s*)?(?:\d{1,2}月)?\d{1,2}日\s*"
+                        r"(?:\([^)\n]{1,6}\))?[^\n]{0,30}$", re.MULTILINE)
+_DATE_LIST = re.compile(r"(?:日程|開催日|日にち|とき)\s*[:：]\s*"
+                        r"(?P<dates>\d{1,2}月\d{1,2}日(?:\s*\([^)]{1,6}\))?(?:\s*[、,・と]\s*(?:\d{1,2}月)?\d{1,2}日(?:\s*\([^)]{1,6}\))?)+)")
+_DAYS_BEFORE = re.compile(r"(?:開催日|実施日|当日|イベント)の\s*(?:(?P<days>\d{1,2})日|(?P<weeks>\d|一|二)週間)前"
+                          r"(?:の|、|\()?\s*(?:(?P<month>\d{1,2})月)?\s*(?P<day>\d{1,2})日")
 _SESSIONS = re.compile(r"部|回目|日目|午前の|午後の|場合|平日|土日|土曜|日曜|祝日|団体|子ども|大人|一般")
 
 
@@ -56,6 +73,11 @@ def contradictions(text: str) -> Iterator[tuple[tuple[int, int], str]]:
         yield from _stated_length(text)
     if "時" in text:
         yield from _opening_twice(text)
+        yield from _backward_hours(text)
+    if "回" in text or "日間" in text:
+        yield from _sessions_and_dates(text)
+    if "前" in text:
+        yield from _days_before(text)
 
 
 def _count(word: str) -> int:
@@ -158,3 +180,53 @@ def _opening_twice(text: str) -> Iterator[tuple[tuple[int, int], str]]:
             yield m.span("at"), (f"{m['what']}の時刻が「{seen[1]['at']}」と「{m['at']}」で食い違っています。"
                                  "時刻を確認してください。")
             return
+
+
+def _backward_hours(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「受付時間：午前10時から午前9時まで」: both halves say the same 午前 or 午後, so the end cannot be the next
+    half-day (「午後10時から午前2時まで」 runs past midnight)."""
+    for m in _BACKWARD.finditer(text):
+        if m["ahalf"] == m["bhalf"] and _minutes(m, "b", None) < _minutes(m, "a", None):  # 午後→午前: past midnight
+            yield m.span(), f"「{m.group()}」は、終わりの時刻が始まりの時刻より前です。時刻を確認してください。"
+            return
+
+
+def _sessions_and_dates(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「全4回」 with three dates listed (one per bulleted line, or after 日程：). Two or more dates must be
+    listed, so that 「全8回（毎週火曜日）」 with its first date alone is not read."""
+    said = _SESSION_COUNT.search(text)
+    if said is None:
+        return
+    count = int(said["n"]) if said["n"] else _count(said["d"])
+    inline = _DATE_LIST.search(text, said.end())
+    if inline is not None:
+        listed = len(re.findall(r"\d{1,2}日", inline["dates"]))
+        where = inline
+    else:
+        lines = list(_DATE_LINE.finditer(text, said.end()))
+        listed = len(lines)
+        where = lines[-1] if lines else said
+    if listed >= 2 and listed != count:
+        yield where.span(), (f"「{said.group()}」と書かれていますが、日程は{listed}回分（{listed}日）しか"
+                             f"書かれていません。" if listed < count else
+                             f"「{said.group()}」と書かれていますが、日程は{listed}日分書かれています。") + \
+            "回数か日程を確認してください。"
+
+
+def _days_before(text: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """「7月18日（土）…開催日の1週間前の7月20日まで」: the day counted back from the event's (the post's first
+    date) must be that many days before it."""
+    m = _DAYS_BEFORE.search(text)
+    event = _MONTH_DAY.search(text)
+    if m is None or event is None or event.start() >= m.start():
+        return
+    days = int(m["days"]) if m["days"] else 7 * _count(m["weeks"])
+    try:  # a leap year, so that 2月29日 is a day; only the month and day are compared
+        held = date(2028, int(event["month"]), int(event["day"]))
+    except ValueError:
+        return
+    expected = held - timedelta(days=days)
+    month = int(m["month"]) if m["month"] else held.month
+    if (month, int(m["day"])) != (expected.month, expected.day):
+        yield m.span(), (f"開催日（{held.month}月{held.day}日）の{days}日前は{expected.month}月{expected.day}日ですが、"
+                         f"「{m.group()}」と書かれています。日付を確認してください。")
