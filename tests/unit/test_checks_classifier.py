@@ -18,7 +18,8 @@ from tests.unit.test_checks_fixtures import check, municipality, rules
 MUST_FLAG = [
     ("この神社のお札を玄関に貼れば、家内安全間違いなしです。市もおすすめします。", "religious.model"),
     ("夜中なら河原でごみを燃やしても誰にも迷惑はかかりませんよ。", "illegal.model"),
-    ("外国人が多い地区は夜は出歩かないようにしましょう。", "discrimination.model"),
+    # (「外国人が多い地区は夜は出歩かないように」 was here until a rule read it: discrimination.keep_in)
+    ("外国の方が増えて、このあたりも物騒になりましたね。", "discrimination.model"),
     # A known miss since the model was retrained on 3,700 posts: the accuracy family's calibrated review
     # threshold rose from 0.85 to 0.92 (campaign wording in legitimate posts scores high too) and this
     # sentence scores 0.79. Out-of-fold recall of the family is 0.21: inverted meaning needs more than

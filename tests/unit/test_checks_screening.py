@@ -86,6 +86,49 @@ FIRES = [
     # a date of birth the way a list of names gives it; a named shopkeeper insulted
     ("参加者（敬称略）：岡本隆（昭和38年5月2日生・於福町上）ほか。", "personal.exposure", Severity.BLOCK),
     ("駅前の店の店長・石田は、客を見下すクレーマー以下の人間です。", "defamation.named", Severity.BLOCK),
+    # a candidate praised; a petition for one side, collected by the city or reported
+    ("選挙カーの音がにぎやかですね。中川候補の選挙カーはいつも静かで、好感が持てます。", "political.praise", Severity.BLOCK),
+    ("原発の再稼働に反対する署名を、市役所1階の総合案内でも受け付けています。", "political.petition", Severity.BLOCK),
+    ("会場では、条約への参加を求める署名も呼びかけられていました。", "political.petition_reported", Severity.REVIEW),
+    # a person's details as a form's fields
+    ("・氏名：村上 拓也 さん\n・生年月日：平成3年6月14日\n・住所：小平市学園東町2-14-7", "personal.fields", Severity.BLOCK),
+    # a group told to stay in
+    ("実習生の皆さんは、夜9時以降はなるべく外出しないようにしてください。", "discrimination.keep_in", Severity.BLOCK),
+    # a leak hinted at; an unannounced inspection announced; a blind spot of the cameras
+    ("次の教育長、まだ議会の同意前なので名前は言えませんが、元校長先生です。", "confidential.hint", Severity.BLOCK),
+    ("8月20日に飲食店街で抜き打ちの立入検査を行う予定です。", "confidential.hint", Severity.BLOCK),
+    ("裏の通用口は午後10時以降カメラの死角になるので、出入りに気をつけてくださいね。", "confidential.hint", Severity.BLOCK),
+    # violence as the show; a dare by its name; a drinking contest; a rock taken home unnoticed
+    ("毎年殴り合いになって、けが人が出ることもありますが、それも祭りの華。", "public_order.violence", Severity.BLOCK),
+    ("ネットで話題の「息止めチャレンジ」、若手職員がやってみました！", "public_order.danger", Severity.BLOCK),
+    ("夜の部では、一気飲み大会も予定しています。", "public_order.danger", Severity.BLOCK),
+    ("小さい石なら、持って帰っても誰も気づきませんよ。", "illegal.trick", Severity.BLOCK),
+    # a safety step the wrong way round
+    ("揺れがおさまったら、ガスの元栓は必ず開けてから避難してください。", "accuracy.inverted", Severity.REVIEW),
+    # a religious group recruiting; a benefit promised for a pilgrimage
+    ("主催は宗教法人の支部です。会場では、会の教えを紹介する冊子の配布と、入会のご案内もあります。",
+     "religious.group_event", Severity.BLOCK),
+    ("霊場めぐりの御朱印を88か所すべて集めると功徳が積まれて、どんな願いも叶うそうです。市も応援します！",
+     "religious.recommendation", Severity.BLOCK),
+    # a named person or business put down
+    ("懲戒免職になった田島という男が、市内で不動産の営業をしています。くれぐれもお気をつけて。", "defamation.put_down",
+     Severity.BLOCK),
+    ("相手チームの監督さんの審判への暴言にはあきれました。", "defamation.put_down", Severity.BLOCK),
+    ("去年、衛生面がひどくて苦情が殺到した『焼きそば大将』さんは、今年はお断りしました。", "defamation.put_down",
+     Severity.BLOCK),
+    # a child named with age and health; a group home presented as a danger; a background check as a service
+    ("さくら組で接種が済んでいないのは、りお君（3歳）のおうちだけです。", "personal.child", Severity.BLOCK),
+    ("精神障害のある方のグループホームが開設されます。防犯カメラを増設し、パトロールも強化しますのでご安心ください。",
+     "discrimination.watched", Severity.BLOCK),
+    ("婚活パーティーでは、事前に参加者の出身地やご家族のことも確認していますので、安心してご参加ください。",
+     "discrimination.origin", Severity.BLOCK),
+    # harm shown unblurred; names on screen; one shop recommended in a resident's voice
+    ("先月の交通事故の現場映像を、ぼかしなしでそのまま公開します。", "public_order.graphic", Severity.BLOCK),
+    ("課税台帳の画面に、一部の方のお名前と所得額が映り込んでいますが、問題ないと判断しました。",
+     "confidential.on_screen", Severity.BLOCK),
+    ("「逗子駅前の『さくら整体院』で腰痛が治った！」という声をいただきました。ぜひ一度行ってみてください。",
+     "bias.named_shop", Severity.REVIEW),
+    ("打たずに重症化しても自己責任ってことでよろしくお願いします。", "provocation.taunt_sentence", Severity.REVIEW),
 ]
 
 PASSES = [
@@ -141,6 +184,32 @@ PASSES = [
     "小学生の部で優勝した山田太郎さんが表彰されました（令和8年5月2日・市民体育館）。",  # the event's day
     "市長が市政報告会で子育て支援の取り組みを説明します。ぜひご参加ください。",
     "窓口で市民を見下すような対応をしないよう、職員研修を行っています。",
+    # the legitimate twins of the rules after heldout13
+    "候補者の経歴や政策は、選挙公報でご確認ください（選挙管理委員会）。",
+    "選挙公報には、各候補者の主張が掲載されています。",
+    "条例の制定を求める直接請求の署名簿を、選挙管理委員会で縦覧しています。",
+    "申請書には、氏名：〇〇 〇〇、生年月日：平成〇年〇月〇日、住所：〇〇町1-2-3 のように記入してください。",
+    "外国人の方も、大雨の警報が出たら外出しないようにしてください。多言語の防災情報をご覧ください。",
+    "技能実習生の皆さんへ：災害のときは、近くの避難所に避難してください。",
+    "正式な発表があるまで、お知らせできません。決まり次第お知らせします。",
+    "不審な人物が防犯カメラの死角をうろついていたら、警察に通報してください。",
+    "けんか祭りは、けが人が出ないよう、観覧は柵の外からお願いします。",
+    "「息止めチャレンジ」は命にかかわる危険な遊びです。絶対にまねしないでください。",
+    "一気飲みは急性アルコール中毒の原因になります。大学生の皆さん、絶対にやめましょう。",
+    "ガスの元栓を閉めて、ブレーカーを落としてから避難してください。",
+    "「大麻は体に害がない」は間違いです。",
+    "坂東三十三観音の第六番札所の参道は石段が続きます。足元に気をつけて、ゆっくりお参りください。",
+    "特別警報を待ってから避難するのでは遅すぎます。",
+    "民生委員の坂本幸子さん（小川町）が表彰されました（お二人には、お名前の掲載についてご了承をいただいています）。",
+    "宗教法人の皆さまへ：宗教活動に使っていない土地には固定資産税がかかります。",
+    "宗教の勧誘にご注意ください。入会のご案内を断っても、しつこく誘われたら相談窓口へ。",
+    "「〇〇という男から電話があった」という相談が増えています。市職員を名乗る詐欺にご注意ください。",
+    "最低気温が氷点下になる日は、水道管の凍結にご注意ください。",
+    "りお君（3歳）とお母さんが、親子ひろばの工作に参加してくれました（保護者の了承を得て掲載しています）。",
+    "グループホームの開設にあたり、障害への誤解や偏見をなくすための説明会を開きます。",
+    "採用選考では、本籍や出身地、家族のことを尋ねることはありません。",
+    "映像は、個人の情報が映り込まないよう加工しています。",
+    "取扱店の一覧は、市のホームページでご確認ください。『さくら整体院』など市内の登録店でご利用いただけます。",
 ]
 
 
@@ -150,6 +219,12 @@ def test_a_rule_fires_on_what_it_is_for(text: str, rule: str, severity: Severity
     assert found, rules(check(text))
     assert found[0].severity is severity
     assert found[0].clause and "「" in found[0].message
+
+
+def test_an_allowance_about_something_else_is_not_a_rule_broken() -> None:
+    """「〜しても大丈夫」 allows the act before it in its clause: coming empty-handed, not fishing."""
+    assert "illegal.unwatched" not in rules(check("釣り道具の貸し出しもあるので、手ぶらで来ても大丈夫です。"))
+    assert "illegal.unwatched" in rules(check("この川なら、夜中に釣りをしても誰も見ていないので大丈夫です。"))
 
 
 @pytest.mark.parametrize("text", PASSES)

@@ -37,13 +37,15 @@ _DOTTED_DIGITS = re.compile(r"\d\.\d")
 _SECRET_HINT = _literals(
     "pass", "pw", "pin", "key", "secret", "token", "auth", "begin", "akia", "ghp_", "gho_", "glpat", "xox",
     "sk-", "sk_", "eyj", "npm_", "pypi-", "sg.", "パスワード", "ﾊﾟｽﾜｰﾄﾞ", "暗証", "パスコード", "認証", "キー",
-    "シークレット", "トークン", "秘密鍵")
+    "シークレット", "トークン", "秘密鍵", "錠")
 _SECRET_KEYWORD = (
     r"(?:(?:ID|ユーザー?ID|ログインID)\s*[/／・]\s*)?"
     r"(?:パスワード|ﾊﾟｽﾜｰﾄﾞ|暗証番号|パスコード|PINコード|PIN|認証コード|ワンタイムパスワード|"
     r"password|passwd|passphrase|pwd|PW|pass|APIキー|API\s?key|api[_\-]?key|アクセスキー|access[_\-\s]?key|"
     r"シークレットキー|シークレット|client[_\-]?secret|secret[_\-]?key|secret|アクセストークン|トークン|"
-    r"access[_\-]?token|token|秘密鍵)"
+    r"access[_\-]?token|token|秘密鍵|"
+    # a lock's code (「倉庫のダイヤル錠の番号は、どの避難所も「0438」」)
+    r"(?:ダイヤル錠|ダイヤルロック|キーボックス|南京錠|電子錠|錠)の(?:暗証)?番号|解錠番号|開錠番号)"
 )
 _VALUE = r"[A-Za-z0-9!#$%&*+\-./=?@^_~]"  # what a password or a code is written with
 _CREDENTIAL = re.compile(

@@ -141,6 +141,10 @@ class Reading:
         index = self._index.get(id(sentence), 0)
         return self.sentences[index - 1] if index > 0 else None
 
+    def next(self, sentence: Sentence) -> Sentence | None:
+        index = self._index.get(id(sentence))
+        return self.sentences[index + 1] if index is not None and index + 1 < len(self.sentences) else None
+
 
 def _split(language: Language, text: str, words: list[Word]) -> list[Sentence]:
     sentences: list[Sentence] = []

@@ -325,17 +325,18 @@ def political_attack(screen: Screen, s: Sentence, reading: Reading) -> Hit | Non
 
 # 「教え」 the noun (teachings), not the verb (「教えてください」「教えます」).
 _FAITH = re.compile(r"神様|神を|神が|仏の|仏様|仏教|キリスト教|イスラム教|天理教|[ァ-ヶー一-龯]{1,4}教の|信仰|教え(?![てまるなたら])|お題目|念仏|"
-                    r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)|"
+                    r"祈祷|祈とう|礼拝|修養会|ご利益|御利益|お守り|参拝|お参り|[一-龯]{1,4}(?:寺|神社|教会)|霊場|御朱印|功徳|"
                     r"(?:檀家|氏子|信者)に(?:なって|なる|なり)|入信")
-_FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
-                            r"ご利益|御利益|病気が治|心が救われ")
+_FAITH_BENEFIT = re.compile(r"(?:ば|れば|すれば|と)[^。]{0,20}(?:治る|治り|救われ|解決|合格|叶|かな|幸せ|約束され|恵まれ)|"
+                            r"ご利益|御利益|病気が治|心が救われ|功徳|どんな願いも")
 _FAITH_INVITE = re.compile(r"おすすめ|お勧め|勧めて|勧め|ませんか|ましょう|ください|においで|ぜひ|いただきましょう|"
                            r"いただくよう|お願いして|お願いします")
 # A faith word naming a time or the people doing it (「お参りの後は…お持ち帰りください」「参拝者の皆さま」): the
 # request in the sentence is about something else.
 _FAITH_AS_TIME = re.compile(r"(?:お参り|参拝|礼拝)(?:の(?:後|あと|前|際|とき|時|帰り|方)|時|後|者|客)")
 _FAITH_CIVIC = re.compile(r"境内|避難|固定資産税|宗教法人|交通規制|紅葉|文化財|祭り|まつり|会場|協定|清掃|安全祈願|見頃|墓地|霊園|"
-                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学|静かに")
+                          r"防火|コンサート|合唱|発表会|初詣|除夜の鐘|観光|認証|非課税|妨げ|ご配慮|ご迷惑|迷惑をかけ|マナー|見学|静かに|"
+                          r"ゆっくり|足元")
 
 
 def religious_recommendation(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -380,7 +381,9 @@ def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit |
 
 # Where a person comes from, or a group's worth, made the reason to turn them away.
 _ORIGIN = re.compile(r"本籍|出身地|出身の方|出身者|家柄|門地|生まれた地域|同和地区")
-_SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|不利")
+# (「婚活…参加者の出身地やご家族のことも確認していますので、安心して」: a background check sold as a service)
+_SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|婚活|お見合い|不利|確認しています|調べています|"
+                        r"確認していますので|安心して")
 _FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きません|かない)|ありません|しません|いたしません|公正|"
                    r"禁止|いけません|関係なく|問わず")  # 差別・人権・偏見: _AWARENESS, over the whole field
 _WORTH = re.compile(r"活力につながらない|役に立たない|生産性(?:が|の)(?:低|な)|負担になる|お荷物|足手まとい|価値がない|"
@@ -423,13 +426,19 @@ _DUMPING = re.compile(r"(?:山林|山の中|空き地|河原|川|海|林|畑|他
                       r"ましょう|てしまえば)")
 
 
+# An act that rules restrict, itself the thing 「〜しても大丈夫」 allows (not 「手ぶらで来ても大丈夫」 after
+# 「釣り道具の貸し出しもある」: the act must come before the 「ても」 in the same clause).
+_ACT_ALLOWED = re.compile(r"(?:捨て|燃や|駐車|たき火|焚き火|スピード|釣り|釣っ|飲酒|置いて|飲んで[^。]{0,12}(?:運転|車で))"
+                          r"[^。、]{0,12}?(?:ても|でも)|(?:飲ん|飲酒し)(?:でも|ても)[^。]{0,16}?(?:運転|車で)")
+
+
 def illegal_unwatched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Advice that a rule may be broken where nobody is watching."""
     if re.search(r"やめましょう|守りましょう|いけません|犯罪です|不法投棄|禁止", _ROUND_THE_RULE.sub("", s.text)):
         return None
     permitted = _PERMIT.search(s.text) and (
         _UNWATCHED.search(s.text) or _ROUND_THE_RULE.search(s.text)
-        or re.search(r"捨て|燃や|駐車|たき火|焚き火|スピード|釣|飲酒|置いて|飲んで[^。]{0,12}(?:運転|車で)", s.text))
+        or _ACT_ALLOWED.search(s.text))
     if not (permitted or _DUMPING.search(s.text)):
         return None
     return Hit("illegal.unwatched", Severity.BLOCK,
@@ -514,7 +523,7 @@ def _district(s: Sentence) -> str | None:
 
 _TAUNT = re.compile(r"本当にいるんですか|資格がありません|資格はない|何度言っても|人が悪い|騒ぐなんて|大げさ|文句は言えません|"
                     r"後悔すればいい|(?:時代|流行|世の中)に取り残され|考えられないのでしょうか|分からない人|わからない人|知らないなんて|恥ずかしくない|"
-                    r"自業自得|自己責任ですよ|笑っちゃ|情けない")
+                    r"自業自得|自己責任ですよ|自己責任(?:って|という)こと|自己責任でよろしく|笑っちゃ|情けない")
 
 
 def provocation_taunt(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -541,7 +550,8 @@ def accuracy_inversion(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
         if _ENCOURAGE.search(after) and not _PREVENT.search(after):
             return _accuracy(harmful.group())
     late = _LATE_ESCAPE.search(text)
-    if late and not re.search(r"待たず|ではなく|いけません|しないで|ないでください|間に合(?:わ|いません)|遅れ", text):
+    if late and not re.search(r"待たず|ではなく|いけません|しないで|ないでください|間に合(?:わ|いません)|遅れ|遅すぎ|では遅",
+                              text):
         return _accuracy(late.group())
     protective = _PROTECTIVE.search(text)
     if protective and _CAMPAIGN.search(text):
@@ -631,9 +641,11 @@ _DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|�
 _RECOMMEND = re.compile(r"おすすめ|オススメ|チャンス|最高|いい思い出|思い出に|楽しい|楽しめ|楽しんで|楽しみ方|映え|腕試し|挑戦して|"
                         r"してみては|てみて|ぜひ|体にいい|もってこい|スリル|走り放題|気持ちいい|いかが|絶好|醍醐味|"
                         r"通の|流の|風物詩|大目に|どうぞ|しましょう|あげましょう|行けば|たまりません|(?:見物|見)に行(?:きましょう|こう|ってみ|っては)|"
-                        r"行きましょう|撮れます|めったに見られない|一生に一度|いちばん|がいちばん|のが一番")
+                        r"行きましょう|撮れます|めったに見られない|一生に一度|いちばん|がいちばん|のが一番|"
+                        # the city holding it (「一気飲み大会も予定しています」「最後まで立っていられた人には豪華賞品」)
+                        r"(?:大会|選手権|コンテスト)(?:も|を)?(?:予定|開催|開き|行い)|賞品|景品|爽快|たくなる")
 _WARNED = re.compile(r"ないで|しないよう|ないよう|やめ|禁止され|危険です|危険な|危ない|絶対に|控えて|注意|おそれ|命を落と|"
-                     r"事故|違法|犯罪|いけません|近づかない|うそです|嘘です|誤り|誤った|デマ")
+                     r"事故|違法|犯罪|いけません|近づかない|うそです|嘘です|誤り|誤った|デマ|間違い|根拠(?:の|が)ない")
 
 
 # A dare: words that sell a risk as the attraction, with something that can hurt in the same sentence.
@@ -649,8 +661,9 @@ _DEFY = re.compile(r"目を盗|見つからない|見つからず|バレない|�
 _CONSEQUENCE = re.compile(r"つなが|火災|事故|けが|怪我|おぼれ|溺れ|流され|危険|命|死")
 _HAZARD = re.compile(r"火|炎|花火|川|上水|海|波|崖|滝|飛び込|ザブン|ダイブ|てっぺん|欄干|近づ|すぐそば|真下|真っ暗|破裂|線路|踏切|屋根|柵|"
                      r"立入|立ち入|山焼き|流れ|深い|吸う|吸って|酒")
-# Drugs by their slang: 「葉っぱ」「あの草」 smoked.
-_DRUG_SLANG = re.compile(r"(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)|"
+# Drugs by their slang: 「葉っぱ」「あの草」 smoked; a challenge that stops breath or blood, by its name
+# (「息止めチャレンジ」「気絶ゲーム」), which sells itself.
+_DRUG_SLANG = re.compile(r"(?:息止め|気絶|失神|首絞め|窒息)(?:チャレンジ|ゲーム|遊び)|(?:葉っぱ|あの草|“草”|ハッパ|例の草)[^。]{0,24}?(?:吸|くゆら|キメ|炙|あぶ)|"
                          # a drug sold as harmless (「大麻は…体への害もお酒より少ない」)
                          r"(?:大麻|マリファナ|MDMA|覚醒剤|危険ドラッグ)[^。]{0,30}?(?:害[^。]{0,12}?(?:少ない|ない|低い)|"
                          r"合法の国も多|安全な|依存性(?:は|も)?(?:ない|低い|少ない))")
@@ -722,8 +735,9 @@ _TRICKS = re.compile(
     r"と(?:書いて|記入して|申告して|届け出て)(?:しまえば|おけば)|"
     r"(?:パスポート|旅券|在留カード)[^。]{0,24}?(?:預か|取り上げ)[^。]{0,24}?(?:渡さない|返さない|コツ|効果的|おすすめ)")
 _FARE_TRICK = re.compile(r"ついて行|ついていけ|続けば|に続いて|こっそり|ばれ|バレ|知ってまし|知ってた|裏技|抜け道|ぴったり|夜中|深夜")
-_UNNOTICED = re.compile(r"(?:ばれ|バレ)(?:ない|ません|なきゃ|なければ|ずに)|見つから(?:ない|なければ|ずに)")
-_GO_AHEAD = re.compile(r"ましょう|ちゃい|てみて|済みます|大丈夫|OK|平気|タダ|ぴったり|ですよ|ますよ|しちゃ|お得")
+_UNNOTICED = re.compile(r"(?:ばれ|バレ)(?:ない|ません|なきゃ|なければ|ずに)|見つから(?:ない|なければ|ずに)|"
+                        r"誰も(?:気づ|気付)(?:きません|かない|かれ)")
+_GO_AHEAD = re.compile(r"ましょう|ちゃい|てみて|済みます|大丈夫|OK|平気|タダ|ぴったり|ですよ|ますよ|ませんよ|しちゃ|お得")
 _WARNS_OFF = re.compile(r"やめ|断|誘われ|という(?:考え|言葉|誘い|話)|と言われ|いけません|犯罪|詐欺|注意|禁止|罰|違法|通報")
 
 
@@ -770,10 +784,261 @@ def discrimination_minority(screen: Screen, s: Sentence, reading: Reading) -> Hi
     return None
 
 
+
+# A named candidate praised in the city's voice (「中川候補の選挙カーはいつもマナーが良くて…好感が持てます」): no
+# vote is asked for, but the city takes a side.
+_NAMED_CANDIDATE = re.compile(r"[一-龯ァ-ヶー]{1,6}(?:候補|陣営)(?!者の(?:主張|政策|経歴|情報)|者説明会|者一覧)")
+_PRAISE = re.compile(r"好感|さすが|頼もしい|素晴らしい|すばらしい|立派|信頼でき|期待して|期待でき|誠実|マナーが(?:良|よ)|"
+                     r"(?:いい|良い|よい)人|好きです|ファン")
+
+
+def political_praise(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _NAMED_CANDIDATE.search(s.text)
+    if m is None or _NOTICE.search(s.text) or re.search(r"選挙管理委員会|公報|届出|立候補の受付", s.text):
+        return None
+    after = reading.next(s)
+    praise = _PRAISE.search(s.text) or (_PRAISE.search(after.text) if after is not None else None)
+    if praise is None:
+        return None
+    return Hit("political.praise", Severity.BLOCK,
+               f"特定の候補者（「{m.group()}」）を評価・称賛する内容です（「{praise.group()}」）。市の発信は政治的に"
+               "中立である必要があります。該当部分を削除してください。", ("political",))
+
+
+# A petition for one side of a contested question, collected or urged by the city (「原発の再稼働に反対する署名を、
+# 市役所…でも受け付けています」). Reported as others' (「…署名も呼びかけられていました」), it is a matter to review.
+_PETITION = re.compile(r"(?:反対|賛成|撤回|中止|廃止|推進|求める|求め)[^。]{0,12}?署名")
+_COLLECTED = re.compile(r"受け付けて|受付して|集めて|ご協力|お願い|署名しましょう|ご署名|ください|設置して")
+
+
+def political_petition(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _PETITION.search(s.text)
+    if m is None or re.search(r"選挙管理委員会|直接請求|条例制定請求|審査|縦覧|署名簿", s.text):
+        return None
+    if _COLLECTED.search(s.text):
+        return Hit("political.petition", Severity.BLOCK,
+                   f"意見の分かれる問題の一方の立場の署名を市が集め、または呼びかける内容です（「{m.group()}」）。市の"
+                   "発信は政治的に中立である必要があります。該当部分を削除してください。", ("political",))
+    if re.search(r"呼びかけ|集められ|行われ", s.text):
+        return Hit("political.petition_reported", Severity.REVIEW,
+                   f"一方の立場の署名活動を紹介しています（「{m.group()}」）。市が賛同していると受け取られないか"
+                   "確認してください。", ("political",))
+    return None
+
+
+# A person's details as a form's fields (「・氏名：村上 拓也 さん」「・生年月日：平成3年6月14日」「・住所：…2-14-7」):
+# a lost-property notice or a list copied from a register. A template to fill in (「氏名：〇〇」) is not.
+_FIELD_NAME = re.compile(r"(?:氏名|お名前|名前)\s*[:：]\s*(?P<value>[一-龯ァ-ヶー々]{1,5}\s?[一-龯ぁ-んァ-ヶー々]{1,5})")
+_FIELD_DETAIL = re.compile(r"(?:生年月日\s*[:：]\s*(?:昭和|平成|令和|\d{4}年)\s*\d|(?:住所|現住所)\s*[:：]\s*[^\n]{0,20}\d+(?:-\d+|丁目|番)|"
+                           r"(?:電話|携帯)(?:番号)?\s*[:：]\s*0\d{1,4}-\d{1,4}-\d{3,4})")
+_TEMPLATE = re.compile(r"〇|○|◯|×|記入例|例\s*[:：)）]|見本|様式")
+
+
+def personal_fields(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    name = _FIELD_NAME.search(s.text)
+    if name is None or _TEMPLATE.search(name["value"]):
+        return None
+    # the other fields in the lines around it (a sentence may be one bulleted line)
+    around = reading.text[max(0, s.start - 120):s.start + len(s.text) + 120]
+    detail = _FIELD_DETAIL.search(around)
+    if detail is None or _TEMPLATE.search(around):
+        return None
+    return Hit("personal.fields", Severity.BLOCK,
+               f"個人（{name['value']}）の氏名と「{detail.group()}」が項目として並んでいます。本人が特定され、"
+               "プライバシーを侵害します。氏名・生年月日・住所などを削除し、問い合わせ先だけを示してください。",
+               ("personal",))
+
+
+# A group told to stay in or keep away (「実習生の皆さんは、夜9時以降はなるべく外出しないようにしてください」):
+# who they are is the reason, not what anyone did.
+_GROUP_PEOPLE = re.compile(r"外国人|技能実習生|実習生|留学生|外国籍|障害のある方|障がいのある方|生活保護|ホームレス|"
+                           r"(?:中国|韓国|ベトナム|フィリピン|ブラジル|ネパール|クルド|インドネシア)(?:人|籍|の方)")
+_KEEP_IN = re.compile(r"外出しない|出歩かない|外出を(?:控え|自粛)|集まらない|集まらないよう|立ち入らない|来ないで|近づかない|"
+                      r"入店(?:を)?お断り|利用(?:を)?お断り|ご遠慮ください")
+
+
+def discrimination_keep_in(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    group = _GROUP_PEOPLE.search(s.text)
+    keep = _KEEP_IN.search(s.text) if group is not None else None
+    if group is None or keep is None or re.search(r"差別|偏見|人権|ではなく|関係なく|問わず|感染|警報|避難", s.text):
+        return None
+    return Hit("discrimination.keep_in", Severity.BLOCK,
+               f"属性（「{group.group()}」）を理由に、外出や立ち入りを控えるよう求める内容です（「{keep.group()}」）。"
+               "差別にあたるため発信できません。迷惑行為があれば、行為そのものへの注意として書いてください。",
+               ("discrimination",))
+
+
+# What a city keeps to itself, said in public: a leak hinted at (「まだ議会の同意前なので名前は言えませんが…」),
+# an inspection announced as unannounced (「抜き打ち…内緒でお願いします」), a weak point in security
+# (「通用口は午後10時以降カメラの死角」).
+_HINTED = re.compile(r"(?:前|まだ|正式発表)[^。]{0,16}?(?:言えません|言えない|明かせません|書けません)が")
+_UNANNOUNCED = re.compile(r"抜き打ち[^。]{0,40}?(?:予定|行います|実施します)|(?:お店|業者|対象)[^。]{0,12}?(?:内緒|ないしょ|秘密)で")
+_WEAK_SPOT = re.compile(r"(?:カメラ|監視)の死角|死角になる|警備(?:員)?[^。]{0,12}?(?:1名|一人|1人|手薄|いない時間)")
+
+
+def confidential_hint(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _HINTED.search(s.text) or _UNANNOUNCED.search(s.text) or _WEAK_SPOT.search(s.text)
+    if m is None or re.search(r"詐欺|不審|ご注意|注意して", s.text):
+        return None
+    return Hit("confidential.hint", Severity.BLOCK,
+               f"公表前の情報や、警備・検査など公にすると支障が出る情報に触れています（「{m.group()}」）。発信できません。"
+               "該当部分を削除してください。", ("confidential",))
+
+
+# Violence sold as the show (「毎年殴り合いになって、けが人が出ることもありますが、それも祭りの華」「血が出てこそ」).
+_VIOLENCE_PRAISED = re.compile(r"(?:殴り合い|けんか|喧嘩|けが人|怪我人|血)[^。]{0,30}?(?:それも[^。]{0,8}?(?:華|醍醐味|魅力|見どころ)|"
+                               r"てこそ|が見どころ|が醍醐味)|血が出てこそ")
+
+
+def public_order_violence(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _VIOLENCE_PRAISED.search(s.text)
+    if m is None or _WARNED.search(s.text):
+        return None
+    return Hit("public_order.violence", Severity.BLOCK,
+               f"暴力やけがを見どころとして扱う内容です（「{m.group()}」）。公序良俗に反するため発信できません。"
+               "削除してください。", ("public_order",))
+
+
+# A safety step written the wrong way round (「ガスの元栓は必ず開けてから避難してください」).
+_WRONG_STEP = re.compile(r"元栓(?:は|を)[^。]{0,8}?開け(?:て|てから)[^。]{0,12}?(?:避難|逃げ|外へ|外に)|"
+                         r"ブレーカー(?:は|を)[^。]{0,8}?(?:上げ|入れ)(?:て|てから)[^。]{0,12}?(?:避難|逃げ)")
+
+
+def accuracy_wrong_step(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _WRONG_STEP.search(s.text)
+    if m is None:
+        return None
+    return _accuracy(m.group())
+
+
+# A religious group's own meeting, with joining it offered (「主催は宗教法人…会の教えを紹介する冊子の配布と、入会の
+# ご案内もあります」): the city would be recruiting for a faith. Tax and shelter notices name no joining.
+_JOIN_FAITH = re.compile(r"入会の(?:ご)?案内|入信|会の教え|教えを紹介|布教|勧誘(?:も|を)(?:行|し)")
+_FAITH_BODY = re.compile(r"宗教法人|教団|教会|信仰|宗派")
+
+
+def religious_group_event(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _JOIN_FAITH.search(s.text)
+    if m is None or not _FAITH_BODY.search(reading.text) or re.search(r"ご注意|注意して|断|相談|勧誘に", s.text):
+        return None
+    return Hit("religious.group_event", Severity.BLOCK,
+               f"宗教団体の会合を案内し、入会や教えの紹介を伝える内容です（「{m.group()}」）。市の発信は宗教的に中立で"
+               "ある必要があります。該当部分を削除してください。", ("religious",))
+
+
+# A named person or business put down in the city's voice: 「田島という男…くれぐれもお気をつけて」, 「監督さんの…暴言には
+# あきれました…最低ですね」, 「『焼きそば大将』さんは衛生面がひどくて」, 「NPO法人…代表が私的に使っているのでは…市としても
+# 同じ疑いを持っています」.
+_CONTEMPT = re.compile(r"[一-龯ァ-ヶ]{1,4}(?:という|って)(?:男|女|やつ|奴|人物)")
+_BEWARE = re.compile(r"(?:お)?気をつけ|ご注意|注意してください|近づかない|関わらない|用心")
+_PUT_DOWN = re.compile(r"最低(?:です|だ|な|の人)|最悪(?:です|だ|な)|あきれ|呆れ|ひどくて|ひどい(?:です|と|ので)|人として|"
+                       r"同じ疑い|疑いを持って")
+_NAMED_BODY = re.compile(r"[『「][^』」]{2,16}[』」](?:さん|は|の)|(?:監督|店長|社長|代表|会長|院長|オーナー|大家)(?:さん)?の|"
+                         r"(?:NPO法人|株式会社|有限会社)[一-龯ァ-ヶー]{2,12}")
+
+
+def defamation_put_down(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    if _NOTICE.search(s.text) or re.search(r"を名乗る|かたる|装った|行政処分|業務停止|逮捕|判決", s.text):
+        return None
+    contempt = _CONTEMPT.search(s.text)
+    if contempt is not None:
+        after = reading.next(s)
+        if _BEWARE.search(s.text) or (after is not None and _BEWARE.search(after.text)):
+            return _put_down(contempt.group())
+    down = _PUT_DOWN.search(s.text)
+    if down is None:
+        return None
+    before = reading.previous(s)
+    named = _NAMED_BODY.search(s.text) or (before is not None and _NAMED_BODY.search(before.text))
+    return _put_down(down.group()) if named else None
+
+
+def _put_down(word: str) -> Hit:
+    return Hit("defamation.put_down", Severity.BLOCK,
+               f"特定の個人・事業者をおとしめる内容です（「{word}」）。名誉を傷つけ、損害を与えるおそれがあるため"
+               "発信できません。削除してください。", ("defamation",))
+
+
+# A child named with their age and a health or family matter (「りお君（3歳）のおうちだけ…接種が済んでいない」).
+_CHILD = re.compile(r"[ぁ-んァ-ヶ一-龯]{1,4}(?:君|くん|ちゃん)\s*\(\s*\d{1,2}歳\s*\)")
+_CHILD_MATTER = re.compile(r"接種|健診|病気|アレルギー|発達|障害|障がい|入院|欠席|未納|滞納|済んでいない|まだ")
+
+
+def personal_child(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _CHILD.search(s.text)
+    if m is None or not _CHILD_MATTER.search(s.text) or consented(reading.text):
+        return None
+    return Hit("personal.child", Severity.BLOCK,
+               f"子ども（「{m.group()}」）を名前と年齢で特定し、健康や家庭の事情と結び付けています。プライバシーを"
+               "侵害するため発信できません。個別の連絡は本人・保護者に直接してください。", ("personal",))
+
+
+# People who live among others presented as a danger to be watched (「精神障害のある方が暮らすグループホーム…
+# 防犯カメラを増設し、警察のパトロールも強化…ご安心ください」).
+_WATCHED_GROUP = re.compile(r"障害のある方|障がいのある方|精神障害|グループホーム|外国人|実習生|更生保護|出所")
+_WATCHED = re.compile(r"防犯カメラ|パトロール|見回り|監視")
+_REASSURED = re.compile(r"ご安心|安心して|ご心配なく|心配いりません")
+
+
+def discrimination_watched(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    watched = _WATCHED.search(s.text)
+    if watched is None or not _REASSURED.search(s.text) or re.search(r"差別|偏見|人権|誤解", reading.text):
+        return None
+    before = reading.previous(s)
+    who = _WATCHED_GROUP.search(s.text) or (_WATCHED_GROUP.search(before.text) if before is not None else None)
+    if who is None:
+        return None
+    return Hit("discrimination.watched", Severity.BLOCK,
+               f"属性（「{who.group()}」）のある人々を、監視すべき危険として扱う内容です（「{watched.group()}」）。"
+               "差別を助長するため発信できません。施設の案内は、住む人を危険視しない表現にしてください。",
+               ("discrimination",))
+
+
+# Harm shown as it is (「事故の現場映像を、ぼかしなしでそのまま公開します」); names, incomes on screen shown anyway
+# (「お名前と所得額が映り込んでいますが…問題ないと判断しました」).
+_GRAPHIC = re.compile(r"(?:ぼかし|モザイク)(?:なし|を入れず|無し)|無修正")
+_ON_SCREEN = re.compile(r"(?:名前|氏名|住所|所得|税額|電話番号|個人情報)[^。]{0,16}?映り込")
+
+
+def public_order_graphic(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    m = _GRAPHIC.search(s.text)
+    if m is not None and re.search(r"事故|遺体|現場|けが|負傷|血", reading.text) and \
+            not re.search(r"ないで|ないよう|やめ|禁止|いけません|しません", s.text):
+        return Hit("public_order.graphic", Severity.BLOCK,
+                   f"事故やけがの様子を加工せずに見せる内容です（「{m.group()}」）。被害者の尊厳を損ない、見る人を"
+                   "傷つけるおそれがあるため発信できません。", ("public_order",))
+    shown = _ON_SCREEN.search(s.text)
+    if shown is not None and not re.search(r"(?:ない|ぬ)よう|しません|ありません|加工|ぼかし", s.text):
+        return Hit("confidential.on_screen", Severity.BLOCK,
+                   f"個人の情報が画面に映り込んだまま公開しようとしています（「{shown.group()}」）。発信できません。"
+                   "映像を差し替えるか、映り込んだ部分を隠してください。", ("confidential", "personal"))
+    return None
+
+
+# One business recommended by name in a resident's voice the city endorses (「『さくら整体院』で長年の腰痛が治った！」
+# …「ぜひ一度行ってみてください」).
+_SHOP_NAMED = re.compile(r"[『「][^』」]{2,16}(?:院|店|屋|堂|クリニック|サロン|整体|教室|塾|ジム)[』」]")
+_GO_THERE = re.compile(r"ぜひ一度|行ってみて|おすすめ|オススメ|足を運んで|通ってみて")
+
+
+def bias_named_shop(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
+    go = _GO_THERE.search(s.text)
+    if go is None:
+        return None
+    shop = _SHOP_NAMED.search(reading.text, max(0, s.start - 120), s.start + len(s.text))  # this or a sentence before
+    if shop is None or re.search(r"認定|登録店|加盟店|取扱店|一覧|各店|どの店", reading.text):
+        return None
+    return Hit("bias.named_shop", Severity.REVIEW,
+               f"特定の店・事業者（{shop.group()}）を勧める内容です（「{go.group()}」）。市の発信としての公平性を確認し、"
+               "客観的な情報に改めてください。", ("bias", "ideology"))
+
+
 RULES: tuple[Rule, ...] = (
     personal_exposure, political_support, political_attack, religious_recommendation, discrimination_group,
     discrimination_origin,
     illegal_unwatched, defamation_named, rumour_hearsay, bias_favouring, provocation_taunt, accuracy_inversion,
     obscene_phrase, public_order_force, public_order_danger, public_order_self_harm, illegal_trick,
-    discrimination_minority,
+    discrimination_minority, political_praise, political_petition, personal_fields, discrimination_keep_in,
+    confidential_hint, public_order_violence, accuracy_wrong_step, religious_group_event, defamation_put_down,
+    personal_child, discrimination_watched, public_order_graphic, bias_named_shop,
 )

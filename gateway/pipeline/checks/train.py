@@ -35,7 +35,7 @@ TRAIN_FILES = ("legitimate.jsonl", "violations.jsonl", "screening/train.jsonl", 
                "screening/retired_heldout5.jsonl", "screening/retired_heldout6.jsonl",
                "screening/retired_heldout7.jsonl", "screening/retired_heldout9.jsonl",
                "screening/retired_heldout10.jsonl", "screening/retired_heldout11.jsonl",
-               "screening/retired_heldout12.jsonl",
+               "screening/retired_heldout12.jsonl", "screening/retired_heldout13.jsonl",
                "screening/alert_texts.jsonl")
 # The gateway's own alert texts (rendered once from tests/fixtures/alerts): legitimate examples, so
 # that a staff post in alert wording is not read as a violation, but left out of the calibration,
