@@ -227,6 +227,28 @@ def test_an_allowance_about_something_else_is_not_a_rule_broken() -> None:
     assert "illegal.unwatched" in rules(check("この川なら、夜中に釣りをしても誰も見ていないので大丈夫です。"))
 
 
+@pytest.mark.parametrize(("text", "rule"), [
+    # everyday sentences near this round's rules, found reading them again: none may fire
+    ("県外出身の方も、安心してご参加いただけます（移住者交流会）。", "discrimination.origin"),
+    ("ひなたちゃん（5歳）も、まだ小さいのに上手に作っていました（保護者の了承を得て掲載）。", "personal.child"),
+    ("障害のある方の専用駐車場への駐車はご遠慮ください。", "discrimination.keep_in"),
+    ("外国人の方も、台風が近づいたら外出しないようにしてください。", "discrimination.keep_in"),
+    ("外国人観光客が増える時期は、パトロールも強化されますので、安心してお出かけください。",
+     "discrimination.watched"),
+    ("出演者はまだ言えませんが、豪華ゲストが登場します。お楽しみに！", "confidential.hint"),
+    ("会場には警備員を1名配置します。", "confidential.hint"),
+    ("小学校で、予告なしの抜き打ち避難訓練を行います。", "confidential.hint"),
+    ("勇壮なけんか神輿が見どころです。観覧は柵の外からどうぞ。", "public_order.violence"),
+    ("駅伝大会の優勝候補、中央中学校の走りは素晴らしいものでした。", "political.praise"),
+    ("新庁舎の移転候補地について、市民の皆さんの期待も高まっています。", "political.praise"),
+    ("問合せ先　氏名：環境課 佐藤\n電話：0438-23-7111", "personal.fields"),
+    ("雨がひどいと、代表の判断で中止します。", "defamation.put_down"),
+    ("山田という男性から「市の職員だ」と電話があった場合は、お気をつけください。", "defamation.put_down"),
+])
+def test_everyday_sentences_near_the_new_rules_pass_them(text: str, rule: str) -> None:
+    assert rule not in rules(check(text))
+
+
 @pytest.mark.parametrize("text", PASSES)
 def test_the_citys_own_notices_pass(text: str) -> None:
     assert check(text).verdict is Verdict.PASS, rules(check(text))

@@ -381,9 +381,10 @@ def discrimination_group(screen: Screen, s: Sentence, reading: Reading) -> Hit |
 
 # Where a person comes from, or a group's worth, made the reason to turn them away.
 _ORIGIN = re.compile(r"本籍|出身地|出身の方|出身者|家柄|門地|生まれた地域|同和地区")
-# (「婚活…参加者の出身地やご家族のことも確認していますので、安心して」: a background check sold as a service)
-_SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|婚活|お見合い|不利|確認しています|調べています|"
-                        r"確認していますので|安心して")
+_SELECTION = re.compile(r"採用|選考|合否|参考に|見送|お断り|入居|貸さ|結婚|不利")
+# A background check sold as a service (「参加者の出身地やご家族のことも確認していますので」); not 「県外出身の方も
+# 安心してご参加ください」.
+_CHECKED = re.compile(r"(?:本籍|出身地|家柄|門地|ご家族|家族)[^。]{0,12}?(?:確認して|調べて|調査して)")
 _FAIR = re.compile(r"尋ね(?:ること|ません|ない)|聞(?:くこと|きません|かない)|ありません|しません|いたしません|公正|"
                    r"禁止|いけません|関係なく|問わず")  # 差別・人権・偏見: _AWARENESS, over the whole field
 _WORTH = re.compile(r"活力につながらない|役に立たない|生産性(?:が|の)(?:低|な)|負担になる|お荷物|足手まとい|価値がない|"
@@ -395,7 +396,7 @@ _TURNED_AWAY = re.compile(r"ご遠慮|お断り|対象外|受け付けません|
 def discrimination_origin(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     """Selection by birthplace or family origin (本籍・出身地), or a group turned away as worth less."""
     origin, worth = _ORIGIN.search(s.text), _WORTH.search(s.text)
-    if origin and _SELECTION.search(s.text):
+    if origin and (_SELECTION.search(s.text) or _CHECKED.search(s.text)):
         said = origin.group()
     elif worth and _TURNED_AWAY.search(s.text):
         said = worth.group()
@@ -787,7 +788,8 @@ def discrimination_minority(screen: Screen, s: Sentence, reading: Reading) -> Hi
 
 # A named candidate praised in the city's voice (「中川候補の選挙カーはいつもマナーが良くて…好感が持てます」): no
 # vote is asked for, but the city takes a side.
-_NAMED_CANDIDATE = re.compile(r"[一-龯ァ-ヶー]{1,6}(?:候補|陣営)(?!者の(?:主張|政策|経歴|情報)|者説明会|者一覧)")
+_NAMED_CANDIDATE = re.compile(r"(?<!優勝)(?<!移転)(?<!建設)[一-龯ァ-ヶー]{1,6}(?:候補|陣営)"
+                              r"(?!地|日|作|者の(?:主張|政策|経歴|情報)|者説明会|者一覧)")
 _PRAISE = re.compile(r"好感|さすが|頼もしい|素晴らしい|すばらしい|立派|信頼でき|期待して|期待でき|誠実|マナーが(?:良|よ)|"
                      r"(?:いい|良い|よい)人|好きです|ファン")
 
@@ -795,6 +797,8 @@ _PRAISE = re.compile(r"好感|さすが|頼もしい|素晴らしい|すばら�
 def political_praise(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     m = _NAMED_CANDIDATE.search(s.text)
     if m is None or _NOTICE.search(s.text) or re.search(r"選挙管理委員会|公報|届出|立候補の受付", s.text):
+        return None
+    if "優勝" in m.group() or not re.search(r"選挙|投票|演説|公約|立候補", reading.text):
         return None
     after = reading.next(s)
     praise = _PRAISE.search(s.text) or (_PRAISE.search(after.text) if after is not None else None)
@@ -829,8 +833,8 @@ def political_petition(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
 # A person's details as a form's fields (「・氏名：村上 拓也 さん」「・生年月日：平成3年6月14日」「・住所：…2-14-7」):
 # a lost-property notice or a list copied from a register. A template to fill in (「氏名：〇〇」) is not.
 _FIELD_NAME = re.compile(r"(?:氏名|お名前|名前)\s*[:：]\s*(?P<value>[一-龯ァ-ヶー々]{1,5}\s?[一-龯ぁ-んァ-ヶー々]{1,5})")
-_FIELD_DETAIL = re.compile(r"(?:生年月日\s*[:：]\s*(?:昭和|平成|令和|\d{4}年)\s*\d|(?:住所|現住所)\s*[:：]\s*[^\n]{0,20}\d+(?:-\d+|丁目|番)|"
-                           r"(?:電話|携帯)(?:番号)?\s*[:：]\s*0\d{1,4}-\d{1,4}-\d{3,4})")
+_FIELD_DETAIL = re.compile(r"生年月日\s*[:：]\s*(?:昭和|平成|令和|\d{4}年)\s*\d|"
+                           r"(?:住所|現住所)\s*[:：]\s*(?![^\n]{0,30}(?:市役所|庁舎|役場|センター|公民館))[^\n]{0,20}\d+(?:-\d+|丁目|番)")
 _TEMPLATE = re.compile(r"〇|○|◯|×|記入例|例\s*[:：)）]|見本|様式")
 
 
@@ -853,14 +857,16 @@ def personal_fields(screen: Screen, s: Sentence, reading: Reading) -> Hit | None
 # who they are is the reason, not what anyone did.
 _GROUP_PEOPLE = re.compile(r"外国人|技能実習生|実習生|留学生|外国籍|障害のある方|障がいのある方|生活保護|ホームレス|"
                            r"(?:中国|韓国|ベトナム|フィリピン|ブラジル|ネパール|クルド|インドネシア)(?:人|籍|の方)")
-_KEEP_IN = re.compile(r"外出しない|出歩かない|外出を(?:控え|自粛)|集まらない|集まらないよう|立ち入らない|来ないで|近づかない|"
-                      r"入店(?:を)?お断り|利用(?:を)?お断り|ご遠慮ください")
+_KEEP_IN = re.compile(r"外出しない|出歩かない|外出を(?:控え|自粛)|集まらない|来ないで|入店(?:を)?お断り|利用(?:を)?お断り")
 
 
 def discrimination_keep_in(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
     group = _GROUP_PEOPLE.search(s.text)
-    keep = _KEEP_IN.search(s.text) if group is not None else None
-    if group is None or keep is None or re.search(r"差別|偏見|人権|ではなく|関係なく|問わず|感染|警報|避難", s.text):
+    # the group is who is told (「実習生の皆さんは、…外出しないように」), not a place (「障害のある方の駐車場」)
+    subject = group is not None and re.match(r"(?:の方|の皆さん|の皆様|の人)?(?:は|が|も)", s.text[group.end():])
+    keep = _KEEP_IN.search(s.text) if subject else None
+    if group is None or keep is None or re.search(r"差別|偏見|人権|ではなく|関係なく|問わず|感染|警報|避難|大雨|台風|"
+                                                  r"災害|暑さ|熱中症|雪", s.text):
         return None
     return Hit("discrimination.keep_in", Severity.BLOCK,
                f"属性（「{group.group()}」）を理由に、外出や立ち入りを控えるよう求める内容です（「{keep.group()}」）。"
@@ -871,9 +877,11 @@ def discrimination_keep_in(screen: Screen, s: Sentence, reading: Reading) -> Hit
 # What a city keeps to itself, said in public: a leak hinted at (「まだ議会の同意前なので名前は言えませんが…」),
 # an inspection announced as unannounced (「抜き打ち…内緒でお願いします」), a weak point in security
 # (「通用口は午後10時以降カメラの死角」).
-_HINTED = re.compile(r"(?:前|まだ|正式発表)[^。]{0,16}?(?:言えません|言えない|明かせません|書けません)が")
-_UNANNOUNCED = re.compile(r"抜き打ち[^。]{0,40}?(?:予定|行います|実施します)|(?:お店|業者|対象)[^。]{0,12}?(?:内緒|ないしょ|秘密)で")
-_WEAK_SPOT = re.compile(r"(?:カメラ|監視)の死角|死角になる|警備(?:員)?[^。]{0,12}?(?:1名|一人|1人|手薄|いない時間)")
+# (a teaser — 「出演者はまだ言えませんが、お楽しみに」 — is not a leak: a person's appointment or a council matter is)
+_HINTED = re.compile(r"(?:名前|氏名|人事|後任|内定|議会|同意)[^。]{0,16}?(?:言えません|言えない|明かせません|書けません)が")
+_UNANNOUNCED = re.compile(r"抜き打ち[^。]{0,6}?(?:検査|立入|立ち入り|調査)[^。]{0,40}?(?:予定|行います|実施します)|"
+                          r"(?:お店|業者|対象)[^。]{0,12}?(?:内緒|ないしょ|秘密)で")
+_WEAK_SPOT = re.compile(r"(?:カメラ|監視)の死角|死角になる")
 
 
 def confidential_hint(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -886,8 +894,9 @@ def confidential_hint(screen: Screen, s: Sentence, reading: Reading) -> Hit | No
 
 
 # Violence sold as the show (「毎年殴り合いになって、けが人が出ることもありますが、それも祭りの華」「血が出てこそ」).
-_VIOLENCE_PRAISED = re.compile(r"(?:殴り合い|けんか|喧嘩|けが人|怪我人|血)[^。]{0,30}?(?:それも[^。]{0,8}?(?:華|醍醐味|魅力|見どころ)|"
-                               r"てこそ|が見どころ|が醍醐味)|血が出てこそ")
+# (「けんか神輿が見どころ」 names a festival; 「血が騒ぐ」 is not blood)
+_VIOLENCE_PRAISED = re.compile(r"(?:殴り合い|けが人|怪我人|流血)[^。]{0,30}?(?:それも[^。]{0,8}?(?:華|醍醐味|魅力|見どころ)|てこそ)|"
+                               r"血が出てこそ")
 
 
 def public_order_violence(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -929,16 +938,17 @@ def religious_group_event(screen: Screen, s: Sentence, reading: Reading) -> Hit 
 # A named person or business put down in the city's voice: 「田島という男…くれぐれもお気をつけて」, 「監督さんの…暴言には
 # あきれました…最低ですね」, 「『焼きそば大将』さんは衛生面がひどくて」, 「NPO法人…代表が私的に使っているのでは…市としても
 # 同じ疑いを持っています」.
-_CONTEMPT = re.compile(r"[一-龯ァ-ヶ]{1,4}(?:という|って)(?:男|女|やつ|奴|人物)")
+_CONTEMPT = re.compile(r"[一-龯ァ-ヶ]{1,4}(?:という|って)(?:男(?!性|子)|女(?!性|子)|やつ|奴|人物)")
 _BEWARE = re.compile(r"(?:お)?気をつけ|ご注意|注意してください|近づかない|関わらない|用心")
-_PUT_DOWN = re.compile(r"最低(?:です|だ|な|の人)|最悪(?:です|だ|な)|あきれ|呆れ|ひどくて|ひどい(?:です|と|ので)|人として|"
-                       r"同じ疑い|疑いを持って")
+_PUT_DOWN = re.compile(r"最低(?:です|だ|な|の人)|最悪(?:です|だ|な)|あきれ|呆れ|"
+                       r"(?:衛生面|衛生|対応|態度|教え方|接客|仕事ぶり)が(?:ひどく|ひどい|最悪)|同じ疑い|疑いを持って")
 _NAMED_BODY = re.compile(r"[『「][^』」]{2,16}[』」](?:さん|は|の)|(?:監督|店長|社長|代表|会長|院長|オーナー|大家)(?:さん)?の|"
                          r"(?:NPO法人|株式会社|有限会社)[一-龯ァ-ヶー]{2,12}")
 
 
 def defamation_put_down(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
-    if _NOTICE.search(s.text) or re.search(r"を名乗る|かたる|装った|行政処分|業務停止|逮捕|判決", s.text):
+    if _NOTICE.search(s.text) or re.search(r"を名乗る|かたる|装った|行政処分|業務停止|逮捕|判決|不審|電話|訪問|メール",
+                                           s.text):
         return None
     contempt = _CONTEMPT.search(s.text)
     if contempt is not None:
@@ -961,7 +971,7 @@ def _put_down(word: str) -> Hit:
 
 # A child named with their age and a health or family matter (「りお君（3歳）のおうちだけ…接種が済んでいない」).
 _CHILD = re.compile(r"[ぁ-んァ-ヶ一-龯]{1,4}(?:君|くん|ちゃん)\s*\(\s*\d{1,2}歳\s*\)")
-_CHILD_MATTER = re.compile(r"接種|健診|病気|アレルギー|発達|障害|障がい|入院|欠席|未納|滞納|済んでいない|まだ")
+_CHILD_MATTER = re.compile(r"接種|健診|病気|アレルギー|発達|障害|障がい|入院|欠席|未納|滞納|済んでいない")
 
 
 def personal_child(screen: Screen, s: Sentence, reading: Reading) -> Hit | None:
@@ -986,7 +996,8 @@ def discrimination_watched(screen: Screen, s: Sentence, reading: Reading) -> Hit
         return None
     before = reading.previous(s)
     who = _WATCHED_GROUP.search(s.text) or (_WATCHED_GROUP.search(before.text) if before is not None else None)
-    if who is None:
+    around = s.text + (before.text if before is not None else "")
+    if who is None or not re.search(r"暮らす|住む|入居|開設|グループホーム|寮|施設", around):  # residents, not visitors
         return None
     return Hit("discrimination.watched", Severity.BLOCK,
                f"属性（「{who.group()}」）のある人々を、監視すべき危険として扱う内容です（「{watched.group()}」）。"
