@@ -623,7 +623,8 @@ def public_order_force(screen: Screen, s: Sentence, reading: Reading) -> Hit | N
 
 
 # A dangerous act or place, and the sentence recommending it (not warning against it).
-_DANGER = re.compile(r"柵の外|柵を越え|崖(?:の(?:ぎりぎり|先|端|ふち)|っぷち)|増水した|濁流|台風の(?:日|中|時)|嵐の(?:日|中)|"
+# (「柵の外から」 is where spectators stand: 「観覧は柵の外からどうぞ」; beyond it is 「柵の外に出て」「柵の外で」)
+_DANGER = re.compile(r"柵の外(?!から)|柵を越え|崖(?:の(?:ぎりぎり|先|端|ふち)|っぷち)|増水した|濁流|台風の(?:日|中|時)|嵐の(?:日|中)|"
                      r"高波の(?:日|中)|荒れた海|立(?:ち)?入(?:り)?禁止(?:の|柵|区域|ロープ|エリア)|凍った(?:池|湖|川)の上|大麻|覚醒剤|"
                      r"危険ドラッグ|スピードを出し|猛スピード|走り放題|泳いで渡|飲んで運転|運転しても|一気飲み|"
                      r"水分(?:は|を)(?:とらず|控え)|ブレーキをかけず|ノーブレーキ|ブイの外|遊泳区域の外|欄干の上|"
