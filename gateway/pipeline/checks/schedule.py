@@ -35,20 +35,26 @@ _NEXT_DATE = re.compile(r"次回(?:は|の開催は|の開催日は)?[^。]{0,12
                         r"(?P<weekday>[月火水木金土日])")
 _MONTHLY = re.compile(r"毎月(?P<ords>第\s*\d(?:\s*[・、,と及び]\s*第?\s*\d)*)\s*(?P<weekday>[月火水木金土日])曜")
 _NEXT_ORDINAL = re.compile(r"次回[^。]{0,20}?第\s*(?P<n>\d)\s*(?P<weekday>[月火水木金土日])曜")
-_TIME = (r"(?:(?P<{p}noon>正午)|(?P<{p}half>午前|午後)?\s*(?P<{p}h>\d{{1,2}})時"
+# A time; `named`: its 午前 or 午後 must be written (正午 names itself).
+_TIME = (r"(?:(?P<{p}noon>正午)|(?P<{p}half>午前|午後){named}\s*(?P<{p}h>\d{{1,2}})時"
          r"(?:(?P<{p}m>\d{{1,2}})分|(?P<{p}han>半))?)")
-_CLOSING = re.compile(_TIME.format(p="c") + r"\s*まで[^。(]{0,6}?\(\s*(?:最終)?(?:入場|入館|入園|受付)"
-                      r"(?:は|受付は|締切は)?\s*" + _TIME.format(p="l") + r"(?:まで)?\)?")
+
+
+def _time(p: str, *, named: bool = False) -> str:
+    return _TIME.format(p=p, named="" if named else "?")
+
+
+
+_CLOSING = re.compile(_time("c") + r"\s*まで[^。(]{0,6}?\(\s*(?:最終)?(?:入場|入館|入園|受付)"
+                      r"(?:は|受付は|締切は)?\s*" + _time("l") + r"(?:まで)?\)?")
 _POSTPONED = re.compile(r"延期|順延|予備日")
 _MONTH_DAY = re.compile(r"(?<![\d/])(?P<month>\d{1,2})月\s*(?P<day>\d{1,2})日")
-_SPAN = re.compile(_TIME.format(p="a") + r"\s*(?:~|〜|～|-|から)\s*" + _TIME.format(p="b") + r"(?:まで)?\s*"
+_SPAN = re.compile(_time("a") + r"\s*(?:~|〜|～|-|から)\s*" + _time("b") + r"(?:まで)?\s*"
                    r"[(（]\s*(?:約|およそ)?\s*(?:(?P<hours>\d{1,2})時間(?P<and_half>半)?(?P<minutes>\d{1,2})?分?|"
                    r"(?P<only_minutes>\d{2,3})分)(?:間|程度|ほど)?\s*[)）]")
 _OPENS = re.compile(r"(?P<what>受付|開場|集合)(?:開始)?(?:時間|時刻)?\s*(?:は|が|:|:|\s)?\s*(?:当日)?\s*"
-                    + "(?P<at>" + _TIME.format(p="t") + r")(?:から|より|〜|~|～|です|に|と|\s|$)")
-_BACKWARD = re.compile(_TIME.format(p="a").replace("(?P<ahalf>午前|午後)?", "(?P<ahalf>午前|午後)")
-                       + r"\s*(?:~|〜|～|から)\s*"
-                       + _TIME.format(p="b").replace("(?P<bhalf>午前|午後)?", "(?P<bhalf>午前|午後)") + r"\s*まで")
+                    + "(?P<at>" + _time("t") + r")(?:から|より|〜|~|～|です|に|と|\s|$)")
+_BACKWARD = re.compile(_time("a", named=True) + r"\s*(?:~|〜|～|から)\s*" + _time("b", named=True) + r"\s*まで")
 # 「全4回」「次の3日間」「3日間開催」, and the dates given for them: one per bulleted line, or a list after 日程.
 _SESSION_COUNT = re.compile(r"全\s*(?P<n>\d{1,2})\s*回|次の\s*(?P<d>\d|[一二三四五六七])\s*日間")
 _DATE_LINE = re.compile(r"^[・\-●○◆◇■□▶*]\s*(?:第\d+回\s*[:：]?\s*)?(?:\d{1,2}月)?\d{1,2}日\s*"
